@@ -1,0 +1,1 @@
+"""NumPy reference kernels: the definition of every op, kept simple on purpose (float64 inside)."""

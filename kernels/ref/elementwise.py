@@ -1,0 +1,28 @@
+"""Activations and broadcasting add / mul."""
+import numpy as np
+
+from ..common import CLIP, SIGMOID, TANH, emit
+
+
+def apply_act(y, act):
+    """y (any shape) -> act(y), in float64."""
+    if act.kind == CLIP:
+        return np.clip(y, act.lo, act.hi)
+    if act.kind == SIGMOID:
+        return 1.0 / (1.0 + np.exp(-y))
+    if act.kind == TANH:
+        return np.tanh(y)
+    return y
+
+
+def activation(x, act, out=None):
+    return emit(apply_act(x.astype(np.float64), act), out)
+
+
+def add(a, b, act, out=None):
+    # a, b broadcast (numpy rules) -> y
+    return emit(apply_act(a.astype(np.float64) + b, act), out)
+
+
+def mul(a, b, act, out=None):
+    return emit(apply_act(a.astype(np.float64) * b, act), out)

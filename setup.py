@@ -1,0 +1,60 @@
+"""Build deepx: the top-level folders become subpackages of `deepx`, Cython kernels are compiled."""
+import glob
+import os
+import sys
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
+SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython"]
+
+package_dir = {"deepx": "deepx"}
+package_dir.update({f"deepx.{f}": f for f in FOLDERS})
+package_dir.update({f"deepx.{p}": p.replace(".", "/") for p in SUBPACKAGES})
+
+openmp = [] if sys.platform == "darwin" else ["-fopenmp"]
+extensions = [
+    Extension(
+        "deepx.kernels.cython." + os.path.splitext(os.path.basename(pyx))[0],
+        [pyx],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=["-O3"] + openmp,
+        extra_link_args=openmp,
+    )
+    for pyx in sorted(glob.glob("kernels/cython/_*.pyx"))
+]
+
+setup(
+    name="deepx",
+    version="0.1.0",
+    description="Low-rank compression, CPU/GPU planning and measured-energy inference on single-board computers",
+    python_requires=">=3.10",
+    packages=["deepx"] + [f"deepx.{p}" for p in FOLDERS + SUBPACKAGES],
+    package_dir=package_dir,
+    ext_modules=cythonize(
+        extensions,
+        language_level=3,
+        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True,
+                             "initializedcheck": False},
+    ),
+    install_requires=[
+        "numpy>=2",
+        "scipy>=1.11",
+        "numba>=0.60",
+        "threadpoolctl>=3",
+        "pyopencl>=2024.1",
+        "pocl-binary-distribution>=3",
+        "pyserial>=3.5",
+        "onnx>=1.16",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.16", "onnxruntime>=1.17", "scikit-learn>=1.3"],
+        "train": ["scikit-learn>=1.3", "onnx>=1.16"],
+    },
+    entry_points={"console_scripts": ["deepx = deepx.tools.cli:main"]},
+    zip_safe=False,
+)
