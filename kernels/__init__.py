@@ -5,6 +5,7 @@
 """
 from .common import Act
 from .registry import BACKENDS, OPS, available, backend_usable, check, lookup, run, usable_backends
+from .threads import set_threads
 
 __all__ = ["Act", "BACKENDS", "OPS", "available", "backend_usable", "check", "lookup", "run",
-           "usable_backends"]
+           "set_threads", "usable_backends"]

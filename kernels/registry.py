@@ -174,9 +174,8 @@ def _pool_attrs(op, t, a, dilation=True):
     pads = _pads(op, t, a.get("pads"))
     dil = _pair(op, t, "dilation", a.get("dilation"), 1) if dilation else (1, 1)
     ceil_mode = bool(a.get("ceil_mode", False))
-    if pads[0] >= (kernel[0] - 1) * dil[0] + 1 or pads[1] >= (kernel[1] - 1) * dil[1] + 1 \
-            or pads[2] >= (kernel[0] - 1) * dil[0] + 1 or pads[3] >= (kernel[1] - 1) * dil[1] + 1:
-        _fail(op, t, f"padding {pads} must be smaller than the window {kernel}")
+    if any(p >= kernel[i % 2] for i, p in enumerate(pads)):
+        _fail(op, t, f"padding {pads} must be smaller than the kernel {kernel}")
     P, Q = _window(op, t, x.shape[2:], kernel, stride, pads, dil, ceil_mode)
     attrs = dict(kernel=kernel, stride=stride, pads=pads, ceil_mode=ceil_mode)
     if dilation:

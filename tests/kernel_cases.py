@@ -75,7 +75,7 @@ def _pool(draw, dilation):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilation else (1, 1)
     span = ((kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1)
-    pads = tuple(draw(st.integers(0, span[i % 2] - 1)) for i in range(4))
+    pads = tuple(draw(st.integers(0, (kh, kw)[i % 2] - 1)) for i in range(4))
     h = draw(st.integers(max(1, span[0] - pads[0] - pads[2]), 12))
     w = draw(st.integers(max(1, span[1] - pads[1] - pads[3]), 12))
     attrs = dict(kernel=(kh, kw), stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), pads=pads,

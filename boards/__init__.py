@@ -1,0 +1,1 @@
+"""deepx.boards: see ARCHITECTURE.md."""

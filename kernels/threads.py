@@ -1,0 +1,28 @@
+"""One knob for the kernels' thread count: BLAS (numpy's and scipy's), OpenMP and numba."""
+import os
+
+from threadpoolctl import threadpool_limits
+
+from .. import config
+
+_limits = None  # kept alive: threadpoolctl restores the old limits when it is collected
+
+
+def default_threads() -> int:
+    return config.THREADS or len(os.sched_getaffinity(0))
+
+
+def set_threads(n: int = 0) -> int:
+    """Use `n` threads (0: DEEPX_THREADS or every core this process may run on); returns n."""
+    global _limits
+    n = n or default_threads()
+    from . import registry
+
+    for backend in registry.BACKENDS:  # load OpenMP / numba before limiting them
+        registry.backend_usable(backend)
+    if registry.backend_usable("numba")[0]:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _limits = threadpool_limits(limits=n)
+    return n

@@ -1,0 +1,1 @@
+"""deepx.models: see ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""deepx.runtime: see ARCHITECTURE.md."""

@@ -1,0 +1,70 @@
+"""The NumPy references define the ops; they must agree with ONNX Runtime's operators."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+from deepx import kernels
+
+import kernel_cases
+from test_kernels import assert_close
+
+
+def _pads(a):
+    t, left, b, r = a["pads"] if isinstance(a["pads"], tuple) else (a["pads"],) * 4
+    return [t, left, b, r]
+
+
+# op -> (ONNX op type, ONNX attributes from our attrs); tensors map to inputs in order
+ONNX = {
+    "dense": ("Gemm", lambda a: dict(transB=1)),
+    "conv2d": ("Conv", lambda a: dict(strides=a["stride"], pads=_pads(a), dilations=a["dilation"],
+                                      group=a["groups"])),
+    "maxpool2d": ("MaxPool", lambda a: dict(kernel_shape=a["kernel"], strides=a["stride"], pads=_pads(a),
+                                            dilations=a["dilation"], ceil_mode=int(a["ceil_mode"]))),
+    "avgpool2d": ("AveragePool", lambda a: dict(kernel_shape=a["kernel"], strides=a["stride"], pads=_pads(a),
+                                                ceil_mode=int(a["ceil_mode"]),
+                                                count_include_pad=int(a["count_include_pad"]))),
+    "global_avgpool": ("GlobalAveragePool", lambda a: {}),
+    "lrn": ("LRN", lambda a: a),
+    "batchnorm": ("BatchNormalization", lambda a: dict(epsilon=a["eps"])),
+    "softmax": ("Softmax", lambda a: a),
+    "add": ("Add", lambda a: {}),
+    "mul": ("Mul", lambda a: {}),
+    "concat": ("Concat", lambda a: a),
+    "transpose": ("Transpose", lambda a: a),
+}
+
+
+def run_onnxruntime(op, tensors, attrs):
+    op_type, convert = ONNX[op]
+    if op == "concat":
+        tensors = tensors[0]
+    tensors = [t for t in tensors if t is not None]
+    names = [f"in{i}" for i in range(len(tensors))]
+    node = helper.make_node(op_type, names, ["y"], **convert(attrs))
+    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(n, TensorProto.FLOAT, t.shape)
+                                           for n, t in zip(names, tensors)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return sess.run(None, dict(zip(names, tensors)))[0]
+
+
+@pytest.mark.parametrize("op", list(ONNX))
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_reference_matches_onnxruntime(op, data):
+    tensors, attrs = data.draw(getattr(kernel_cases, op)())
+    assume(op != "lrn" or attrs["size"] % 2)  # ONNX Runtime takes odd sizes only
+    if "act" in attrs:
+        attrs = dict(attrs, act="none")  # ONNX has no fused activation
+    if op == "dense" and tensors[2] is None:
+        tensors = tensors[:2]
+    _, canon, _ = kernels.check(op, tensors, attrs)
+    canon.pop("act", None)
+    assert_close(kernels.run(op, "ref", *tensors, **attrs), run_onnxruntime(op, tensors, canon))

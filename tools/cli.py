@@ -1,0 +1,62 @@
+"""`deepx …`: the command line. A user mistake prints one line and exits with 2, no traceback."""
+import argparse
+import json
+import sys
+
+from ..errors import DeepxError
+
+
+def _bench_kernels(args):
+    from tqdm import tqdm
+
+    from . import bench_kernels
+
+    rows = bench_kernels.bench(threads=args.threads, batch=args.batch, layers=args.layers,
+                               backends=args.backends, budget_s=args.seconds,
+                               progress=lambda xs: tqdm(xs, desc="bench-kernels", unit="case", file=sys.stderr,
+                                                        disable=args.json and not sys.stderr.isatty()))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    head = f"{'layer':22} {'op':15} {'rank':11} {'backend':7} {'ms':>8} {'GFLOP/s':>8} {'%sgemm':>7} " \
+           f"{'ORT ms':>8} {'vs ORT':>7} {'lowrank':>8}"
+    print(f"deepx bench-kernels: batch {args.batch}, {rows[0]['threads']} threads; vs ORT = ORT time / deepx time;"
+          " lowrank = speedup over the full layer / FLOP reduction")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        low = f"{r['lowrank_efficiency']:8.2f}" if "lowrank_efficiency" in r else ""
+        print(f"{r['layer']:22} {r['op']:15} {r.get('rank', ''):11} {r['backend']:7} {r['ms']:8.3f} "
+              f"{r['gflops']:8.1f} {100 * r['sgemm_fraction']:6.0f}% {r['onnxruntime_ms']:8.3f} "
+              f"{r['speed_vs_onnxruntime']:7.2f} {low}")
+    s = bench_kernels.summary(rows)
+    print()
+    for key, value in s.items():
+        print(f"{key}: {'n/a' if value is None else f'{value:.2f}'}")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench-kernels", help="time conv2d/dense kernels against numpy sgemm and ONNX Runtime")
+    b.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
+    b.add_argument("--backends", nargs="+", choices=["numba", "cython"], help="default: every usable one")
+    b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
+    b.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    b.set_defaults(func=_bench_kernels)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DeepxError as e:
+        print(f"deepx: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()
