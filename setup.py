@@ -8,7 +8,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
-SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython"]
+SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "runtime.power"]
 
 package_dir = {"deepx": "deepx"}
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
@@ -50,11 +50,13 @@ setup(
         "pyserial>=3.5",
         "onnx>=1.16",
         "tqdm>=4.60",
+        "matplotlib>=3.5",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.16", "onnxruntime>=1.17", "scikit-learn>=1.3"],
         "train": ["scikit-learn>=1.3", "onnx>=1.16"],
     },
-    entry_points={"console_scripts": ["deepx = deepx.tools.cli:main"]},
+    entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
+                                      "deepx-power = deepx.tools.power_cli:main"]},
     zip_safe=False,
 )

@@ -1,0 +1,203 @@
+"""`deepx-power record | measure | plot | emulate`: power traces from a meter. A user mistake prints one
+line, `deepx-power: error: ...`, and exits with 2."""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from ..errors import DeepxError
+from ..runtime.power import KINDS, Sampler, TraceWriter, WindowReport, open_meter, read_trace
+
+
+def _open_output(path: str):
+    try:
+        return open(path, "w", newline="")
+    except OSError as e:
+        raise DeepxError(f"{path}: cannot write: {e.strerror}") from None
+
+
+def _summary(r: WindowReport) -> str:
+    if not r.samples:
+        return f"no valid sample in {r.duration_s:.3f} s: the meter gave nothing (see the gaps)"
+    energy = f"energy {r.energy_j:.4f} J"
+    if r.baseline_w is not None:
+        energy += f" (net {r.net_energy_j:.4f} J above the {r.baseline_w:.4f} W baseline)"
+    gaps = ", ".join(f"at {a:.2f} s for {n:.2f} s" for a, n in r.gaps) or "none"
+    return (f"{energy}, mean {r.mean_w:.4f} W (min {r.min_w:.4f}, max {r.max_w:.4f}), duration {r.duration_s:.3f} s, "
+            f"{r.samples} samples, gaps: {gaps}")
+
+
+def _record(args) -> int:
+    from tqdm import tqdm
+
+    meter = open_meter(args.meter)
+    with _open_output(args.output) as f:
+        writer = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=False)
+        sampler = Sampler(meter, on_sample=lambda s, window: writer.write(s)).start()
+        sampler.start_window("record")
+        bar = tqdm(total=args.duration, unit="s", desc="record", file=sys.stderr, mininterval=0.25, disable=None,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.0f} s{postfix}" if args.duration
+                   else "{desc}: {n:.1f} s{postfix}")
+        start = time.monotonic()
+        try:
+            while not args.duration or time.monotonic() - start < args.duration:
+                time.sleep(0.25)
+                last = sampler.samples[-1:] or None
+                bar.set_postfix_str(f"{last[0].power_w:.3f} W, {writer.rows} samples" if last else "waiting")
+                bar.update(min(time.monotonic() - start, args.duration or float("inf")) - bar.n)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            bar.close()
+            report = sampler.stop_window("record")
+            sampler.stop()
+            meter.close()
+    print(f"deepx-power: {args.output}: {_summary(report)}; meter {_stats(meter.stats)}", file=sys.stderr)
+    for why in sampler.lost:
+        print(f"deepx-power: meter lost: {why}", file=sys.stderr)
+    return 0
+
+
+def _stats(stats: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in stats.items())
+
+
+def _measure(args) -> int:
+    if not args.command:
+        raise DeepxError("measure: give the command after --, e.g. deepx-power measure --meter SPEC -- sleep 1")
+    meter = open_meter(args.meter)
+    f = _open_output(args.output) if args.output else None
+    writer = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=True) if f else None
+    try:
+        with Sampler(meter, on_sample=writer.write if writer else None) as sampler:
+            if args.baseline:
+                sampler.measure_baseline(args.baseline)
+            sampler.start_window("command")
+            try:
+                code = subprocess.call(args.command)
+            except OSError as e:
+                raise DeepxError(f"measure: cannot run {args.command[0]}: {e.strerror}") from None
+            finally:
+                report = sampler.stop_window("command")
+    finally:
+        meter.close()
+        if f:
+            f.close()
+    print(f"deepx-power: {' '.join(args.command)}: {_summary(report)}", file=sys.stderr)
+    for why in sampler.lost:
+        print(f"deepx-power: meter lost: {why}", file=sys.stderr)
+    return code
+
+
+def _plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trace = read_trace(args.trace)
+    if not trace.time_s:
+        raise DeepxError(f"{args.trace}: no samples to plot")
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    ax.plot(trace.time_s, trace.power_w, lw=1, color="black")
+    colors, labelled = {}, set()
+    start = 0
+    for i in range(1, len(trace.time_s) + 1):  # shade each run of rows with the same window name
+        if i < len(trace.time_s) and trace.window[i] == trace.window[start]:
+            continue
+        name = trace.window[start]
+        if name:
+            color = colors.setdefault(name, f"C{len(colors)}")
+            ax.axvspan(trace.time_s[start], trace.time_s[min(i, len(trace.time_s) - 1)], color=color, alpha=0.25,
+                       label=None if name in labelled else name)
+            labelled.add(name)
+        start = i
+    if labelled:
+        ax.legend(loc="upper right")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_title(os.path.basename(args.trace))
+    ax.grid(alpha=0.3)
+    try:
+        fig.savefig(args.output, dpi=120)
+    except OSError as e:
+        raise DeepxError(f"{args.output}: cannot write: {e.strerror}") from None
+    print(args.output)
+    return 0
+
+
+def _emulate(args) -> int:
+    from .meter_emulators import Faults, Steps, constant, make
+
+    if args.board:
+        raise DeepxError(f"--board {args.board}: emulated boards are not available yet (they arrive with the "
+                         "boards issue); use --trace FILE or --watts W")
+    if args.watts < 0:
+        raise DeepxError(f"--watts {args.watts}: power must not be negative")
+    source = Steps.from_csv(args.trace) if args.trace else constant(args.watts)
+    emulator = make(args.model, source, faults=Faults(args.corrupt, args.drop, args.seed), tcp_port=args.tcp)
+    url = emulator.start()
+    print(url, flush=True)
+    print(f"deepx-power: emulating {args.model} on {url} (use --meter {args.model}:{url}); Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        emulator.unplug()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deepx-power", description="Record, measure and plot power from a meter.")
+    sub = p.add_subparsers(dest="command_name", required=True)
+    meter_help = f"meter spec KIND[:PORT][?options], KIND one of {', '.join(KINDS)}"
+
+    r = sub.add_parser("record", help="record a power trace to CSV")
+    r.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
+    r.add_argument("--duration", type=float, default=0.0, metavar="S", help="seconds (default: until Ctrl-C)")
+    r.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
+    r.set_defaults(func=_record)
+
+    m = sub.add_parser("measure", help="energy of a command: deepx-power measure --meter SPEC -- CMD ...")
+    m.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
+    m.add_argument("--baseline", type=float, default=0.0, metavar="S",
+                   help="idle seconds measured first; the report subtracts their mean power")
+    m.add_argument("-o", "--output", metavar="TRACE.csv", help="also write the trace, with a window column")
+    m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    m.set_defaults(func=_measure)
+
+    pl = sub.add_parser("plot", help="plot a trace CSV to PNG, marked windows shaded")
+    pl.add_argument("trace", metavar="TRACE.csv")
+    pl.add_argument("-o", "--output", required=True, metavar="TRACE.png")
+    pl.set_defaults(func=_plot)
+
+    e = sub.add_parser("emulate", help="serve an emulated meter on a pseudo-terminal or TCP port")
+    e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"])
+    src = e.add_mutually_exclusive_group()
+    src.add_argument("--trace", metavar="FILE", help="CSV of seconds,watts steps (piecewise constant)")
+    src.add_argument("--watts", type=float, default=2.5, help="constant power (default 2.5)")
+    src.add_argument("--board", metavar="emulated:BOARD", help="not available yet")
+    e.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty")
+    e.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="corrupt each byte with probability P")
+    e.add_argument("--drop", type=float, default=0.0, metavar="P", help="drop each byte with probability P")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=_emulate)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if getattr(args, "command", None) and args.command[0] == "--":
+        args.command = args.command[1:]
+    try:
+        code = args.func(args)
+    except DeepxError as e:
+        print(f"deepx-power: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
