@@ -68,7 +68,7 @@ class Steps:
     def energy(self, a: float, b: float) -> float:
         """Exact joules between `a` and `b` seconds from the start."""
         edges = sorted({a, b, *[x for x in self.times if a < x < b]})
-        return sum(self(self.start + lo) * (hi - lo) for lo, hi in zip(edges, edges[1:]))
+        return sum(self(self.start + (lo + hi) / 2) * (hi - lo) for lo, hi in zip(edges, edges[1:]))
 
 
 class Faults:
@@ -78,12 +78,15 @@ class Faults:
         self.corrupt, self.drop = corrupt, drop
         self.silent = False
         self.corrupted = self.dropped = 0
+        self.writes = self.clean_writes = 0  # writes (one per answer or line), and those left intact
         self._rng = random.Random(seed)
 
     def apply(self, data: bytes) -> bytes:
         if self.silent:
             return b""
+        self.writes += 1
         if not (self.corrupt or self.drop):
+            self.clean_writes += 1
             return data
         out = bytearray()
         for b in data:
@@ -95,6 +98,7 @@ class Faults:
                 self.corrupted += 1
             else:
                 out.append(b)
+        self.clean_writes += out == data
         return bytes(out)
 
 
@@ -138,6 +142,10 @@ class Emulator:
         self._thread = threading.Thread(target=self._serve, name=f"{type(self).__name__}", daemon=True)
         self._thread.start()
         return self.url
+
+    @property
+    def serving(self) -> bool:
+        return self._thread is not None and not self._halt.is_set()
 
     def unplug(self):
         """Close the port, as pulling the cable does; `start()` serves again (a new pty, the same TCP port)."""
@@ -186,7 +194,7 @@ class Emulator:
         return None if isinstance(target, socket.socket) and not data else data
 
     def _send(self, target, data: bytes):
-        data = self.faults.apply(data)
+        data = self.faults.apply(data) if data else b""
         if not data:
             return
         try:

@@ -65,9 +65,9 @@ def open_port(spec: str, url: str, baudrate: int, timeout: float, **kwargs) -> s
     try:
         return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, exclusive=True, **kwargs)
     except (serial.SerialException, OSError, ValueError) as e:
-        text = os.strerror(e.errno) if getattr(e, "errno", None) else str(e)
-        if "exclusively lock" in text:
+        if "exclusively lock" in str(e):
             raise MeterError(f"{spec}: port {url} is busy (another program holds it open)") from None
+        text = os.strerror(e.errno) if getattr(e, "errno", None) else str(e)
         raise MeterError(f"{spec}: cannot open port {url}: {text}") from None
 
 
