@@ -76,8 +76,9 @@ def _conv2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, hi, tile, 
 
 
 @jit(parallel=True)
-def _depthwise(x, w, b, sh, sw, pt, pl, dh, dw, kind, lo, hi, y):
-    # x (N,C,H,W) * w (K,1,R,S), K = C*m, output channel k reads input channel k // m -> y (N,K,P,Q)
+def _depthwise(x, w, b, sh, sw, pt, pl, pb, pr, dh, dw, kind, lo, hi, y):
+    # x (N,C,H,W) * w (K,1,R,S), K = C*m, output channel k reads input channel k // m -> y (N,K,P,Q);
+    # each channel is copied into a zero-padded plane so the inner loops need no bounds
     N, C, H, W = x.shape
     K, _, R, S = w.shape
     P, Q = y.shape[2], y.shape[3]
@@ -85,23 +86,30 @@ def _depthwise(x, w, b, sh, sw, pt, pl, dh, dw, kind, lo, hi, y):
     has_bias = b.shape[0] > 0
     for nk in numba.prange(N * K):
         n, k = nk // K, nk % K
-        xc = x[n, k // m]
-        yk = y[n, k]
+        xp = np.zeros((H + pt + pb, W + pl + pr), np.float32)
+        xp[pt:pt + H, pl:pl + W] = x[n, k // m]
+        wk = w[k, 0]
         bk = b[k] if has_bias else np.float32(0.0)
         for p in range(P):
-            yk[p, :] = bk
+            yrow = y[n, k, p]
+            if R == 3 and S == 3:
+                x0, x1, x2 = xp[p * sh], xp[p * sh + dh], xp[p * sh + 2 * dh]
+                for q in range(Q):
+                    i = q * sw
+                    yrow[q] = act1(bk + wk[0, 0] * x0[i] + wk[0, 1] * x0[i + dw] + wk[0, 2] * x0[i + 2 * dw]
+                                   + wk[1, 0] * x1[i] + wk[1, 1] * x1[i + dw] + wk[1, 2] * x1[i + 2 * dw]
+                                   + wk[2, 0] * x2[i] + wk[2, 1] * x2[i + dw] + wk[2, 2] * x2[i + 2 * dw],
+                                   kind, lo, hi)
+                continue
+            yrow[:] = bk
             for r in range(R):
-                ih = p * sh - pt + r * dh
-                if ih < 0 or ih >= H:
-                    continue
+                xrow = xp[p * sh + r * dh]
                 for s in range(S):
-                    wv = w[k, 0, r, s]
-                    off = s * dw - pl
-                    qlo, qhi = _valid_cols(off, sw, W, Q)
-                    for q in range(qlo, qhi):
-                        yk[p, q] += wv * xc[ih, q * sw + off]
+                    wv, off = wk[r, s], s * dw
+                    for q in range(Q):
+                        yrow[q] += wv * xrow[q * sw + off]
             for q in range(Q):
-                yk[p, q] = act1(yk[p, q], kind, lo, hi)
+                yrow[q] = act1(yrow[q], kind, lo, hi)
 
 
 @jit()
@@ -139,11 +147,11 @@ def conv2d(x, w, b, stride, pads, dilation, groups, act, out=None):
     # x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)
     K, Cg, R, S = w.shape
     y = _out(x, K, stride, pads, dilation, R, S, out)
-    geom = (*stride, pads[0], pads[1], *dilation)
     if Cg == 1 and groups > 1:
-        _depthwise(x, w, bias_arg(b), *geom, *act_args(act), y)
+        _depthwise(x, w, bias_arg(b), *stride, *pads, *dilation, *act_args(act), y)
     else:
-        _conv2d(x, _mat(w), bias_arg(b), R, S, *geom, groups, *act_args(act), config.CONV_TILE, y)
+        _conv2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
+                config.CONV_TILE, y)
     return y
 
 
