@@ -35,6 +35,40 @@ def _bench_kernels(args):
         print(f"{key}: {'n/a' if value is None else f'{value:.2f}'}")
 
 
+def _run(args):
+    import time
+
+    import numpy as np
+
+    from ..models import io
+    from ..models.execute import run_graph
+
+    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    feeds = io.load_inputs(args.input, g) if args.input else io.random_inputs(g)
+    outputs = run_graph(g, feeds, args.backend)  # first run: checks inputs, compiles, warms caches
+    times = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        outputs = run_graph(g, feeds, args.backend)
+        times.append((time.perf_counter() - t) * 1e3)
+    if args.output:
+        io.save_outputs(args.output, outputs)
+    report = dict(model=str(args.model), backend=args.backend, inputs={n: list(feeds[n].shape) for n in g.inputs},
+                  outputs={n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in
+                           outputs.items()},
+                  latency_ms=dict(median=float(np.median(times)), min=min(times), max=max(times)) if times else None,
+                  **g.summary())
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    for name, y in outputs.items():
+        print(f"{name}: shape {tuple(y.shape)}, min {y.min():.6g}, max {y.max():.6g}")
+    if times:
+        print(f"latency: median {np.median(times):.3f} ms over {len(times)} runs ({args.backend} backend)")
+    if args.output:
+        print(f"wrote {args.output}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,6 +80,17 @@ def parser():
     b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
     b.add_argument("--json", action="store_true", help="print a JSON list of rows")
     b.set_defaults(func=_bench_kernels)
+
+    r = sub.add_parser("run", help="run a model (ONNX) on this machine")
+    r.add_argument("model", help="MODEL.onnx")
+    r.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
+                                                     "default: random normal inputs")
+    r.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
+    r.add_argument("--backend", default="auto", choices=["auto", "ref", "numba", "cython"])
+    r.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
+    r.add_argument("--json", action="store_true", help="print a JSON report")
+    r.set_defaults(func=_run)
     return p
 
 

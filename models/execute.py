@@ -1,0 +1,46 @@
+"""Sequential execution of a Graph through the kernel registry (the runtime issue makes it planned)."""
+import numpy as np
+
+from .. import kernels
+from .graph import Graph, ModelError
+
+PREFERENCE = ("cython", "numba", "ref")  # `auto`: the first usable backend with the op
+
+
+def pick_backend(op: str, backend: str) -> str:
+    if backend != "auto":
+        return backend
+    return next(b for b in PREFERENCE if kernels.backend_usable(b)[0])
+
+
+def check_inputs(g: Graph, feeds: dict) -> dict:
+    """The graph's inputs from `feeds`, as C-contiguous float32; ModelError naming what is wrong."""
+    unknown = set(feeds) - set(g.inputs)
+    if unknown:
+        raise ModelError(f"no input named {', '.join(sorted(unknown))} (inputs: {', '.join(g.inputs)})")
+    out = {}
+    for name in g.inputs:
+        if name not in feeds:
+            raise ModelError(f"input {name!r} is missing")
+        x = np.asarray(feeds[name])
+        if x.dtype != np.float32:
+            raise ModelError(f"input {name!r} has dtype {x.dtype}, the model takes float32")
+        if tuple(x.shape) != tuple(g.shapes[name]):
+            raise ModelError(f"input {name!r} has shape {tuple(x.shape)}, the model takes {tuple(g.shapes[name])}")
+        out[name] = np.ascontiguousarray(x)
+    return out
+
+
+def run_graph(g: Graph, feeds: dict, backend: str = "auto") -> dict:
+    """{output name: array} for every graph output."""
+    values = dict(g.constants)
+    values.update(check_inputs(g, feeds))
+    for node in g.nodes:
+        args = [values[n] if n else None for n in node.inputs]
+        if node.op == "reshape":
+            y = args[0].reshape(node.attrs["shape"])
+        else:
+            fn = kernels.lookup(node.op, pick_backend(node.op, backend))
+            y = fn(*([args] if node.op == "concat" else args), **node.attrs)
+        values[node.outputs[0]] = y
+    return {name: values[name] for name in g.outputs}

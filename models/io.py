@@ -1,0 +1,59 @@
+"""Model files and tensor files (.npz keyed by name, or one .npy), never unpickled."""
+import zipfile
+
+import numpy as np
+
+from .graph import Graph, ModelError
+
+
+def load_model(path, input_shapes=None) -> Graph:
+    """A Graph from an ONNX file."""
+    if not str(path).endswith(".onnx"):
+        raise ModelError(f"{path}: unknown model format (deepx reads .onnx files)")
+    from .onnx_import import load_onnx
+
+    return load_onnx(path, input_shapes)
+
+
+def parse_input_shapes(items) -> dict:
+    """['name=1,3,224,224', …] -> {name: (1, 3, 224, 224)}."""
+    shapes = {}
+    for item in items or []:
+        name, _, dims = item.rpartition("=")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise ModelError(f"--input-shape {item!r}: expected NAME=D1,D2,… with integer dimensions") from None
+        if not name or min(shapes[name]) < 1:
+            raise ModelError(f"--input-shape {item!r}: expected NAME=D1,D2,… with dimensions >= 1")
+    return shapes
+
+
+def load_inputs(path, g: Graph) -> dict:
+    """{input name: array} from IN.npz (keyed by input name) or IN.npy (a one-input model)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise ModelError(f"{path}: not a .npy or .npz file of plain arrays ({e})") from None
+    if isinstance(data, np.ndarray):
+        if len(g.inputs) != 1:
+            raise ModelError(f"{path}: one array given, the model has inputs {', '.join(g.inputs)}: use a .npz")
+        return {g.inputs[0]: data}
+    with data:
+        try:
+            return {k: data[k] for k in data.files}
+        except ValueError as e:
+            raise ModelError(f"{path}: {e}") from None
+
+
+def random_inputs(g: Graph, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(g.shapes[n], dtype=np.float32) for n in g.inputs}
+
+
+def save_outputs(path, outputs: dict):
+    if not str(path).endswith(".npz"):
+        raise ModelError(f"{path}: outputs are written as .npz")
+    np.savez(path, **outputs)

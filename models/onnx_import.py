@@ -1,0 +1,449 @@
+"""ONNX (opsets 7-21) -> Graph: constants folded, BatchNormalization folded into Conv, activations
+fused into their producer."""
+import math
+import os
+
+import numpy as np
+
+from ..kernels.common import CLIP, IDENTITY, NAMED_ACTS, Act
+from ..errors import DeepxError
+from .graph import Graph, ModelError, Node
+
+ACTIVATIONS = {"Relu": NAMED_ACTS["relu"], "Sigmoid": NAMED_ACTS["sigmoid"], "Tanh": NAMED_ACTS["tanh"]}
+FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "add", "mul", "batchnorm")
+
+
+def _ints(v):
+    return [int(i) for i in v]
+
+
+class _Importer:
+    def __init__(self, model, path):
+        import onnx
+
+        self.onnx = onnx
+        self.path = path
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.values = {}  # folded constants, any dtype
+        self.alias = {}  # Identity / Dropout outputs -> their input
+        g = model.graph
+        self.g = Graph(g.name or os.path.basename(path), [], [o.name for o in g.output])
+        for t in g.initializer:
+            self.values[t.name] = onnx.numpy_helper.to_array(t)
+
+    # tensors ---------------------------------------------------------------
+    def name(self, n):
+        while n in self.alias:
+            n = self.alias[n]
+        return n
+
+    def is_const(self, n):
+        return n == "" or self.name(n) in self.values
+
+    def value(self, n):
+        return self.values[self.name(n)]
+
+    def tensor(self, n):
+        """A runtime input of an IR node: constants become float32 weights of the graph."""
+        if n == "":
+            return ""
+        n = self.name(n)
+        if n in self.values and n not in self.g.constants:
+            self.g.constants[n] = np.ascontiguousarray(self.values[n], dtype=np.float32)
+            self.g.shapes[n] = self.g.constants[n].shape
+        return n
+
+    def shape(self, n):
+        n = self.name(n)
+        return tuple(self.values[n].shape) if n in self.values else self.g.shapes[n]
+
+    def emit(self, node, op, inputs, output, **attrs):
+        # one ONNX node may become several IR nodes: the extra ones make outputs named `<output>/<step>`
+        name = (node.name or node.output[0]) + output[len(node.output[0]):]
+        ir = Node(name, op, [self.tensor(i) for i in inputs], [output], attrs)
+        self.g.nodes.append(ir)
+        self.g.shapes[output] = self.g.node_output_shape(ir)
+        return output
+
+    # conversion ------------------------------------------------------------
+    def run(self, model):
+        g = model.graph
+        unsupported = [f"{n.op_type} (node {n.name or n.output[0]!r})" for n in g.node
+                       if n.domain not in ("", "ai.onnx") or not hasattr(self, "op_" + n.op_type)]
+        if unsupported:
+            raise ModelError(f"{self.path}: unsupported operators: {', '.join(unsupported)}")
+        for node in g.node:
+            attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+            attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+            missing = [i for i in node.input if i and not self.is_const(i) and self.name(i) not in self.g.shapes]
+            if missing:
+                raise ModelError(f"{self.path}: node {node.name or node.output[0]!r} ({node.op_type}) reads "
+                                 f"{missing[0]!r}, which no node, input or initializer provides")
+            try:
+                getattr(self, "op_" + node.op_type)(node, attrs)
+            except (DeepxError, ValueError, IndexError, KeyError, TypeError) as e:
+                raise ModelError(f"{self.path}: node {node.name or node.output[0]!r} ({node.op_type}): {e}") from None
+        for i, out in enumerate(self.g.outputs):
+            if self.is_const(out):
+                raise ModelError(f"{self.path}: graph output {out!r} is a constant")
+            if self.name(out) != out:  # an output produced through Identity/Dropout: a view under its name
+                self.g.nodes.append(Node(out, "reshape", [self.name(out)], [out], dict(shape=self.shape(out))))
+                self.g.shapes[out] = self.shape(self.name(out))
+        return self.g
+
+    def fold(self, node, value):
+        self.values[node.output[0]] = np.asarray(value)
+
+    def runtime(self, node, k=None):
+        """Whether the node has a non-constant input (among its first k)."""
+        return not all(self.is_const(i) for i in list(node.input)[:k])
+
+    # constants and views
+    def op_Constant(self, node, a):
+        if "value" in a:
+            return self.fold(node, self.onnx.numpy_helper.to_array(a["value"]))
+        key = next(k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in a)
+        self.fold(node, np.array(a[key], np.float32 if "float" in key else np.int64))
+
+    def op_ConstantOfShape(self, node, a):
+        fill = self.onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        self.fold(node, np.full(_ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
+
+    def op_Shape(self, node, a):
+        self.fold(node, np.array(self.shape(node.input[0]), np.int64))
+
+    def op_Gather(self, node, a):
+        if self.runtime(node):
+            raise ModelError("Gather on a runtime tensor is not supported")
+        self.fold(node, np.take(self.value(node.input[0]), self.value(node.input[1]), axis=a.get("axis", 0)))
+
+    def op_Cast(self, node, a):
+        if self.runtime(node):
+            self.alias[node.output[0]] = node.input[0]  # float32 stays float32
+        else:
+            self.fold(node, self.value(node.input[0]).astype(self.onnx.helper.tensor_dtype_to_np_dtype(a["to"])))
+
+    def op_Identity(self, node, a):
+        self.alias[node.output[0]] = node.input[0]
+
+    def op_Dropout(self, node, a):  # a reader of the mask output fails as reading an unknown tensor
+        self.alias[node.output[0]] = node.input[0]
+
+    def _reshape(self, node, shape):
+        if self.runtime(node, 1):
+            self.emit(node, "reshape", [node.input[0]], node.output[0], shape=tuple(shape))
+        else:
+            self.fold(node, self.value(node.input[0]).reshape(shape))
+
+    def op_Reshape(self, node, a):
+        shape = _ints(a["shape"] if self.opset < 5 else self.value(node.input[1]))
+        src = self.shape(node.input[0])
+        if not a.get("allowzero", 0):
+            shape = [src[i] if s == 0 else s for i, s in enumerate(shape)]
+        if -1 in shape:
+            known = math.prod(s for s in shape if s != -1)
+            shape[shape.index(-1)] = math.prod(src) // max(known, 1)
+        if math.prod(shape) != math.prod(src):
+            raise ModelError(f"cannot reshape {src} to {tuple(shape)}")
+        self._reshape(node, shape)
+
+    def op_Flatten(self, node, a):
+        src = self.shape(node.input[0])
+        axis = a.get("axis", 1) % max(len(src), 1) if a.get("axis", 1) < 0 else a.get("axis", 1)
+        self._reshape(node, [math.prod(src[:axis]), math.prod(src[axis:])])
+
+    def _axes(self, node, a):
+        if self.opset >= 13 and len(node.input) > 1 and node.input[1]:
+            return _ints(self.value(node.input[1]))
+        return _ints(a.get("axes", []))
+
+    def op_Squeeze(self, node, a):
+        src = self.shape(node.input[0])
+        axes = [x % len(src) for x in self._axes(node, a)] or [i for i, s in enumerate(src) if s == 1]
+        self._reshape(node, [s for i, s in enumerate(src) if i not in axes])
+
+    def op_Unsqueeze(self, node, a):
+        shape = list(self.shape(node.input[0]))
+        rank = len(shape) + len(self._axes(node, a))
+        for axis in sorted(x % rank for x in self._axes(node, a)):
+            shape.insert(axis, 1)
+        self._reshape(node, shape)
+
+    # compute
+    def _windowed(self, node, a, op, x, k, inputs=(), **extra):
+        """Emit a 2-D windowed op (conv2d, pools); a 1-D one (N,C,L) runs as 2-D on (N,C,1,L)."""
+        src = self.shape(x)
+        if len(src) not in (3, 4) or len(k) != len(src) - 2:
+            raise ModelError(f"only 1-D and 2-D {node.op_type} is supported, input has shape {src}")
+        lift = (lambda v, d: [d] + list(v)) if len(src) == 3 else (lambda v, d: list(v))
+        stride, dil = lift(a.get("strides", [1] * len(k)), 1), lift(a.get("dilations", [1] * len(k)), 1)
+        hw, k = lift(src[2:], 1), lift(k, 1)
+        pads = self._pads(a, hw, k, stride, dil, len(src) - 2)
+        out = node.output[0]
+        if len(src) == 3:
+            x = self.emit(node, "reshape", [x], out + "/2d", shape=tuple(src[:2]) + (1, src[2]))
+            out += "/2d_out"
+        y = self.emit(node, op, [x, *inputs], out, stride=tuple(stride), pads=pads, **extra,
+                      **({"dilation": tuple(dil)} if op != "avgpool2d" else {}))
+        if len(src) == 3:
+            shape = self.g.shapes[y]
+            self.emit(node, "reshape", [y], node.output[0], shape=shape[:2] + shape[3:])
+
+    @staticmethod
+    def _pads(a, hw, k, stride, dil, ndim):
+        """ONNX pads / auto_pad -> (top, left, bottom, right)."""
+        mode = a.get("auto_pad", "NOTSET")
+        if mode == "NOTSET":
+            pads = _ints(a.get("pads", [0] * 2 * ndim))
+            return tuple(pads) if ndim == 2 else (0, pads[0], 0, pads[1])
+        if mode == "VALID":
+            return (0, 0, 0, 0)
+        begin, end = [], []
+        for size, kk, s, d in zip(hw, k, stride, dil):
+            total = max(0, (-(-size // s) - 1) * s + (kk - 1) * d + 1 - size)
+            begin.append(total // 2 if mode == "SAME_UPPER" else total - total // 2)
+            end.append(total - begin[-1])
+        return tuple(begin + end)
+
+    def op_Conv(self, node, a):
+        x, w = node.input[0], node.input[1]
+        if not self.is_const(w):
+            raise ModelError("Conv with a runtime weight is not supported")
+        wv = self.value(w)
+        w2 = self._weight(node, "w2d", wv[:, :, None, :]) if wv.ndim == 3 else w
+        self._windowed(node, a, "conv2d", x, wv.shape[2:], [w2, node.input[2] if len(node.input) > 2 else ""],
+                       groups=int(a.get("group", 1)), act=IDENTITY)
+
+    def op_Gemm(self, node, a):
+        x, b = node.input[0], node.input[1]
+        if a.get("transA", 0) or not self.is_const(b) or len(self.shape(x)) != 2:
+            raise ModelError("Gemm is supported as x (N,M) times a constant "
+                             "weight, without transA")
+        w = self.value(b).astype(np.float32) * np.float32(a.get("alpha", 1.0))
+        w = w if a.get("transB", 0) else w.T
+        return self._dense(node, w, node.input[2] if len(node.input) > 2 else "", a.get("beta", 1.0))
+
+    def op_MatMul(self, node, a):
+        x, b = node.input
+        if not self.is_const(b) or self.value(b).ndim != 2:
+            raise ModelError("MatMul is supported with a constant 2-D "
+                             "second operand")
+        src = self.shape(x)
+        if len(src) == 2:
+            return self._dense(node, self.value(b).T, "", 1.0)
+        flat = self.emit(node, "reshape", [x], node.output[0] + "/flat", shape=(math.prod(src[:-1]), src[-1]))
+        y = self.emit(node, "dense", [flat, self._weight(node, "w", self.value(b).T), ""], node.output[0] + "/2d",
+                      act=IDENTITY)
+        self.emit(node, "reshape", [y], node.output[0], shape=tuple(src[:-1]) + (self.shape(b)[1],))
+
+    def _weight(self, node, suffix, value):
+        name = f"{node.output[0]}/{suffix}"
+        self.values[name] = np.ascontiguousarray(value, dtype=np.float32)
+        return name
+
+    def _dense(self, node, w, c, beta):
+        k = w.shape[0]
+        bias, add = "", None
+        if c:
+            cv = self.value(c) * np.float32(beta) if self.is_const(c) else None
+            if cv is not None and cv.size in (1, k) and cv.ndim <= 2 and (cv.ndim < 2 or cv.shape[0] == 1):
+                bias = self._weight(node, "b", np.broadcast_to(cv.reshape(-1), (k,)))
+            else:
+                add = c if cv is None else self._weight(node, "c", cv)
+        out = node.output[0] if add is None else node.output[0] + "/gemm"
+        self.emit(node, "dense", [node.input[0], self._weight(node, "w", w), bias], out, act=IDENTITY)
+        if add is not None:
+            if beta != 1.0 and not self.is_const(c):
+                raise ModelError("Gemm with beta != 1 on a runtime C")
+            self.emit(node, "add", [out, add], node.output[0], act=IDENTITY)
+
+    def _binary(self, node, op, fn):
+        if not self.runtime(node):
+            return self.fold(node, fn(self.value(node.input[0]), self.value(node.input[1])))
+        self.emit(node, op, list(node.input), node.output[0], act=IDENTITY)
+
+    def op_Add(self, node, a):
+        self._binary(node, "add", np.add)
+
+    def op_Mul(self, node, a):
+        self._binary(node, "mul", np.multiply)
+
+    def op_Sum(self, node, a):
+        if not self.runtime(node):
+            return self.fold(node, sum(self.value(i) for i in node.input))
+        acc = node.input[0]
+        for i, other in enumerate(node.input[1:], 1):
+            out = node.output[0] if i == len(node.input) - 1 else f"{node.output[0]}/sum{i}"
+            acc = self.emit(node, "add", [acc, other], out, act=IDENTITY)
+        if len(node.input) == 1:
+            self.alias[node.output[0]] = acc
+
+    def _activation(self, node, act):
+        if not self.runtime(node, 1):
+            from ..kernels.ref.elementwise import apply_act
+
+            return self.fold(node, apply_act(self.value(node.input[0]), act).astype(np.float32))
+        self.emit(node, "activation", [node.input[0]], node.output[0], act=act)
+
+    def op_Relu(self, node, a):
+        self._activation(node, ACTIVATIONS["Relu"])
+
+    def op_Sigmoid(self, node, a):
+        self._activation(node, ACTIVATIONS["Sigmoid"])
+
+    def op_Tanh(self, node, a):
+        self._activation(node, ACTIVATIONS["Tanh"])
+
+    def op_Clip(self, node, a):
+        if self.opset < 11:
+            lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
+        else:
+            bound = [float(self.value(i)) if i else None for i in list(node.input[1:]) + ["", ""]][:2]
+            if any(i and not self.is_const(i) for i in node.input[1:]):
+                raise ModelError("Clip with runtime bounds is not supported")
+            lo, hi = (-math.inf if bound[0] is None else bound[0]), (math.inf if bound[1] is None else bound[1])
+        self._activation(node, Act(CLIP, float(lo), float(hi)))
+
+    def _pool(self, node, a, op, **extra):
+        x = node.input[0]
+        k = _ints(a["kernel_shape"])
+        kernel = tuple(k) if len(k) == 2 else (1, *k)
+        self._windowed(node, a, op, x, k, kernel=kernel, ceil_mode=bool(a.get("ceil_mode", 0)), **extra)
+
+    def op_MaxPool(self, node, a):
+        self._pool(node, a, "maxpool2d")
+
+    def op_AveragePool(self, node, a):
+        if any(d != 1 for d in a.get("dilations", [])):
+            raise ModelError("AveragePool with dilations is not supported")
+        self._pool(node, a, "avgpool2d", count_include_pad=bool(a.get("count_include_pad", 0)))
+
+    def op_GlobalAveragePool(self, node, a):
+        self.emit(node, "global_avgpool", [node.input[0]], node.output[0])
+
+    def op_LRN(self, node, a):
+        self.emit(node, "lrn", [node.input[0]], node.output[0], size=int(a["size"]), alpha=a.get("alpha", 1e-4),
+                  beta=a.get("beta", 0.75), bias=a.get("bias", 1.0))
+
+    def op_BatchNormalization(self, node, a):
+        if a.get("training_mode", 0):
+            raise ModelError("BatchNormalization in training mode")
+        if not all(self.is_const(i) for i in node.input[1:5]):
+            raise ModelError("BatchNormalization needs constant parameters")
+        self.emit(node, "batchnorm", list(node.input[:5]), node.output[0], eps=a.get("epsilon", 1e-5),
+                  act=IDENTITY)
+
+    def op_Softmax(self, node, a):
+        src = self.shape(node.input[0])
+        axis = a.get("axis", -1 if self.opset >= 13 else 1) % len(src)
+        if self.opset >= 13 or axis == len(src) - 1:
+            return self.emit(node, "softmax", [node.input[0]], node.output[0], axis=axis)
+        # before opset 13: softmax over everything from `axis` on, as one flattened row
+        flat = self.emit(node, "reshape", [node.input[0]], node.output[0] + "/2d",
+                         shape=(math.prod(src[:axis]), math.prod(src[axis:])))
+        y = self.emit(node, "softmax", [flat], node.output[0] + "/softmax", axis=1)
+        self.emit(node, "reshape", [y], node.output[0], shape=src)
+
+    def op_Concat(self, node, a):
+        if not self.runtime(node):
+            return self.fold(node, np.concatenate([self.value(i) for i in node.input], axis=a["axis"]))
+        self.emit(node, "concat", list(node.input), node.output[0], axis=a["axis"] % len(self.shape(node.input[0])))
+
+    def op_Transpose(self, node, a):
+        perm = tuple(_ints(a.get("perm", range(len(self.shape(node.input[0])))[::-1])))
+        if not self.runtime(node):
+            return self.fold(node, np.transpose(self.value(node.input[0]), perm))
+        self.emit(node, "transpose", [node.input[0]], node.output[0], perm=perm)
+
+    def op_Pad(self, node, a):
+        pads = _ints(a["pads"] if self.opset < 11 else self.value(node.input[1]))
+        mode = a.get("mode", "constant")
+        value = a.get("value", 0.0) if self.opset < 11 else (
+            float(self.value(node.input[2])) if len(node.input) > 2 and node.input[2] else 0.0)
+        rank = len(self.shape(node.input[0]))
+        if mode != "constant" or rank != 4 or any(pads[i] or pads[i + rank] for i in (0, 1)) or min(pads) < 0:
+            raise ModelError(f"Pad is supported in constant mode on the H and W "
+                             f"axes of NCHW tensors, got mode {mode!r}, pads {pads}")
+        self.emit(node, "pad", [node.input[0]], node.output[0], pads=(pads[2], pads[3], pads[6], pads[7]),
+                  value=value)
+
+
+def _fold_batchnorm(g: Graph):
+    """conv2d -> batchnorm (its only reader) becomes one conv2d with scaled weights and bias."""
+    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
+    for bn in [n for n in g.nodes if n.op == "batchnorm"]:
+        conv = producer.get(bn.inputs[0])
+        if conv is None or conv.op != "conv2d" or conv.attrs["act"] != IDENTITY or len(users[conv.outputs[0]]) != 1 \
+                or conv.outputs[0] in g.outputs:
+            continue
+        scale, bias, mean, var = (g.constants[n].astype(np.float64) for n in bn.inputs[1:5])
+        s = scale / np.sqrt(var + bn.attrs["eps"])
+        w = g.constants[conv.inputs[1]].astype(np.float64) * s[:, None, None, None]
+        b0 = g.constants[conv.inputs[2]].astype(np.float64) if conv.inputs[2] else 0.0
+        w_name, b_name = conv.outputs[0] + "/w_bn", conv.outputs[0] + "/b_bn"
+        g.constants[w_name] = w.astype(np.float32)
+        g.constants[b_name] = ((b0 - mean) * s + bias).astype(np.float32)
+        g.shapes[w_name], g.shapes[b_name] = w.shape, s.shape
+        conv.inputs[1:3] = [w_name, b_name]
+        conv.attrs["act"] = bn.attrs["act"]
+        conv.outputs = bn.outputs
+        g.nodes.remove(bn)
+
+
+def _fuse_activations(g: Graph):
+    """An activation whose input only it reads, made by a node with a fusable activation, joins that node."""
+    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
+    for act in [n for n in g.nodes if n.op == "activation"]:
+        src = producer.get(act.inputs[0])
+        if src is None or src.op not in FUSABLE or src.attrs.get("act") != IDENTITY \
+                or len(users[src.outputs[0]]) != 1 or src.outputs[0] in g.outputs:
+            continue
+        src.attrs["act"] = act.attrs["act"]
+        src.outputs = act.outputs
+        producer[src.outputs[0]] = src
+        g.nodes.remove(act)
+
+
+def load_onnx(path, input_shapes=None) -> Graph:
+    """Import an ONNX file. input_shapes: {input name: shape} for inputs with dynamic dimensions."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except FileNotFoundError as e:
+        missing = e.filename or path
+        raise ModelError(f"{path}: cannot read {missing}" + (" (external data)" if missing != str(path) else ""))
+    except (DecodeError, ValueError, OSError, onnx.checker.ValidationError) as e:
+        raise ModelError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
+    return from_onnx(model, str(path), input_shapes)
+
+
+def from_onnx(model, path="<model>", input_shapes=None) -> Graph:
+    import onnx
+
+    imp = _Importer(model, path)
+    input_shapes = dict(input_shapes or {})
+    for vi in model.graph.input:
+        if vi.name in imp.values:
+            continue
+        t = vi.type.tensor_type
+        if t.elem_type != onnx.TensorProto.FLOAT:
+            raise ModelError(f"{path}: input {vi.name!r} is not float32")
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
+        shape = input_shapes.pop(vi.name, None) or dims
+        if None in shape:
+            raise ModelError(f"{path}: input {vi.name!r} has a dynamic shape {dims}: give it with "
+                             f"--input-shape {vi.name}={','.join('1' if d is None else str(d) for d in dims)}")
+        imp.g.inputs.append(vi.name)
+        imp.g.shapes[vi.name] = tuple(int(s) for s in shape)
+    if input_shapes:
+        raise ModelError(f"{path}: no input named {', '.join(input_shapes)} (inputs: {', '.join(imp.g.inputs)})")
+    g = imp.run(model)
+    _fold_batchnorm(g)
+    _fuse_activations(g)
+    g.prune()
+    g.toposort()
+    return g
+
