@@ -1,6 +1,7 @@
 """2-D convolution (NCHW): im2col over tiles of output pixels + sgemm, a direct depthwise loop,
 and the low-rank variants (channel decomposition, Tucker-2) chained in one call."""
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -58,7 +59,8 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
     # output pixels (p, q) = divmod(j0 + j, Q), 0 in the padding
     cdef int c = row // (g.R * g.S), r = row // g.S % g.R, s = row % g.S
     cdef int off = s * g.dw - g.pl, p = j0 // g.Q, q = j0 % g.Q
-    cdef int j = 0, n, ih, lo, hi, a, e, i
+    cdef int j = 0, n, ih, lo, hi, a, e
+    cdef Py_ssize_t i
     cdef const float* src
     span(g.Q, g.sw, off, g.W, &lo, &hi)
     while j < T:
@@ -90,45 +92,81 @@ cdef void im2col(const float* x, const Geom* g, int j0, int T, float* col) noexc
         im2col_row(x, g, row, j0, T, col + <Py_ssize_t>row * T)
 
 
-cdef void depthwise_plane(const float* x, const float* w, float bias, float* y, const Geom* g,
-                          ActC act) noexcept nogil:
-    # x (H,W) * w (R,S) + bias -> y (P,Q)
-    cdef int p, q, r, s, ih, off, lo, hi
-    cdef float wv
-    cdef const float* xrow
+cdef void pad_plane(const float* x, int H, int W, int pt, int pl, float* xp, int Hp,
+                    int Wp) noexcept nogil:
+    # x (H,W) -> xp (Hp,Wp): x at (pt, pl), zeros around
+    cdef int h
+    memset(xp, 0, <Py_ssize_t>Hp * Wp * sizeof(float))
+    for h in range(H):
+        memcpy(xp + (h + pt) * Wp + pl, x + h * W, W * sizeof(float))
+
+
+cdef void depthwise_plane(const float* x, int Wp, const float* w, float bias, float* y,
+                          const Geom* g, ActC act) noexcept nogil:
+    # x (Hp,Wp) already padded * w (R,S) + bias -> y (P,Q)
+    cdef int R = g.R, S = g.S, P = g.P, Q = g.Q, sh = g.sh, sw = g.sw, dh = g.dh, dw = g.dw
+    cdef int p, r, s
+    cdef Py_ssize_t q
+    cdef float wv, w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0, w8 = 0
+    cdef const float* x0
+    cdef const float* x1
+    cdef const float* x2
     cdef float* yrow
-    for p in range(g.P):
-        yrow = y + p * g.Q
-        for q in range(g.Q):
-            yrow[q] = bias
-        for r in range(g.R):
-            ih = p * g.sh - g.pt + r * g.dh
-            if ih < 0 or ih >= g.H:
-                continue
-            xrow = x + ih * g.W
-            for s in range(g.S):
-                wv = w[r * g.S + s]
-                off = s * g.dw - g.pl
-                span(g.Q, g.sw, off, g.W, &lo, &hi)
-                if g.sw == 1:
-                    for q in range(lo, hi):
-                        yrow[q] += wv * xrow[q + off]
-                else:
-                    for q in range(lo, hi):
-                        yrow[q] += wv * xrow[q * g.sw + off]
-        affine_act(yrow, yrow, g.Q, 1.0, 0.0, act)
+    if R == 3 and S == 3 and dh == 1 and dw == 1:
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+    for p in range(P):
+        yrow = y + p * Q
+        x0 = x + p * sh * Wp
+        if R == 3 and S == 3 and dh == 1 and dw == 1:
+            x1 = x0 + Wp
+            x2 = x1 + Wp
+            if sw == 1:
+                for q in range(Q):
+                    yrow[q] = (bias + w0 * x0[q] + w1 * x0[q + 1] + w2 * x0[q + 2]
+                               + w3 * x1[q] + w4 * x1[q + 1] + w5 * x1[q + 2]
+                               + w6 * x2[q] + w7 * x2[q + 1] + w8 * x2[q + 2])
+            else:
+                for q in range(Q):
+                    yrow[q] = (bias + w0 * x0[q * sw] + w1 * x0[q * sw + 1] + w2 * x0[q * sw + 2]
+                               + w3 * x1[q * sw] + w4 * x1[q * sw + 1] + w5 * x1[q * sw + 2]
+                               + w6 * x2[q * sw] + w7 * x2[q * sw + 1] + w8 * x2[q * sw + 2])
+        else:
+            for q in range(Q):
+                yrow[q] = bias
+            for r in range(R):
+                for s in range(S):
+                    wv = w[r * S + s]
+                    x1 = x0 + r * dh * Wp + s * dw
+                    if sw == 1:
+                        for q in range(Q):
+                            yrow[q] += wv * x1[q]
+                    else:
+                        for q in range(Q):
+                            yrow[q] += wv * x1[q * sw]
+        affine_act(yrow, yrow, Q, 1.0, 0.0, act)
 
 
 cdef void depthwise(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
                     ActC act) noexcept nogil:
     # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q), output channel k reads input channel k // (K/C)
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
+    cdef int Hp = (g.P - 1) * g.sh + (g.R - 1) * g.dh + 1, Wp = (g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1
+    cdef bint padded = g.pt or g.pl or Hp > g.H or Wp > g.W
     cdef int nk, k
-    for nk in prange(N * g.K, schedule='static',
-                     use_threads_if=N * g.K * PQ * g.R * g.S >= PAR_MIN):
-        k = nk % g.K
-        depthwise_plane(x + (nk // g.K * g.C + k // (g.K // g.groups)) * HW, w + k * g.R * g.S,
-                        b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
+    cdef const float* plane
+    cdef float* xp = NULL
+    Hp, Wp = max(Hp, g.H + g.pt), max(Wp, g.W + g.pl)
+    with parallel(use_threads_if=N * g.K * PQ * g.R * g.S >= PAR_MIN):
+        if padded:
+            xp = <float*>malloc(<Py_ssize_t>Hp * Wp * sizeof(float))
+        for nk in prange(N * g.K, schedule='static'):
+            k = nk % g.K
+            plane = x + (nk // g.K * g.C + k // (g.K // g.groups)) * HW
+            if padded:
+                pad_plane(plane, g.H, g.W, g.pt, g.pl, xp, Hp, Wp)
+            depthwise_plane(xp if padded else plane, Wp if padded else g.W, w + k * g.R * g.S,
+                            b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
+        free(xp)
 
 
 cdef void conv_image(const float* x, const float* w, const float* b, float* y, const Geom* g,
