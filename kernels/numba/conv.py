@@ -10,7 +10,7 @@ from .common import NO_BIAS, act1, act_args, bias_arg, finish_rows, jit, out_arr
 @jit()
 def _valid_cols(off, stride, W, Q):
     # output columns q in [lo, hi) whose input column q*stride + off lies inside [0, W)
-    lo = 0 if off >= 0 else (-off + stride - 1) // stride
+    lo = 0 if off >= 0 else min(Q, (-off + stride - 1) // stride)
     hi = 0 if W - 1 - off < 0 else min(Q, (W - 1 - off) // stride + 1)
     return lo, max(lo, hi)
 
