@@ -8,7 +8,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
-SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "runtime.power"]
+SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "models.zoo", "runtime.power"]
 
 package_dir = {"deepx": "deepx"}
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
@@ -34,6 +34,7 @@ setup(
     python_requires=">=3.10",
     packages=["deepx"] + [f"deepx.{p}" for p in FOLDERS + SUBPACKAGES],
     package_dir=package_dir,
+    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,
@@ -54,7 +55,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.16", "onnxruntime>=1.17", "scikit-learn>=1.3"],
-        "train": ["scikit-learn>=1.3", "onnx>=1.16"],
+        "train": ["scikit-learn>=1.3", "onnx>=1.16", "torch>=2.1"],
     },
     entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
                                       "deepx-power = deepx.tools.power_cli:main"]},
