@@ -6,13 +6,14 @@ import numpy as np
 from .graph import Graph, ModelError
 
 
-def load_model(path, input_shapes=None) -> Graph:
-    """A Graph from an ONNX file."""
+def load_model(path, input_shapes=None, example=None) -> Graph:
+    """A Graph from an ONNX file; dynamic input dimensions come from input_shapes, else from the
+    example inputs (read_inputs' result)."""
     if not str(path).endswith(".onnx"):
         raise ModelError(f"{path}: unknown model format (deepx reads .onnx files)")
     from .onnx_import import load_onnx
 
-    return load_onnx(path, input_shapes)
+    return load_onnx(path, input_shapes, example)
 
 
 def parse_input_shapes(items) -> dict:
@@ -29,8 +30,8 @@ def parse_input_shapes(items) -> dict:
     return shapes
 
 
-def load_inputs(path, g: Graph) -> dict:
-    """{input name: array} from IN.npz (keyed by input name) or IN.npy (a one-input model)."""
+def read_inputs(path):
+    """IN.npz as {name: array}, or IN.npy as one array (for a one-input model)."""
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -38,14 +39,21 @@ def load_inputs(path, g: Graph) -> dict:
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise ModelError(f"{path}: not a .npy or .npz file of plain arrays ({e})") from None
     if isinstance(data, np.ndarray):
-        if len(g.inputs) != 1:
-            raise ModelError(f"{path}: one array given, the model has inputs {', '.join(g.inputs)}: use a .npz")
-        return {g.inputs[0]: data}
+        return data
     with data:
         try:
             return {k: data[k] for k in data.files}
         except ValueError as e:
             raise ModelError(f"{path}: {e}") from None
+
+
+def bind_inputs(arrays, g: Graph, path="input") -> dict:
+    """read_inputs' result keyed by the graph's input names."""
+    if not isinstance(arrays, np.ndarray):
+        return arrays
+    if len(g.inputs) != 1:
+        raise ModelError(f"{path}: one array given, the model has inputs {', '.join(g.inputs)}: use a .npz")
+    return {g.inputs[0]: arrays}
 
 
 def random_inputs(g: Graph, seed=0) -> dict:

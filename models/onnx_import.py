@@ -404,8 +404,9 @@ def _fuse_activations(g: Graph):
         g.nodes.remove(act)
 
 
-def load_onnx(path, input_shapes=None) -> Graph:
-    """Import an ONNX file. input_shapes: {input name: shape} for inputs with dynamic dimensions."""
+def load_onnx(path, input_shapes=None, example=None) -> Graph:
+    """Import an ONNX file. Inputs with dynamic dimensions take their shape from input_shapes
+    ({name: shape}), else from example inputs ({name: array}, or one array for a one-input model)."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -417,22 +418,27 @@ def load_onnx(path, input_shapes=None) -> Graph:
         raise ModelError(f"{path}: cannot read {missing}" + (" (external data)" if missing != str(path) else ""))
     except (DecodeError, ValueError, OSError, onnx.checker.ValidationError) as e:
         raise ModelError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
-    return from_onnx(model, str(path), input_shapes)
+    return from_onnx(model, str(path), input_shapes, example)
 
 
-def from_onnx(model, path="<model>", input_shapes=None) -> Graph:
+def from_onnx(model, path="<model>", input_shapes=None, example=None) -> Graph:
     import onnx
 
     imp = _Importer(model, path)
     input_shapes = dict(input_shapes or {})
-    for vi in model.graph.input:
-        if vi.name in imp.values:
-            continue
+    real = [vi for vi in model.graph.input if vi.name not in imp.values]
+    if isinstance(example, np.ndarray) and len(real) == 1:
+        example = {real[0].name: example}
+    for vi in real:
         t = vi.type.tensor_type
         if t.elem_type != onnx.TensorProto.FLOAT:
             raise ModelError(f"{path}: input {vi.name!r} is not float32")
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
-        shape = input_shapes.pop(vi.name, None) or dims
+        shape = input_shapes.pop(vi.name, None)
+        if shape is None and None in dims and isinstance(example, dict) and vi.name in example \
+                and len(example[vi.name].shape) == len(dims):
+            shape = example[vi.name].shape
+        shape = shape or dims
         if None in shape:
             raise ModelError(f"{path}: input {vi.name!r} has a dynamic shape {dims}: give it with "
                              f"--input-shape {vi.name}={','.join('1' if d is None else str(d) for d in dims)}")

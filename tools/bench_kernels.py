@@ -148,15 +148,19 @@ def ort_session(case: Case, threads: int):
     return lambda: sess.run(None, {"x": case.tensors[0]})[0]
 
 
-def _median_times(fns, min_runs: int, budget_s: float):
-    """Call each fn in turn (alternating), at least min_runs times and until budget_s is spent."""
+def _median_times(fns, min_runs: int, budget_s: float, block: int = 4):
+    """Median seconds of each fn, run in turns of `block` calls until each has min_runs kept and
+    budget_s is spent. The first call of each turn is dropped: it pays for the other library's
+    threads winding down (ONNX Runtime's spin, OpenBLAS's), which a run on its own never sees."""
     times = [[] for _ in fns]
     start = time.perf_counter()
     while len(times[0]) < min_runs or (time.perf_counter() - start < budget_s and len(times[0]) < 200):
         for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
+            for i in range(block):
+                t0 = time.perf_counter()
+                fn()
+                if i:
+                    ts.append(time.perf_counter() - t0)
     return [statistics.median(ts) for ts in times]
 
 

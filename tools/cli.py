@@ -43,8 +43,9 @@ def _run(args):
     from ..models import io
     from ..models.execute import run_graph
 
-    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
-    feeds = io.load_inputs(args.input, g) if args.input else io.random_inputs(g)
+    arrays = io.read_inputs(args.input) if args.input else None
+    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape), arrays)
+    feeds = io.bind_inputs(arrays, g, args.input) if args.input else io.random_inputs(g)
     outputs = run_graph(g, feeds, args.backend)  # first run: checks inputs, compiles, warms caches
     times = []
     for _ in range(args.repeat):
@@ -69,6 +70,19 @@ def _run(args):
         print(f"wrote {args.output}")
 
 
+def _zoo(args):
+    from ..models import zoo
+
+    if args.zoo_command == "export":
+        zoo.export(args.name, args.output)
+        print(f"wrote {args.output}")
+        return
+    for name, spec in zoo.MODELS.items():
+        info = zoo.info(name)
+        print(f"{name:12} input (N, {', '.join(map(str, spec['input']))})  test accuracy "
+              f"{100 * info['test_accuracy']:.1f}%  {spec['about']}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -91,6 +105,14 @@ def parser():
     r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
+
+    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
+    zsub = z.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="the models, their inputs and test accuracy")
+    e = zsub.add_parser("export", help="write a zoo model as ONNX")
+    e.add_argument("name")
+    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    z.set_defaults(func=_zoo)
     return p
 
 

@@ -1,0 +1,35 @@
+"""The zoo's models reproduce their recorded test accuracy when deepx runs them."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepx.models import zoo
+from deepx.models.execute import run_graph
+from deepx.models.onnx_import import load_onnx
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_zoo_accuracy(name):
+    _, _, x_test, y_test = zoo.digits(name)
+    g = load_onnx(zoo.path(name), example=x_test)
+    assert g.shapes[g.inputs[0]] == (360,) + zoo.MODELS[name]["input"]
+    logits = run_graph(g, {"x": x_test})["logits"]
+    accuracy = float((logits.argmax(1) == y_test).mean())
+    assert accuracy == pytest.approx(zoo.info(name)["test_accuracy"], abs=1 / 360)
+    assert accuracy > 0.95
+
+
+def test_zoo_cli(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "zoo", "list"], capture_output=True, text=True)
+    assert out.returncode == 0 and "digits-dnn" in out.stdout and "digits-cnn" in out.stdout
+    dest = tmp_path / "dnn.onnx"
+    subprocess.run([sys.executable, "-m", "deepx.tools.cli", "zoo", "export", "digits-dnn", "-o", str(dest)], check=True)
+    np.save(tmp_path / "x.npy", zoo.digits("digits-dnn")[2][:5])
+    run = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "run", str(dest), "--input", str(tmp_path / "x.npy"),
+                          "--output", str(tmp_path / "y.npz"), "--json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["outputs"]["logits"]["shape"] == [5, 10]
+    assert np.load(tmp_path / "y.npz")["logits"].shape == (5, 10)
