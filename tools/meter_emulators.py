@@ -227,7 +227,7 @@ def um_frame(model: Model, volts: float, watts: float, mwh: int = 0) -> bytes:
 
 def _clip(x: float, top: int) -> int:
     """A field's raw value, saturated as the meter's display would be."""
-    return min(max(round(x), 0), top)
+    return round(min(max(x, 0.0), top))
 
 
 class UMEmulator(Emulator):

@@ -86,7 +86,10 @@ class FrameParser:
             buf = buf[start:]
             if len(buf) < FRAME_LEN:
                 break
-            if integrity_error(self.model, buf[:FRAME_LEN]) is None:
+            verdict = self._judge(buf)
+            if verdict is None:  # a later frame overlapping this one is not complete yet
+                break
+            if verdict:
                 frames.append(buf[:FRAME_LEN])
                 buf = buf[FRAME_LEN:]
             else:
@@ -94,6 +97,25 @@ class FrameParser:
                 buf = buf[1:]
         self._buf = buf
         return frames
+
+    def _good(self, frame: bytes) -> bool:
+        return integrity_error(self.model, frame) is None
+
+    def _judge(self, buf: bytes) -> bool | None:
+        """Whether buf starts with a good frame. A torn frame (bytes lost) followed by the next frame can
+        pass a weak check by chance; real frames never overlap, so a good frame starting inside the
+        candidate wins over it (None: wait until that frame is complete, which delays a good frame whose
+        own bytes contain the model id until the next answer)."""
+        if not self._good(buf[:FRAME_LEN]):
+            return False
+        j = buf.find(self._id, 1, FRAME_LEN)
+        while j > 0:
+            if len(buf) < j + FRAME_LEN:
+                return None
+            if self._good(buf[j:j + FRAME_LEN]):
+                return False
+            j = buf.find(self._id, j + 1, FRAME_LEN)
+        return True
 
 
 class UMMeter(Meter):
