@@ -1,6 +1,6 @@
 """2-D convolution (NCHW): im2col over tiles of output pixels + sgemm, a direct depthwise loop,
 and the low-rank variants (channel decomposition, Tucker-2) chained in one call."""
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -9,7 +9,8 @@ import numpy as np
 from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
-from kernels.cython._common cimport PAR_MIN, ActC, affine_act, as_act, cdiv_up, gemm
+from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bind_blas, blas_restore,
+                                     blas_serial, cdiv_up, gemm_parts, kernel_threads)
 
 
 cdef struct Geom:
@@ -36,21 +37,6 @@ cdef inline void span(int n_out, int stride, int off, int n_in, int* lo, int* hi
 cdef inline bint is_pointwise(const Geom* g) noexcept nogil:
     return (g.R == 1 and g.S == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0
             and g.P == g.H and g.Q == g.W)
-
-
-cdef int tile_cols(const Geom* g):
-    # output pixels per im2col tile (0: pointwise, no im2col)
-    return 0 if is_pointwise(g) else min(g.P * g.Q, max(1, config.CONV_TILE))
-
-
-cdef void bias_act_tile(float* y, int rows, int cols, Py_ssize_t ld, const float* b,
-                        ActC act) noexcept nogil:
-    # y (rows, cols), row stride ld: y = act(y + b (rows))
-    cdef int k
-    if b == NULL and act.kind == 0:
-        return
-    for k in prange(rows, schedule='static', use_threads_if=<Py_ssize_t>rows * cols >= PAR_MIN):
-        affine_act(y + k * ld, y + k * ld, cols, 1.0, b[k] if b != NULL else 0.0, act)
 
 
 cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
@@ -82,14 +68,6 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
         j += n
         p += 1
         q = 0
-
-
-cdef void im2col(const float* x, const Geom* g, int j0, int T, float* col) noexcept nogil:
-    # x (C/g,H,W) -> col (C/g*R*S, T): column j is the receptive field of output pixel j0 + j
-    cdef int rows = g.C // g.groups * g.R * g.S
-    cdef int row
-    for row in prange(rows, schedule='static', use_threads_if=<Py_ssize_t>rows * T >= PAR_MIN):
-        im2col_row(x, g, row, j0, T, col + <Py_ssize_t>row * T)
 
 
 cdef void pad_plane(const float* x, int H, int W, int pt, int pl, float* xp, int Hp,
@@ -169,29 +147,64 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
         free(xp)
 
 
+cdef struct Tiling:
+    int n, cols  # tiles of output pixels and columns per tile (the last may be shorter)
+
+
+cdef Tiling tiling(const Geom* g, int nth):
+    # tiles of at most CONV_TILE / nth pixels, SHARES per thread while they keep >= 128 pixels
+    # (each thread then runs whole tiles); few pixels: tiles of CONV_TILE shared by all threads
+    cdef int PQ = g.P * g.Q, cap = max(1, config.CONV_TILE)
+    cdef Tiling t
+    if nth > 1 and PQ >= 256 * nth:
+        t.n = max(cdiv_up(PQ, max(1, cap // nth)), min(SHARES * nth, PQ // 128))
+    else:
+        t.n = cdiv_up(PQ, cap)
+    t.cols = cdiv_up(PQ, t.n)
+    return t
+
+
+cdef void conv_tile(const float* x, const float* w, const float* b, float* y, const Geom* g,
+                    int j0, int T, float* col, ActC act, int nth) noexcept nogil:
+    # output pixels j0 .. j0+T of one group: im2col into col (C/g*R*S, T), one GEMM into y
+    # (K/g, P*Q), bias + activation; nth > 1: threads share the im2col rows and the GEMM rows
+    cdef int CRS = g.C // g.groups * g.R * g.S, row
+    for row in prange(CRS, num_threads=nth, schedule='dynamic', chunksize=16,
+                      use_threads_if=nth > 1):
+        im2col_row(x, g, row, j0, T, col + <Py_ssize_t>row * T)
+    gemm_parts(g.K // g.groups, T, CRS, w, CRS, col, T, y + j0, g.P * g.Q, b, act, nth)
+
+
 cdef void conv_image(const float* x, const float* w, const float* b, float* y, const Geom* g,
-                     float* col, int tile, ActC act) noexcept nogil:
-    # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch (C/g*R*S, tile) unless pointwise
+                     float* col, Tiling t, ActC act, int nth) noexcept nogil:
+    # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats
     cdef int Cg = g.C // g.groups, Kg = g.K // g.groups, PQ = g.P * g.Q
-    cdef int CRS = Cg * g.R * g.S
-    cdef int grp, j0, T
+    cdef int CRS = Cg * g.R * g.S, grp, i, j0
     cdef const float* xg
+    cdef const float* wg
+    cdef const float* bg
     cdef float* yg
     for grp in range(g.groups):
         xg = x + <Py_ssize_t>grp * Cg * g.H * g.W
+        wg = w + <Py_ssize_t>grp * Kg * CRS
+        bg = b + grp * Kg if b != NULL else NULL
         yg = y + <Py_ssize_t>grp * Kg * PQ
         if is_pointwise(g):
-            gemm(False, False, Kg, PQ, Cg, w + grp * Kg * Cg, Cg, xg, PQ, 0.0, yg, PQ)
-            bias_act_tile(yg, Kg, PQ, PQ, b + grp * Kg if b != NULL else NULL, act)
-            continue
-        j0 = 0
-        while j0 < PQ:
-            T = min(tile, PQ - j0)
-            im2col(xg, g, j0, T, col)
-            gemm(False, False, Kg, T, CRS, w + <Py_ssize_t>grp * Kg * CRS, CRS, col, T, 0.0,
-                 yg + j0, PQ)
-            bias_act_tile(yg + j0, Kg, T, PQ, b + grp * Kg if b != NULL else NULL, act)
-            j0 += T
+            gemm_parts(Kg, PQ, Cg, wg, Cg, xg, PQ, yg, PQ, bg, act, nth)
+        elif t.n >= nth and nth > 1:
+            for i in prange(t.n, num_threads=nth, schedule='dynamic'):
+                j0 = i * t.cols
+                conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0),
+                          col + <Py_ssize_t>threadid() * CRS * t.cols, act, 1)
+        else:
+            for i in range(t.n):
+                j0 = i * t.cols
+                conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
+
+
+cdef float[::1] col_buffer(const Geom* g, Tiling t, int nth):
+    return np.empty(0 if is_pointwise(g) else nth * g.C // g.groups * g.R * g.S * t.cols,
+                    np.float32)
 
 
 def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
@@ -205,15 +218,18 @@ def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
-    cdef int n, tile = tile_cols(&g)
     if w.shape[1] == 1 and groups > 1:
         with nogil:
             depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
-    cdef float[::1] col = np.empty(max(1, w.shape[1] * g.R * g.S * tile), np.float32)
+    cdef int n, blas = blas_serial(), nth = kernel_threads(blas)
+    cdef Tiling t = tiling(&g, nth)
+    cdef float[::1] col = col_buffer(&g, t, nth)
     with nogil:
         for n in range(N):
-            conv_image(&x[n, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[n, 0, 0, 0], &g, &col[0], tile, a)
+            conv_image(&x[n, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[n, 0, 0, 0], &g, &col[0], t, a,
+                       nth)
+        blas_restore(blas)
     return out
 
 
@@ -229,14 +245,16 @@ def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act), ident = as_act(IDENTITY)
-    cdef int n, PQ = g.P * g.Q, tile = tile_cols(&g)
-    cdef float[::1] scratch = np.empty(rank * PQ + g.C * g.R * g.S * tile, np.float32)
-    cdef float* t = &scratch[0]
+    cdef int n, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
+    cdef Tiling t = tiling(&g, nth)
+    cdef float[::1] t1 = np.empty(rank * PQ, np.float32)
+    cdef float[::1] col = col_buffer(&g, t, nth)
     with nogil:
         for n in range(N):
-            conv_image(&x[n, 0, 0, 0], &w1[0, 0, 0, 0], NULL, t, &g, t + rank * PQ, tile, ident)
-            gemm(False, False, K, PQ, rank, &w2[0, 0, 0, 0], rank, t, PQ, 0.0, &y[n, 0, 0, 0], PQ)
-            bias_act_tile(&y[n, 0, 0, 0], K, PQ, PQ, bp, a)
+            conv_image(&x[n, 0, 0, 0], &w1[0, 0, 0, 0], NULL, &t1[0], &g, &col[0], t, ident, nth)
+            gemm_parts(K, PQ, rank, &w2[0, 0, 0, 0], rank, &t1[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
+                       nth)
+        blas_restore(blas)
     return out
 
 
@@ -254,14 +272,20 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act), ident = as_act(IDENTITY)
-    cdef int n, HW = H * W, PQ = g.P * g.Q, tile = tile_cols(&g)
-    cdef float[::1] scratch = np.empty(r1 * HW + r2 * PQ + r1 * g.R * g.S * tile, np.float32)
-    cdef float* t1 = &scratch[0]
-    cdef float* t2 = t1 + r1 * HW
+    cdef int n, HW = H * W, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
+    cdef Tiling t = tiling(&g, nth)
+    cdef float[::1] t1 = np.empty(r1 * HW, np.float32)
+    cdef float[::1] t2 = np.empty(r2 * PQ, np.float32)
+    cdef float[::1] col = col_buffer(&g, t, nth)
     with nogil:
         for n in range(N):
-            gemm(False, False, r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, 0.0, t1, HW)
-            conv_image(t1, &w_core[0, 0, 0, 0], NULL, t2, &g, t2 + r2 * PQ, tile, ident)
-            gemm(False, False, K, PQ, r2, &w_out[0, 0, 0, 0], r2, t2, PQ, 0.0, &y[n, 0, 0, 0], PQ)
-            bias_act_tile(&y[n, 0, 0, 0], K, PQ, PQ, bp, a)
+            gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW, NULL,
+                       ident, nth)
+            conv_image(&t1[0], &w_core[0, 0, 0, 0], NULL, &t2[0], &g, &col[0], t, ident, nth)
+            gemm_parts(K, PQ, r2, &w_out[0, 0, 0, 0], r2, &t2[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
+                       nth)
+        blas_restore(blas)
     return out
+
+
+bind_blas()

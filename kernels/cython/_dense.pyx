@@ -1,14 +1,26 @@
-"""Fully connected layers, full and low-rank: sgemm (sgemv for one row), then bias + activation."""
+"""Fully connected layers, full and low-rank: blocks of output features shared by the threads,
+one serial-BLAS sgemm (sgemv for one row) per block, bias + activation fused after it."""
+from cython.parallel cimport prange
+
 import numpy as np
 
-from kernels.cython._common cimport ActC, as_act, gemm, vector_act
+from deepx.kernels.common import IDENTITY
+
+from kernels.cython._common cimport (SHARES, ActC, as_act, bind_blas, blas_restore, blas_serial,
+                                     cdiv_up, gemm, kernel_threads, vector_act)
 
 
-cdef void bias_act_rows(float* y, int n, int k, const float* b, ActC act) noexcept nogil:
-    # y (n,k) = act(y + b (k))
-    cdef int i
-    for i in range(n):
-        vector_act(y + <Py_ssize_t>i * k, k, b, act)
+cdef void dense_parts(const float* x, const float* w, const float* b, float* y, int N, int M,
+                      int K, ActC act, int nth) noexcept nogil:
+    # x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K), act; nth threads share blocks of >= 64 features
+    cdef int nb = min(SHARES * nth, cdiv_up(K, 64)) if nth > 1 else 1
+    cdef int part, lo, hi, i
+    for part in prange(nb, num_threads=nth, schedule='dynamic', use_threads_if=nb > 1):
+        lo = <long>K * part // nb
+        hi = <long>K * (part + 1) // nb
+        gemm(False, True, N, hi - lo, M, x, M, w + <Py_ssize_t>lo * M, M, 0.0, y + lo, K)
+        for i in range(N):
+            vector_act(y + <Py_ssize_t>i * K + lo, hi - lo, b + lo if b != NULL else NULL, act)
 
 
 def dense(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act, out=None):
@@ -19,9 +31,10 @@ def dense(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act,
     cdef float[:, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
+    cdef int blas = blas_serial(), nth = kernel_threads(blas)
     with nogil:
-        gemm(False, True, N, K, M, &x[0, 0], M, &w[0, 0], M, 0.0, &y[0, 0], K)
-        bias_act_rows(&y[0, 0], N, K, bp, a)
+        dense_parts(&x[0, 0], &w[0, 0], bp, &y[0, 0], N, M, K, a, nth)
+        blas_restore(blas)
     return out
 
 
@@ -34,9 +47,13 @@ def dense_lowrank(const float[:, ::1] x, const float[:, ::1] v, const float[:, :
     cdef float[:, ::1] y = out
     cdef float[::1] t = np.empty(N * r, np.float32)
     cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act)
+    cdef ActC a = as_act(act), ident = as_act(IDENTITY)
+    cdef int blas = blas_serial(), nth = kernel_threads(blas)
     with nogil:
-        gemm(False, True, N, r, M, &x[0, 0], M, &v[0, 0], M, 0.0, &t[0], r)
-        gemm(False, True, N, K, r, &t[0], r, &u[0, 0], r, 0.0, &y[0, 0], K)
-        bias_act_rows(&y[0, 0], N, K, bp, a)
+        dense_parts(&x[0, 0], &v[0, 0], NULL, &t[0], N, M, r, ident, nth)
+        dense_parts(&t[0], &u[0, 0], bp, &y[0, 0], N, r, K, a, nth)
+        blas_restore(blas)
     return out
+
+
+bind_blas()
