@@ -24,6 +24,9 @@ def _summary(r: WindowReport) -> str:
     if r.baseline_w is not None:
         energy += f" (net {r.net_energy_j:.4f} J above the {r.baseline_w:.4f} W baseline)"
     gaps = ", ".join(f"at {a:.2f} s for {n:.2f} s" for a, n in r.gaps) or "none"
+    if len(r.gaps) > 5:
+        a, n = max(r.gaps, key=lambda g: g[1])
+        gaps = f"{len(r.gaps)} ({sum(g[1] for g in r.gaps):.2f} s in all, the longest at {a:.2f} s for {n:.2f} s)"
     return (f"{energy}, mean {r.mean_w:.4f} W (min {r.min_w:.4f}, max {r.max_w:.4f}), duration {r.duration_s:.3f} s, "
             f"{r.samples} samples, gaps: {gaps}")
 
