@@ -31,8 +31,8 @@ def check_inputs(g: Graph, feeds: dict) -> dict:
     return out
 
 
-def run_graph(g: Graph, feeds: dict, backend: str = "auto") -> dict:
-    """{output name: array} for every graph output."""
+def run_graph(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:
+    """{name: array} for every graph output and every tensor named in `keep`."""
     values = dict(g.constants)
     values.update(check_inputs(g, feeds))
     for node in g.nodes:
@@ -43,4 +43,15 @@ def run_graph(g: Graph, feeds: dict, backend: str = "auto") -> dict:
             fn = kernels.lookup(node.op, pick_backend(node.op, backend))
             y = fn(*([args] if node.op == "concat" else args), **node.attrs)
         values[node.outputs[0]] = y
-    return {name: values[name] for name in g.outputs}
+    return {name: values[name] for name in [*g.outputs, *keep]}
+
+
+def run_batches(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:
+    """run_graph over inputs holding any number of samples, in chunks of the graph's batch size."""
+    batch = g.shapes[g.inputs[0]][0]
+    total = len(next(iter(feeds.values())))
+    if total % batch:
+        raise ModelError(f"{total} samples do not split into batches of {batch}")
+    parts = [run_graph(g, {k: v[i:i + batch] for k, v in feeds.items()}, backend, keep)
+             for i in range(0, total, batch)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -83,6 +83,30 @@ def _zoo(args):
               f"{100 * info['test_accuracy']:.1f}%  {spec['about']}")
 
 
+def _compress(args):
+    from ..models import compress
+    from ..models.onnx_export import save_onnx
+
+    job = compress.job(args.model, args.calibration, args.samples)
+    g, report = compress.compress_to(job, args.error_budget, args.max_accuracy_loss, args.method)
+    save_onnx(g, args.output)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    print(f"{'layer':16} {'method':8} {'rank':9} {'MFLOPs':>15} {'params':>17} {'est. err':>8} {'meas. err':>9}")
+    for r in report["layers"]:
+        rank = ",".join(map(str, r["rank"])) if r["rank"] else "-"
+        print(f"{r['name'][:16]:16} {r['method']:8} {rank:9} {r['flops_before'] / 1e6:7.2f}→{r['flops_after'] / 1e6:<7.2f} "
+              f"{r['params_before']:8}→{r['params_after']:<8} {r['estimated_error']:8.3f} "
+              f"{'' if r['measured_error'] is None else format(r['measured_error'], '9.3f')}")
+    f0, f1, p0, p1 = (report[k] for k in ("flops_before", "flops_after", "params_before", "params_after"))
+    print(f"FLOPs {f0 / 1e6:.2f}M → {f1 / 1e6:.2f}M ({f0 / f1:.2f}× fewer), parameters {p0} → {p1} "
+          f"({p0 / p1:.2f}× fewer), error budget {report['error_budget']:.3g}")
+    if report["accuracy_before"] is not None:
+        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
+    print(f"wrote {args.output}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -105,6 +129,23 @@ def parser():
     r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
+
+    c = sub.add_parser("compress", help="RLC: low-rank factorize dense/conv layers under an error budget")
+    c.add_argument("model", help="MODEL.onnx, or a zoo model's name (calibrated on its training data, "
+                                 "accuracy on its test set)")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    budget = c.add_mutually_exclusive_group()
+    budget.add_argument("--error-budget", type=float, default=0.05,
+                        help="summed estimated relative output error of the layers (default 0.05)")
+    budget.add_argument("--max-accuracy-loss", type=float, metavar="A",
+                        help="largest test-accuracy loss (a fraction, e.g. 0.01); needs labelled data (zoo)")
+    c.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs keyed by input name "
+                                                             "(default: zoo training data, else random)")
+    c.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
+                   help="conv factorization: svd (channel decomposition), tucker2, or the better per layer")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_compress)
 
     z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
     zsub = z.add_subparsers(dest="zoo_command", required=True)

@@ -1,0 +1,306 @@
+"""RLC, runtime layer compression (after DeepX): dense and conv layers replaced by low-rank factors,
+each layer's rank chosen from an estimate of the output error it costs, under one error budget.
+
+- dense: y = W x  ->  U (V x), from the SVD of the layer's output on calibration inputs (the rank-r
+  factorization that keeps most of what the layer really computes: W_r = U_r U_rᵀ W);
+- conv, channel decomposition: the same on W reshaped (K, C·R·S) and the layer's im2col columns:
+  a k×k conv to r channels, then a 1×1 conv to K;
+- conv, Tucker-2: HOSVD of the kernel along its output and input channels, refined by HOOI:
+  1×1 to r1, k×k to r2, 1×1 to K.
+The estimate of a layer's relative output error at each rank is fitted on one half of the calibration
+inputs and checked on the other half; ranks for all layers together are chosen by a small integer
+program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..kernels.common import conv_out_size
+from .execute import run_batches
+from .graph import Graph, ModelError, Node
+
+MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
+RANK_STEPS = 24  # candidate ranks per layer and method
+
+
+@dataclass
+class Candidate:
+    method: str  # "svd" (dense), "channel", "tucker2"
+    ranks: tuple
+    flops: float
+    params: int
+    error: float  # estimated relative output error
+    make: object = field(repr=False, default=None)  # () -> list of factor arrays
+
+
+@dataclass
+class Layer:
+    node: Node
+    flops: float
+    params: int
+    candidates: list
+
+
+def _im2col(x, kernel, stride, pads, dilation, columns, rng):
+    """A random sample of im2col columns of x (N,C,H,W): (C·R·S, columns)."""
+    (N, C, H, W), (R, S) = x.shape, kernel
+    (sh, sw), (pt, pl, pb, pr), (dh, dw) = stride, pads, dilation
+    P, Q = conv_out_size(H, R, sh, pt, pb, dh), conv_out_size(W, S, sw, pl, pr, dw)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    n, p, q = (rng.integers(0, m, columns) for m in (N, P, Q))
+    rows = p[:, None] * sh + np.arange(R)[None] * dh  # (columns, R)
+    cols = q[:, None] * sw + np.arange(S)[None] * dw  # (columns, S)
+    patches = xp[n[:, None, None, None], np.arange(C)[None, :, None, None], rows[:, None, :, None],
+                 cols[:, None, None, :]]  # (columns, C, R, S)
+    return patches.reshape(columns, -1).T.astype(np.float64)
+
+
+def _ranks(full):
+    """Candidate ranks 1 … full, denser at small ranks."""
+    return sorted({max(1, int(round(r))) for r in np.geomspace(1, full, RANK_STEPS)})
+
+
+def _split(cols):
+    half = cols.shape[1] // 2
+    return cols[:, :half], cols[:, half:]
+
+
+def _output_svd_candidates(w2d, x_cols, flops_of, params_of, reshape, method):
+    """Rank-r factorizations W ≈ U_r (U_rᵀ W), U from the SVD of the layer's output W·X on half of
+    the calibration columns; each rank's error measured on the other half."""
+    fit, check = _split(x_cols)
+    u, _, _ = np.linalg.svd(w2d @ fit, full_matrices=False)  # (K, min(K, n))
+    y = w2d @ check
+    energy = float((y * y).sum())
+    kept = np.cumsum(((u.T @ y) ** 2).sum(axis=1))  # output energy inside the first r directions
+    out = []
+    for r in _ranks(u.shape[1]):
+        error = float(np.sqrt(max(energy - kept[r - 1], 0.0) / energy)) if energy > 0 else 0.0
+
+        def make(r=r):
+            ur = u[:, :r]
+            return reshape(ur.T @ w2d, ur)
+
+        out.append(Candidate(method, (r,), flops_of(r), params_of(r), error, make))
+    return out
+
+
+def _tucker2(w, r1, r2, iterations=3):
+    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1))."""
+    K, C = w.shape[:2]
+    u_out = np.linalg.svd(w.reshape(K, -1), full_matrices=False)[0][:, :r2]
+    u_in = np.linalg.svd(w.transpose(1, 0, 2, 3).reshape(C, -1), full_matrices=False)[0][:, :r1]
+    for _ in range(iterations):
+        t = np.einsum("kcrs,ci->kirs", w, u_in)
+        u_out = np.linalg.svd(t.reshape(K, -1), full_matrices=False)[0][:, :r2]
+        t = np.einsum("kcrs,ko->ocrs", w, u_out)
+        u_in = np.linalg.svd(t.transpose(1, 0, 2, 3).reshape(C, -1), full_matrices=False)[0][:, :r1]
+    core = np.einsum("kcrs,ko,ci->oirs", w, u_out, u_in)
+    return u_out, core, u_in
+
+
+def _tucker2_candidates(w, x_cols, pq, in_pixels):
+    """Tucker-2 at ranks (r1, r2) in proportion to (C, K); the error measured on calibration columns."""
+    K, C, R, S = w.shape
+    y = w.reshape(K, -1) @ x_cols
+    energy = float((y * y).sum())
+    out = []
+    for frac in np.geomspace(1 / min(K, C), 1, RANK_STEPS // 2):
+        r1, r2 = max(1, int(round(C * frac))), max(1, int(round(K * frac)))
+        if r1 == C and r2 == K:
+            continue
+        u_out, core, u_in = _tucker2(w, r1, r2)
+        approx = np.einsum("oirs,ko,ci->kcrs", core, u_out, u_in).reshape(K, -1)
+        d = y - approx @ x_cols
+        error = float(np.sqrt((d * d).sum() / energy)) if energy > 0 else 0.0
+
+        def make(u_out=u_out, core=core, u_in=u_in):
+            return [u_in.T[:, :, None, None], core, u_out[:, :, None, None]]
+
+        flops = 2.0 * (in_pixels * C * r1 + pq * r2 * (r1 * R * S + K))
+        out.append(Candidate("tucker2", (r1, r2), flops, r1 * C + r2 * r1 * R * S + K * r2, error, make))
+    return out
+
+
+def _layer(g: Graph, node: Node, x: np.ndarray, method: str, rng) -> Layer:
+    """The node's candidate factorizations, with their FLOPs, parameters and estimated error."""
+    w = g.constants[node.inputs[1]].astype(np.float64)
+    flops, params = g.flops(node), w.size
+    n_out = float(np.prod(g.shapes[node.outputs[0]][:1]))  # batch
+    if node.op == "dense":
+        K, M = w.shape
+        cols = x.reshape(-1, M).T.astype(np.float64)
+        per = flops / (2.0 * K * M)  # rows per inference
+        cands = _output_svd_candidates(w, cols, lambda r: 2.0 * per * r * (M + K), lambda r: r * (M + K),
+                                       lambda v, u: [v, u], "svd")
+    else:
+        K, C, R, S = w.shape
+        out_shape = g.shapes[node.outputs[0]]
+        pq = n_out * out_shape[2] * out_shape[3]
+        cols = _im2col(x, (R, S), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"],
+                       min(8192, int(x.shape[0] * out_shape[2] * out_shape[3])), rng)
+        cands = []
+        if method in ("svd", "auto"):
+            cands += _output_svd_candidates(
+                w.reshape(K, -1), cols, lambda r: 2.0 * pq * r * (C * R * S + K), lambda r: r * (C * R * S + K),
+                lambda v, u: [v.reshape(-1, C, R, S), u[:, :, None, None]], "channel")
+        if method in ("tucker2", "auto") and R * S > 1:
+            cands += _tucker2_candidates(w, cols, pq, n_out * x.shape[2] * x.shape[3])
+    cands = [c for c in cands if c.flops <= (1 - MIN_SAVING) * flops]
+    return Layer(node, flops, params, cands)
+
+
+def _allocate(layers, budget):
+    """One candidate (or none) per layer: most FLOPs saved with the summed estimated error <= budget."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    options = [(i, c) for i, layer in enumerate(layers) for c in layer.candidates if c.error <= budget]
+    if not options:
+        return {}
+    saved = np.array([layers[i].flops - c.flops for i, c in options])
+    error = np.array([c.error for _, c in options])
+    one_per_layer = np.zeros((len(layers), len(options)))
+    for j, (i, _) in enumerate(options):
+        one_per_layer[i, j] = 1
+    res = milp(-saved / saved.max(), integrality=np.ones(len(options)), bounds=Bounds(0, 1),
+               constraints=[LinearConstraint(error[None], 0, budget), LinearConstraint(one_per_layer, 0, 1)])
+    if res.x is None:
+        raise ModelError(f"no rank allocation fits the error budget {budget} ({res.message})")
+    return {options[j][0]: options[j][1] for j in np.flatnonzero(res.x > 0.5)}
+
+
+def _apply(g: Graph, layers, chosen) -> Graph:
+    """A copy of g with the chosen layers replaced by their low-rank nodes."""
+    out = Graph(g.name, list(g.inputs), list(g.outputs), [], dict(g.shapes), dict(g.constants))
+    replaced = {id(layers[i].node): c for i, c in chosen.items()}
+    for node in g.nodes:
+        c = replaced.get(id(node))
+        if c is None:
+            out.nodes.append(node)
+            continue
+        names = []
+        for k, factor in enumerate(c.make()):
+            name = f"{node.outputs[0]}/{c.method}{k}"
+            out.constants[name] = np.ascontiguousarray(factor, dtype=np.float32)
+            out.shapes[name] = factor.shape
+            names.append(name)
+        op = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}[c.method]
+        attrs = {k: v for k, v in node.attrs.items() if k != "groups"}
+        out.nodes.append(Node(node.name, op, [node.inputs[0], *names, node.inputs[2]], list(node.outputs), attrs))
+    out.prune()
+    out.infer_shapes()
+    return out
+
+
+def _candidates(g, calibration, method, seed):
+    """Every compressible layer with its candidates, from the layers' inputs on the calibration data."""
+    nodes = [n for n in g.nodes if (n.op == "dense" or (n.op == "conv2d" and n.attrs["groups"] == 1))
+             and n.inputs[1] in g.constants]
+    if not nodes:
+        raise ModelError(f"{g.name}: no dense or conv layer to compress")
+    seen = run_batches(g, calibration, keep=[n.inputs[0] for n in nodes])
+    rng = np.random.default_rng(seed)
+    return [_layer(g, n, seen[n.inputs[0]], method, rng) for n in nodes]
+
+
+def measured_errors(g: Graph, compressed: Graph, feeds) -> dict:
+    """Each replaced layer's relative output error on `feeds`, with the layer's original input."""
+    before = {n.name: n for n in g.nodes}
+    changed = [n for n in compressed.nodes if n.op.endswith(("_lowrank", "_tucker2")) and n.name in before]
+    seen = run_batches(g, feeds, keep=[n.inputs[0] for n in changed] + [n.outputs[0] for n in changed])
+    from .. import kernels
+
+    out = {}
+    for n in changed:
+        args = [seen[n.inputs[0]]] + [compressed.constants[i] if i else None for i in n.inputs[1:]]
+        y = kernels.run(n.op, "ref", *args, **n.attrs)
+        ref = seen[n.outputs[0]]
+        out[n.name] = float(np.linalg.norm(y - ref) / max(np.linalg.norm(ref), 1e-30))
+    return out
+
+
+def compress(g: Graph, calibration: dict, error_budget: float = 0.05, method: str = "auto", seed: int = 0,
+             layers=None):
+    """(compressed graph, per-layer report, layers). `layers` reuses _candidates' result across budgets."""
+    if error_budget < 0:
+        raise ModelError(f"error budget must be >= 0, got {error_budget}")
+    layers = layers or _candidates(g, calibration, method, seed)
+    chosen = _allocate(layers, error_budget)
+    report = []
+    for i, layer in enumerate(layers):
+        c = chosen.get(i)
+        report.append(dict(name=layer.node.name, op=layer.node.op, method=c.method if c else "none",
+                           rank=list(c.ranks) if c else None, flops_before=layer.flops,
+                           flops_after=c.flops if c else layer.flops, params_before=layer.params,
+                           params_after=c.params if c else layer.params,
+                           estimated_error=c.error if c else 0.0))
+    return _apply(g, layers, chosen), report, layers
+
+
+@dataclass
+class Job:
+    """A model with the data to compress it: calibration inputs (fit and check), held-out inputs for
+    the measured errors, and labelled test data when there is some."""
+
+    graph: Graph  # batch 1
+    calibration: dict
+    held_out: dict
+    labelled: tuple = None  # (inputs dict, labels)
+
+
+def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0) -> Job:
+    """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
+    (calibrated on DATA.npz, else on random normal inputs)."""
+    from . import io, zoo
+
+    if model in zoo.MODELS:
+        g = io.load_model(zoo.path(model), {"x": (1,) + zoo.MODELS[model]["input"]})
+        x_train, _, x_test, y_test = zoo.digits(model)
+        data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
+        return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
+                   ({"x": x_test}, y_test))
+    g = io.load_model(model)
+    if calibration_path:
+        data = io.bind_inputs(io.read_inputs(calibration_path), g, calibration_path)
+        n = min(len(v) for v in data.values())
+        return Job(g, {k: v[:n - n // 4] for k, v in data.items()}, {k: v[n - n // 4:] for k, v in data.items()})
+    rng = np.random.default_rng(seed)
+    draw = lambda n: {k: rng.standard_normal((n,) + g.shapes[k][1:], dtype=np.float32) for k in g.inputs}  # noqa
+    return Job(g, draw(samples), draw(max(2, samples // 4)))
+
+
+def accuracy(g: Graph, labelled) -> float:
+    feeds, labels = labelled
+    logits = run_batches(g, feeds)[g.outputs[0]]
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto", steps=10):
+    """Compress under an error budget, or, with labelled data, under an accuracy-loss limit: the
+    largest budget whose measured test accuracy stays within it (bisection on a log scale)."""
+    layers = _candidates(j.graph, j.calibration, method, 0)
+    before = accuracy(j.graph, j.labelled) if j.labelled else None
+    if max_accuracy_loss is not None:
+        if j.labelled is None:
+            raise ModelError("--max-accuracy-loss needs labelled data: use a zoo model")
+        lo, hi = 0.0, max(c.error for layer in layers for c in layer.candidates) * len(layers)
+        best = compress(j.graph, j.calibration, 0.0, layers=layers)
+        for _ in range(steps):
+            mid = np.sqrt(max(lo, 1e-4) * hi)
+            trial = compress(j.graph, j.calibration, mid, layers=layers)
+            if before - accuracy(trial[0], j.labelled) <= max_accuracy_loss:
+                lo, best = mid, trial
+            else:
+                hi = mid
+        error_budget = lo
+        g, layer_report, _ = best
+    else:
+        g, layer_report, _ = compress(j.graph, j.calibration, error_budget, layers=layers)
+    measured = measured_errors(j.graph, g, j.held_out)
+    for r in layer_report:
+        r["measured_error"] = measured.get(r["name"])
+    s0, s1 = j.graph.summary(), g.summary()
+    return g, dict(error_budget=error_budget, flops_before=s0["flops"], flops_after=s1["flops"],
+                   params_before=s0["param_bytes"] // 4, params_after=s1["param_bytes"] // 4,
+                   accuracy_before=before, accuracy_after=accuracy(g, j.labelled) if j.labelled else None,
+                   layers=layer_report)

@@ -1,0 +1,79 @@
+"""RLC on the zoo models: the issue's figures, the estimator against measured errors, ONNX export."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from deepx.models import compress
+from deepx.models.execute import run_batches
+from deepx.models.graph import ModelError
+from deepx.models.onnx_export import to_onnx
+
+
+@pytest.fixture(scope="module", params=["digits-dnn", "digits-cnn"])
+def compressed(request):
+    job = compress.job(request.param)
+    g, report = compress.compress_to(job, error_budget=0.05)
+    return request.param, job, g, report
+
+
+def test_figures(compressed):
+    name, _, _, r = compressed
+    flops_x, params_x = r["flops_before"] / r["flops_after"], r["params_before"] / r["params_after"]
+    assert r["accuracy_before"] - r["accuracy_after"] <= 0.01
+    if name == "digits-dnn":
+        assert flops_x >= 3 and params_x >= 3
+    else:
+        assert flops_x >= 2
+
+
+def test_budget_and_estimates(compressed):
+    _, _, _, r = compressed
+    assert sum(layer["estimated_error"] for layer in r["layers"]) <= r["error_budget"] + 1e-9
+    for layer in r["layers"]:
+        if layer["method"] != "none" and layer["estimated_error"] > 0.005:  # within a factor 2 of what happens
+            assert 0.5 <= layer["measured_error"] / layer["estimated_error"] <= 2.0, layer
+
+
+def test_exported_model_runs_in_onnxruntime(compressed):
+    _, job, g, _ = compressed
+    x = job.labelled[0]["x"][:1]
+    sess = ort.InferenceSession(to_onnx(g).SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {"x": x})[0]
+    ours = run_batches(g, {"x": x})["logits"]
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
+
+
+def test_bigger_budget_compresses_more():
+    job = compress.job("digits-dnn")
+    layers = compress._candidates(job.graph, job.calibration, "auto", 0)
+    flops = [compress.compress(job.graph, job.calibration, b, layers=layers)[0].summary()["flops"]
+             for b in (0.0, 0.02, 0.1, 0.5)]
+    assert flops[0] == job.graph.summary()["flops"] and flops == sorted(flops, reverse=True) and flops[-1] < flops[1]
+
+
+def test_max_accuracy_loss_cli(tmp_path):
+    out = tmp_path / "dnn.onnx"
+    p = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "compress", "digits-dnn", "--max-accuracy-loss",
+                        "0.01", "-o", str(out), "--json"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["accuracy_before"] - r["accuracy_after"] <= 0.01
+    assert r["flops_before"] / r["flops_after"] >= 3 and out.stat().st_size < 0.2 * 8.7e6
+    assert {"name", "method", "rank", "flops_before", "flops_after", "estimated_error", "measured_error"} <= set(
+        r["layers"][0])
+
+
+def test_bad_requests(tmp_path):
+    job = compress.job("digits-dnn")
+    with pytest.raises(ModelError, match="error budget must be >= 0"):
+        compress.compress(job.graph, job.calibration, -1.0)
+    onnx_file = tmp_path / "m.onnx"
+    import onnx
+
+    onnx.save(to_onnx(job.graph), onnx_file)
+    with pytest.raises(ModelError, match="needs labelled data"):
+        compress.compress_to(compress.job(str(onnx_file), samples=8), max_accuracy_loss=0.01)
