@@ -167,7 +167,7 @@ cdef inline void bias_act_rows(float* y, int rows, int cols, Py_ssize_t ld, cons
 
 
 cdef enum:
-    SHARES = 4  # blocks per thread in a split loop (dynamic schedule: a busy core takes fewer)
+    SHARES = 2  # blocks per thread in a split loop (dynamic schedule: a busy core takes fewer)
 
 
 cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
