@@ -64,7 +64,8 @@ cdef inline void vector_act(float* y, Py_ssize_t n, const float* b, ActC act) no
 
 cdef inline void gemm(bint ta, bint tb, int m, int n, int k, const float* a, int lda,
                       const float* b, int ldb, float beta, float* c, int ldc) noexcept nogil:
-    # row-major c (m,n) = op(a) (m,k) · op(b) (k,n) + beta·c, as column-major cᵀ = op(b)ᵀ · op(a)ᵀ
+    # row-major c (m,n) = op(a) (m,k) · op(b) (k,n) + beta·c,
+    # computed as column-major cᵀ = op(b)ᵀ · op(a)ᵀ
     cdef float one = 1.0
     cdef char ca = c'T' if ta else c'N'
     cdef char cb = c'T' if tb else c'N'

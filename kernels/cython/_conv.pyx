@@ -9,8 +9,9 @@ import numpy as np
 from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
-from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bind_blas, blas_restore,
-                                     blas_serial, cdiv_up, gemm_parts, kernel_threads)
+from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bind_blas,
+                                     blas_restore, blas_serial, cdiv_up, gemm_parts,
+                                     kernel_threads)
 
 
 cdef struct Geom:
@@ -128,7 +129,8 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
                     ActC act) noexcept nogil:
     # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q), output channel k reads input channel k // (K/C)
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
-    cdef int Hp = (g.P - 1) * g.sh + (g.R - 1) * g.dh + 1, Wp = (g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1
+    cdef int Hp = (g.P - 1) * g.sh + (g.R - 1) * g.dh + 1
+    cdef int Wp = (g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1
     cdef bint padded = g.pt or g.pl or Hp > g.H or Wp > g.W
     cdef int nk, k
     cdef const float* plane
@@ -211,8 +213,8 @@ def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float
            pads, dilation, int groups, act, out=None):
     """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
     cdef int N = x.shape[0], K = w.shape[0]
-    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], K, w.shape[2], w.shape[3], groups, stride,
-                       pads, dilation)
+    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], K, w.shape[2], w.shape[3], groups,
+                       stride, pads, dilation)
     if out is None:
         out = np.empty((N, K, g.P, g.Q), np.float32)
     cdef float[:, :, :, ::1] y = out

@@ -25,7 +25,8 @@ def merge_axes(shape, strides):
         else:
             merged.append((n, st))
     if len(merged) > MAXD:
-        raise KernelError(f"cython strided kernels take at most {MAXD} merged axes, got shape {shape}")
+        raise KernelError(f"cython strided kernels take at most {MAXD} merged axes, "
+                          f"got shape {shape}")
     merged = [(1, [0] * len(strides))] * (MAXD - len(merged)) + merged
     return [n for n, _ in merged], [[st[k] for _, st in merged] for k in range(len(strides))]
 

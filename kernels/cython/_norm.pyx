@@ -1,6 +1,6 @@
 """Normalisations: local response normalisation, inference batch norm (+ activation), softmax."""
 from cython.parallel cimport parallel, prange
-from libc.math cimport expf, powf, sqrt
+from libc.math cimport expf, powf
 from libc.stdlib cimport free, malloc
 
 import numpy as np
