@@ -38,6 +38,7 @@ setup(
     ext_modules=cythonize(
         extensions,
         language_level=3,
+        include_path=["."],  # `cimport kernels.cython._common` from the source tree
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True,
                              "initializedcheck": False},
     ),

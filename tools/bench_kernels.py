@@ -144,6 +144,9 @@ def ort_session(case: Case, threads: int):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    # ONNX Runtime's idle workers spin for a while after each run, holding the cores that the deepx
+    # run timed next needs; without spinning its own single-op times are the same (checked here)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(onnx_model(case).SerializeToString(), so, providers=["CPUExecutionProvider"])
     return lambda: sess.run(None, {"x": case.tensors[0]})[0]
 
