@@ -261,6 +261,13 @@ def _check_transpose(op, t, a):
     return dict(perm=perm), tuple(x.shape[p] for p in perm)
 
 
+def _check_pad(op, t, a):
+    _rank(op, t, "x", t[0], 4)
+    pads = _pads(op, t, a.get("pads"))
+    N, C, H, W = t[0].shape
+    return dict(pads=pads, value=float(a.get("value", 0.0))), (N, C, pads[0] + H + pads[2], pads[1] + W + pads[3])
+
+
 OPS = {s.name: s for s in [
     OpSpec("dense", "dense", ("x", "w", "b?"), _check_dense),
     OpSpec("dense_lowrank", "dense", ("x", "v", "u", "b?"), _check_dense_lowrank),
@@ -278,6 +285,7 @@ OPS = {s.name: s for s in [
     OpSpec("activation", "elementwise", ("x",), _check_activation),
     OpSpec("concat", "layout", ("xs",), _check_concat),
     OpSpec("transpose", "layout", ("x",), _check_transpose),
+    OpSpec("pad", "layout", ("x",), _check_pad),
 ]}
 
 _unusable: dict = {}  # backend -> reason it cannot be imported here

@@ -164,3 +164,9 @@ def concat(draw):
 def transpose(draw):
     shape = draw(_shape(1, 5))
     return (_arr(draw, *shape),), dict(perm=tuple(draw(st.permutations(range(len(shape))))))
+
+
+@st.composite
+def pad(draw):
+    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    return (draw(_nchw()),), dict(pads=pads, value=draw(st.sampled_from([0.0, -1.5])))

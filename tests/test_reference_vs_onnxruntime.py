@@ -35,6 +35,12 @@ ONNX = {
     "mul": ("Mul", lambda a: {}),
     "concat": ("Concat", lambda a: a),
     "transpose": ("Transpose", lambda a: a),
+    "pad": ("Pad", lambda a: {}),
+}
+# ops whose ONNX form takes some attributes as constant inputs
+EXTRA_INPUTS = {
+    "pad": lambda a: [np.array([0, 0, a["pads"][0], a["pads"][1], 0, 0, a["pads"][2], a["pads"][3]], np.int64),
+                      np.array(a["value"], np.float32)],
 }
 
 
@@ -42,11 +48,11 @@ def run_onnxruntime(op, tensors, attrs):
     op_type, convert = ONNX[op]
     if op == "concat":
         tensors = tensors[0]
-    tensors = [t for t in tensors if t is not None]
+    tensors = [t for t in tensors if t is not None] + EXTRA_INPUTS.get(op, lambda a: [])(attrs)
     names = [f"in{i}" for i in range(len(tensors))]
     node = helper.make_node(op_type, names, ["y"], **convert(attrs))
-    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(n, TensorProto.FLOAT, t.shape)
-                                           for n, t in zip(names, tensors)],
+    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(t.dtype),
+                                                                         t.shape) for n, t in zip(names, tensors)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     options = ort.SessionOptions()

@@ -1,4 +1,4 @@
-"""Data movement: concatenation (block copies) and transposition (strided copy over merged axes)."""
+"""Data movement: concatenation (block copies), transposition (strided copy over merged axes), padding."""
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
@@ -56,4 +56,22 @@ def transpose(x, perm, out=None):
     cdef Py_ssize_t n = shp[MAXD - 1], rows = yv.shape[0] // n, r
     for r in prange(rows, nogil=True, schedule='static', use_threads_if=rows * n >= PAR_MIN):
         gather_row(xp + row_offset(r, shp, sx), yp + r * n, n, sx[MAXD - 1])
+    return out
+
+
+def pad(const float[:, :, :, ::1] x, pads, float value, out=None):
+    """x (N,C,H,W) -> y (N,C,top+H+bottom,left+W+right), the border filled with `value`."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t t = pads[0], left = pads[1], P = t + H + pads[2], Q = left + W + pads[3]
+    if out is None:
+        out = np.empty((N, C, P, Q), np.float32)
+    cdef float[:, :, :, ::1] y = out
+    cdef Py_ssize_t nc, i, j
+    cdef float* plane
+    for nc in prange(N * C, nogil=True, schedule='static', use_threads_if=N * C * P * Q >= PAR_MIN):
+        plane = &y[nc // C, nc % C, 0, 0]
+        for i in range(P * Q):
+            plane[i] = value
+        for i in range(H):
+            memcpy(plane + (t + i) * Q + left, &x[nc // C, nc % C, i, 0], W * sizeof(float))
     return out

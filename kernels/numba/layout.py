@@ -1,4 +1,4 @@
-"""Data movement: concatenation and transposition."""
+"""Data movement: concatenation, transposition and padding."""
 import numba
 import numpy as np
 
@@ -46,4 +46,22 @@ def transpose(x, perm, out=None):
         st = [x.strides[p] // x.itemsize for p in perm]
         dims, (sx,) = merge_axes(shape, st)
         _gather(x.reshape(-1), sx, dims, y.reshape(-1))
+    return y
+
+
+@jit(parallel=True)
+def _pad(x, t, left, value, y):
+    # x (NC,H,W) -> y (NC,P,Q) with x at rows t.., columns left.., `value` elsewhere
+    H, W = x.shape[1], x.shape[2]
+    for i in numba.prange(x.shape[0]):
+        y[i] = value
+        y[i, t:t + H, left:left + W] = x[i]
+
+
+def pad(x, pads, value, out=None):
+    # x (N,C,H,W) -> y (N,C,top+H+bottom,left+W+right)
+    N, C, H, W = x.shape
+    t, left, b, r = pads
+    y = out_array(out, (N, C, t + H + b, left + W + r))
+    _pad(x.reshape(N * C, H, W), t, left, np.float32(value), y.reshape(N * C, *y.shape[2:]))
     return y

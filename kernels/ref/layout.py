@@ -1,4 +1,4 @@
-"""Data movement: concatenation and transposition."""
+"""Data movement: concatenation, transposition and padding."""
 import numpy as np
 
 from ..common import emit
@@ -12,3 +12,9 @@ def concat(xs, axis, out=None):
 def transpose(x, perm, out=None):
     # x -> y with y.shape[i] = x.shape[perm[i]]
     return emit(np.transpose(x, perm), out)
+
+
+def pad(x, pads, value, out=None):
+    # x (N,C,H,W) -> y (N,C,top+H+bottom,left+W+right), the border filled with `value`
+    t, left, b, r = pads
+    return emit(np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=value), out)
