@@ -30,6 +30,7 @@ class _Importer:
         self.g = Graph(g.name or os.path.basename(path), [], [o.name for o in g.output])
         for t in g.initializer:
             self.values[t.name] = onnx.numpy_helper.to_array(t)
+            t.ClearField("raw_data")  # the array is the copy now: peak memory stays near one copy
 
     # tensors ---------------------------------------------------------------
     def name(self, n):
@@ -219,7 +220,9 @@ class _Importer:
         if a.get("transA", 0) or not self.is_const(b) or len(self.shape(x)) != 2:
             raise ModelError("Gemm is supported as x (N,M) times a constant "
                              "weight, without transA")
-        w = self.value(b).astype(np.float32) * np.float32(a.get("alpha", 1.0))
+        w = self.value(b).astype(np.float32, copy=False)
+        if a.get("alpha", 1.0) != 1.0:
+            w = w * np.float32(a["alpha"])
         w = w if a.get("transB", 0) else w.T
         return self._dense(node, w, node.input[2] if len(node.input) > 2 else "", a.get("beta", 1.0))
 
