@@ -10,7 +10,7 @@ from setuptools import Extension, setup
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
 SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "models.zoo", "runtime.power"]
 
-package_dir = {"deepx": "deepx"}
+package_dir = {"deepx": "core"}  # the package root: version, errors, config
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
 package_dir.update({f"deepx.{p}": p.replace(".", "/") for p in SUBPACKAGES})
 
