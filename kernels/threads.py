@@ -5,8 +5,6 @@ from threadpoolctl import threadpool_limits
 
 from .. import config
 
-_limits = None  # kept alive: threadpoolctl restores the old limits when it is collected
-
 
 def default_threads() -> int:
     return config.THREADS or len(os.sched_getaffinity(0))
@@ -14,7 +12,6 @@ def default_threads() -> int:
 
 def set_threads(n: int = 0) -> int:
     """Use `n` threads (0: DEEPX_THREADS or every core this process may run on); returns n."""
-    global _limits
     n = n or default_threads()
     from . import registry
 
@@ -24,5 +21,5 @@ def set_threads(n: int = 0) -> int:
         import numba
 
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    _limits = threadpool_limits(limits=n)
+    threadpool_limits(limits=n)  # stays in force: only leaving it as a context manager would undo it
     return n

@@ -43,6 +43,9 @@ def _run(args):
     from ..models import io
     from ..models.execute import run_graph
 
+    from .. import kernels
+
+    kernels.set_threads(args.threads)
     arrays = io.read_inputs(args.input) if args.input else None
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape), arrays)
     feeds = io.bind_inputs(arrays, g, args.input) if args.input else io.random_inputs(g)
@@ -127,6 +130,7 @@ def parser():
     r.add_argument("--backend", default="auto", choices=["auto", "ref", "numba", "cython"])
     r.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
     r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
+    r.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
 

@@ -4,9 +4,6 @@ import numpy as np
 
 from ... import config
 
-if config.THREADS > 0:
-    numba.set_num_threads(min(config.THREADS, numba.config.NUMBA_NUM_THREADS))
-
 NO_BIAS = np.zeros(0, np.float32)  # stands for b=None, so kernels see one argument type
 MAX_RANK = 8  # strided kernels pad shapes to this rank
 
