@@ -7,7 +7,6 @@ import pytest
 import serial
 
 from deepx.tools.meter_emulators import Faults, Steps
-from power_support import emulator  # noqa: F401 (fixture)
 
 
 def power(*args, timeout=60):

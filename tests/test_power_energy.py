@@ -7,7 +7,6 @@ import pytest
 from deepx.runtime.power import Sampler, open_meter
 from deepx.runtime.power.energy import find_gaps, integrate, window_report
 from deepx.tools.meter_emulators import Steps
-from power_support import emulator  # noqa: F401 (fixture)
 
 STEPS = [(0.0, 2.0), (0.8, 5.0), (1.6, 3.0), (2.4, 0.5)]
 

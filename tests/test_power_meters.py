@@ -8,7 +8,6 @@ import serial
 from deepx.runtime.power import MeterError, Sampler, TraceWriter, open_meter
 from deepx.runtime.power.um import MODELS
 from deepx.tools.meter_emulators import Faults, ScpiEmulator, constant
-from power_support import emulator  # noqa: F401 (fixture)
 
 SOAK_S = float(os.environ.get("DEEPX_POWER_SOAK_S", "3"))  # the figure: DEEPX_POWER_SOAK_S=60
 
