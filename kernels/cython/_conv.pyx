@@ -10,7 +10,7 @@ from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bind_blas,
-                                     blas_restore, blas_serial, cdiv_up, gemm_parts,
+                                     blas_restore, blas_serial, cdiv_up, gemm, gemm_parts,
                                      kernel_threads)
 
 
@@ -209,6 +209,206 @@ cdef float[::1] col_buffer(const Geom* g, Tiling t, int nth):
                     np.float32)
 
 
+# Winograd F(2x2,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (2,2) is
+# Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over input tiles d (4,4); the sum over c is 16 GEMMs (K,C)·(C,tiles)
+
+cdef enum:
+    WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
+    WINO_COLS = 128  # but at least this many tiles per block (columns of its GEMMs)
+
+
+cdef struct Wino:
+    int TX, TY, rows, n  # tiles per row, tile rows, tile rows per block, blocks (0: not Winograd)
+    Py_ssize_t su, sv, sm  # strides between the 16 matrices of u (K,C), v (C,T) and m (K,T)
+    Py_ssize_t block  # scratch floats per block: v, m, then nth row scratches
+
+
+cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
+    # >= n and 16 floats past a multiple of 4 KiB: the 16 matrices fall in different cache sets
+    return n + (16 - n % 1024 + 1024) % 1024
+
+
+cdef Wino wino_plan(const Geom* g, int nth):
+    # blocks of whole tile rows, about WINO_FLOATS of scratch or WINO_COLS tiles each, a multiple
+    # of nth blocks when there are several
+    cdef Wino p
+    p.n = 0
+    if not (g.R == 3 and g.S == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+            and g.groups == 1):
+        return p
+    p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
+    p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
+    p.n = cdiv_up(p.TY, p.rows)
+    if nth > 1 and p.n > 1:
+        p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
+        p.n = cdiv_up(p.TY, p.rows)
+    p.su = wino_stride(<Py_ssize_t>g.K * g.C)
+    p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
+    p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
+    p.block = 16 * (p.sv + p.sm) + nth * 4 * (2 * p.TX + 2)
+    return p
+
+
+cdef enum:
+    WCHUNK = 128  # filters transformed per chunk (into a stack buffer, then copied out)
+
+
+cdef void wino_weight_chunk(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
+    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 16,
+    # G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]
+    cdef float buf[16 * WCHUNK]
+    cdef float t[12]  # G f (4,3)
+    cdef Py_ssize_t k
+    cdef int i, j
+    for k in range(n):
+        for j in range(3):
+            t[j] = f[9 * k + j]
+            t[3 + j] = 0.5 * (f[9 * k + j] + f[9 * k + 3 + j] + f[9 * k + 6 + j])
+            t[6 + j] = 0.5 * (f[9 * k + j] - f[9 * k + 3 + j] + f[9 * k + 6 + j])
+            t[9 + j] = f[9 * k + 6 + j]
+        for i in range(4):
+            buf[4 * i * WCHUNK + k] = t[3 * i]
+            buf[(4 * i + 1) * WCHUNK + k] = 0.5 * (t[3 * i] + t[3 * i + 1] + t[3 * i + 2])
+            buf[(4 * i + 2) * WCHUNK + k] = 0.5 * (t[3 * i] - t[3 * i + 1] + t[3 * i + 2])
+            buf[(4 * i + 3) * WCHUNK + k] = t[3 * i + 2]
+    for i in range(16):
+        memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
+
+
+cdef void wino_weights(const float* w, int K, int C, float* u, Py_ssize_t su,
+                       int nth) noexcept nogil:
+    # w (K,C,3,3) -> u (16,K,C), matrices su apart
+    cdef Py_ssize_t i, KC = <Py_ssize_t>K * C, n = cdiv_up(KC, WCHUNK)
+    for i in prange(n, num_threads=nth, schedule='static', use_threads_if=KC * 16 >= PAR_MIN):
+        wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
+
+
+cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* rows, float* v,
+                         Py_ssize_t es) noexcept nogil:
+    # tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], tiles d (4,4) at
+    # (2ty - pt, 2tx - pl), zeros outside x; rows: scratch (4, 2TX+2)
+    cdef int Wt = 2 * TX + 2, i, ih, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
+    cdef Py_ssize_t j
+    cdef float a0, a1, a2, a3
+    cdef float* r
+    cdef float* o
+    for i in range(4):
+        r = rows + i * Wt
+        ih = 2 * ty - g.pt + i
+        if ih < 0 or ih >= g.H:
+            memset(r, 0, Wt * sizeof(float))
+        else:
+            memset(r, 0, lo * sizeof(float))
+            memcpy(r + lo, x + <Py_ssize_t>ih * g.W + lo - g.pl, (hi - lo) * sizeof(float))
+            memset(r + hi, 0, (Wt - hi) * sizeof(float))
+    for j in range(Wt):  # Bᵀ d down the columns
+        a0 = rows[j] - rows[2 * Wt + j]
+        a1 = rows[Wt + j] + rows[2 * Wt + j]
+        a2 = rows[2 * Wt + j] - rows[Wt + j]
+        a3 = rows[Wt + j] - rows[3 * Wt + j]
+        rows[j], rows[Wt + j], rows[2 * Wt + j], rows[3 * Wt + j] = a0, a1, a2, a3
+    for i in range(4):  # (Bᵀ d) B along the rows
+        r = rows + i * Wt
+        o = v + 4 * i * es
+        for j in range(TX):
+            o[j] = r[2 * j] - r[2 * j + 2]
+            o[es + j] = r[2 * j + 1] + r[2 * j + 2]
+            o[2 * es + j] = r[2 * j + 2] - r[2 * j + 1]
+            o[3 * es + j] = r[2 * j + 1] - r[2 * j + 3]
+
+
+cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int ty,
+                          const Geom* g, float bias, ActC act) noexcept nogil:
+    # m[e*es + tx], e < 16 -> output rows 2ty, 2ty+1 of y (P,Q) = act(Aᵀ m A + bias),
+    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (2, 2TX)
+    cdef Py_ssize_t j
+    cdef int i
+    cdef float s0, s1, s2, s3, t0, t1, t2, t3
+    for j in range(TX):
+        s0 = m[j] + m[4 * es + j] + m[8 * es + j]  # Aᵀ m, first row
+        s1 = m[es + j] + m[5 * es + j] + m[9 * es + j]
+        s2 = m[2 * es + j] + m[6 * es + j] + m[10 * es + j]
+        s3 = m[3 * es + j] + m[7 * es + j] + m[11 * es + j]
+        t0 = m[4 * es + j] - m[8 * es + j] - m[12 * es + j]  # second row
+        t1 = m[5 * es + j] - m[9 * es + j] - m[13 * es + j]
+        t2 = m[6 * es + j] - m[10 * es + j] - m[14 * es + j]
+        t3 = m[7 * es + j] - m[11 * es + j] - m[15 * es + j]
+        rows[2 * j] = s0 + s1 + s2
+        rows[2 * j + 1] = s1 - s2 - s3
+        rows[2 * TX + 2 * j] = t0 + t1 + t2
+        rows[2 * TX + 2 * j + 1] = t1 - t2 - t3
+    for i in range(min(2, g.P - 2 * ty)):
+        affine_act(rows + 2 * TX * i, y + <Py_ssize_t>(2 * ty + i) * g.Q, g.Q, 1.0, bias, act)
+
+
+cdef void wino_block(const float* x, const float* u, const float* b, float* y, const Geom* g,
+                     const Wino* p, int ty0, int ty1, float* buf, ActC act, int nth) noexcept nogil:
+    # tile rows ty0 .. ty1 of x (C,H,W) * u (16,K,C) + b -> y (K,P,Q); buf: p.block floats,
+    # v (16,C,T) and m (16,K,T) for the T tiles; nth > 1: threads share transforms and GEMMs
+    cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, ci, e, ki
+    cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
+    cdef float* v = buf
+    cdef float* m = v + 16 * p.sv
+    cdef float* rows = m + 16 * p.sm
+    cdef int RW = 4 * (2 * p.TX + 2)
+    for ci in prange(C * n, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+        wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
+                       v + ci * p.TX, p.sv)
+    for e in prange(16, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):
+        gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
+    for ki in prange(K * n, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+        wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
+                        y + ki // n * PQ, ty0 + ki % n, g,
+                        b[ki // n] if b != NULL else 0.0, act)
+
+
+cdef void wino_image(const float* x, const float* u, const float* b, float* y, const Geom* g,
+                     const Wino* p, float* buf, ActC act, int nth) noexcept nogil:
+    # x (C,H,W) * u (16,K,C) + b -> y (K,P,Q); buf: nth blocks' scratch (each thread whole
+    # blocks when there are enough, else all threads in each block)
+    cdef int i
+    if p.n >= nth > 1:
+        for i in prange(p.n, num_threads=nth, schedule='dynamic'):
+            wino_block(x, u, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows),
+                       buf + threadid() * p.block, act, 1)
+    else:
+        for i in range(p.n):
+            wino_block(x, u, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows), buf, act, nth)
+
+
+cdef class Conv:
+    """One k x k conv stage: its geometry, its plan (Winograd or im2col tiles) and its scratch."""
+    cdef Geom g
+    cdef Tiling t
+    cdef Wino p
+    cdef int nth
+    cdef const float[:, :, :, ::1] w
+    cdef float[::1] buf  # Winograd: u (16,K,C) then the blocks' scratch; im2col: column tiles
+
+    cdef void image(self, const float* x, const float* b, float* y, ActC act) noexcept nogil:
+        # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q)
+        if self.p.n:
+            wino_image(x, &self.buf[0], b, y, &self.g, &self.p,
+                       &self.buf[16 * self.p.su], act, self.nth)
+        else:
+            conv_image(x, &self.w[0, 0, 0, 0], b, y, &self.g, &self.buf[0], self.t, act,
+                       self.nth)
+
+
+cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, int nth):
+    """Plan a conv stage of geometry g and weights w on nth threads (Winograd weights made here)."""
+    cdef Conv c = Conv.__new__(Conv)
+    c.g, c.w, c.nth, c.p = g, w, nth, wino_plan(&g, nth)
+    if c.p.n:
+        c.buf = np.empty(16 * c.p.su + nth * c.p.block, np.float32)
+        with nogil:
+            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &c.buf[0], c.p.su, nth)
+    else:
+        c.t = tiling(&g, nth)
+        c.buf = col_buffer(&g, c.t, nth)
+    return c
+
+
 def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
            pads, dilation, int groups, act, out=None):
     """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
@@ -224,13 +424,11 @@ def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float
         with nogil:
             depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
-    cdef int n, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Tiling t = tiling(&g, nth)
-    cdef float[::1] col = col_buffer(&g, t, nth)
+    cdef int n, blas = blas_serial()
+    cdef Conv conv = conv_stage(g, w, kernel_threads(blas))
     with nogil:
         for n in range(N):
-            conv_image(&x[n, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[n, 0, 0, 0], &g, &col[0], t, a,
-                       nth)
+            conv.image(&x[n, 0, 0, 0], bp, &y[n, 0, 0, 0], a)
         blas_restore(blas)
     return out
 
@@ -248,12 +446,11 @@ def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act), ident = as_act(IDENTITY)
     cdef int n, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Tiling t = tiling(&g, nth)
+    cdef Conv conv = conv_stage(g, w1, nth)
     cdef float[::1] t1 = np.empty(rank * PQ, np.float32)
-    cdef float[::1] col = col_buffer(&g, t, nth)
     with nogil:
         for n in range(N):
-            conv_image(&x[n, 0, 0, 0], &w1[0, 0, 0, 0], NULL, &t1[0], &g, &col[0], t, ident, nth)
+            conv.image(&x[n, 0, 0, 0], NULL, &t1[0], ident)
             gemm_parts(K, PQ, rank, &w2[0, 0, 0, 0], rank, &t1[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
                        nth)
         blas_restore(blas)
@@ -275,15 +472,14 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act), ident = as_act(IDENTITY)
     cdef int n, HW = H * W, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Tiling t = tiling(&g, nth)
+    cdef Conv conv = conv_stage(g, w_core, nth)
     cdef float[::1] t1 = np.empty(r1 * HW, np.float32)
     cdef float[::1] t2 = np.empty(r2 * PQ, np.float32)
-    cdef float[::1] col = col_buffer(&g, t, nth)
     with nogil:
         for n in range(N):
             gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW, NULL,
                        ident, nth)
-            conv_image(&t1[0], &w_core[0, 0, 0, 0], NULL, &t2[0], &g, &col[0], t, ident, nth)
+            conv.image(&t1[0], NULL, &t2[0], ident)
             gemm_parts(K, PQ, r2, &w_out[0, 0, 0, 0], r2, &t2[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
                        nth)
         blas_restore(blas)
