@@ -57,10 +57,17 @@ def _run(args):
         times.append((time.perf_counter() - t) * 1e3)
     if args.output:
         io.save_outputs(args.output, outputs)
+    energy = None
+    if args.meter:
+        from ..runtime.power.measure import energy_per_run
+
+        energy = energy_per_run(args.meter, lambda: run_graph(g, feeds, args.backend), max(1, args.repeat),
+                                args.baseline)
     report = dict(model=str(args.model), backend=args.backend, inputs={n: list(feeds[n].shape) for n in g.inputs},
                   outputs={n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in
                            outputs.items()},
                   latency_ms=dict(median=float(np.median(times)), min=min(times), max=max(times)) if times else None,
+                  energy_mj_per_inference=energy and energy["energy_mj_per_inference"], meter=energy,
                   **g.summary())
     if args.json:
         print(json.dumps(report, indent=1))
@@ -69,6 +76,10 @@ def _run(args):
         print(f"{name}: shape {tuple(y.shape)}, min {y.min():.6g}, max {y.max():.6g}")
     if times:
         print(f"latency: median {np.median(times):.3f} ms over {len(times)} runs ({args.backend} backend)")
+    if energy:
+        gaps = f", gaps {energy['gaps']}" if energy["gaps"] else ""
+        print(f"energy: {energy['energy_mj_per_inference']:.3f} mJ per inference over {energy['runs']} runs "
+              f"({energy['samples']} meter samples, mean {energy['mean_w']:.3f} W{gaps})")
     if args.output:
         print(f"wrote {args.output}")
 
@@ -131,6 +142,10 @@ def parser():
     r.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
     r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
     r.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    r.add_argument("--meter", metavar="SPEC", help="measure energy per inference with this meter "
+                                                   "(e.g. um25c:/dev/rfcomm0; see deepx-power)")
+    r.add_argument("--baseline", type=float, default=1.0, metavar="S",
+                   help="seconds of idle power measured first and subtracted (0: report gross energy)")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
 

@@ -1,0 +1,31 @@
+"""Energy per inference: repeat a run inside one meter window until the window holds enough samples."""
+import time
+
+from .sampler import Sampler
+from .spec import open_meter
+
+MIN_SAMPLES = 20  # a window must span at least this many meter samples
+
+
+def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 1.0) -> dict:
+    """Run `run()` at least min_runs times, and until the window spans MIN_SAMPLES meter samples.
+
+    Returns energy_mj_per_inference (above the idle baseline when baseline_s > 0), the runs, the
+    window's samples, mean power and gaps (start from the window's start, length; seconds)."""
+    meter = open_meter(meter_spec)
+    try:
+        with Sampler(meter) as sampler:
+            if baseline_s > 0:
+                sampler.measure_baseline(baseline_s)
+            runs, span = 0, MIN_SAMPLES * meter.interval_s
+            with sampler.window("inference"):
+                start = time.monotonic()
+                while runs < min_runs or time.monotonic() - start < span:
+                    run()
+                    runs += 1
+            w = sampler.report("inference")
+    finally:
+        meter.close()
+    energy = w.energy_j if w.net_energy_j is None else w.net_energy_j
+    return dict(energy_mj_per_inference=1e3 * energy / runs, runs=runs, window_s=w.duration_s, samples=w.samples,
+                mean_w=w.mean_w, baseline_w=w.baseline_w, gaps=w.gaps)
