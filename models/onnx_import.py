@@ -17,6 +17,10 @@ def _ints(v):
     return [int(i) for i in v]
 
 
+def _label(node):
+    return node.name or node.output[0]
+
+
 class _Importer:
     def __init__(self, model, path):
         import onnx
@@ -60,7 +64,7 @@ class _Importer:
 
     def emit(self, node, op, inputs, output, **attrs):
         # one ONNX node may become several IR nodes: the extra ones make outputs named `<output>/<step>`
-        name = (node.name or node.output[0]) + output[len(node.output[0]):]
+        name = _label(node) + output[len(node.output[0]):]
         ir = Node(name, op, [self.tensor(i) for i in inputs], [output], attrs)
         self.g.nodes.append(ir)
         self.g.shapes[output] = self.g.node_output_shape(ir)
@@ -69,7 +73,7 @@ class _Importer:
     # conversion ------------------------------------------------------------
     def run(self, model):
         g = model.graph
-        unsupported = [f"{n.op_type} (node {n.name or n.output[0]!r})" for n in g.node
+        unsupported = [f"{n.op_type} (node {_label(n)!r})" for n in g.node
                        if n.domain not in ("", "ai.onnx") or not hasattr(self, "op_" + n.op_type)]
         if unsupported:
             raise ModelError(f"{self.path}: unsupported operators: {', '.join(unsupported)}")
@@ -78,13 +82,13 @@ class _Importer:
             attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
             missing = [i for i in node.input if i and not self.is_const(i) and self.name(i) not in self.g.shapes]
             if missing:
-                raise ModelError(f"{self.path}: node {node.name or node.output[0]!r} ({node.op_type}) reads "
+                raise ModelError(f"{self.path}: node {_label(node)!r} ({node.op_type}) reads "
                                  f"{missing[0]!r}, which no node, input or initializer provides")
             try:
                 getattr(self, "op_" + node.op_type)(node, attrs)
             except (DeepxError, ValueError, IndexError, KeyError, TypeError) as e:
-                raise ModelError(f"{self.path}: node {node.name or node.output[0]!r} ({node.op_type}): {e}") from None
-        for i, out in enumerate(self.g.outputs):
+                raise ModelError(f"{self.path}: node {_label(node)!r} ({node.op_type}): {e}") from None
+        for out in self.g.outputs:
             if self.is_const(out):
                 raise ModelError(f"{self.path}: graph output {out!r} is a constant")
             if self.name(out) != out:  # an output produced through Identity/Dropout: a view under its name
