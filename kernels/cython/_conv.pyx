@@ -9,9 +9,9 @@ import numpy as np
 from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
-from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bind_blas,
-                                     blas_restore, blas_serial, cdiv_up, gemm, gemm_parts,
-                                     kernel_threads)
+from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
+                                     bind_blas, blas_restore, blas_serial, cdiv_up, gemm,
+                                     gemm_parts, kernel_threads)
 
 
 cdef struct Geom:
@@ -220,7 +220,8 @@ cdef enum:
 cdef struct Wino:
     int TX, TY, rows, n  # tiles per row, tile rows, tile rows per block, blocks (0: not Winograd)
     Py_ssize_t su, sv, sm  # strides between the 16 matrices of u (K,C), v (C,T) and m (K,T)
-    Py_ssize_t block  # scratch floats per block: v, m, then nth row scratches
+    int zrows  # output rows per block kept for a following 1x1 stage (0: none)
+    Py_ssize_t block  # scratch floats per block: v, m, z (K, zrows, Q), then nth row scratches
 
 
 cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
@@ -228,7 +229,7 @@ cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
     return n + (16 - n % 1024 + 1024) % 1024
 
 
-cdef Wino wino_plan(const Geom* g, int nth):
+cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     # blocks of whole tile rows, about WINO_FLOATS of scratch or WINO_COLS tiles each, a multiple
     # of nth blocks when there are several
     cdef Wino p
@@ -245,7 +246,8 @@ cdef Wino wino_plan(const Geom* g, int nth):
     p.su = wino_stride(<Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
-    p.block = 16 * (p.sv + p.sm) + nth * 4 * (2 * p.TX + 2)
+    p.zrows = 2 * p.rows if then_1x1 else 0
+    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * 4 * (2 * p.TX + 2)
     return p
 
 
@@ -317,12 +319,13 @@ cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* r
             o[3 * es + j] = r[2 * j + 1] - r[2 * j + 3]
 
 
-cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int ty,
-                          const Geom* g, float bias, ActC act) noexcept nogil:
-    # m[e*es + tx], e < 16 -> output rows 2ty, 2ty+1 of y (P,Q) = act(Aᵀ m A + bias),
-    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (2, 2TX)
+cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int nr,
+                          int Q, float bias, ActC act) noexcept nogil:
+    # m[e*es + tx], e < 16 -> y (nr <= 2, Q) = act(Aᵀ m A + bias) for a row of output tiles,
+    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (4, 2TX + 2)
     cdef Py_ssize_t j
-    cdef int i
+    cdef int i, Wt = 2 * TX + 2
+    cdef float* o = rows + 2 * Wt  # (2, 2, TX): the tiles' four outputs, one after the other
     cdef float s0, s1, s2, s3, t0, t1, t2, t3
     for j in range(TX):
         s0 = m[j] + m[4 * es + j] + m[8 * es + j]  # Aᵀ m, first row
@@ -333,72 +336,110 @@ cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, fl
         t1 = m[5 * es + j] - m[9 * es + j] - m[13 * es + j]
         t2 = m[6 * es + j] - m[10 * es + j] - m[14 * es + j]
         t3 = m[7 * es + j] - m[11 * es + j] - m[15 * es + j]
-        rows[2 * j] = s0 + s1 + s2
-        rows[2 * j + 1] = s1 - s2 - s3
-        rows[2 * TX + 2 * j] = t0 + t1 + t2
-        rows[2 * TX + 2 * j + 1] = t1 - t2 - t3
-    for i in range(min(2, g.P - 2 * ty)):
-        affine_act(rows + 2 * TX * i, y + <Py_ssize_t>(2 * ty + i) * g.Q, g.Q, 1.0, bias, act)
+        o[j] = s0 + s1 + s2
+        o[TX + j] = s1 - s2 - s3
+        o[2 * TX + j] = t0 + t1 + t2
+        o[3 * TX + j] = t1 - t2 - t3
+    for i in range(nr):
+        for j in range(TX):
+            rows[2 * j] = o[2 * i * TX + j]
+            rows[2 * j + 1] = o[(2 * i + 1) * TX + j]
+        affine_act(rows, y + i * Q, Q, 1.0, bias, act)
 
 
-cdef void wino_block(const float* x, const float* u, const float* b, float* y, const Geom* g,
-                     const Wino* p, int ty0, int ty1, float* buf, ActC act, int nth) noexcept nogil:
-    # tile rows ty0 .. ty1 of x (C,H,W) * u (16,K,C) + b -> y (K,P,Q); buf: p.block floats,
-    # v (16,C,T) and m (16,K,T) for the T tiles; nth > 1: threads share transforms and GEMMs
-    cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, ci, e, ki
-    cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
+cdef void wino_block(const float* x, const float* u, const float* w2, int K2, const float* b,
+                     float* y, const Geom* g, const Wino* p, int ty0, int ty1, float* buf,
+                     ActC act, int nth) noexcept nogil:
+    # tile rows ty0 .. ty1: x (C,H,W) * u (16,K,C) -> z (K, output rows of the block);
+    # y (K,P,Q) = act(z + b), or with w2 (K2,K): y (K2,P,Q) = act(w2 · z + b); buf: p.block
+    # floats, v (16,C,T) and m (16,K,T) for the T tiles, z, then nth row scratches;
+    # nth > 1: the threads share each step
+    cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi
+    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = 4 * (2 * p.TX + 2)
+    cdef int parts = min(SHARES * nth, cdiv_up(K2, 16)) if nth > 1 else 1
+    cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * Q, NZ = <Py_ssize_t>nr * Q
     cdef float* v = buf
     cdef float* m = v + 16 * p.sv
-    cdef float* rows = m + 16 * p.sm
-    cdef int RW = 4 * (2 * p.TX + 2)
-    for ci in prange(C * n, num_threads=nth, schedule='static', use_threads_if=nth > 1):
-        wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
-                       v + ci * p.TX, p.sv)
-    for e in prange(16, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):
-        gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
-    for ki in prange(K * n, num_threads=nth, schedule='static', use_threads_if=nth > 1):
-        wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
-                        y + ki // n * PQ, ty0 + ki % n, g,
-                        b[ki // n] if b != NULL else 0.0, act)
+    cdef float* z = m + 16 * p.sm
+    cdef float* rows = z + (K * p.zrows * Q if w2 != NULL else 0)
+    with parallel(num_threads=nth, use_threads_if=nth > 1):
+        for ci in prange(C * n, schedule='static'):
+            wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
+                           v + ci * p.TX, p.sv)
+        for e in prange(16, schedule='dynamic'):
+            gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
+        for ki in prange(K * n, schedule='static'):
+            if w2 == NULL:
+                wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
+                                y + ki // n * PQ + (r0 + 2 * (ki % n)) * Q,
+                                min(2, nr - 2 * (ki % n)), Q, b[ki // n] if b != NULL else 0.0,
+                                act)
+            else:
+                wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
+                                z + ki // n * NZ + 2 * (ki % n) * Q, min(2, nr - 2 * (ki % n)),
+                                Q, 0.0, IDENT)
+        for part in prange(parts if w2 != NULL else 0, schedule='dynamic'):
+            lo = <long>K2 * part // parts
+            hi = <long>K2 * (part + 1) // parts
+            gemm(False, False, hi - lo, NZ, K, w2 + lo * K, K, z, NZ, 0.0,
+                 y + lo * PQ + r0 * Q, PQ)
+            bias_act_rows(y + lo * PQ + r0 * Q, hi - lo, NZ, PQ, b + lo if b != NULL else NULL,
+                          act)
 
 
-cdef void wino_image(const float* x, const float* u, const float* b, float* y, const Geom* g,
-                     const Wino* p, float* buf, ActC act, int nth) noexcept nogil:
-    # x (C,H,W) * u (16,K,C) + b -> y (K,P,Q); buf: nth blocks' scratch (each thread whole
-    # blocks when there are enough, else all threads in each block)
+cdef void wino_image(const float* x, const float* u, const float* w2, int K2, const float* b,
+                     float* y, const Geom* g, const Wino* p, float* buf, ActC act,
+                     int nth) noexcept nogil:
+    # x (C,H,W) * u (16,K,C) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q); buf: nth blocks' scratch
+    # (each thread whole blocks when there are enough, else all threads in each block)
     cdef int i
     if p.n >= nth > 1:
         for i in prange(p.n, num_threads=nth, schedule='dynamic'):
-            wino_block(x, u, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows),
+            wino_block(x, u, w2, K2, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows),
                        buf + threadid() * p.block, act, 1)
     else:
         for i in range(p.n):
-            wino_block(x, u, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows), buf, act, nth)
+            wino_block(x, u, w2, K2, b, y, g, p, i * p.rows, min(p.TY, (i + 1) * p.rows), buf,
+                       act, nth)
 
 
 cdef class Conv:
-    """One k x k conv stage: its geometry, its plan (Winograd or im2col tiles) and its scratch."""
+    """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd or im2col
+    tiles) and scratch."""
     cdef Geom g
     cdef Tiling t
     cdef Wino p
-    cdef int nth
-    cdef const float[:, :, :, ::1] w
+    cdef int nth, K2
+    cdef const float[:, :, :, ::1] w, w2v
+    cdef const float* w2  # w2v's data, NULL without a 1x1 stage
     cdef float[::1] buf  # Winograd: u (16,K,C) then the blocks' scratch; im2col: column tiles
+    cdef float[::1] mid  # im2col with a 1x1 stage: its input (K,P,Q)
 
     cdef void image(self, const float* x, const float* b, float* y, ActC act) noexcept nogil:
-        # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q)
+        # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q)
+        cdef int PQ = self.g.P * self.g.Q
         if self.p.n:
-            wino_image(x, &self.buf[0], b, y, &self.g, &self.p,
+            wino_image(x, &self.buf[0], self.w2, self.K2, b, y, &self.g, &self.p,
                        &self.buf[16 * self.p.su], act, self.nth)
-        else:
+        elif self.w2 == NULL:
             conv_image(x, &self.w[0, 0, 0, 0], b, y, &self.g, &self.buf[0], self.t, act,
                        self.nth)
+        else:
+            conv_image(x, &self.w[0, 0, 0, 0], NULL, &self.mid[0], &self.g, &self.buf[0],
+                       self.t, IDENT, self.nth)
+            gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, &self.mid[0], PQ, y, PQ, b,
+                       act, self.nth)
 
 
-cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, int nth):
-    """Plan a conv stage of geometry g and weights w on nth threads (Winograd weights made here)."""
+cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
+                     int nth):
+    """Plan a conv stage of geometry g, weights w and optional 1x1 weights w2 (K2,K,1,1) on nth
+    threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
-    c.g, c.w, c.nth, c.p = g, w, nth, wino_plan(&g, nth)
+    c.g, c.w, c.nth, c.p = g, w, nth, wino_plan(&g, w2 is not None, nth)
+    c.w2v, c.w2, c.K2 = w2, NULL, 0
+    if w2 is not None:
+        c.w2, c.K2 = &w2[0, 0, 0, 0], w2.shape[0]
     if c.p.n:
         c.buf = np.empty(16 * c.p.su + nth * c.p.block, np.float32)
         with nogil:
@@ -406,6 +447,7 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, int nth):
     else:
         c.t = tiling(&g, nth)
         c.buf = col_buffer(&g, c.t, nth)
+        c.mid = np.empty(g.K * g.P * g.Q if w2 is not None else 0, np.float32)
     return c
 
 
@@ -425,7 +467,7 @@ def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float
             depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
     cdef int n, blas = blas_serial()
-    cdef Conv conv = conv_stage(g, w, kernel_threads(blas))
+    cdef Conv conv = conv_stage(g, w, None, kernel_threads(blas))
     with nogil:
         for n in range(N):
             conv.image(&x[n, 0, 0, 0], bp, &y[n, 0, 0, 0], a)
@@ -444,15 +486,12 @@ def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
         out = np.empty((N, K, g.P, g.Q), np.float32)
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act), ident = as_act(IDENTITY)
-    cdef int n, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Conv conv = conv_stage(g, w1, nth)
-    cdef float[::1] t1 = np.empty(rank * PQ, np.float32)
+    cdef ActC a = as_act(act)
+    cdef int n, blas = blas_serial()
+    cdef Conv conv = conv_stage(g, w1, w2, kernel_threads(blas))
     with nogil:
         for n in range(N):
-            conv.image(&x[n, 0, 0, 0], NULL, &t1[0], ident)
-            gemm_parts(K, PQ, rank, &w2[0, 0, 0, 0], rank, &t1[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
-                       nth)
+            conv.image(&x[n, 0, 0, 0], bp, &y[n, 0, 0, 0], a)
         blas_restore(blas)
     return out
 
@@ -470,20 +509,18 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
         out = np.empty((N, K, g.P, g.Q), np.float32)
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act), ident = as_act(IDENTITY)
-    cdef int n, HW = H * W, PQ = g.P * g.Q, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Conv conv = conv_stage(g, w_core, nth)
+    cdef ActC a = as_act(act)
+    cdef int n, HW = H * W, blas = blas_serial(), nth = kernel_threads(blas)
+    cdef Conv conv = conv_stage(g, w_core, w_out, nth)
     cdef float[::1] t1 = np.empty(r1 * HW, np.float32)
-    cdef float[::1] t2 = np.empty(r2 * PQ, np.float32)
     with nogil:
         for n in range(N):
             gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW, NULL,
-                       ident, nth)
-            conv.image(&t1[0], NULL, &t2[0], ident)
-            gemm_parts(K, PQ, r2, &w_out[0, 0, 0, 0], r2, &t2[0], PQ, &y[n, 0, 0, 0], PQ, bp, a,
-                       nth)
+                       IDENT, nth)
+            conv.image(&t1[0], bp, &y[n, 0, 0, 0], a)
         blas_restore(blas)
     return out
 
 
+cdef ActC IDENT = as_act(IDENTITY)
 bind_blas()
