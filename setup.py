@@ -8,7 +8,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
-SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "models.zoo", "runtime.power"]
+SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "models.zoo", "runtime.power", "runtime.planner"]
 
 package_dir = {"deepx": "core"}  # the package root: version, errors, config
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
@@ -34,7 +34,7 @@ setup(
     python_requires=">=3.10",
     packages=["deepx"] + [f"deepx.{p}" for p in FOLDERS + SUBPACKAGES],
     package_dir=package_dir,
-    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"]},
+    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.boards": ["*.toml"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,
@@ -53,6 +53,7 @@ setup(
         "onnx>=1.16",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        'tomli>=1.1; python_version < "3.11"',
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.16", "onnxruntime>=1.17", "scikit-learn>=1.3"],

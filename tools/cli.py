@@ -121,6 +121,58 @@ def _compress(args):
     print(f"wrote {args.output}")
 
 
+def _boards(args):
+    from .. import boards
+
+    if args.boards_command == "show":
+        b = boards.load(args.name)
+        print(f"{b.name}: {b.about}")
+        print(f"  memory {b.memory_mb:g} MB{' shared by CPU and GPU' if b.shared_memory else ''}, idle {b.idle_w:g} W, "
+              f"hand-over {b.transfer_us:g} us + {b.transfer_gbps:g} GB/s at +{b.transfer_w:g} W")
+        for p in b.processors:
+            print(f"  {p.id:4} {p.kind}: {p.cores} cores @ {p.clock_ghz:g} GHz, {p.peak_gflops:g} GFLOP/s fp32, "
+                  f"{p.bandwidth_gbps:g} GB/s, launch {p.launch_us:g} us, active +{p.active_w:g} W, "
+                  f"memory {p.memory_mb:g} MB")
+            print(f"       backends {', '.join(f'{k} x{v:g}' for k, v in p.backends.items())}; efficiency "
+                  f"{', '.join(f'{k} {v:g}' for k, v in p.efficiency.items())}")
+        print(f"  profile: {b.path}")
+        return
+    for name in boards.names():
+        b = boards.load(name)
+        procs = " + ".join(f"{p.id} {p.peak_gflops:g} GFLOP/s" for p in b.processors)
+        print(f"{name:18} {procs:34} idle {b.idle_w:g} W  {b.about}")
+
+
+def _plan(args):
+    import time
+
+    from .. import boards
+    from ..models import io
+    from ..runtime import planner
+    from ..runtime.plan import file_sha256, make_plan, save_plan
+
+    t = time.perf_counter()
+    board = boards.load(args.board.removeprefix("emulated:"))
+    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    load_s = time.perf_counter() - t
+    plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
+                     planner.PLANNERS[args.planner]())
+    save_plan(plan, args.output)
+    if args.json:
+        print(json.dumps({k: v for k, v in plan.items() if k != "format"}, indent=1))
+        return
+    print(f"{'block':16} {'processor':9} {'backend':15} {'ms':>9} {'mJ':>9}")
+    for b in plan["blocks"]:
+        share = "/".join(str(p["channels"][1] - p["channels"][0]) for p in b["parts"]) if len(b["parts"]) > 1 else ""
+        print(f"{b['name'][:16]:16} {b['processor']:9} {b['backend']:15} {b['ms']:9.3f} {b['mj']:9.3f} {share}")
+    p = plan["predicted"]
+    print(f"predicted on {board.name}: {p['latency_ms']:.2f} ms, {p['energy_mj']:.1f} mJ per inference "
+          f"(objective {args.objective})")
+    for pid, base in plan["baselines"].items():
+        print(f"  all on {pid}: {base['latency_ms']:.2f} ms, {base['energy_mj']:.1f} mJ")
+    print(f"planned in {plan['solve_s']:.3f} s (model loaded in {load_s:.2f} s); wrote {args.output}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -173,6 +225,26 @@ def parser():
     e.add_argument("name")
     e.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
     z.set_defaults(func=_zoo)
+
+    bd = sub.add_parser("boards", help="the board profiles: list them, or show one")
+    bsub = bd.add_subparsers(dest="boards_command")
+    show = bsub.add_parser("show", help="print one board's profile")
+    show.add_argument("name", help="a board name, or a profile FILE.toml")
+    bd.set_defaults(func=_boards)
+
+    pl = sub.add_parser("plan", help="DAD: place the model's unit blocks on a board's CPU and GPU")
+    pl.add_argument("model", help="MODEL.onnx")
+    pl.add_argument("--board", required=True, metavar="NAME", help="a board (deepx boards), emulated:NAME, "
+                                                                   "or a profile FILE.toml")
+    pl.add_argument("--objective", choices=["energy", "latency"], default="energy")
+    pl.add_argument("--deadline-ms", type=float, metavar="X", help="latency limit per inference")
+    pl.add_argument("--memory-mb", type=float, metavar="M", help="memory limit per processor")
+    pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
+                    help="exhaustive: the reference, for <= 12 blocks")
+    pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    pl.add_argument("-o", "--output", required=True, metavar="PLAN.json")
+    pl.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pl.set_defaults(func=_plan)
     return p
 
 
