@@ -1,5 +1,6 @@
 """`deepx boards`, `deepx plan` end to end, the plan file, and one-line errors with exit code 2."""
 import json
+import signal
 import subprocess
 import sys
 
@@ -52,3 +53,34 @@ def test_plan_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     p = deepx("plan", ALEXNET, *args, "-o", str(tmp_path / "p.json"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
+
+
+def test_emulate_runs_the_plan_and_agrees_with_it(tmp_path):
+    plan = tmp_path / "plan.json"
+    assert deepx("plan", ALEXNET, "--board", "rpi4b", "-o", str(plan)).returncode == 0
+    p = deepx("emulate", ALEXNET, "--plan", str(plan), "--json", "--output", str(tmp_path / "y.npz"))
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["board"] == "rpi4b" and r["latency_ms"] == pytest.approx(r["predicted"]["latency_ms"])
+    assert r["energy_mj"] == pytest.approx(r["predicted"]["energy_mj"]) and r["busy_ms"]["gpu"] > 0
+    p = deepx("emulate", VGG19, "--plan", str(plan))
+    assert p.returncode == 2 and "the plan was made for another model" in p.stderr
+
+
+def test_power_meter_emulator_reads_an_emulated_board_running_a_plan(tmp_path):
+    plan = tmp_path / "plan.json"
+    assert deepx("plan", ALEXNET, "--board", "jetson-tk1", "-o", str(plan)).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "deepx.tools.power_cli", "emulate", "um25c", "--board",
+                             "emulated:jetson-tk1", "--model", ALEXNET, "--plan", str(plan)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        p = subprocess.run([sys.executable, "-m", "deepx.tools.power_cli", "record", "--meter",
+                            f"um25c:{port}?interval=0.01", "--duration", "0.6", "-o", str(tmp_path / "t.csv")],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        watts = {float(r.split(",")[1]) for r in (tmp_path / "t.csv").read_text().splitlines()[1:]}
+        assert len(watts) >= 2 and 1.6 <= min(watts) and max(watts) <= 1.6 + 3.5 + 3.0  # idle .. CPU + GPU
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0

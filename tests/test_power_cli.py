@@ -73,7 +73,7 @@ def test_errors_are_one_line(emulator, tmp_path):
     emulator.last.faults.silent = True
     one_line_error(power("record", "--meter", f"um25c:{url}?timeout=0.3", "-o", out),
                    "no answer to poll 0xF0 within 0.3 s")
-    one_line_error(power("emulate", "um25c", "--board", "emulated:jetson-nano"), "emulated boards are not available yet")
+    one_line_error(power("emulate", "um25c", "--board", "emulated:jetson-nanoo"), "unknown board 'jetson-nanoo'")
     (tmp_path / "bad.csv").write_text("time_s,power_w\n0,1\n0.1,x\n")
     one_line_error(power("plot", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "b.png")), "bad.csv:3:")
 

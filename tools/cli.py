@@ -173,6 +173,34 @@ def _plan(args):
     print(f"planned in {plan['solve_s']:.3f} s (model loaded in {load_s:.2f} s); wrote {args.output}")
 
 
+def _emulate(args):
+    from .. import boards
+    from ..models import io
+    from ..runtime.emulate import run_plan
+    from ..runtime.plan import file_sha256, load_plan
+
+    plan = load_plan(args.plan, file_sha256(args.model))
+    board = boards.load((args.board or plan["board"]).removeprefix("emulated:"))
+    arrays = io.read_inputs(args.input) if args.input else None
+    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape), arrays)
+    feeds = io.bind_inputs(arrays, g, args.input) if args.input else io.random_inputs(g)
+    outputs, emu = run_plan(g, plan, feeds, board)
+    if args.output:
+        io.save_outputs(args.output, outputs)
+    busy = {who: sum(b - a for a, b in spans) for who, spans in emu.activity().items()}
+    report = dict(board=board.name, latency_ms=emu.now_ms, energy_mj=emu.energy_mj(), predicted=plan["predicted"],
+                  busy_ms=busy, outputs={n: list(y.shape) for n, y in outputs.items()})
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    p = plan["predicted"]
+    print(f"emulated {board.name}: {emu.now_ms:.3f} ms, {emu.energy_mj():.2f} mJ per inference "
+          f"(plan predicted {p['latency_ms']:.3f} ms, {p['energy_mj']:.2f} mJ)")
+    print("busy: " + ", ".join(f"{who} {ms:.3f} ms" for who, ms in busy.items()))
+    if args.output:
+        print(f"wrote {args.output}")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -245,6 +273,16 @@ def parser():
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
+
+    em = sub.add_parser("emulate", help="run a plan on an emulated board: real outputs, modelled time and energy")
+    em.add_argument("model", help="MODEL.onnx (the one the plan was made for)")
+    em.add_argument("--plan", required=True, metavar="PLAN.json")
+    em.add_argument("--board", metavar="emulated:NAME", help="default: the plan's board")
+    em.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name; default: random normal inputs")
+    em.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
+    em.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    em.add_argument("--json", action="store_true")
+    em.set_defaults(func=_emulate)
     return p
 
 

@@ -130,15 +130,36 @@ def _plot(args) -> int:
     return 0
 
 
+def _board_source(spec: str, model: str | None, plan_path: str | None):
+    """The power of an emulated board: idle, or one inference of a plan on it repeated back to back."""
+    from ..boards import load
+    from ..boards.emulated import EmulatedBoard
+
+    if not spec.startswith("emulated:"):
+        raise DeepxError(f"--board {spec}: expected emulated:NAME (a board of `deepx boards`)")
+    board = load(spec.removeprefix("emulated:"))
+    emu = EmulatedBoard(board)
+    if plan_path:
+        from ..models import io
+        from ..runtime.emulate import run_plan
+        from ..runtime.plan import file_sha256, load_plan
+
+        g = io.load_model(model)
+        emu = run_plan(g, load_plan(plan_path, file_sha256(model)), io.random_inputs(g), board)[1]
+    return emu.power_source()
+
+
 def _emulate(args) -> int:
     from .meter_emulators import Faults, Steps, constant, make
 
-    if args.board:
-        raise DeepxError(f"--board {args.board}: emulated boards are not available yet (they arrive with the "
-                         "boards issue); use --trace FILE or --watts W")
+    if (args.onnx or args.plan) and not (args.board and args.onnx and args.plan):
+        raise DeepxError("--model and --plan go together, with --board emulated:NAME")
     if args.watts < 0:
         raise DeepxError(f"--watts {args.watts}: power must not be negative")
-    source = Steps.from_csv(args.trace) if args.trace else constant(args.watts)
+    if args.board:
+        source = _board_source(args.board, args.onnx, args.plan)
+    else:
+        source = Steps.from_csv(args.trace) if args.trace else constant(args.watts)
     emulator = make(args.model, source, faults=Faults(args.corrupt, args.drop, args.seed), tcp_port=args.tcp)
     url = emulator.start()
     print(url, flush=True)
@@ -181,7 +202,10 @@ def parser() -> argparse.ArgumentParser:
     src = e.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="FILE", help="CSV of seconds,watts steps (piecewise constant)")
     src.add_argument("--watts", type=float, default=2.5, help="constant power (default 2.5)")
-    src.add_argument("--board", metavar="emulated:BOARD", help="not available yet")
+    src.add_argument("--board", metavar="emulated:BOARD", help="an emulated board's power: idle, or with --model "
+                                                              "and --plan one planned inference after another")
+    e.add_argument("--model", dest="onnx", metavar="MODEL.onnx", help="with --board: the model the plan was made for")
+    e.add_argument("--plan", metavar="PLAN.json", help="with --board: the plan to run on it")
     e.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty")
     e.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="corrupt each byte with probability P")
     e.add_argument("--drop", type=float, default=0.0, metavar="P", help="drop each byte with probability P")
