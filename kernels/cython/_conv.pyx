@@ -247,7 +247,7 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
     p.zrows = 2 * p.rows if then_1x1 else 0
-    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * 4 * (2 * p.TX + 2)
+    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * (14 * p.TX + 8)
     return p
 
 
@@ -322,29 +322,29 @@ cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* r
 cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int nr,
                           int Q, float bias, ActC act) noexcept nogil:
     # m[e*es + tx], e < 16 -> y (nr <= 2, Q) = act(Aᵀ m A + bias) for a row of output tiles,
-    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (4, 2TX + 2)
+    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (14, TX)
     cdef Py_ssize_t j
-    cdef int i, Wt = 2 * TX + 2
-    cdef float* o = rows + 2 * Wt  # (2, 2, TX): the tiles' four outputs, one after the other
-    cdef float s0, s1, s2, s3, t0, t1, t2, t3
-    for j in range(TX):
-        s0 = m[j] + m[4 * es + j] + m[8 * es + j]  # Aᵀ m, first row
-        s1 = m[es + j] + m[5 * es + j] + m[9 * es + j]
-        s2 = m[2 * es + j] + m[6 * es + j] + m[10 * es + j]
-        s3 = m[3 * es + j] + m[7 * es + j] + m[11 * es + j]
-        t0 = m[4 * es + j] - m[8 * es + j] - m[12 * es + j]  # second row
-        t1 = m[5 * es + j] - m[9 * es + j] - m[13 * es + j]
-        t2 = m[6 * es + j] - m[10 * es + j] - m[14 * es + j]
-        t3 = m[7 * es + j] - m[11 * es + j] - m[15 * es + j]
-        o[j] = s0 + s1 + s2
-        o[TX + j] = s1 - s2 - s3
-        o[2 * TX + j] = t0 + t1 + t2
-        o[3 * TX + j] = t1 - t2 - t3
+    cdef int i, c
+    cdef float* s = rows  # (2, 4, TX): Aᵀ m, the tiles' (2,4) one after the other
+    cdef float* o = rows + 8 * TX  # (2, 2, TX): Aᵀ m A
+    cdef float* line = rows + 12 * TX  # (2TX): one output row
+    cdef const float* m0
+    cdef float* si
+    for c in range(4):  # few pointers per loop, so that each is vectorized
+        m0 = m + c * es
+        for j in range(TX):
+            s[c * TX + j] = m0[j] + m0[4 * es + j] + m0[8 * es + j]
+            s[(4 + c) * TX + j] = m0[4 * es + j] - m0[8 * es + j] - m0[12 * es + j]
+    for i in range(2):
+        si = s + 4 * i * TX
+        for j in range(TX):
+            o[2 * i * TX + j] = si[j] + si[TX + j] + si[2 * TX + j]
+            o[(2 * i + 1) * TX + j] = si[TX + j] - si[2 * TX + j] - si[3 * TX + j]
     for i in range(nr):
         for j in range(TX):
-            rows[2 * j] = o[2 * i * TX + j]
-            rows[2 * j + 1] = o[(2 * i + 1) * TX + j]
-        affine_act(rows, y + i * Q, Q, 1.0, bias, act)
+            line[2 * j] = o[2 * i * TX + j]
+            line[2 * j + 1] = o[(2 * i + 1) * TX + j]
+        affine_act(line, y + i * Q, Q, 1.0, bias, act)
 
 
 cdef void wino_block(const float* x, const float* u, const float* w2, int K2, const float* b,
@@ -355,7 +355,7 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
     # floats, v (16,C,T) and m (16,K,T) for the T tiles, z, then nth row scratches;
     # nth > 1: the threads share each step
     cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi
-    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = 4 * (2 * p.TX + 2)
+    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = 14 * p.TX + 8
     cdef int parts = min(SHARES * nth, cdiv_up(K2, 16)) if nth > 1 else 1
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * Q, NZ = <Py_ssize_t>nr * Q
     cdef float* v = buf
