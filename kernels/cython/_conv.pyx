@@ -209,8 +209,9 @@ cdef float[::1] col_buffer(const Geom* g, Tiling t, int nth):
                     np.float32)
 
 
-# Winograd F(2x2,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (2,2) is
-# Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over input tiles d (4,4); the sum over c is 16 GEMMs (K,C)·(C,tiles)
+# Winograd F(2x2,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (2,2)
+# is Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over input tiles d (4,4); the sum over c is 16 GEMMs
+# (K,C)·(C,tiles)
 
 cdef enum:
     WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
