@@ -1,5 +1,6 @@
-"""2-D convolution (NCHW): im2col over tiles of output pixels + sgemm, a direct depthwise loop,
-and the low-rank variants (channel decomposition, Tucker-2) chained in one call."""
+"""2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
+pixels + sgemm for the others, a direct depthwise loop, and the low-rank variants (channel
+decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one."""
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
@@ -75,9 +76,14 @@ cdef void pad_plane(const float* x, int H, int W, int pt, int pl, float* xp, int
                     int Wp) noexcept nogil:
     # x (H,W) -> xp (Hp,Wp): x at (pt, pl), zeros around
     cdef int h
-    memset(xp, 0, <Py_ssize_t>Hp * Wp * sizeof(float))
+    cdef float* row
+    memset(xp, 0, <Py_ssize_t>pt * Wp * sizeof(float))
     for h in range(H):
-        memcpy(xp + (h + pt) * Wp + pl, x + h * W, W * sizeof(float))
+        row = xp + (h + pt) * Wp
+        memset(row, 0, pl * sizeof(float))
+        memcpy(row + pl, x + h * W, W * sizeof(float))
+        memset(row + pl + W, 0, (Wp - pl - W) * sizeof(float))
+    memset(xp + (H + pt) * Wp, 0, <Py_ssize_t>(Hp - H - pt) * Wp * sizeof(float))
 
 
 cdef void depthwise_plane(const float* x, int Wp, const float* w, float bias, float* y,
