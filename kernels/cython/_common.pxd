@@ -180,8 +180,8 @@ cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const 
     cdef bint cols = n >= 256 * nth
     if nth > 1 and cols:
         nb = min(cdiv_up(n, 128), SHARES * nth)
-    elif nth > 1 and m >= 16 * nth:
-        nb = min(cdiv_up(m, 16), SHARES * nth)
+    elif nth > 1 and m >= 16 * nth:  # each block packs all of b: one block per thread
+        nb = nth
     for part in prange(nb, num_threads=nth, schedule='dynamic', use_threads_if=nb > 1):
         if cols:
             lo = (<long>n * part // nb) & ~15

@@ -363,7 +363,7 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
     # nth > 1: the threads share each step
     cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi
     cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = 14 * p.TX + 8
-    cdef int parts = min(SHARES * nth, cdiv_up(K2, 16)) if nth > 1 else 1
+    cdef int parts = min(nth, K2)  # blocks of w2's rows; each reads all of z
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * Q, NZ = <Py_ssize_t>nr * Q
     cdef float* v = buf
     cdef float* m = v + 16 * p.sv
