@@ -236,6 +236,11 @@ cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
     return n + (16 - n % 1024 + 1024) % 1024
 
 
+cdef inline int wino_row_scratch(int TX) noexcept nogil:
+    # floats of row scratch a thread needs for the transforms of one row of TX tiles
+    return 14 * TX + 8
+
+
 cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     # blocks of whole tile rows, about WINO_FLOATS of scratch or WINO_COLS tiles each, a multiple
     # of nth blocks when there are several
@@ -254,7 +259,7 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
     p.zrows = 2 * p.rows if then_1x1 else 0
-    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * (14 * p.TX + 8)
+    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * wino_row_scratch(p.TX)
     return p
 
 
@@ -362,7 +367,7 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
     # floats, v (16,C,T) and m (16,K,T) for the T tiles, z, then nth row scratches;
     # nth > 1: the threads share each step
     cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi
-    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = 14 * p.TX + 8
+    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = wino_row_scratch(p.TX)
     cdef int parts = min(nth, K2)  # blocks of w2's rows; each reads all of z
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * Q, NZ = <Py_ssize_t>nr * Q
     cdef float* v = buf
