@@ -22,7 +22,7 @@ def _label(node):
 
 
 class _Importer:
-    def __init__(self, model, path):
+    def __init__(self, model, path, release=False):
         import onnx
 
         self.onnx = onnx
@@ -34,7 +34,8 @@ class _Importer:
         self.g = Graph(g.name or os.path.basename(path), [], [o.name for o in g.output])
         for t in g.initializer:
             self.values[t.name] = onnx.numpy_helper.to_array(t)
-            t.ClearField("raw_data")  # the array is the copy now: peak memory stays near one copy
+            if release:  # a model we loaded ourselves: the array is the copy now, peak memory stays near one
+                t.ClearField("raw_data")
 
     # tensors ---------------------------------------------------------------
     def name(self, n):
@@ -424,13 +425,15 @@ def load_onnx(path, input_shapes=None, example=None) -> Graph:
         raise ModelError(f"{path}: cannot read {missing}" + (" (external data)" if missing != str(path) else ""))
     except (DecodeError, ValueError, OSError) as e:
         raise ModelError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
-    return from_onnx(model, str(path), input_shapes, example)
+    return from_onnx(model, str(path), input_shapes, example, release=True)
 
 
-def from_onnx(model, path="<model>", input_shapes=None, example=None) -> Graph:
+def from_onnx(model, path="<model>", input_shapes=None, example=None, release=False) -> Graph:
+    """Import a ModelProto; `release` frees its initializers' bytes as they are converted (the caller
+    must not use the model afterwards)."""
     import onnx
 
-    imp = _Importer(model, path)
+    imp = _Importer(model, path, release)
     input_shapes = dict(input_shapes or {})
     real = [vi for vi in model.graph.input if vi.name not in imp.values]
     if isinstance(example, np.ndarray) and len(real) == 1:
