@@ -2,6 +2,7 @@
 line, `deepx-power: error: ...`, and exits with 2."""
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -214,7 +215,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
+    # Ctrl-C and SIGTERM end the commands that run until stopped, also when started with SIGINT
+    # ignored (as background jobs are, where Python then installs no handler of its own)
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parser().parse_args(argv)
     if getattr(args, "command", None) and args.command[0] == "--":
         args.command = args.command[1:]
