@@ -57,3 +57,17 @@ def run_plan(g: Graph, plan: dict, feeds: dict, board: Board) -> tuple:
         if host not in where[name]:
             emu.hand_over(cost.transfer_ms(board, B.tensor_bytes(g, name)))
     return {name: values[name] for name in g.outputs}, emu
+
+
+def board_power_source(name: str, model: str | None = None, plan_path: str | None = None):
+    """The power of emulated board `name` as f(time.monotonic()) -> watts: idle, or one inference of a
+    plan (made for `model`) on it, repeated back to back."""
+    from ..boards import load
+    from ..models import io
+    from .plan import file_sha256, load_plan
+
+    board = load(name)
+    if not plan_path:
+        return EmulatedBoard(board).power_source()
+    g = io.load_model(model)
+    return run_plan(g, load_plan(plan_path, file_sha256(model)), io.random_inputs(g), board)[1].power_source()

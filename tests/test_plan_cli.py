@@ -3,6 +3,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from onnx_cases import LIGHT
@@ -84,3 +85,18 @@ def test_power_meter_emulator_reads_an_emulated_board_running_a_plan(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_emulated_meter_spec_reads_the_board_power_model(tmp_path):
+    from deepx.runtime.power import Sampler, open_meter
+
+    idle = open_meter("emulated:jetson-tk1?interval=0.01")
+    assert {s.power_w for s in idle.read() + idle.read()} == {boards.load("jetson-tk1").idle_w}
+    plan = tmp_path / "plan.json"
+    p = deepx("plan", ALEXNET, "--board", "jetson-tk1", "-o", str(plan), "--json")
+    predicted = json.loads(p.stdout)["predicted"]
+    meter = open_meter(f"emulated:jetson-tk1?model={ALEXNET}&plan={plan}&interval=0.001")
+    with Sampler(meter) as s, s.window("run"):
+        time.sleep(0.5)  # ~500 samples of the inference repeated back to back
+    mean_w = s.report("run").mean_w
+    assert mean_w == pytest.approx(predicted["energy_mj"] / predicted["latency_ms"], rel=0.05)

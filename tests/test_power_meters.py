@@ -172,7 +172,8 @@ def test_missing_and_busy_ports(emulator):
 @pytest.mark.parametrize("spec, message", [
     ("um25c", "give the port"), ("um25c:/dev/x?speed=1", "unknown option 'speed'"),
     ("um25c:/dev/x?interval=-1", "must be positive"), ("ina:/dev/x?columns=ms,V", "neither power"),
-    ("emulated:jetson-nano", "emulated boards are not available yet"), ("joulescope", "KIND one of")])
+    ("emulated", "give the board"), ("emulated:jetson-nano?model=m.onnx", "model= and plan= go together"),
+    ("joulescope", "KIND one of")])
 def test_bad_specs(spec, message):
     with pytest.raises(MeterError, match=message):
         open_meter(spec)

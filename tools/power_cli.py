@@ -132,22 +132,11 @@ def _plot(args) -> int:
 
 
 def _board_source(spec: str, model: str | None, plan_path: str | None):
-    """The power of an emulated board: idle, or one inference of a plan on it repeated back to back."""
-    from ..boards import load
-    from ..boards.emulated import EmulatedBoard
-
     if not spec.startswith("emulated:"):
         raise DeepxError(f"--board {spec}: expected emulated:NAME (a board of `deepx boards`)")
-    board = load(spec.removeprefix("emulated:"))
-    emu = EmulatedBoard(board)
-    if plan_path:
-        from ..models import io
-        from ..runtime.emulate import run_plan
-        from ..runtime.plan import file_sha256, load_plan
+    from ..runtime.emulate import board_power_source
 
-        g = io.load_model(model)
-        emu = run_plan(g, load_plan(plan_path, file_sha256(model)), io.random_inputs(g), board)[1]
-    return emu.power_source()
+    return board_power_source(spec.removeprefix("emulated:"), model, plan_path)
 
 
 def _emulate(args) -> int:

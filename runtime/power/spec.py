@@ -6,6 +6,7 @@ import inspect
 import re
 from urllib.parse import parse_qsl
 
+from .emulated import EmulatedMeter
 from .ina import InaMeter
 from .jetson import JetsonMeter
 from .meter import Meter, MeterError
@@ -16,9 +17,10 @@ from .tegrastats import TegrastatsMeter
 from .um import MODELS, UMMeter
 
 PORT_KINDS = {**{k: UMMeter for k in MODELS}, "ina": InaMeter, "scpi": ScpiMeter}
-OTHER_KINDS = {"jetson": JetsonMeter, "rpi5": Rpi5Meter, "tegrastats": TegrastatsMeter, "nvml": NvmlMeter}
-TARGET_ARG = {TegrastatsMeter: "path", NvmlMeter: "index"}  # drivers whose target is optional
-KINDS = sorted(PORT_KINDS) + sorted(OTHER_KINDS) + ["emulated"]
+OTHER_KINDS = {"jetson": JetsonMeter, "rpi5": Rpi5Meter, "tegrastats": TegrastatsMeter, "nvml": NvmlMeter,
+               "emulated": EmulatedMeter}
+TARGET_ARG = {TegrastatsMeter: "path", NvmlMeter: "index", EmulatedMeter: "board"}  # drivers taking a :TARGET
+KINDS = sorted(PORT_KINDS) + sorted(OTHER_KINDS)
 
 
 def open_meter(spec: str) -> Meter:
@@ -27,8 +29,8 @@ def open_meter(spec: str) -> Meter:
     if not m or m.group(1) not in KINDS:
         raise MeterError(f"meter spec {spec!r}: expected KIND[:PORT][?options] with KIND one of {', '.join(KINDS)}")
     kind, target, query = m.group(1), m.group(2) or "", m.group(3) or ""
-    if kind == "emulated":
-        raise MeterError(f"{spec}: emulated boards are not available yet (they arrive with the boards issue)")
+    if kind == "emulated" and not target:
+        raise MeterError(f"{spec}: give the board, e.g. emulated:jetson-nano (one of `deepx boards`)")
     cls = PORT_KINDS.get(kind) or OTHER_KINDS[kind]
     kwargs = _options(spec, cls, query)
     if kind in PORT_KINDS:
