@@ -110,7 +110,8 @@ def _compress(args):
     print(f"{'layer':16} {'method':8} {'rank':9} {'MFLOPs':>15} {'params':>17} {'est. err':>8} {'meas. err':>9}")
     for r in report["layers"]:
         rank = ",".join(map(str, r["rank"])) if r["rank"] else "-"
-        print(f"{r['name'][:16]:16} {r['method']:8} {rank:9} {r['flops_before'] / 1e6:7.2f}→{r['flops_after'] / 1e6:<7.2f} "
+        flops = f"{r['flops_before'] / 1e6:7.2f}→{r['flops_after'] / 1e6:<7.2f}"
+        print(f"{r['name'][:16]:16} {r['method']:8} {rank:9} {flops} "
               f"{r['params_before']:8}→{r['params_after']:<8} {r['estimated_error']:8.3f} "
               f"{'' if r['measured_error'] is None else format(r['measured_error'], '9.3f')}")
     f0, f1, p0, p1 = (report[k] for k in ("flops_before", "flops_after", "params_before", "params_after"))
