@@ -8,7 +8,14 @@ arrival.
 import math
 import time
 
-from .meter import LineBuffer, Meter, MeterError, Sample, open_port, read_some
+from .meter import (
+    LineBuffer,
+    MeterError,
+    Sample,
+    SerialMeter,
+    open_port,
+    read_some,
+)
 
 UNITS = {"V": ("v", 1.0), "mV": ("v", 1e-3), "A": ("i", 1.0), "mA": ("i", 1e-3), "W": ("p", 1.0), "mW": ("p", 1e-3)}
 
@@ -42,7 +49,7 @@ class LineParser:
         return v, i, got["p"] if "p" in got else v * i
 
 
-class InaMeter(Meter):
+class InaMeter(SerialMeter):
     """`ina:PORT?baud=115200&columns=ms,V,mA&timeout=3[&interval=S]` (by default the period is measured)."""
 
     PROBE_LINES = 5
@@ -56,18 +63,10 @@ class InaMeter(Meter):
         self.gives_vi = self.parser.gives_vi
         self.open()
 
-    def open(self):
+    def _connect(self):
         self.port = open_port(self.spec, self.url, self.baud, timeout=0.1)
         self.port.reset_input_buffer()  # stale lines queued before we opened
         self.lines = LineBuffer(skip_first=True)
-        try:
-            self._probe()
-        except MeterError:
-            self.port.close()
-            raise
-
-    def close(self):
-        self.port.close()
 
     def _probe(self):
         """Wait for a few data lines (an Arduino takes about 2 s to boot) and measure their period."""

@@ -60,6 +60,30 @@ class Meter(ABC):
         self._next += self.interval_s
 
 
+class SerialMeter(Meter):
+    """A meter on a serial line: `_connect()` opens `self.port` and resets the reading state, `_probe()`
+    checks that the device answers as its model should (raising MeterError, the port then closed again)."""
+
+    def open(self):
+        self._connect()
+        try:
+            self._probe()
+        except MeterError:
+            self.port.close()
+            raise
+
+    def close(self):
+        self.port.close()
+
+    @abstractmethod
+    def _connect(self):
+        """Open self.port."""
+
+    @abstractmethod
+    def _probe(self):
+        """Raise MeterError unless the device answers."""
+
+
 def open_port(spec: str, url: str, baudrate: int, timeout: float, **kwargs) -> serial.SerialBase:
     """`serial.serial_for_url` with an exclusive lock; failures become one-line `MeterError`s."""
     try:

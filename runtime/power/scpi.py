@@ -6,7 +6,15 @@ power is their product (`:MEAS:POWE?` is DP800-only). Replies end in a newline.
 import math
 import time
 
-from .meter import LineBuffer, Meter, MeterError, Sample, open_port, read_some, write
+from .meter import (
+    LineBuffer,
+    MeterError,
+    Sample,
+    SerialMeter,
+    open_port,
+    read_some,
+    write,
+)
 
 
 def parse_number(reply: str | None) -> float | None:
@@ -18,7 +26,7 @@ def parse_number(reply: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class ScpiMeter(Meter):
+class ScpiMeter(SerialMeter):
     """`scpi:PORT?baud=9600&channel=1&interval=0.1&timeout=1` (PORT may be `socket://HOST:5555`)."""
 
     gives_vi = True
@@ -31,17 +39,15 @@ class ScpiMeter(Meter):
         self.stats["polls"] = 0
         self.open()
 
-    def open(self):
+    def _connect(self):
         self.port = open_port(self.spec, self.url, self.baud, timeout=0.05)
         self.lines = LineBuffer()
+
+    def _probe(self):
         self.idn = self.query("*IDN?")
         if not self.idn:
-            self.port.close()
             raise MeterError(f"{self.spec}: no reply to *IDN? within {self.timeout:g} s")
         write(self.port, self.spec, f"SYST:REM\n:INST:NSEL {self.channel}\n".encode())
-
-    def close(self):
-        self.port.close()
 
     def query(self, command: str) -> str | None:
         """Send one query and return its reply line, or None after `timeout`."""

@@ -9,7 +9,7 @@ import struct
 import time
 from typing import NamedTuple
 
-from .meter import Meter, MeterError, Sample, open_port, read_some, write
+from .meter import MeterError, Sample, SerialMeter, open_port, read_some, write
 
 FRAME_LEN = 130
 POLL = b"\xf0"
@@ -118,7 +118,7 @@ class FrameParser:
         return True
 
 
-class UMMeter(Meter):
+class UMMeter(SerialMeter):
     """`um24c:PORT`, `um25c:PORT`, `um34c:PORT` (options: baud, interval, timeout)."""
 
     gives_vi = True
@@ -131,17 +131,9 @@ class UMMeter(Meter):
         self.stats["polls"] = 0
         self.open()
 
-    def open(self):
+    def _connect(self):
         self.port = open_port(self.spec, self.url, self.baud, timeout=min(0.05, self.interval_s / 2))
         self.parser = FrameParser(self.model)
-        try:
-            self._probe()
-        except MeterError:
-            self.port.close()
-            raise
-
-    def close(self):
-        self.port.close()
 
     def _probe(self):
         """Poll until one good frame arrives within `timeout`; else say what came back instead."""
