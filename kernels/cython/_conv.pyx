@@ -463,6 +463,17 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     return c
 
 
+cdef void run_images(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
+                     const float[:, :, :, ::1] x, const float* b, float[:, :, :, ::1] y, ActC a):
+    # each image of x (N,C,H,W) through one conv stage (w, then the 1x1 w2 when given) -> y (N,K,P,Q)
+    cdef int n, blas = blas_serial()
+    cdef Conv conv = conv_stage(g, w, w2, kernel_threads(blas))
+    with nogil:
+        for n in range(x.shape[0]):
+            conv.image(&x[n, 0, 0, 0], b, &y[n, 0, 0, 0], a)
+        blas_restore(blas)
+
+
 def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
            pads, dilation, int groups, act, out=None):
     """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
@@ -478,12 +489,7 @@ def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float
         with nogil:
             depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
-    cdef int n, blas = blas_serial()
-    cdef Conv conv = conv_stage(g, w, None, kernel_threads(blas))
-    with nogil:
-        for n in range(N):
-            conv.image(&x[n, 0, 0, 0], bp, &y[n, 0, 0, 0], a)
-        blas_restore(blas)
+    run_images(g, w, None, x, bp, y, a)
     return out
 
 
@@ -499,12 +505,7 @@ def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
-    cdef int n, blas = blas_serial()
-    cdef Conv conv = conv_stage(g, w1, w2, kernel_threads(blas))
-    with nogil:
-        for n in range(N):
-            conv.image(&x[n, 0, 0, 0], bp, &y[n, 0, 0, 0], a)
-        blas_restore(blas)
+    run_images(g, w1, w2, x, bp, y, a)
     return out
 
 
