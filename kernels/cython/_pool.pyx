@@ -73,10 +73,14 @@ cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad) noex
             y[p * v.Q + q] = acc / (nh * nw)
 
 
-def maxpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, dilation, bint ceil_mode,
-              out=None):
-    """x (N,C,H,W) -> y (N,C,P,Q)."""
-    cdef Win v = window(x, kernel, stride, pads, dilation, ceil_mode)
+cdef enum:
+    MAX = 0
+    AVG = 1
+    AVG_COUNT_PAD = 2
+
+
+cdef object pool(const float[:, :, :, ::1] x, Win v, int mode, out):
+    # x (N,C,H,W) -> y (N,C,P,Q), plane by plane
     cdef int nc, NC = x.shape[0] * x.shape[1]
     if out is None:
         out = np.empty((x.shape[0], x.shape[1], v.P, v.Q), np.float32)
@@ -86,25 +90,24 @@ def maxpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, dilation, bint 
     cdef Py_ssize_t HW = v.H * v.W, PQ = v.P * v.Q
     for nc in prange(NC, nogil=True, schedule='static',
                      use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
-        max_plane(xp + nc * HW, yp + nc * PQ, &v)
+        if mode == MAX:
+            max_plane(xp + nc * HW, yp + nc * PQ, &v)
+        else:
+            avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD)
     return out
+
+
+def maxpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, dilation, bint ceil_mode,
+              out=None):
+    """x (N,C,H,W) -> y (N,C,P,Q)."""
+    return pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
 
 
 def avgpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, bint ceil_mode,
               bint count_include_pad, out=None):
     """x (N,C,H,W) -> y (N,C,P,Q)."""
-    cdef Win v = window(x, kernel, stride, pads, (1, 1), ceil_mode)
-    cdef int nc, NC = x.shape[0] * x.shape[1]
-    if out is None:
-        out = np.empty((x.shape[0], x.shape[1], v.P, v.Q), np.float32)
-    cdef float[:, :, :, ::1] y = out
-    cdef const float* xp = &x[0, 0, 0, 0]
-    cdef float* yp = &y[0, 0, 0, 0]
-    cdef Py_ssize_t HW = v.H * v.W, PQ = v.P * v.Q
-    for nc in prange(NC, nogil=True, schedule='static',
-                     use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
-        avg_plane(xp + nc * HW, yp + nc * PQ, &v, count_include_pad)
-    return out
+    return pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode),
+                AVG_COUNT_PAD if count_include_pad else AVG, out)
 
 
 cdef float plane_mean(const float* x, Py_ssize_t n) noexcept nogil:
