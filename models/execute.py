@@ -36,14 +36,17 @@ def run_graph(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:
     values = dict(g.constants)
     values.update(check_inputs(g, feeds))
     for node in g.nodes:
-        args = [values[n] if n else None for n in node.inputs]
-        if node.op == "reshape":
-            y = args[0].reshape(node.attrs["shape"])
-        else:
-            fn = kernels.lookup(node.op, pick_backend(node.op, backend))
-            y = fn(*([args] if node.op == "concat" else args), **node.attrs)
-        values[node.outputs[0]] = y
+        values[node.outputs[0]] = call_node(node, [values[n] if n else None for n in node.inputs],
+                                            pick_backend(node.op, backend))
     return {name: values[name] for name in [*g.outputs, *keep]}
+
+
+def call_node(node, args: list, backend: str):
+    """One node's output from its input arrays: a view for `reshape`, else its kernel on `backend`."""
+    if node.op == "reshape":
+        return args[0].reshape(node.attrs["shape"])
+    fn = kernels.lookup(node.op, backend)
+    return fn(*([args] if node.op == "concat" else args), **node.attrs)
 
 
 def run_batches(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:

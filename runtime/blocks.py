@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import kernels
 from ..boards.cost import Work
+from ..models.execute import call_node
 from ..models.graph import VIEW_OPS, Graph
 
 RIDERS = ("activation", "add", "mul", "batchnorm", "reshape")
@@ -133,10 +134,7 @@ def run_block(g: Graph, b: Block, values: dict, backend: str, lo: int | None = N
                 elif node is not b.nodes[0] and t not in local and x.ndim >= 2 and x.shape[1] == K:
                     x = x[:, lo:hi]
             args.append(x)
-        if node.op == "reshape":
-            y = args[0].reshape(node.attrs["shape"])
-        else:
-            call = [np.ascontiguousarray(a) if a is not None else None for a in args]
-            y = kernels.lookup(node.op, backend)(*([call] if node.op == "concat" else call), **node.attrs)
-        local[node.outputs[0]] = y
+        if lo is not None:  # channel slices of the block's inputs are strided views
+            args = [np.ascontiguousarray(a) if a is not None else None for a in args]
+        local[node.outputs[0]] = call_node(node, args, backend)
     return local[b.output]

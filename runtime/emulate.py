@@ -41,8 +41,8 @@ def run_plan(g: Graph, plan: dict, feeds: dict, board: Board) -> tuple:
             lo, hi = part["channels"] or (None, None)
             p = board.processor(part["processor"])
             outs.append(B.run_block(g, b, values, _host_backend(part["backend"]), lo, hi))
-            busy.append((p, cost.run_ms(p, part["backend"], B.works(g, b, lo, hi)),
-                         sum(w.bytes for w in B.works(g, b, lo, hi))))
+            work = B.works(g, b, lo, hi)
+            busy.append((p, cost.run_ms(p, part["backend"], work), sum(w.bytes for w in work)))
         if len(outs) == 1:
             values[b.output] = outs[0]
             emu.busy([(p, ms) for p, ms, _ in busy])
