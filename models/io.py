@@ -16,6 +16,14 @@ def load_model(path, input_shapes=None, example=None) -> Graph:
     return load_onnx(path, input_shapes, example)
 
 
+def model_and_inputs(model, input_path=None, input_shape_items=None):
+    """(Graph, feeds) for a command line: the model, with its inputs read from IN.npz / IN.npy (which
+    also give dynamic dimensions) or drawn at random."""
+    arrays = read_inputs(input_path) if input_path else None
+    g = load_model(model, parse_input_shapes(input_shape_items), arrays)
+    return g, bind_inputs(arrays, g, input_path) if input_path else random_inputs(g)
+
+
 def parse_input_shapes(items) -> dict:
     """['name=1,3,224,224', …] -> {name: (1, 3, 224, 224)}."""
     shapes = {}

@@ -40,15 +40,12 @@ def _run(args):
 
     import numpy as np
 
+    from .. import kernels
     from ..models import io
     from ..models.execute import run_graph
 
-    from .. import kernels
-
     kernels.set_threads(args.threads)
-    arrays = io.read_inputs(args.input) if args.input else None
-    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape), arrays)
-    feeds = io.bind_inputs(arrays, g, args.input) if args.input else io.random_inputs(g)
+    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
     outputs = run_graph(g, feeds, args.backend)  # first run: checks inputs, compiles, warms caches
     times = []
     for _ in range(args.repeat):
@@ -182,9 +179,7 @@ def _emulate(args):
 
     plan = load_plan(args.plan, file_sha256(args.model))
     board = boards.load((args.board or plan["board"]).removeprefix("emulated:"))
-    arrays = io.read_inputs(args.input) if args.input else None
-    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape), arrays)
-    feeds = io.bind_inputs(arrays, g, args.input) if args.input else io.random_inputs(g)
+    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
     outputs, emu = run_plan(g, plan, feeds, board)
     if args.output:
         io.save_outputs(args.output, outputs)
