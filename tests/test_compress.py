@@ -49,7 +49,7 @@ def test_exported_model_runs_in_onnxruntime(compressed):
 
 def test_bigger_budget_compresses_more():
     job = compress.job("digits-dnn")
-    layers = compress._candidates(job.graph, job.calibration, "auto", 0)
+    layers = compress.candidates(job.graph, job.calibration, "auto", 0)
     flops = [compress.compress(job.graph, job.calibration, b, layers=layers)[0].summary()["flops"]
              for b in (0.0, 0.02, 0.1, 0.5)]
     assert flops[0] == job.graph.summary()["flops"] and flops == sorted(flops, reverse=True) and flops[-1] < flops[1]
