@@ -96,11 +96,12 @@ def _leading(m, r):
     return eigh(m @ m.T, subset_by_index=[n - r, n - 1])[1][:, ::-1]
 
 
-def _tucker2(w, r1, r2, iterations=3):
-    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1))."""
+def _tucker2(w, r1, r2, hosvd=None, iterations=3):
+    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1)).
+    `hosvd`: every leading vector of both unfoldings, (K,K) and (C,C), when the caller has them."""
     K, C = w.shape[:2]
-    u_out = _leading(w.reshape(K, -1), r2)
-    u_in = _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), r1)
+    e_out, e_in = hosvd or (_leading(w.reshape(K, -1), r2), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), r1))
+    u_out, u_in = e_out[:, :r2], e_in[:, :r1]
     for _ in range(iterations):
         u_out = _leading(np.tensordot(w, u_in, ([1], [0])).reshape(K, -1), r2)  # w ×_C u_in: (K,R,S,r1)
         u_in = _leading(np.tensordot(w, u_out, ([0], [0])).reshape(C, -1), r1)  # w ×_K u_out: (C,R,S,r2)
@@ -115,12 +116,13 @@ def _tucker2_candidates(w, x_cols, pq, in_pixels):
     x = x_cols.reshape(C, R * S, -1)  # (C, R·S, n)
     y = w.reshape(K, -1) @ x_cols
     energy = float((y * y).sum())
+    hosvd = _leading(w.reshape(K, -1), K), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), C)
     out = []
     for frac in np.geomspace(1 / min(K, C), 1, RANK_STEPS // 2):
         r1, r2 = max(1, int(round(C * frac))), max(1, int(round(K * frac)))
         if r1 == C and r2 == K:
             continue
-        u_out, core, u_in = _tucker2(w, r1, r2)
+        u_out, core, u_in = _tucker2(w, r1, r2, hosvd)
         z = np.tensordot(u_in, x, ([0], [0])).reshape(r1 * R * S, -1)  # 1×1 to r1: (r1·R·S, n)
         d = y - u_out @ (core.reshape(r2, -1) @ z)
         error = float(np.sqrt((d * d).sum() / energy)) if energy > 0 else 0.0
@@ -264,9 +266,9 @@ class Job:
     labelled: tuple = None  # (inputs dict, labels)
 
 
-def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0) -> Job:
+def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None) -> Job:
     """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
-    (calibrated on DATA.npz, else on random normal inputs)."""
+    (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs)."""
     from . import io, zoo
 
     if model in zoo.MODELS:
@@ -275,11 +277,15 @@ def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0) -> 
         data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
         return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
                    ({"x": x_test}, y_test))
-    g = io.load_model(model)
+    g = graph or io.load_model(model)
     if calibration_path:
         data = io.bind_inputs(io.read_inputs(calibration_path), g, calibration_path)
         n = min(len(v) for v in data.values())
+        if n < 4:
+            raise ModelError(f"{calibration_path}: {n} samples; calibration needs at least 4 (fit, check, held out)")
         return Job(g, {k: v[:n - n // 4] for k, v in data.items()}, {k: v[n - n // 4:] for k, v in data.items()})
+    if samples < 4:
+        raise ModelError(f"{samples} calibration samples; at least 4 are needed (fit, check, held out)")
     rng = np.random.default_rng(seed)
     draw = lambda n: {k: rng.standard_normal((n,) + g.shapes[k][1:], dtype=np.float32) for k in g.inputs}  # noqa
     return Job(g, draw(samples), draw(max(2, samples // 4)))

@@ -7,10 +7,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deepx.models import compress
+from deepx.models import compress, io
 from deepx.models.execute import run_batches
 from deepx.models.graph import ModelError
-from deepx.models.onnx_export import to_onnx
+from deepx.models.onnx_export import save_onnx, to_onnx
 
 
 @pytest.fixture(scope="module", params=["digits-dnn", "digits-cnn"])
@@ -45,6 +45,17 @@ def test_exported_model_runs_in_onnxruntime(compressed):
     expected = sess.run(None, {"x": x})[0]
     ours = run_batches(g, {"x": x})["logits"]
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
+
+
+def test_exported_model_imports_as_the_compressed_graph(compressed, tmp_path):
+    _, job, g, _ = compressed
+    save_onnx(g, tmp_path / "m.onnx")
+    h = io.load_model(tmp_path / "m.onnx", {"x": g.shapes["x"]})
+    ops = [n.op for n in g.nodes]
+    assert [n.op for n in h.nodes] == ops and {"dense_lowrank", "conv2d_lowrank", "conv2d_tucker2"} & set(ops)
+    assert [h.shapes[n.outputs[0]] for n in h.nodes] == [g.shapes[n.outputs[0]] for n in g.nodes]
+    x = {"x": job.labelled[0]["x"][:2]}
+    np.testing.assert_array_equal(run_batches(h, x)["logits"], run_batches(g, x)["logits"])
 
 
 def test_bigger_budget_compresses_more():

@@ -104,6 +104,13 @@ def _compress(args):
     if args.json:
         print(json.dumps(report, indent=1))
         return
+    _print_compression(report)
+    if report["accuracy_before"] is not None:
+        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
+    print(f"wrote {args.output}")
+
+
+def _print_compression(report):
     print(f"{'layer':16} {'method':8} {'rank':9} {'MFLOPs':>15} {'params':>17} {'est. err':>8} {'meas. err':>9}")
     for r in report["layers"]:
         rank = ",".join(map(str, r["rank"])) if r["rank"] else "-"
@@ -114,9 +121,6 @@ def _compress(args):
     f0, f1, p0, p1 = (report[k] for k in ("flops_before", "flops_after", "params_before", "params_after"))
     print(f"FLOPs {f0 / 1e6:.2f}M → {f1 / 1e6:.2f}M ({f0 / f1:.2f}× fewer), parameters {p0} → {p1} "
           f"({p0 / p1:.2f}× fewer), error budget {report['error_budget']:.3g}")
-    if report["accuracy_before"] is not None:
-        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
-    print(f"wrote {args.output}")
 
 
 def _boards(args):
@@ -143,6 +147,7 @@ def _boards(args):
 
 def _plan(args):
     import time
+    from pathlib import Path
 
     from .. import boards
     from ..models import io
@@ -153,12 +158,23 @@ def _plan(args):
     board = boards.load(args.board.removeprefix("emulated:"))
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
     load_s = time.perf_counter() - t
-    plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
-                     planner.PLANNERS[args.planner]())
+    if args.error_budget is None:
+        plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
+                         planner.PLANNERS[args.planner]())
+    else:
+        from .joint_plan import plan_with_rlc
+
+        plan = plan_with_rlc(args.model, g, board, args.error_budget,
+                             args.compressed_output or Path(args.output).with_suffix(".onnx"), args.objective,
+                             args.deadline_ms, args.memory_mb, planner.PLANNERS[args.planner](), args.calibration,
+                             args.samples, args.method)
     save_plan(plan, args.output)
     if args.json:
         print(json.dumps({k: v for k, v in plan.items() if k != "format"}, indent=1))
         return
+    if "compression" in plan:
+        _print_compression(plan["compression"])
+        print()
     print(f"{'block':16} {'processor':9} {'backend':15} {'ms':>9} {'mJ':>9}")
     for b in plan["blocks"]:
         share = "/".join(str(p["channels"][1] - p["channels"][0]) for p in b["parts"]) if len(b["parts"]) > 1 else ""
@@ -168,6 +184,13 @@ def _plan(args):
           f"(objective {args.objective})")
     for pid, base in plan["baselines"].items():
         print(f"  all on {pid}: {base['latency_ms']:.2f} ms, {base['energy_mj']:.1f} mJ")
+    if "compression" in plan:
+        c, key = plan["compression"], "latency_ms" if args.objective == "latency" else "energy_mj"
+        best = min(c["uncompressed"]["baselines"].items(), key=lambda kv: kv[1][key])
+        unit = "ms" if args.objective == "latency" else "mJ"
+        print(f"uncompressed: best plan {c['uncompressed']['predicted'][key]:.1f} {unit}, best single processor "
+              f"{best[1][key]:.1f} {unit} (all on {best[0]}): the compressed plan is "
+              f"{best[1][key] / p[key]:.2f}× lower; wrote {c['output']}")
     print(f"planned in {plan['solve_s']:.3f} s (model loaded in {load_s:.2f} s); wrote {args.output}")
 
 
@@ -266,6 +289,14 @@ def parser():
     pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
                     help="exhaustive: the reference, for <= 12 blocks")
     pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    pl.add_argument("--error-budget", type=float, metavar="E", help="also compress layers (RLC), chosen with the "
+                                                                    "placement, summed estimated error <= E")
+    pl.add_argument("--calibration", metavar="DATA.npz", help="with --error-budget: calibration inputs "
+                                                              "(default: random normal)")
+    pl.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    pl.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto", help="conv factorization")
+    pl.add_argument("--compressed-output", metavar="M.onnx", help="with --error-budget: where the compressed "
+                                                                  "model goes (default: PLAN.onnx beside the plan)")
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
