@@ -216,6 +216,10 @@ class Executor:
     def _lay_out(self):
         """Lifetimes, in-place reuse, cross-processor exclusivity, then one arena per space."""
         steps, tensors, n = self.steps, self.tensors, len(self.steps)
+        #: bytes of every tensor the model makes (views excluded), each in a buffer of its own
+        self.tensor_bytes = 4 * sum(_numel(t.shape) for i, t in enumerate(tensors)
+                                    if t.alias < 0 and t.name not in self.g.inputs)
+        self._concat_in_place()
         first, last, procs = {}, {}, {}
         for i, s in enumerate(steps):
             for t in _ids(s.args) + [s.out]:
@@ -223,9 +227,6 @@ class Executor:
                 first[r] = min(first.get(r, i), i)
                 last[r] = max(last.get(r, i), i)
                 procs.setdefault(r, set()).add(s.proc)
-        #: bytes of every tensor the model makes (views excluded), each in a buffer of its own
-        self.tensor_bytes = 4 * sum(_numel(t.shape) for i, t in enumerate(tensors)
-                                    if t.alias < 0 and t.name not in self.g.inputs)
         pinned = {self.root(self.ids[(name, HOST)]) for name in self.g.inputs}
         pinned |= {self.root(self.ids[(name, HOST)] if (name, HOST) in self.ids else self.ids[(name, DEVICE)])
                    for name in self.g.outputs if name not in self.g.constants}
@@ -260,6 +261,29 @@ class Executor:
             whole.size += lay.size
         self.arena_bytes = 4 * sum(lay.size for lay in self.layout.values())
 
+    def _concat_in_place(self):
+        """Let the inputs of a concat be written straight into their slices of its output, where each slice
+        is a contiguous run (one sample, or concat over the first axis) and nothing else constrains the input;
+        the concat step then has nothing left to do."""
+        touch = {}
+        for s in self.steps:
+            for t in _ids(s.args) + [s.out]:
+                touch.setdefault(t, set()).add(s.proc)
+        outputs = {self.ids[k] for k in self.ids if k[0] in self.g.outputs}
+        for s in self.steps:
+            if s.kind != "call" or s.op != "concat":
+                continue
+            xs, out = s.args[0], self.tensors[s.out]
+            if _numel(out.shape[:s.attrs["axis"]]) != 1 or len(set(xs)) != len(xs) or any(
+                    not isinstance(x, int) or self.tensors[x].alias >= 0 or x not in self.producer
+                    or x in outputs or touch[x] != {s.proc} or self.tensors[x].space != s.space for x in xs):
+                continue
+            offset = 0
+            for x in xs:
+                self.tensors[x].alias, self.tensors[x].offset = s.out, offset
+                offset += _numel(self.tensors[x].shape)
+            s.kind = "view"
+
     def root(self, t) -> int:
         while self.tensors[t].alias >= 0:
             t = self.tensors[t].alias
@@ -274,6 +298,7 @@ class Executor:
             off = self.layout[ten.space].offsets[self.root(t)] + self._offset(t)
             self.views.append(A.view(host if ten.space == HOST else device, off, ten.shape))
         self.calls = [self._call(s) for s in self.steps]
+        self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
         self.inputs = [(name, self.views[self.ids[(name, HOST)]]) for name in self.g.inputs]
         self.input_roots = {self.ids[(name, HOST)] for name in self.g.inputs}
         self.outputs = []
@@ -289,6 +314,8 @@ class Executor:
 
     def _call(self, s: Step):
         view = lambda a: self.views[a] if isinstance(a, int) else a  # noqa: E731
+        if s.kind == "view":
+            return _nothing, (), {}
         out = self.views[s.out]
         if s.kind == "copy":
             src = self.views[s.args[0]]
@@ -308,7 +335,7 @@ class Executor:
         if self.threads:
             self.threads.run()
         else:
-            for fn, args, kw in self.calls:
+            for fn, args, kw in self.sequence:
                 fn(*args, **kw)
         if self.layout[DEVICE].size:
             A.finish()
@@ -334,16 +361,17 @@ class Executor:
                     A.finish()
                 times[k, i] = time.perf_counter() - t
         med = np.median(times, axis=0) * 1e3
-        rows = {}
+        rows = {b.name: dict(block=b.name, ops="+".join(n.op for n in b.nodes), processor=set(), backend=set(),
+                             ms=0.0) for b in self.blocks}
         for s, ms in zip(self.steps, med):
-            r = rows.setdefault(s.block, dict(block=s.block, processor=set(), backend=set(), ms=0.0))
+            r = rows[s.block]
             r["processor"].add(s.proc)
             if s.backend:
                 r["backend"].add(s.backend)
             r["ms"] += float(ms)
         total = sum(r["ms"] for r in rows.values()) or 1.0
         return [dict(r, processor="+".join(sorted(r["processor"])), backend="+".join(sorted(r["backend"])),
-                     share=r["ms"] / total) for r in rows.values()]
+                     share=r["ms"] / total) for r in rows.values() if r["processor"]]
 
 
 class _Threads:
@@ -417,6 +445,10 @@ def _ids(args) -> list:
         elif isinstance(a, int):
             out.append(a)
     return out
+
+
+def _nothing():
+    pass
 
 
 def _numel(shape) -> int:
