@@ -9,7 +9,13 @@ each layer's rank chosen from an estimate of the output error it costs, under on
   1×1 to r1, k×k to r2, 1×1 to K.
 The estimate of a layer's relative output error at each rank is fitted on one half of the calibration
 inputs and checked on the other half; ranks for all layers together are chosen by a small integer
-program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget.
+program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget
+(deepx plan --error-budget chooses them with the placement instead, for energy or latency).
+
+Calibration data: a zoo model's training data, a given .npz, or white normal inputs. Random inputs with
+natural-image statistics (1/f noise, per-channel normalised) were tried on AlexNet with random weights:
+they make conv1 more compressible and fc6 less (its input fluctuates more), so white noise stays the
+default; real data is what makes a trained model's layers compressible.
 """
 from dataclasses import dataclass, field
 

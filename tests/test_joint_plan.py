@@ -4,12 +4,10 @@ import json
 import subprocess
 import sys
 
-import onnx
 import pytest
-from onnx_cases import LIGHT, he_initialised
 
 from deepx import boards
-from deepx.models import compress, io, zoo
+from deepx.models import compress, io, light, zoo
 from deepx.runtime.emulate import run_plan
 from deepx.runtime.plan import file_sha256
 from deepx.tools.joint_plan import plan_with_rlc
@@ -21,11 +19,10 @@ def deepx(*args):
 
 
 @pytest.fixture(scope="module")
-def alexnet(tmp_path_factory):
+def alexnet():
     """AlexNet with He weights, and its layers' SVD candidates from 8 random calibration images (6 fit and
     check, 2 held out: enough for the ranks the budgets below can afford, see the README's known limits)."""
-    path = tmp_path_factory.mktemp("alexnet") / "alexnet.onnx"
-    onnx.save(he_initialised(next(p for p in LIGHT if "alexnet" in p)), path)
+    path = light.path("bvlc_alexnet")
     g = io.load_model(path)
     return path, g, compress.candidates(g, compress.job(str(path), samples=8, graph=g).calibration, "svd")
 
@@ -77,7 +74,7 @@ def test_plan_cli_writes_the_compressed_model_it_planned(tmp_path):
 def test_plan_cli_rlc_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     model = tmp_path / "dnn.onnx"
     zoo.export("digits-dnn", model)
-    p = deepx("plan", str(model), "--board", "rpi4b", "--input-shape", "x=1,64", *[a.format(model=model) for a in args],
-              "-o", str(tmp_path / "p.json"))
+    p = deepx("plan", str(model), "--board", "rpi4b", "--input-shape", "x=1,64",
+              *[a.format(model=model) for a in args], "-o", str(tmp_path / "p.json"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
