@@ -50,6 +50,15 @@ def test_alexnet_energy_plan_with_rlc_on_jetson_tk1(alexnet, tmp_path, budget):
     assert emu.energy_mj() == pytest.approx(energy, rel=0.05)
 
 
+def test_a_memory_limit_only_the_compressed_model_meets(alexnet, tmp_path):
+    path, g, layers = alexnet
+    plan = plan_with_rlc(path, g, boards.load("jetson-tk1"), 0.3, tmp_path / "small.onnx", memory_mb=40,
+                         samples=8, method="svd", layers=layers)
+    c = plan["compression"]
+    assert c["uncompressed"]["predicted"] is None and c["params_after"] * 4 < 2 * 40 * 2**20
+    assert c["estimated_error"] <= 0.3 and set(c["uncompressed"]["baselines"]) == {"cpu", "gpu"}
+
+
 def test_plan_cli_writes_the_compressed_model_it_planned(tmp_path):
     model, plan = tmp_path / "cnn.onnx", tmp_path / "plan.json"
     zoo.export("digits-cnn", model)
@@ -70,6 +79,7 @@ def test_plan_cli_writes_the_compressed_model_it_planned(tmp_path):
     (["--error-budget", "-1"], "error budget must be >= 0"),
     (["--error-budget", "0.1", "--samples", "2"], "2 calibration samples; at least 4 are needed"),
     (["--error-budget", "0.1", "--compressed-output", "{model}"], "would overwrite the model"),
+    (["--calibration", "x.npz"], "--calibration and --compressed-output go with --error-budget"),
 ])
 def test_plan_cli_rlc_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     model = tmp_path / "dnn.onnx"

@@ -158,6 +158,8 @@ def _plan(args):
     board = boards.load(args.board.removeprefix("emulated:"))
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
     load_s = time.perf_counter() - t
+    if args.error_budget is None and (args.calibration or args.compressed_output):
+        raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
     if args.error_budget is None:
         plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
                          planner.PLANNERS[args.planner]())
@@ -188,8 +190,9 @@ def _plan(args):
         c, key = plan["compression"], "latency_ms" if args.objective == "latency" else "energy_mj"
         best = min(c["uncompressed"]["baselines"].items(), key=lambda kv: kv[1][key])
         unit = "ms" if args.objective == "latency" else "mJ"
-        print(f"uncompressed: best plan {c['uncompressed']['predicted'][key]:.1f} {unit}, best single processor "
-              f"{best[1][key]:.1f} {unit} (all on {best[0]}): the compressed plan is "
+        plain = c["uncompressed"]["predicted"]
+        print(f"uncompressed: {f'best plan {plain[key]:.1f} {unit}' if plain else 'no plan meets the limits'}, "
+              f"best single processor {best[1][key]:.1f} {unit} (all on {best[0]}): the compressed plan is "
               f"{best[1][key] / p[key]:.2f}× lower; wrote {c['output']}")
     print(f"planned in {plan['solve_s']:.3f} s (model loaded in {load_s:.2f} s); wrote {args.output}")
 

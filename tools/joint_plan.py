@@ -18,8 +18,9 @@ from ..runtime.plan import file_sha256, make_plan
 def plan_with_rlc(model, g, board, error_budget, output, objective="energy", deadline_ms=None, memory_mb=None,
                   planner=None, calibration=None, samples=32, method="auto", seed=0, layers=None) -> dict:
     """The plan of the compressed model written to `output` (ONNX), with a `compression` section: the
-    layers chosen, their estimated and measured errors, and the uncompressed model's plan and baselines.
-    `layers` reuses compress.candidates' result for `g`."""
+    layers chosen, their estimated and measured errors, and the uncompressed model's best plan (None if
+    only a compressed model meets the limits) and single-processor baselines. `layers` reuses
+    compress.candidates' result for `g`."""
     if error_budget < 0:
         raise PL.PlanError(f"error budget must be >= 0, got {error_budget:g}")
     if Path(output).resolve() == Path(model).resolve():
@@ -31,7 +32,10 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
                                   for c in layer.candidates] for layer in layers}
     source = file_sha256(model)
     joint = make_plan(g, source, board, objective, deadline_ms, memory_mb, planner, variants, error_budget)
-    plain = make_plan(g, source, board, objective, deadline_ms, memory_mb, planner)
+    try:
+        plain = make_plan(g, source, board, objective, deadline_ms, memory_mb, planner)["predicted"]
+    except PL.PlanError:  # the limits are met only compressed
+        plain = None
     chosen = {}
     for layer in layers:
         step = next(b for b in joint["blocks"] if b["nodes"][0] == layer.node.name)
@@ -56,6 +60,5 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
         calibration=str(calibration) if calibration else f"{samples} random normal samples",
         estimated_error=joint["predicted"]["error"], flops_before=s0["flops"], flops_after=s1["flops"],
         params_before=s0["param_bytes"] // 4, params_after=s1["param_bytes"] // 4, layers=rows,
-        joint_predicted=joint["predicted"], uncompressed=dict(predicted=plain["predicted"],
-                                                              baselines=plain["baselines"]))
+        joint_predicted=joint["predicted"], uncompressed=dict(predicted=plain, baselines=joint["baselines"]))
     return plan
