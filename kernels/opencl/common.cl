@@ -7,7 +7,7 @@
 #define TANH 3
 
 // the fused activation of one value (kind: NONE, CLIP, SIGMOID, TANH)
-inline float act(float v, int kind, float lo, float hi) {
+float act(float v, int kind, float lo, float hi) {
     if (kind == CLIP) return fmin(fmax(v, lo), hi);
     if (kind == SIGMOID) return 1.0f / (1.0f + exp(-v));
     if (kind == TANH) return tanh(v);
@@ -15,7 +15,7 @@ inline float act(float v, int kind, float lo, float hi) {
 }
 
 // flat index i of a row-major shape (8 axes, leading 1s) -> element offset under strides
-inline int strided(int i, int8 shape, int8 strides) {
+int strided(int i, int8 shape, int8 strides) {
     int n[8], s[8], off = 0;
     vstore8(shape, 0, n);
     vstore8(strides, 0, s);

@@ -2,8 +2,9 @@
 
 An op given numpy activations uploads them, computes, downloads and returns numpy. Given a device
 array as an activation (the first tensor; either operand of add / mul) or as `out`, it returns a device
-array and does not wait: kernels are only enqueued, the caller synchronizes. Numpy tensors next to device activations are graph constants,
-as weights and biases always are: each is uploaded once per device.
+array and does not wait: kernels are only enqueued, the caller synchronizes. Numpy tensors next to
+device activations are graph constants, as weights and biases always are: each is uploaded once per
+device.
 """
 import numpy as np
 import pyopencl.array as cla

@@ -88,7 +88,8 @@ class Device:
         self.dev = dev
         self.ctx = cl.Context([dev])
         self.queue = cl.CommandQueue(self.ctx)
-        self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
+        self.alloc = cl_tools.ImmediateAllocator(self.queue)  # for constants: freed with them
+        self.pool = cl_tools.MemoryPool(self.alloc)  # activations and temporaries: reused
         self.programs, self.kernels, self.consts = {}, {}, {}
         self._sizes(dev.max_work_group_size)
 
@@ -123,15 +124,20 @@ class Device:
     def empty(self, shape) -> cla.Array:
         return cla.empty(self.queue, tuple(shape), np.float32, allocator=self.pool)
 
-    def to_device(self, a: np.ndarray) -> cla.Array:
-        return cla.to_device(self.queue, np.ascontiguousarray(a, np.float32), allocator=self.pool)
+    def to_device(self, a: np.ndarray, allocator=None) -> cla.Array:
+        """A device copy of `a` (a blocking copy: the device array keeps no reference to `a`)."""
+        a = np.ascontiguousarray(a, np.float32)
+        d = cla.empty(self.queue, a.shape, np.float32, allocator=allocator or self.pool)
+        if a.size:
+            cl.enqueue_copy(self.queue, d.base_data, a, dst_offset=d.offset)
+        return d
 
     def const(self, a: np.ndarray) -> cla.Array:
         """A graph constant's device copy, uploaded once; dropped when the host array is freed (so its
         id cannot be reused while the entry lives)."""
         key = id(a)
         if key not in self.consts:
-            self.consts[key] = cla.to_device(self.queue, np.ascontiguousarray(a, np.float32))
+            self.consts[key] = self.to_device(a, self.alloc)
             weakref.finalize(a, self.consts.pop, key, None)
         return self.consts[key]
 

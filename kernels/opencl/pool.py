@@ -5,7 +5,8 @@ from .common import Call
 
 def _out(x, kernel, stride, pads, dilation, ceil_mode):
     (H, W), (R, S), (sh, sw), (pt, pl, pb, pr), (dh, dw) = x.shape[2:], kernel, stride, pads, dilation
-    return (*x.shape[:2], conv_out_size(H, R, sh, pt, pb, dh, ceil_mode), conv_out_size(W, S, sw, pl, pr, dw, ceil_mode))
+    P, Q = conv_out_size(H, R, sh, pt, pb, dh, ceil_mode), conv_out_size(W, S, sw, pl, pr, dw, ceil_mode)
+    return (*x.shape[:2], P, Q)
 
 
 def maxpool2d(x, kernel, stride, pads, dilation, ceil_mode, out=None):
