@@ -16,9 +16,9 @@ from deepx.kernels.registry import OPS
 import kernel_cases
 from test_kernels import assert_close
 
-pytestmark = pytest.mark.skipif(not kernels.backend_usable("opencl")[0],
-                                reason=kernels.backend_usable("opencl")[1])
-if kernels.backend_usable("opencl")[0]:
+USABLE, WHY = kernels.backend_usable("opencl")
+pytestmark = pytest.mark.skipif(not USABLE, reason=WHY)
+if USABLE:
     import pyopencl.array as cla
 
     from deepx.kernels import opencl
@@ -70,6 +70,18 @@ def test_device_resident_in_an_arena(op, data):
     assert (whole[at - 5:at] == 7.0).all() and (whole[at + ref.size:] == 7.0).all()  # nothing written around out
     for v, t in zip(views, host):
         np.testing.assert_array_equal(v.get(), t)  # inputs untouched
+
+
+def test_result_follows_out_then_inputs():
+    x, w = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)
+    host_out, dev_out = np.zeros((2, 4), np.float32), opencl.empty((2, 4))
+    assert kernels.run("dense", "opencl", opencl.to_device(x), w, out=host_out) is host_out
+    assert kernels.run("dense", "opencl", x, w, out=dev_out) is dev_out
+    assert (host_out == 3).all() and (opencl.to_host(dev_out) == 3).all()
+    assert isinstance(kernels.run("add", "opencl", x, opencl.to_device(x)), cla.Array)  # either operand
+    assert isinstance(kernels.run("add", "opencl", x, x), np.ndarray)
+    with pytest.raises(KernelError, match="takes numpy arrays"):
+        kernels.run("dense", "cython", opencl.to_device(x), w)
 
 
 @pytest.mark.parametrize("direct", [True, False])

@@ -9,7 +9,7 @@ import numpy as np
 import pyopencl.array as cla
 
 from ...errors import KernelError
-from .device import build, current, find_device, use_device
+from .device import build, current, failing, find_device, use_device
 
 __all__ = ["build", "current", "empty", "find_device", "finish", "queue", "to_device", "to_host", "usable",
            "use_device"]
@@ -35,7 +35,8 @@ def to_device(a: np.ndarray) -> cla.Array:
 
 def to_host(a: cla.Array) -> np.ndarray:
     """A device array's contents (waits for the kernels that write it)."""
-    return a.get()
+    with failing("download", current().dev):
+        return a.get()
 
 
 def empty(shape) -> cla.Array:
@@ -44,4 +45,5 @@ def empty(shape) -> cla.Array:
 
 def finish():
     """Wait until every enqueued kernel has run."""
-    current().queue.finish()
+    with failing("finish", current().dev):
+        current().queue.finish()

@@ -1,17 +1,17 @@
 """Host-side pieces every OpenCL op module shares: one op call's tensors and result, kernel launches.
 
 An op given numpy activations uploads them, computes, downloads and returns numpy. Given a device
-array as an activation (the first tensor; either operand of add / mul) or as `out`, it returns a device
-array and does not wait: kernels are only enqueued, the caller synchronizes. Numpy tensors next to
-device activations are graph constants, as weights and biases always are: each is uploaded once per
-device.
+array as an activation (the first tensor; either operand of add / mul), it returns a device array and
+does not wait: kernels are only enqueued, the caller synchronizes. `out` decides where the result
+goes when given (a device array, or numpy: downloaded into it). Numpy tensors next to device
+activations are graph constants, as weights and biases always are: each is uploaded once per device.
 """
 import numpy as np
 import pyopencl.array as cla
 from pyopencl import cltypes
 
 from ..common import Act, merge_axes
-from .device import current
+from .device import current, failing
 
 MAX_RANK = 8  # strided kernels take shapes padded to 8 axes (an int8 vector)
 
@@ -23,15 +23,16 @@ class Call:
         # inputs: the activation, or a list of them
         self.dev = current()
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        self.device = any(isinstance(t, cla.Array) for t in [*inputs, out])
+        self.resident = any(isinstance(t, cla.Array) for t in inputs)
         self.out = out
         self.y = out if isinstance(out, cla.Array) else self.dev.empty(shape)
 
     def act(self, t):
-        """An activation (None stays None): a device array as it is, numpy uploaded for this call."""
+        """An activation (None stays None): a device array as it is, numpy uploaded for this call
+        (or once, as a constant, next to device activations)."""
         if t is None or isinstance(t, cla.Array):
             return t
-        return self.dev.const(t) if self.device else self.dev.to_device(t)
+        return self.dev.const(t) if self.resident else self.dev.to_device(t)
 
     def const(self, t):
         """A weight or bias: uploaded once per device."""
@@ -46,12 +47,10 @@ class Call:
         launch(self.dev, family, name, size, local, *args)
 
     def result(self):
-        if self.device:
+        if self.y is self.out or (self.out is None and self.resident):
             return self.y
-        if self.out is None:
-            return self.y.get()
-        self.y.get(ary=self.out)
-        return self.out
+        with failing("download", self.dev.dev):
+            return self.y.get(ary=self.out)
 
 
 def _flat(args):
@@ -75,8 +74,10 @@ def launch(dev, family, name, size, local, *args):
     """Enqueue kernel `name` of `family` over `size` work-items (rounded up to whole `local` groups)."""
     if 0 in size:
         return
-    size = tuple(-(-n // l) * l for n, l in zip(size, local))
-    dev.kernel(family, name)(dev.queue, size, tuple(local), *_flat(args))
+    size = tuple(-(-n // g) * g for n, g in zip(size, local))
+    kernel = dev.kernel(family, name)
+    with failing(f"kernel {name}", dev.dev):
+        kernel(dev.queue, size, tuple(local), *_flat(args))
 
 
 def int8(values):

@@ -4,6 +4,7 @@ The device is picked by a spec "substring[:index]" (`deepx.config.OPENCL_DEVICE`
 or a board profile's choice through `use_device`): the devices whose platform name or vendor, or whose own
 name, contains the substring (any device when it is empty), and the index-th of them (default 0).
 """
+import contextlib
 import os
 import weakref
 
@@ -50,7 +51,7 @@ def find_device(spec: str):
         return matches[int(index)]
     what = f"no OpenCL device matches {spec!r}" if spec else "no OpenCL device found"
     raise KernelError(f"{what} (platforms seen: {'; '.join(seen) or 'none'}); set DEEPX_OPENCL_DEVICE to "
-                      f"'platform-substring[:device-index]' or use a CPU plan")
+                      f"'substring[:index]' of a platform or device seen, or use a CPU plan")
 
 
 def _log_lines(err: cl.Error, n: int = 3) -> str:
@@ -70,6 +71,16 @@ def build(ctx, source: str, name: str, options=()):
         dev = ctx.devices[0]
         raise KernelError(f"OpenCL build of {name} failed on {dev.name.strip()} ({dev.platform.name.strip()}): "
                           f"{_log_lines(e)}") from None
+
+
+@contextlib.contextmanager
+def failing(what: str, dev):
+    """A pyopencl error (out of device memory, a lost device, ...) as a one-line KernelError."""
+    try:
+        yield
+    except cl.Error as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise KernelError(f"OpenCL {what} failed on {dev.name.strip()}: {first}") from None
 
 
 def source(family: str) -> str:
@@ -121,15 +132,17 @@ class Device:
             self.kernels[family, name] = getattr(self.program(family), name)
         return self.kernels[family, name]
 
-    def empty(self, shape) -> cla.Array:
-        return cla.empty(self.queue, tuple(shape), np.float32, allocator=self.pool)
+    def empty(self, shape, allocator=None) -> cla.Array:
+        with failing(f"allocation of {'x'.join(map(str, shape))} floats", self.dev):
+            return cla.empty(self.queue, tuple(shape), np.float32, allocator=allocator or self.pool)
 
     def to_device(self, a: np.ndarray, allocator=None) -> cla.Array:
         """A device copy of `a` (a blocking copy: the device array keeps no reference to `a`)."""
         a = np.ascontiguousarray(a, np.float32)
-        d = cla.empty(self.queue, a.shape, np.float32, allocator=allocator or self.pool)
+        d = self.empty(a.shape, allocator)
         if a.size:
-            cl.enqueue_copy(self.queue, d.base_data, a, dst_offset=d.offset)
+            with failing("upload", self.dev):
+                cl.enqueue_copy(self.queue, d.base_data, a, dst_offset=d.offset)
         return d
 
     def const(self, a: np.ndarray) -> cla.Array:
