@@ -109,7 +109,7 @@ def test_small_work_groups(monkeypatch):
     """A device allowing 12 work-items per group (VC4CL, a Raspberry Pi's GPU): 2x2 GEMM tiles, groups of 8."""
     small = ocl_device.Device(opencl.current().dev)
     small._sizes(12)
-    assert (small.L, small.group) == (2, 8)
+    assert (small.L, small.group, small.lanes) == (2, 8, 8)
     monkeypatch.setattr(ocl_device, "_current", small)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 9, 7), dtype=np.float32)

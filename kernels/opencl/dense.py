@@ -11,8 +11,8 @@ def _dense(call, x, w, b, y, act):
     # x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K), all on the device
     (N, M), K = x.shape, w.shape[0]
     if N <= GEMV_MAX_N:
-        G = call.dev.group
-        call.launch("dense", "gemv", (K * G,), (G,), x, w, b, b is not None, y, N, M, K, act)
+        lanes, rows = call.dev.lanes, call.dev.group // call.dev.lanes
+        call.launch("dense", "gemv", (lanes, K), (lanes, rows), x, w, b, b is not None, y, N, M, K, act)
     else:
         conv.gemm(call, x, w, b, y, (K, M, N, 1, 1, 1, N, 1), (1, 1, 0, 0, 1, 1), 1, 1, (1, M, 0, 1, K, 0), act)
 

@@ -109,9 +109,11 @@ class Device:
         dim = min(self.dev.max_work_item_sizes[:2])
         self.L = max(n for n in (16, 8, 4, 2, 1) if n * n <= limit and n <= dim)
         self.group = max(n for n in (256, 128, 64, 32, 16, 8, 4, 2, 1) if n <= min(limit, dim))
+        self.lanes = min(32, self.group)  # work-items per row of a matrix-vector product
 
     def options(self):
-        return [f"-DGEMM_L={self.L}", f"-DGEMM_WM={WM}", f"-DGEMM_WN={WN}", f"-DGEMM_TK={TK}", f"-DGROUP={self.group}"]
+        return [f"-DGEMM_L={self.L}", f"-DGEMM_WM={WM}", f"-DGEMM_WN={WN}", f"-DGEMM_TK={TK}", f"-DGROUP={self.group}",
+                f"-DLANES={self.lanes}"]
 
     def program(self, family: str):
         """The program of one op family, built on first use."""
