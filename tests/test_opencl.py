@@ -140,6 +140,7 @@ def test_programs_and_constants_are_cached():
 def test_device_choice():
     dev = opencl.current()
     assert opencl.use_device("") and opencl.current() is dev  # the same device keeps its context
+    assert opencl.context() is dev.ctx and opencl.queue() is dev.queue
     assert dev.dev.name.strip() in opencl.use_device(dev.dev.name.strip().upper())  # any case, a substring
     assert opencl.current() is dev
     for spec in ("no-such-platform", ":99"):

@@ -11,7 +11,7 @@ import pyopencl.array as cla
 from ...errors import KernelError
 from .device import build, current, failing, find_device, use_device
 
-__all__ = ["build", "current", "empty", "find_device", "finish", "queue", "to_device", "to_host", "usable",
+__all__ = ["build", "context", "current", "empty", "find_device", "finish", "queue", "to_device", "to_host", "usable",
            "use_device"]
 
 
@@ -22,6 +22,11 @@ def usable():
     except KernelError as e:
         return False, str(e)
     return True, ""
+
+
+def context():
+    """The device's OpenCL context (for buffers such as a memory arena)."""
+    return current().ctx
 
 
 def queue():
