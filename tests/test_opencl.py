@@ -29,7 +29,7 @@ if USABLE:
 few = settings(derandomize=True, max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _activations(op, tensors):
+def _activations(op):
     """Indices of the tensors an executor would hold on the device (the rest are graph constants)."""
     return (0, 1) if op in ("add", "mul") else (0,)
 
@@ -41,7 +41,7 @@ def test_device_resident_in_an_arena(op, data):
     tensors, attrs = data.draw(getattr(kernel_cases, op)())
     ref = kernels.run(op, "ref", *tensors, **attrs)
     q = opencl.queue()
-    host = [t for i in _activations(op, tensors) for t in (tensors[i] if op == "concat" else [tensors[i]])]
+    host = [t for i in _activations(op) for t in (tensors[i] if op == "concat" else [tensors[i]])]
     size = sum(t.size for t in host) + ref.size + 8 * (len(host) + 2)
     arena = opencl.empty((size,))
     arena.fill(np.float32(7.0))
@@ -54,7 +54,7 @@ def test_device_resident_in_an_arena(op, data):
     if op == "concat":
         args[0] = views
     else:
-        for i, v in zip(_activations(op, tensors), views):
+        for i, v in zip(_activations(op), views):
             args[i] = v
 
     y = kernels.run(op, "opencl", *args, **attrs)  # device in, device out

@@ -3,7 +3,7 @@
 Ops take numpy arrays (upload, compute, download: what `kernels.run(op, "opencl", ...)` does) or
 device arrays (`pyopencl.array.Array`, possibly views into one arena buffer), which they leave on the
 device without waiting. The device: `use_device(spec)` (a board profile's choice) or
-DEEPX_OPENCL_DEVICE, "platform-substring[:device-index]", empty = the first device found.
+DEEPX_OPENCL_DEVICE, "substring[:index]" (see `device`), empty = the first device found.
 """
 import numpy as np
 import pyopencl.array as cla
