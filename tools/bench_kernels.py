@@ -171,7 +171,7 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
           budget_s: float = 1.0, progress=None) -> list:
     """Rows of {op, layer, shape, backend, ms, gflops, sgemm_fraction, onnxruntime_ms, speed_vs_onnxruntime, …}."""
     threads = kernels.set_threads(threads)
-    backends = backends or [b for b in kernels.BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]
+    backends = backends or [b for b in ("numba", "cython") if kernels.backend_usable(b)[0]]
     if not backends:
         raise DeepxError("bench-kernels: no compiled CPU backend is usable here (numba, cython)")
     rng = np.random.default_rng(0)

@@ -242,7 +242,8 @@ def parser():
     b.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
-    b.add_argument("--backends", nargs="+", choices=["numba", "cython"], help="default: every usable one")
+    b.add_argument("--backends", nargs="+", choices=["numba", "cython", "opencl"],
+                   help="default: every usable CPU one; opencl is timed with upload + compute + download")
     b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
     b.add_argument("--json", action="store_true", help="print a JSON list of rows")
     b.set_defaults(func=_bench_kernels)
