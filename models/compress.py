@@ -28,9 +28,7 @@ from .graph import Graph, ModelError, Node
 
 MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
 RANK_STEPS = 24  # candidate ranks per layer and method
-
-
-OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}
+OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}  # the op of each method
 
 
 @dataclass

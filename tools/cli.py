@@ -178,12 +178,12 @@ def _plan(args):
     from ..runtime import planner
     from ..runtime.plan import file_sha256, make_plan, save_plan
 
+    if args.error_budget is None and (args.calibration or args.compressed_output):
+        raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
     t = time.perf_counter()
     board = boards.load(args.board.removeprefix("emulated:"))
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
     load_s = time.perf_counter() - t
-    if args.error_budget is None and (args.calibration or args.compressed_output):
-        raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
     if args.error_budget is None:
         plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
                          planner.PLANNERS[args.planner]())
