@@ -64,16 +64,39 @@ def cpu_clock_ghz() -> tuple:
 
 
 def opencl_devices() -> tuple:
-    """([(spec "platform:index", pyopencl device)], why there are none)."""
+    """([(spec, pyopencl device)], why there are none). A spec is "platform name:index", the index counted
+    as the opencl backend's `find_device` counts: among the devices whose platform name or vendor, or
+    whose own name, contains the platform name."""
     try:
         import pyopencl as cl
     except ImportError as e:
         return [], f"pyopencl is not installed ({e})"
     try:
-        found = [(f"{plat.name}:{i}", dev) for plat in cl.get_platforms() for i, dev in enumerate(plat.get_devices())]
+        pairs = [(plat, dev) for plat in cl.get_platforms() for dev in plat.get_devices()]
     except cl.Error as e:
         return [], f"no OpenCL platform ({e})"
+    found = []
+    for plat, dev in pairs:
+        key = plat.name.strip().lower()
+        same = [d for p, d in pairs if key in p.name.lower() or key in p.vendor.lower() or key in d.name.lower()]
+        found.append((f"{plat.name.strip()}:{same.index(dev)}", dev))
     return found, "" if found else "no OpenCL device"
+
+
+def is_gpu(dev) -> bool:
+    import pyopencl as cl
+
+    return not dev.type & cl.device_type.CPU
+
+
+def unified_memory(dev) -> bool:
+    """Whether the OpenCL device shares the host's memory (a Jetson's GPU does, a desktop card does not)."""
+    import pyopencl as cl
+
+    try:
+        return bool(dev.host_unified_memory)
+    except (cl.Error, AttributeError):
+        return False
 
 
 @dataclass
@@ -100,12 +123,10 @@ def targets(backends=None, opencl=True) -> tuple:
     devices, why = opencl_devices()
     if not devices:
         return [cpu], [f"OpenCL devices: none ({why})"]
-    import pyopencl as cl
-
     device_backends = [b for b in chosen if b in M.DEVICE_BACKENDS]
     out, notes = [cpu], []
     for spec, dev in devices:
-        gpu = not dev.type & cl.device_type.CPU
+        gpu = is_gpu(dev)
         label = f"OpenCL device {spec} ({dev.name.strip()}, {'GPU' if gpu else 'CPU'})"
         if not device_backends:
             missing = [kernels.backend_usable(b)[1] for b in M.DEVICE_BACKENDS if b in kernels.BACKENDS]
@@ -237,7 +258,7 @@ def _result(procs, figures, rows, notes, threads, n, how, watts, meter, took) ->
     idle, active = watts or (None, {})
     measured = f"measured with meter {meter}"
     gpus = [p for p in procs if p.kind == "gpu"]
-    unified = all(getattr(p.device, "host_unified_memory", False) for p in gpus)
+    unified = all(unified_memory(p.device) for p in gpus)
     board = dict(
         name=(HOST, ""),
         about=(f"this machine: {cpu_name()}, {threads} threads" + "".join(f" + {p.device.name.strip()}" for p in gpus),
@@ -262,12 +283,13 @@ def _result(procs, figures, rows, notes, threads, n, how, watts, meter, took) ->
         else:
             active_w = (EST_CORE_W * threads if p.kind == "cpu" else EST_GPU_W, ESTIMATE)
         if p.kind == "cpu":
-            notes = (f"measured sgemm: numpy float32 {n}x{n}x{n}, {threads} threads (not a theoretical peak)",
+            how_measured = (f"measured sgemm: numpy float32 {n}x{n}x{n}, {threads} threads (not a theoretical peak)",
                      f"measured: {how} over 64 MB arrays")
         else:
-            notes = (f"measured: dense 1024x1024x1024 through the {p.backends[0]} backend",
+            how_measured = (f"measured: dense 1024x1024x1024 through the {p.backends[0]} backend",
                      "measured: 64 MB device-to-device copy")
-        section = _processor(p, figures[p.id], [r for r in rows if r["processor"] == p.id], threads, active_w, notes)
+        section = _processor(p, figures[p.id], [r for r in rows if r["processor"] == p.id], threads, active_w,
+                             how_measured)
         if not unified and p.kind == "gpu":
             section["memory_mb"] = (round(p.device.global_mem_size / 2 ** 20), "OpenCL global memory size")
         out.append(section)

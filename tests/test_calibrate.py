@@ -12,6 +12,7 @@ import pytest
 
 from deepx import boards, kernels
 from deepx.boards import calibrate
+from deepx.boards import microbench as M
 from deepx.boards.profile import MAX_EFFICIENCY
 from deepx.models import io, zoo
 from deepx.models.execute import run_graph
@@ -128,13 +129,14 @@ def test_plan_cli_on_the_host_board(measured, tmp_path):
 
 
 def test_watts_from_a_meter(emulator, tmp_path):
-    """A meter whose power follows this process's CPU use: 2 W at rest, +1.5 W per busy core."""
+    """A meter whose power follows this process's CPU use: 2 W at rest, +4 W per busy core (the
+    calibration's load gets as little as a fraction of a core on a busy machine)."""
     last = [time.monotonic(), time.process_time(), 2.0]
 
     def power(t):
         now, cpu = time.monotonic(), time.process_time()
         if now - last[0] > 0.02:
-            last[:] = now, cpu, 2.0 + 1.5 * (cpu - last[1]) / (now - last[0])
+            last[:] = now, cpu, 2.0 + 4.0 * (cpu - last[1]) / (now - last[0])
         return last[2]
 
     port = emulator("um25c", power)
@@ -143,7 +145,7 @@ def test_watts_from_a_meter(emulator, tmp_path):
     path = tmp_path / "metered.toml"
     calibrate.write(calibrate.render(r, "test", "metered"), str(path))
     board = boards.load(str(path))
-    assert 1.9 < board.idle_w < 2.6 and board.processors[0].active_w > 0.5
+    assert 1.9 < board.idle_w < 3.0 and board.processors[0].active_w > 0.5
     assert "measured with meter um25c:" in path.read_text().split("idle_w", 1)[1].splitlines()[0]
 
 
@@ -154,3 +156,29 @@ def test_unwritable_output_fails_before_measuring(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr and time.perf_counter() - t < 30
     where = tmp_path / "a-file"
     assert p.stderr.strip() == f"deepx: error: {where}/x.toml: cannot write: {where} is not a folder"
+
+
+DEVICES = calibrate.opencl_devices()[0]
+OPENCL = "opencl" in kernels.BACKENDS and kernels.backend_usable("opencl")[0]
+
+
+@pytest.mark.skipif(not DEVICES, reason=calibrate.opencl_devices()[1] or "no OpenCL device")
+def test_opencl_transfer_and_bandwidth_figures():
+    for _, dev in DEVICES:
+        latency_us, gbps = M.host_to_device(dev, 0.2)
+        assert 0 < latency_us < 1e5 and 0.05 < gbps < 1e4
+        assert 0.05 < M.device_bandwidth_gbps(dev, 0.2) < 1e5
+
+
+@pytest.mark.skipif(not OPENCL, reason="the opencl backend is not usable here")
+def test_opencl_specs_name_their_device_and_a_cpu_device_is_a_cpu_backend():
+    from deepx.kernels.opencl import find_device
+
+    for spec, dev in DEVICES:
+        assert find_device(spec) == dev
+    procs, notes = calibrate.targets()
+    cpu_devices = [spec for spec, dev in DEVICES if not calibrate.is_gpu(dev)]
+    assert len(procs) == 1 + sum(calibrate.is_gpu(dev) for _, dev in DEVICES)
+    if cpu_devices:
+        assert "opencl" in procs[0].backends and procs[0].device_spec == cpu_devices[0]
+        assert any("the host's own cores" in n for n in notes)
