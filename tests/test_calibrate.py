@@ -64,7 +64,7 @@ def test_calibrated_profile_loads_with_sane_figures(measured, one_thread):
     assert 1 / 3 < cpu.peak_gflops / sgemm_gflops() < 3
     assert 0.5 < cpu.bandwidth_gbps < 1000 and 0 < cpu.launch_us < 1000
     usable = {b for b in ("numba", "cython") if kernels.backend_usable(b)[0]}
-    assert set(cpu.backends) == usable and max(cpu.backends.values()) == 1.0
+    assert usable <= set(cpu.backends) <= usable | {"opencl"} and max(cpu.backends.values()) == 1.0
     assert set(cpu.efficiency) == set(boards.profile.OP_TYPES)
     assert all(0 < e <= MAX_EFFICIENCY for e in cpu.efficiency.values())
     text = open(path).read()
