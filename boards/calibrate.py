@@ -210,7 +210,7 @@ def _measure(p: Target, f: dict, cases: list, budget: dict, step) -> list:
         step(f"{p.id} peak")
         f["peak"] = M.device_gemm_gflops(p.backends[0], budget["small"])
         step(f"{p.id} bandwidth")
-        f["bandwidth"] = M.device_bandwidth_gbps(p.device, budget["small"])
+        f["bandwidth"], f["bandwidth_how"] = M.device_bandwidth_gbps(p.device, budget["small"])
         step(f"{p.id} transfer")
         f["transfer"] = M.host_to_device(p.device, budget["small"])
     tiny = M.make_case(*M.TINY, np.random.default_rng(0))
@@ -285,11 +285,10 @@ def _result(procs, figures, rows, notes, threads, n, how, watts, meter, took) ->
             active_w = (EST_CORE_W * threads if p.kind == "cpu" else EST_GPU_W, ESTIMATE)
         if p.kind == "cpu":
             how_measured = (f"measured sgemm: numpy float32 {n}x{n}x{n}, {threads} threads (not a theoretical peak)",
-                     f"measured: {how} over 64 MB arrays")
+                            f"measured: {how}, median call")
         else:
             how_measured = (f"measured: the fastest of a dense 1024x1024x1024 and the micro-benchmarks through the "
-                            f"{p.backends[0]} backend",
-                     "measured: 64 MB device-to-device copy")
+                            f"{p.backends[0]} backend", f"measured: {figures[p.id]['bandwidth_how']}")
         section = _processor(p, figures[p.id], [r for r in rows if r["processor"] == p.id], threads, active_w,
                              how_measured)
         if not unified and p.kind == "gpu":

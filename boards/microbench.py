@@ -148,23 +148,26 @@ def sgemm_gflops(budget_s: float) -> tuple:
 
 
 def host_bandwidth_gbps(backends: list, budget_s: float) -> tuple:
-    """(GB/s, how): the fastest call of numpy's copy, and of each CPU backend's add (two reads, one write)
-    and dense at batch 1 (reads its weights once), over 64 MB arrays."""
+    """(GB/s, how): the fastest of numpy's copy, and of each CPU backend's add (two reads, one write) and
+    dense at batch 1 (reads its weights once), the median call of each, over arrays well beyond the last
+    level cache (256 MB, or 1/32 of the RAM when that is less)."""
+    import os
+
     from .. import kernels
 
-    n = 16 << 20
-    x, y, z = (np.full((1, 16, 1024, 1024), 1.0, np.float32) for _ in range(3))
-    w, v = x.reshape(4096, 4096), np.ones((1, 4096), np.float32)
+    n = min(256 << 20, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 32) // 4 // 4096 * 4096
+    x, y, z = (np.full((1, 1, n // 4096, 4096), 1.0, np.float32) for _ in range(3))
+    w, v = x.reshape(n // 4096, 4096), np.ones((1, 4096), np.float32)
     runs = {"numpy copy": (lambda: np.copyto(z, x), 8.0 * n)}
     for b in backends:
         add, act = kernels.lookup("add", b), kernels.check("add", (x, y), {})[1]["act"]
         dense = kernels.lookup("dense", b)
         runs[f"{b} add"] = (lambda add=add, act=act: add(x, y, act=act, out=z), 12.0 * n)
-        runs[f"{b} dense 1x4096 by 4096x4096"] = (lambda dense=dense, act=act: dense(v, w, None, act=act), 4.0 * n)
-    rates = {how: nbytes / time_s(fn, budget_s / len(runs), min_runs=2, stat=min) / 1e9
-             for how, (fn, nbytes) in runs.items()}
+        runs[f"{b} dense 1x4096 by {n // 4096}x4096"] = (lambda dense=dense, act=act: dense(v, w, None, act=act),
+                                                         4.0 * n)
+    rates = {how: nbytes / time_s(fn, budget_s / len(runs), min_runs=2) / 1e9 for how, (fn, nbytes) in runs.items()}
     how = max(rates, key=rates.get)
-    return rates[how], how
+    return rates[how], f"{how} ({4 * n >> 20} MB arrays)"
 
 
 def device_gemm_gflops(backend: str, budget_s: float) -> float:
@@ -180,14 +183,16 @@ def _queue(dev):
     return ctx, cl.CommandQueue(ctx)
 
 
-def device_bandwidth_gbps(dev, budget_s: float) -> float:
-    """A 64 MB device-to-device buffer copy (read + write), its fastest call."""
+def device_bandwidth_gbps(dev, budget_s: float) -> tuple:
+    """(GB/s, how): a device-to-device buffer copy (read + write) of 256 MB, or less where the device
+    allows less, its median call."""
     import pyopencl as cl
 
     ctx, q = _queue(dev)
-    nbytes = 64 << 20
+    nbytes = min(256 << 20, dev.max_mem_alloc_size, dev.global_mem_size // 8)
     a, b = cl.Buffer(ctx, cl.mem_flags.READ_WRITE, nbytes), cl.Buffer(ctx, cl.mem_flags.READ_WRITE, nbytes)
-    return 2.0 * nbytes / time_s(lambda: cl.enqueue_copy(q, b, a).wait(), budget_s, min_runs=2, stat=min) / 1e9
+    seconds = time_s(lambda: cl.enqueue_copy(q, b, a).wait(), budget_s, min_runs=2)
+    return 2.0 * nbytes / seconds / 1e9, f"{nbytes >> 20} MB device-to-device copy, median call"
 
 
 def host_to_device(dev, budget_s: float) -> tuple:
