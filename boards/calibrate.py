@@ -389,15 +389,25 @@ def write(text: str, path: str):
         raise BoardError(f"{path}: cannot write: {e.strerror}") from None
 
 
-def quick_host(path: str):
+def quick_host(path: str) -> str:
     """The `host` profile when there is none: a short CPU-only calibration of the runtime's default
-    backend, written to `path`, with one line on stderr saying so."""
+    backend, saved to `path` (to a temporary file for this run when `path` cannot be written), with one
+    line on stderr saying so; returns where it went. It sets the kernels' threads to every core."""
     from ..models.execute import pick_backend
 
     backend = pick_backend("", "auto")
     r = calibrate(QUICK_SECONDS, backends=[backend], opencl=False)
-    write(render(r, "(automatic, on first use of board 'host')", HOST,
-                 [f"# QUICK calibration: CPU only, {backend} backend, {QUICK_SECONDS:g} s budget, made because no "
-                  "host profile existed; `deepx calibrate` measures every backend and OpenCL device."]), path)
-    print(f"deepx: no host profile: measured a quick CPU-only one ({backend}, {r.seconds:.1f} s) and saved it to "
-          f"{path}; run `deepx calibrate` for a full one (every backend, OpenCL devices)", file=sys.stderr)
+    text = render(r, "(automatic, on first use of board 'host')", HOST,
+                  [f"# QUICK calibration: CPU only, {backend} backend, {QUICK_SECONDS:g} s budget, made because no "
+                   "host profile existed; `deepx calibrate` measures every backend and OpenCL device."])
+    saved = f"saved it to {path}"
+    try:
+        write(text, path)
+    except BoardError as e:
+        fd, path = tempfile.mkstemp(prefix="deepx-host-", suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        saved = f"could not save it ({e}), so it serves this run only"
+    print(f"deepx: no host profile: measured a quick CPU-only one ({backend}, {r.seconds:.1f} s) and {saved}; "
+          "run `deepx calibrate` for a full one (every backend, OpenCL devices)", file=sys.stderr)
+    return path

@@ -94,7 +94,7 @@ def load(name_or_path: str) -> Board:
         if not os.path.exists(path):
             from .calibrate import quick_host
 
-            quick_host(path)
+            path = quick_host(path)
     elif name_or_path.endswith(".toml") or os.sep in name_or_path:
         path = name_or_path
     else:

@@ -120,6 +120,24 @@ def test_host_without_a_profile_is_measured_quickly_once(monkeypatch, tmp_path, 
     assert boards.load("host").processors == board.processors and capsys.readouterr().err == ""
 
 
+def test_host_profile_that_cannot_be_saved_serves_the_run(monkeypatch, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DEEPX_HOST_PROFILE", str(tmp_path / "a-file" / "host.toml"))
+    monkeypatch.setattr(calibrate, "QUICK_SECONDS", 0.3)
+    board = boards.load("host")
+    os.remove(board.path)
+    assert board.name == "host" and os.path.basename(board.path).startswith("deepx-host-")
+    assert "could not save it" in capsys.readouterr().err
+
+
+def test_malformed_host_profile_names_file_and_line(monkeypatch, tmp_path):
+    bad = tmp_path / "host.toml"
+    bad.write_text('name = "host"\nidle_w = = 1\n')
+    monkeypatch.setenv("DEEPX_HOST_PROFILE", str(bad))
+    with pytest.raises(boards.BoardError, match=f"{bad}: malformed TOML: .*line 2"):
+        boards.load("host")
+
+
 def test_plan_cli_on_the_host_board(measured, tmp_path):
     out = tmp_path / "plan.json"
     p = deepx("plan", zoo.path("digits-cnn"), "--input-shape", "x=1,1,32,32", "--board", "host", "-o", str(out),
