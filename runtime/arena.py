@@ -47,8 +47,14 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
+PAGE = 4096
+
+
 def host_arena(size: int) -> np.ndarray:
-    return np.empty(max(size, 1), np.float32)
+    """`size` floats starting on a page boundary (so an OpenCL device can use the memory in place)."""
+    raw = np.empty(max(size, 1) + PAGE // 4, np.float32)
+    skip = (-raw.ctypes.data % PAGE) // 4
+    return raw[skip:skip + max(size, 1)]
 
 
 def device_arena(size: int):
@@ -57,6 +63,22 @@ def device_arena(size: int):
     from ..kernels import opencl
 
     return cl.Buffer(opencl.context(), cl.mem_flags.READ_WRITE, 4 * max(size, 1))
+
+
+def device_shares_host() -> bool:
+    """Whether the OpenCL device works on host memory itself (an integrated GPU, a CPU device)."""
+    from ..kernels import opencl
+
+    return bool(opencl.current().dev.host_unified_memory)
+
+
+def shared_device_arena(host: np.ndarray):
+    """A device buffer over the host arena's own memory: the same tensors seen from the device."""
+    import pyopencl as cl
+
+    from ..kernels import opencl
+
+    return cl.Buffer(opencl.context(), cl.mem_flags.READ_WRITE | cl.mem_flags.USE_HOST_PTR, hostbuf=host)
 
 
 def view(arena, offset: int, shape):

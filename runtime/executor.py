@@ -32,7 +32,7 @@ class Step:
     block: str
     proc: str
     space: str
-    kind: str  # call | copy | slice
+    kind: str  # call | copy (between memories) | sync (shared memory: wait for the device) | slice | view
     backend: str = ""
     op: str = ""
     attrs: dict = field(default_factory=dict)
@@ -71,6 +71,9 @@ class Executor:
         self.blocks = B.make_blocks(g)
         self.warn = warn or (lambda msg: print(f"deepx: warning: {msg}", file=sys.stderr))
         steps = self._plan_steps(plan, board, backend, dict(remap or {}))
+        self.uses_device = any(_space(p["backend"]) == DEVICE for s in steps for p in s["parts"])
+        #: CPU and GPU share memory (a Jetson; PoCL's CPU device): one arena, hand-overs are synchronisations
+        self.shared = bool(board and board.shared_memory and self.uses_device and A.device_shares_host())
         self.tensors, self.steps, self.ids = [], [], {}
         self._schedule(steps)
         self._lay_out()
@@ -118,9 +121,14 @@ class Executor:
         key = (name, space)
         if key not in self.ids:
             other = self.ids[(name, HOST if space == DEVICE else DEVICE)]
-            tid = self._tensor(name, self.tensors[other].shape, space)
             dev_proc = proc if space == DEVICE else self._proc_of(other)
-            self._add(Step(block, dev_proc, DEVICE, "copy", args=[other], out=tid))
+            if not self.shared:
+                tid = self._tensor(name, self.tensors[other].shape, space)
+                self._add(Step(block, dev_proc, DEVICE, "copy", args=[other], out=tid))
+            else:  # the same memory seen from the other side; the host waits for the device's kernels
+                tid = self._tensor(name, self.tensors[other].shape, space, alias=other)
+                if space == HOST:
+                    self._add(Step(block, dev_proc, DEVICE, "sync", args=[other], out=tid))
             self.ids[key] = tid
         return self.ids[key]
 
@@ -253,7 +261,7 @@ class Executor:
         for r, size in extent.items():
             owner = "" if r in pinned else next(iter(procs.get(r, {""})))
             lo, hi = (0, n) if r in pinned else (first.get(r, 0), last.get(r, 0))
-            regions.setdefault((tensors[r].space, owner), []).append(A.Item(r, size, lo, hi))
+            regions.setdefault((self._memory(tensors[r].space), owner), []).append(A.Item(r, size, lo, hi))
         self.layout = {space: A.Layout({}, 0) for space in (HOST, DEVICE)}
         for (space, _), items in sorted(regions.items()):
             lay, whole = A.plan(items), self.layout[space]
@@ -284,6 +292,10 @@ class Executor:
                 offset += _numel(self.tensors[x].shape)
             s.kind = "view"
 
+    def _memory(self, space: str) -> str:
+        """The arena a space's tensors live in: their own, or the host's when the device shares it."""
+        return HOST if self.shared else space
+
     def root(self, t) -> int:
         while self.tensors[t].alias >= 0:
             t = self.tensors[t].alias
@@ -292,10 +304,13 @@ class Executor:
     def _bind(self):
         """Arena views for every tensor and one precomputed call per step."""
         host = A.host_arena(self.layout[HOST].size)
-        device = A.device_arena(self.layout[DEVICE].size) if self.layout[DEVICE].size else None
+        if self.shared:
+            device = A.shared_device_arena(host)
+        else:
+            device = A.device_arena(self.layout[DEVICE].size) if self.layout[DEVICE].size else None
         self.views = []
         for t, ten in enumerate(self.tensors):
-            off = self.layout[ten.space].offsets[self.root(t)] + self._offset(t)
+            off = self.layout[self._memory(ten.space)].offsets[self.root(t)] + self._offset(t)
             self.views.append(A.view(host if ten.space == HOST else device, off, ten.shape))
         self.calls = [self._call(s) for s in self.steps]
         self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
@@ -316,6 +331,8 @@ class Executor:
         view = lambda a: self.views[a] if isinstance(a, int) else a  # noqa: E731
         if s.kind == "view":
             return _nothing, (), {}
+        if s.kind == "sync":
+            return A.finish, (), {}
         out = self.views[s.out]
         if s.kind == "copy":
             src = self.views[s.args[0]]
@@ -337,7 +354,7 @@ class Executor:
         else:
             for fn, args, kw in self.sequence:
                 fn(*args, **kw)
-        if self.layout[DEVICE].size:
+        if self.uses_device:
             A.finish()
         return {name: A.host_copy(v) for name, v in self.outputs}
 

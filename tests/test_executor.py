@@ -113,6 +113,22 @@ def test_plans_with_opencl_blocks_equal_the_graph_run(cnn, seed):
     ex.close()
 
 
+@pytest.mark.skipif(not kernels.backend_usable("opencl")[0], reason="no OpenCL device")
+@pytest.mark.parametrize("seed", range(3))
+def test_on_a_shared_memory_board_hand_overs_copy_nothing(cnn, seed):
+    g, feeds, want = cnn
+    board = boards.load("jetson-nano")  # CPU and GPU share the DRAM
+    plan = dict(random_plan(g, np.random.default_rng(seed), gpu=("opencl",)), board=board.name)
+    ex = Executor(g, plan, board)
+    if not ex.shared:
+        pytest.skip("this OpenCL device does not work on host memory")
+    assert not any(s.kind == "copy" for s in ex.steps) and any(s.kind == "sync" for s in ex.steps)
+    assert ex.layout["device"].size == 0
+    for _ in range(2):
+        close(ex.run(feeds), want)
+    ex.close()
+
+
 @pytest.mark.parametrize("model", ["resnet50", "densenet121"])
 def test_peak_activation_memory_is_under_half_of_all_tensors(model):
     ex = Executor(light(model))
