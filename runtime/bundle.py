@@ -131,11 +131,11 @@ def load(path, board: str | None = None) -> Bundle:
     buf = memoryview(mm)
     try:
         zf, spans = zipmap.members(buf)
+        m = _COMMENT.fullmatch(zf.comment)
+        if not m:
+            raise zipmap.ZipMapError("no deepx-bundle checksum in the zip comment")
     except zipmap.ZipMapError as e:
         raise BundleError(f"{path}: not a deepx bundle, or truncated ({size} bytes): {e}") from None
-    m = _COMMENT.fullmatch(zf.comment)
-    if not m:
-        raise BundleError(f"{path}: not a deepx bundle (no deepx-bundle checksum in the zip comment)")
     if int(m.group(1)) > VERSION:
         raise BundleError(f"{path}: bundle format deepx-bundle/{int(m.group(1))} is newer than this runtime reads "
                           f"({FORMAT}, deepx {__version__}): upgrade deepx on this board (deepx flash does)")

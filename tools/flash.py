@@ -136,7 +136,9 @@ mkdir -p "$1/.deepx" && d=$(cd "$1" && pwd) || exit 1
 tmp="$d/.deepx/.runtime-$id.partial-$$"
 mkdir "$tmp" || exit 1
 trap 'rm -rf "$tmp"' EXIT
-tar -xzf - -C "$tmp" || { echo "unpacking the runtime: $(df -Pk "$d" | awk 'NR==2{print $4}') KB free" >&2; exit 1; }
+err=$(tar -xzf - -C "$tmp" 2>&1 && "$py" -m compileall -q "$tmp" 2>&1) ||
+  { echo "unpacking the runtime: $(printf '%s\n' "$err" | grep -m 1 'No space' || printf '%s\n' "$err" | head -n 1)" >&2
+    exit 1; }
 got=$(PYTHONPATH="$tmp" "$py" -c 'import sys; del sys.path[0]
 import deepx, deepx.kernels.cython, deepx.tools.deepx_run; print(deepx.__file__)' 2>&1) || {
   echo "the installed runtime does not import: $(printf '%s' "$got" | tail -n 1)" >&2; exit 1; }
@@ -151,7 +153,7 @@ tmp="$d/.$name.partial-$$"
 trap 'rm -f "$tmp" "$d/.deepx-run.partial-$$" "$d/.deepx/.board.partial-$$"' EXIT
 mkdir -p "$d/.deepx" || exit 1
 rm -f "$d/.$name.partial-"*
-cat > "$tmp" || { echo "writing $name: $(df -Pk "$d" | awk 'NR==2{print $4}') KB free" >&2; exit 1; }
+err=$(cat 2>&1 > "$tmp") || { echo "writing $name: ${err#cat: }" >&2; exit 1; }
 if command -v sha256sum >/dev/null 2>&1; then got=$(sha256sum < "$tmp"); got=${got%% *}
 else got=$("$py" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' "$tmp")
 fi
@@ -215,7 +217,7 @@ def flash(path, board: str, dest: str, python="python3", ssh_config=None, timeou
     try:
         if install:
             with tempfile.TemporaryFile() as tar:
-                with tarfile.open(fileobj=tar, mode="w:gz") as t:
+                with tarfile.open(fileobj=tar, mode="w:gz", compresslevel=1) as t:
                     for arc, src in files:
                         t.add(src, arcname=arc)
                 tar.seek(0)
