@@ -54,37 +54,45 @@ def _rest_sha256(buf, spans) -> str:
     return h.hexdigest()
 
 
+def _manifest(g: Graph, plan: dict, model_sha256: str, board: str, sums: dict) -> dict:
+    blocks = plan.get("blocks", [])
+    return dict(format=FORMAT, deepx_version=__version__, board=board,
+                model=dict(name=g.name, sha256=model_sha256, inputs={n: list(g.shapes[n]) for n in g.inputs},
+                           outputs=list(g.outputs), param_bytes=sum(v.nbytes for v in g.constants.values())),
+                plan=dict(objective=plan.get("objective"), predicted=plan.get("predicted"), blocks=len(blocks),
+                          backends=sorted({p["backend"] for b in blocks for p in b["parts"]})),
+                members={m: sums[m] for m in MEMBERS})
+
+
+def _copy(src, dst):
+    src.seek(0)
+    h = hashlib.sha256()
+    for chunk in iter(lambda: src.read(1 << 20), b""):
+        h.update(chunk)
+        if dst is not None:
+            dst.write(chunk)
+    return dict(sha256=h.hexdigest(), size=src.tell())
+
+
 def pack(g: Graph, plan: dict, model_sha256: str, board: str, path) -> dict:
     """Write g (with its constants), its plan for `board` and a manifest to `path` (atomically); the manifest."""
     if plan.get("board") != board or plan.get("model", {}).get("sha256") != model_sha256:
         raise BundleError(f"{path}: the plan was made for board {plan.get('board')!r} and another model, "
                           f"not this model on {board!r}")
     doc = {"graph.json": json.dumps(serialize.to_json(g)).encode(), "plan.json": json.dumps(plan).encode()}
+    sums = {m: dict(sha256=hashlib.sha256(d).hexdigest(), size=len(d)) for m, d in doc.items()}
     tmp = f"{path}.partial"
     try:
         with tempfile.TemporaryFile() as weights:
             zipmap.write_npz(weights, g.constants)
-            weights.seek(0)
-            h = hashlib.sha256()
-            for chunk in iter(lambda: weights.read(1 << 20), b""):
-                h.update(chunk)
-            sums = {m: dict(sha256=hashlib.sha256(d).hexdigest(), size=len(d)) for m, d in doc.items()}
-            sums["weights.npz"] = dict(sha256=h.hexdigest(), size=weights.tell())
-            manifest = dict(format=FORMAT, deepx_version=__version__, board=board,
-                            model=dict(name=g.name, sha256=model_sha256, inputs={n: list(g.shapes[n]) for n in g.inputs},
-                                       outputs=list(g.outputs), param_bytes=sum(v.nbytes for v in g.constants.values())),
-                            plan=dict(objective=plan.get("objective"), predicted=plan.get("predicted"),
-                                      blocks=len(plan.get("blocks", [])),
-                                      backends=sorted({p["backend"] for b in plan.get("blocks", []) for p in b["parts"]})),
-                            members={m: sums[m] for m in MEMBERS})
+            sums["weights.npz"] = _copy(weights, None)
+            manifest = _manifest(g, plan, model_sha256, board, sums)
             with open(tmp, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=False) as zf:
                 zf.writestr(zipmap.aligned_info(zf, "manifest.json"), json.dumps(manifest, indent=1))
                 for m in MEMBERS:
                     with zf.open(zipmap.aligned_info(zf, m), "w") as out:
                         if m == "weights.npz":
-                            weights.seek(0)
-                            for chunk in iter(lambda: weights.read(1 << 20), b""):
-                                out.write(chunk)
+                            _copy(weights, out)
                         else:
                             out.write(doc[m])
                 zf.comment = b"deepx-bundle/1 " + b"0" * 64  # the length is fixed before the directory is hashed

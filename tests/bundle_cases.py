@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from deepx.models import zoo
 
 SHAPE = ("--input-shape", "x=1,1,32,32")

@@ -9,7 +9,6 @@ import zipfile
 import numpy as np
 import pytest
 from bundle_cases import BLOCKED, blocked_env, inputs, outputs, pack
-
 from deepx.tools.meter_emulators import constant
 
 RUN = [sys.executable, "-m", "deepx.tools.deepx_run"]

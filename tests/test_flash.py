@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from bundle_cases import deepx, inputs, outputs, pack, snapshot
 
-from deepx.tools import flash as F
-
 PY = ("--python", sys.executable)
 
 
@@ -164,7 +162,7 @@ def sshd(tmp_path_factory):
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {d}/%u.keys\nPidFile {d}/pid\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nLogLevel ERROR\n")
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {open(f'{host}.pub').read()}")
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} " + (d / "host_key.pub").read_text())
     for name, identity in (("ssh_config", key), ("stranger_config", stranger)):
         (d / name).write_text(f"Host 127.0.0.1\n  User {user}\n  IdentityFile {identity}\n  IdentitiesOnly yes\n"
                               f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n")

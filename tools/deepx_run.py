@@ -19,6 +19,7 @@ from ..errors import DeepxError
 from ..models import io
 from ..runtime import bundle
 
+
 def process_age_s():
     """Seconds since this process started (Linux: /proc, 10 ms resolution), or None."""
     try:

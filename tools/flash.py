@@ -79,7 +79,7 @@ class Target:
             self.extra = (["-F", str(ssh_config)] if ssh_config else []) + (["-p", str(u.port)] if u.port else [])
             self.ssh = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout_s:g}",
                         "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3", *self.extra]
-            self.path = u.path[3:] if u.path.startswith("/~/") else u.path
+            self.path = u.path.removeprefix("/~/")
         elif "://" in dest:
             raise FlashError(f"{dest}: DEST is a folder or ssh://[user@]host[:port]/path")
         else:
