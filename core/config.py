@@ -27,3 +27,7 @@ CONV_TILE = _int("DEEPX_CONV_TILE", 4096)
 
 #: OpenCL platform / device choice, as "platform-substring[:device-index]"; empty = first found
 OPENCL_DEVICE = os.environ.get("DEEPX_OPENCL_DEVICE", "")
+
+#: files deepx writes once and reuses (random-weight variants of the light models), DEEPX_CACHE_DIR
+CACHE_DIR = os.environ.get("DEEPX_CACHE_DIR") or os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "deepx")

@@ -1,7 +1,8 @@
 """Pooling over NCHW: max, average (ceil_mode, padding, count_include_pad), global average;
 parallel over the (n, c) planes."""
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 
@@ -32,44 +33,96 @@ cdef inline void taps(int start, int k, int d, int n, int* lo, int* hi) noexcept
     hi[0] = max(lo[0], min(k, cdiv_up(n - start, d)))
 
 
-cdef void max_plane(const float* x, float* y, const Win* v) noexcept nogil:
-    # x (H,W) -> y (P,Q): max over the window, padding never wins
-    cdef int p, q, h0, w0, r, s, rlo, rhi, slo, shi
-    cdef float m
+cdef inline void interior(int n, int sw, int pl, int Q, int* qa, int* qb) noexcept nogil:
+    # [qa, qb): the outputs whose window starts at w0 = q*sw - pl in [0, n)
+    qa[0] = min(Q, cdiv_up(pl, sw))
+    qb[0] = max(qa[0], min(Q, cdiv_up(n + pl, sw)))
+
+
+cdef inline float edge_max(const float* col, int w0, int S, int dw, int W) noexcept nogil:
+    cdef int s, slo, shi
+    cdef float m = -INFINITY
+    taps(w0, S, dw, W, &slo, &shi)
+    for s in range(slo, shi):
+        m = col[w0 + s * dw] if col[w0 + s * dw] > m else m
+    return m
+
+
+cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* hm) noexcept nogil:
+    # x (H,W) -> y (P,Q): max over the window, padding never wins. Separable and vectorisable: per
+    # output row, the max down the window's rows for every column (col), then the max across every
+    # window that lies inside the row (hm), read at the window starts; windows over the padding apart.
+    # Fields in locals: Python builds with -fno-strict-aliasing, so every store would reload them.
+    cdef int W = v.W, S = v.S, dw = v.dw, Q = v.Q, sw = v.sw, pl = v.pl, n = W - (S - 1) * dw
+    cdef int p, q, w, h0, r, s, rlo, rhi, qa, qb
     cdef const float* row
+    cdef float* yr
+    interior(n, sw, pl, Q, &qa, &qb)
     for p in range(v.P):
+        yr = y + p * Q
         h0 = p * v.sh - v.pt
         taps(h0, v.R, v.dh, v.H, &rlo, &rhi)
-        for q in range(v.Q):
-            w0 = q * v.sw - v.pl
-            taps(w0, v.S, v.dw, v.W, &slo, &shi)
-            m = -INFINITY
-            for r in range(rlo, rhi):
-                row = x + (h0 + r * v.dh) * v.W + w0
-                for s in range(slo, shi):
-                    m = row[s * v.dw] if row[s * v.dw] > m else m
-            y[p * v.Q + q] = m
+        if rlo == rhi:  # the window lies in the padding
+            for q in range(Q):
+                yr[q] = -INFINITY
+            continue
+        row = x + (h0 + rlo * v.dh) * W
+        for w in range(W):
+            col[w] = row[w]
+        for r in range(rlo + 1, rhi):
+            row = x + (h0 + r * v.dh) * W
+            for w in range(W):
+                col[w] = row[w] if row[w] > col[w] else col[w]
+        for w in range(n):
+            hm[w] = col[w]
+        for s in range(1, S):
+            if dw == 1:  # unit stride: vectorised
+                for w in range(n):
+                    hm[w] = col[w + s] if col[w + s] > hm[w] else hm[w]
+            else:
+                for w in range(n):
+                    hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
+        for q in range(qa, qb):
+            yr[q] = hm[q * sw - pl]
+        for q in range(qa):
+            yr[q] = edge_max(col, q * sw - pl, S, dw, W)
+        for q in range(qb, Q):
+            yr[q] = edge_max(col, q * sw - pl, S, dw, W)
 
 
-cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad) noexcept nogil:
+cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad, float* col,
+                    float* hs) noexcept nogil:
     # x (H,W) -> y (P,Q): window sum / cells counted (padding cells too when count_pad, never
-    # those past the end padding)
-    cdef int p, q, h0, w0, r, s, rlo, rhi, slo, shi, nh, nw
+    # those past the end padding). Separable like max_plane: column sums, then window sums.
+    cdef int W = v.W, S = v.S, n = W - S + 1  # locals: see max_plane
+    cdef int p, q, w, h0, w0, r, s, rlo, rhi, slo, shi, nh, nw
     cdef float acc
     cdef const float* row
     for p in range(v.P):
         h0 = p * v.sh - v.pt
         taps(h0, v.R, 1, v.H, &rlo, &rhi)
         nh = (min(h0 + v.R, v.H + v.pb) - max(h0, -v.pt) if count_pad else rhi - rlo)
+        for w in range(W):
+            col[w] = 0.0
+        for r in range(rlo, rhi):
+            row = x + (h0 + r) * W
+            for w in range(W):
+                col[w] += row[w]
+        for w in range(n):
+            hs[w] = col[w]
+        for s in range(1, S):
+            for w in range(n):
+                hs[w] += col[w + s]
         for q in range(v.Q):
             w0 = q * v.sw - v.pl
             taps(w0, v.S, 1, v.W, &slo, &shi)
             nw = (min(w0 + v.S, v.W + v.pr) - max(w0, -v.pl) if count_pad else shi - slo)
-            acc = 0.0
-            for r in range(rlo, rhi):
-                row = x + (h0 + r) * v.W + w0
+            if 0 <= w0 < n:
+                acc = hs[w0]
+            else:
+                acc = 0.0
                 for s in range(slo, shi):
-                    acc += row[s]
+                    acc += col[w0 + s]
             y[p * v.Q + q] = acc / (nh * nw)
 
 
@@ -88,12 +141,20 @@ cdef object pool(const float[:, :, :, ::1] x, Win v, int mode, out):
     cdef const float* xp = &x[0, 0, 0, 0]
     cdef float* yp = &y[0, 0, 0, 0]
     cdef Py_ssize_t HW = v.H * v.W, PQ = v.P * v.Q
-    for nc in prange(NC, nogil=True, schedule='static',
-                     use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
-        if mode == MAX:
-            max_plane(xp + nc * HW, yp + nc * PQ, &v)
-        else:
-            avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD)
+    cdef float* col
+    cdef float* win
+    with nogil, parallel(use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
+        # per thread: a row of column maxima / sums and one of window maxima / sums (two buffers, so
+        # that the compiler can vectorise the loops that read one and write the other)
+        col = <float*> malloc(v.W * sizeof(float))
+        win = <float*> malloc(v.W * sizeof(float))
+        for nc in prange(NC, schedule='static'):
+            if mode == MAX:
+                max_plane(xp + nc * HW, yp + nc * PQ, &v, col, win)
+            else:
+                avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD, col, win)
+        free(col)
+        free(win)
     return out
 
 

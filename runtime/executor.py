@@ -1,0 +1,461 @@
+"""The executor: runs a graph by a plan with a schedule and memory laid out once, ahead of the first run.
+
+`Executor(g, plan, board)` turns the plan into steps (kernel calls, channel-slice joins, hand-overs between
+memory spaces), plans one static arena per memory space (host numpy, OpenCL device) from the tensors'
+lifetimes, and starts one thread per processor that has work. `run(feeds)` then only copies the inputs in,
+makes the precomputed calls and copies the outputs out. Steps on different processors run at once: a step
+waits only for the steps on other processors whose tensors it reads (Cython/Numba kernels release the GIL,
+OpenCL queues are asynchronous). A tensor touched by two processors gets a buffer of its own, so buffer
+reuse never races.
+"""
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import kernels
+from ..models.execute import check_inputs
+from ..models.graph import Graph
+from . import arena as A
+from . import blocks as B
+from .planner import PlanError
+
+HOST, DEVICE = "host", "device"
+#: ops whose output may take the buffer of an input of the same shape that dies there
+IN_PLACE = ("activation", "add", "mul", "batchnorm")
+
+
+@dataclass
+class Step:
+    block: str
+    proc: str
+    space: str
+    kind: str  # call | copy | slice
+    backend: str = ""
+    op: str = ""
+    attrs: dict = field(default_factory=dict)
+    args: list = field(default_factory=list)  # tensor ids, constant arrays, None, or a list (concat)
+    out: int = -1
+    deps: list = field(default_factory=list)  # steps on other processors that must finish first
+    lo: int = 0
+    hi: int = 0
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple
+    space: str
+    alias: int = -1  # shares the storage of this tensor (a reshape, an in-place op)
+    offset: int = 0  # floats into the aliased tensor's storage
+
+
+def _space(backend: str) -> str:
+    return DEVICE if backend == "opencl" else HOST
+
+
+def single_processor_plan(g: Graph, backend: str, processor: str = "cpu") -> list:
+    """Plan steps for every block on one processor with one backend: [(block, [part]), …]."""
+    return [dict(name=b.name, home=processor, parts=[dict(processor=processor, backend=backend, channels=None)])
+            for b in B.make_blocks(g)]
+
+
+class Executor:
+    """Runs `g` by `plan` (a plan dict from runtime.plan, or None: every block on the CPU with `backend`)."""
+
+    def __init__(self, g: Graph, plan: dict | None = None, board=None, backend: str = "auto", remap=None,
+                 warn=None):
+        self.g = g
+        self.blocks = B.make_blocks(g)
+        self.warn = warn or (lambda msg: print(f"deepx: warning: {msg}", file=sys.stderr))
+        steps = self._plan_steps(plan, board, backend, dict(remap or {}))
+        self.tensors, self.steps, self.ids = [], [], {}
+        self._schedule(steps)
+        self._lay_out()
+        self._bind()
+        self.threads = _Threads(self) if len(self.procs) > 1 else None
+
+    # -- the plan, checked and mapped to what runs here -------------------------------------------------
+    def _plan_steps(self, plan, board, backend, remap) -> list:
+        host_backend = _best_host(backend)
+        if plan is None:
+            return single_processor_plan(self.g, host_backend)
+        if [b.name for b in self.blocks] != [b["name"] for b in plan["blocks"]]:
+            raise PlanError(f"the plan's blocks do not match model {self.g.name!r}: plan it again with deepx plan")
+        if board is not None and plan["board"] != board.name:
+            raise PlanError(f"the plan was made for board {plan['board']!r}, not {board.name!r}")
+        if backend != "auto":
+            return single_processor_plan(self.g, backend)
+        used = {remap.get(p["backend"], p["backend"]) for s in plan["blocks"] for p in s["parts"]}
+        for name in sorted(used):
+            ok, why = kernels.backend_usable(name) if name in kernels.BACKENDS else (False, "not a kernel backend")
+            if ok:
+                continue
+            fallback = host_backend if name != "opencl" else _best_host("auto")
+            self.warn(f"the plan's backend {name!r} cannot run here ({why}); its blocks run on {fallback} "
+                      f"on the CPU instead")
+            remap[name] = fallback
+        cpu = next((p.id for p in board.processors if p.kind == "cpu"), "cpu") if board else "cpu"
+        out = []
+        for s in plan["blocks"]:
+            parts = [dict(p, backend=remap.get(p["backend"], p["backend"])) for p in s["parts"]]
+            for p, orig in zip(parts, s["parts"]):
+                if _space(p["backend"]) != _space(orig["backend"]):
+                    p["processor"] = cpu  # a GPU part fallen back to a CPU backend runs on the CPU
+            homes = [p["processor"] for p in parts]
+            out.append(dict(name=s["name"], parts=parts, home=s["home"] if s["home"] in homes else homes[0]))
+        return out
+
+    # -- steps ------------------------------------------------------------------------------------------
+    def _tensor(self, name, shape, space, alias=-1, offset=0) -> int:
+        self.tensors.append(Tensor(name, tuple(shape), space, alias, offset))
+        return len(self.tensors) - 1
+
+    def _where(self, name: str, space: str, proc: str, block: str) -> int:
+        """The id of tensor `name` in `space`, handing it over from the other space when needed."""
+        key = (name, space)
+        if key not in self.ids:
+            other = self.ids[(name, HOST if space == DEVICE else DEVICE)]
+            tid = self._tensor(name, self.tensors[other].shape, space)
+            dev_proc = proc if space == DEVICE else self._proc_of(other)
+            self._add(Step(block, dev_proc, DEVICE, "copy", args=[other], out=tid))
+            self.ids[key] = tid
+        return self.ids[key]
+
+    def producer_of(self, t) -> int:
+        """The step that writes tensor `t` (for a view: the step that writes what it views)."""
+        while t not in self.producer:
+            t = self.tensors[t].alias
+        return self.producer[t]
+
+    def _proc_of(self, t) -> str:
+        return self.steps[self.producer_of(t)].proc
+
+    def _add(self, step: Step):
+        self.steps.append(step)
+        self.producer[step.out] = len(self.steps) - 1
+
+    def _schedule(self, plan_steps):
+        g = self.g
+        self.producer = {}
+        for name in g.inputs:
+            self.ids[(name, HOST)] = self._tensor(name, g.shapes[name], HOST)
+        for b, step in zip(self.blocks, plan_steps):
+            parts = step["parts"]
+            if len(parts) == 1:
+                self._block_nodes(b, parts[0], None)
+                continue
+            outs = [self._block_nodes(b, p, tuple(p["channels"])) for p in parts]
+            home = step["home"]
+            hp = next(p for p in parts if p["processor"] == home)
+            space = _space(hp["backend"])
+            xs = [self._where(self.tensors[o].name, space, home, b.name) for o in outs]
+            tid = self._tensor(b.output, g.shapes[b.output], space)
+            self._add(Step(b.name, home, space, "call", hp["backend"], "concat", dict(axis=1), [xs], tid))
+            self.ids[(b.output, space)] = tid
+
+    def _block_nodes(self, b: B.Block, part: dict, channels) -> int:
+        """Steps for block `b` (or its output channels [lo, hi)) on one processor; the id of its output."""
+        g, proc, backend = self.g, part["processor"], part["backend"]
+        space = _space(backend)
+        lo, hi = channels or (None, None)
+        K = g.shapes[b.output][1]
+        sliced = set(B.SLICED[b.nodes[0].op]) if channels else set()
+        local = {}
+        for node in b.nodes:
+            args = []
+            for i, t in enumerate(node.inputs):
+                if not t:
+                    args.append(None)
+                elif t in local:
+                    args.append(local[t])
+                elif t in g.constants:
+                    c = g.constants[t]
+                    if channels and node is b.nodes[0] and i in sliced:
+                        c = np.ascontiguousarray(c[lo:hi])
+                    elif channels and node is not b.nodes[0] and c.ndim >= 2 and c.shape[1] == K:
+                        c = np.ascontiguousarray(c[:, lo:hi])
+                    args.append(c)
+                elif channels and node is not b.nodes[0] and len(g.shapes[t]) >= 2 and g.shapes[t][1] == K:
+                    args.append(self._channel_slice(t, lo, hi, space, proc, b.name))
+                else:
+                    args.append(self._where(t, space, proc, b.name))
+            shape = g.shapes[node.outputs[0]]
+            if channels and len(shape) >= 2 and shape[1] == K:
+                shape = (shape[0], hi - lo) + tuple(shape[2:])
+            name = node.outputs[0] if not channels else f"{node.outputs[0]}[{lo}:{hi}]"
+            if node.op == "reshape":
+                tid = self._tensor(name, node.attrs["shape"], space, alias=args[0])
+            else:
+                tid = self._tensor(name, shape, space)
+                self._add(Step(b.name, proc, space, "call", backend, node.op, node.attrs,
+                               [args] if node.op == "concat" else args, tid))
+            local[node.outputs[0]] = tid
+            self.ids[(name, space)] = tid
+        return local[b.output]
+
+    def _channel_slice(self, name, lo, hi, space, proc, block) -> int:
+        """Channels [lo, hi) of tensor `name` (N, K, …) as a tensor of its own in `space`."""
+        key = (f"{name}[{lo}:{hi}]", space)
+        if key not in self.ids:
+            src = self._where(name, HOST, proc, block)
+            shape = self.tensors[src].shape
+            sub = (shape[0], hi - lo) + shape[2:]
+            if shape[0] == 1:  # one sample: the channel slice is a contiguous run of the tensor
+                tid = self._tensor(key[0], sub, HOST, alias=src, offset=lo * int(np.prod(shape[2:])))
+            else:
+                tid = self._tensor(key[0], sub, HOST)
+                self._add(Step(block, proc, HOST, "slice", args=[src], out=tid, lo=lo, hi=hi))
+            self.ids[(key[0], HOST)] = tid
+            self.ids[key] = self._where(key[0], space, proc, block)
+        return self.ids[key]
+
+    # -- memory -----------------------------------------------------------------------------------------
+    def _lay_out(self):
+        """Lifetimes, in-place reuse, cross-processor exclusivity, then one arena per space."""
+        steps, tensors, n = self.steps, self.tensors, len(self.steps)
+        #: bytes of every tensor the model makes (views excluded), each in a buffer of its own
+        self.tensor_bytes = 4 * sum(_numel(t.shape) for i, t in enumerate(tensors)
+                                    if t.alias < 0 and t.name not in self.g.inputs)
+        self._concat_in_place()
+        first, last, procs = {}, {}, {}
+        for i, s in enumerate(steps):
+            for t in _ids(s.args) + [s.out]:
+                r = self.root(t)
+                first[r] = min(first.get(r, i), i)
+                last[r] = max(last.get(r, i), i)
+                procs.setdefault(r, set()).add(s.proc)
+        pinned = {self.root(self.ids[(name, HOST)]) for name in self.g.inputs}
+        pinned |= {self.root(self.ids[(name, HOST)] if (name, HOST) in self.ids else self.ids[(name, DEVICE)])
+                   for name in self.g.outputs if name not in self.g.constants}
+        pinned |= {r for r, ps in procs.items() if len(ps) > 1}
+        for i, s in enumerate(steps):  # in place: the output takes the buffer of an input that dies here
+            if s.kind != "call" or s.op not in IN_PLACE or s.out in pinned:
+                continue
+            for a in _ids(s.args):
+                r = self.root(a)
+                if (last[r] == i and r not in pinned and tensors[a].shape == tensors[s.out].shape
+                        and tensors[a].space == tensors[s.out].space and self._offset(a) == 0
+                        and _numel(tensors[r].shape) == _numel(tensors[a].shape)):
+                    tensors[s.out].alias = a
+                    last[r] = max(last[r], last.pop(s.out, i))
+                    break
+        extent = {}
+        for t, ten in enumerate(tensors):
+            r = self.root(t)
+            extent[r] = max(extent.get(r, 0), self._offset(t) + _numel(ten.shape))
+        self.procs = list(dict.fromkeys(s.proc for s in steps)) or ["cpu"]
+        # tensors of one processor share buffers in its own region (its steps run in order); tensors that two
+        # processors touch, and the inputs and outputs, each keep a buffer of their own
+        regions = {}
+        for r, size in extent.items():
+            owner = "" if r in pinned else next(iter(procs.get(r, {""})))
+            lo, hi = (0, n) if r in pinned else (first.get(r, 0), last.get(r, 0))
+            regions.setdefault((tensors[r].space, owner), []).append(A.Item(r, size, lo, hi))
+        self.layout = {space: A.Layout({}, 0) for space in (HOST, DEVICE)}
+        for (space, _), items in sorted(regions.items()):
+            lay, whole = A.plan(items), self.layout[space]
+            whole.offsets.update({r: whole.size + off for r, off in lay.offsets.items()})
+            whole.size += lay.size
+        self.arena_bytes = 4 * sum(lay.size for lay in self.layout.values())
+
+    def _concat_in_place(self):
+        """Let the inputs of a concat be written straight into their slices of its output, where each slice
+        is a contiguous run (one sample, or concat over the first axis) and nothing else constrains the input;
+        the concat step then has nothing left to do."""
+        touch = {}
+        for s in self.steps:
+            for t in _ids(s.args) + [s.out]:
+                touch.setdefault(t, set()).add(s.proc)
+        outputs = {self.ids[k] for k in self.ids if k[0] in self.g.outputs}
+        for s in self.steps:
+            if s.kind != "call" or s.op != "concat":
+                continue
+            xs, out = s.args[0], self.tensors[s.out]
+            if _numel(out.shape[:s.attrs["axis"]]) != 1 or len(set(xs)) != len(xs) or any(
+                    not isinstance(x, int) or self.tensors[x].alias >= 0 or x not in self.producer
+                    or x in outputs or touch[x] != {s.proc} or self.tensors[x].space != s.space for x in xs):
+                continue
+            offset = 0
+            for x in xs:
+                self.tensors[x].alias, self.tensors[x].offset = s.out, offset
+                offset += _numel(self.tensors[x].shape)
+            s.kind = "view"
+
+    def root(self, t) -> int:
+        while self.tensors[t].alias >= 0:
+            t = self.tensors[t].alias
+        return t
+
+    def _bind(self):
+        """Arena views for every tensor and one precomputed call per step."""
+        host = A.host_arena(self.layout[HOST].size)
+        device = A.device_arena(self.layout[DEVICE].size) if self.layout[DEVICE].size else None
+        self.views = []
+        for t, ten in enumerate(self.tensors):
+            off = self.layout[ten.space].offsets[self.root(t)] + self._offset(t)
+            self.views.append(A.view(host if ten.space == HOST else device, off, ten.shape))
+        self.calls = [self._call(s) for s in self.steps]
+        self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
+        self.inputs = [(name, self.views[self.ids[(name, HOST)]]) for name in self.g.inputs]
+        self.input_roots = {self.ids[(name, HOST)] for name in self.g.inputs}
+        self.outputs = []
+        for name in self.g.outputs:
+            if name in self.g.constants:
+                self.outputs.append((name, self.g.constants[name]))
+            else:
+                self.outputs.append((name, self.views[self.ids.get((name, HOST), self.ids.get((name, DEVICE)))]))
+
+    def _offset(self, t) -> int:
+        ten = self.tensors[t]
+        return ten.offset + (self._offset(ten.alias) if ten.alias >= 0 else 0)
+
+    def _call(self, s: Step):
+        view = lambda a: self.views[a] if isinstance(a, int) else a  # noqa: E731
+        if s.kind == "view":
+            return _nothing, (), {}
+        out = self.views[s.out]
+        if s.kind == "copy":
+            src = self.views[s.args[0]]
+            return (A.to_device if s.space == DEVICE and self.tensors[s.out].space == DEVICE else A.to_host), \
+                (src, out), {}
+        if s.kind == "slice":
+            return np.copyto, (out, self.views[s.args[0]][:, s.lo:s.hi]), {}
+        args = [[view(a) for a in s.args[0]]] if s.op == "concat" else [view(a) for a in s.args]
+        return kernels.lookup(s.op, s.backend), tuple(args), dict(s.attrs, out=out)
+
+    # -- running ----------------------------------------------------------------------------------------
+    def run(self, feeds: dict) -> dict:
+        """{output name: array} for one inference on `feeds` (checked: names, shapes, dtype)."""
+        feeds = check_inputs(self.g, feeds)
+        for name, view in self.inputs:
+            np.copyto(view, feeds[name])
+        if self.threads:
+            self.threads.run()
+        else:
+            for fn, args, kw in self.sequence:
+                fn(*args, **kw)
+        if self.layout[DEVICE].size:
+            A.finish()
+        return {name: A.host_copy(v) for name, v in self.outputs}
+
+    def close(self):
+        """Stop the worker threads (the executor cannot run after this)."""
+        if self.threads:
+            self.threads.close()
+            self.threads = None
+
+    def profile(self, feeds: dict, repeat: int = 1) -> list:
+        """Per block: processor, backend and median ms over `repeat` runs, steps timed one after another."""
+        feeds = check_inputs(self.g, feeds)
+        for name, view in self.inputs:
+            np.copyto(view, feeds[name])
+        times = np.zeros((repeat, len(self.steps)))
+        for k in range(repeat):
+            for i, (fn, args, kw) in enumerate(self.calls):
+                t = time.perf_counter()
+                fn(*args, **kw)
+                if self.steps[i].space == DEVICE:
+                    A.finish()
+                times[k, i] = time.perf_counter() - t
+        med = np.median(times, axis=0) * 1e3
+        rows = {b.name: dict(block=b.name, ops="+".join(n.op for n in b.nodes), processor=set(), backend=set(),
+                             ms=0.0) for b in self.blocks}
+        for s, ms in zip(self.steps, med):
+            r = rows[s.block]
+            r["processor"].add(s.proc)
+            if s.backend:
+                r["backend"].add(s.backend)
+            r["ms"] += float(ms)
+        total = sum(r["ms"] for r in rows.values()) or 1.0
+        return [dict(r, processor="+".join(sorted(r["processor"])), backend="+".join(sorted(r["backend"])),
+                     share=r["ms"] / total) for r in rows.values() if r["processor"]]
+
+
+class _Threads:
+    """One persistent worker per processor after the first (which runs on the caller's thread)."""
+
+    def __init__(self, ex: Executor):
+        self.ex = ex
+        index = {p: i for i, p in enumerate(ex.procs)}
+        self.lanes = [[] for _ in ex.procs]  # per processor: (step index, deps on other processors)
+        for i, s in enumerate(ex.steps):
+            made = [ex.producer_of(r) for r in _ids(s.args) if ex.root(r) not in ex.input_roots]
+            deps = sorted({d for d in made if ex.steps[d].proc != s.proc})
+            self.lanes[index[s.proc]].append((i, deps))
+        self.done = [threading.Event() for _ in ex.steps]
+        self.error = None
+        self.stopping = False
+        self.go = [threading.Event() for _ in ex.procs[1:]]
+        self.finished = [threading.Event() for _ in ex.procs[1:]]
+        for k in range(1, len(ex.procs)):
+            threading.Thread(target=self._worker, args=(k,), daemon=True, name=f"deepx-{ex.procs[k]}").start()
+
+    def _lane(self, k):
+        calls = self.ex.calls
+        try:
+            for i, deps in self.lanes[k]:
+                for d in deps:
+                    self.done[d].wait()
+                    if self.error:
+                        return
+                fn, args, kw = calls[i]
+                fn(*args, **kw)
+                self.done[i].set()
+        except BaseException as e:  # handed to the caller's thread
+            self.error = e
+            for ev in self.done:
+                ev.set()
+
+    def _worker(self, k):
+        while True:
+            self.go[k - 1].wait()
+            self.go[k - 1].clear()
+            if self.stopping:
+                return
+            self._lane(k)
+            self.finished[k - 1].set()
+
+    def close(self):
+        self.stopping = True
+        for ev in self.go:
+            ev.set()
+
+    def run(self):
+        self.error = None
+        for ev in self.done:
+            ev.clear()
+        for ev in self.go:
+            ev.set()
+        self._lane(0)
+        for ev in self.finished:
+            ev.wait()
+            ev.clear()
+        if self.error:
+            raise self.error
+
+
+def _ids(args) -> list:
+    out = []
+    for a in args:
+        if isinstance(a, list):
+            out += _ids(a)
+        elif isinstance(a, int):
+            out.append(a)
+    return out
+
+
+def _nothing():
+    pass
+
+
+def _numel(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _best_host(backend: str) -> str:
+    if backend != "auto":
+        return backend
+    return next(b for b in ("cython", "numba", "ref") if kernels.backend_usable(b)[0])

@@ -1,0 +1,157 @@
+"""The executor: outputs equal sequential execution for any plan (processors, backends, channel splits run
+at once on their own threads), the arena never lets live tensors overlap, reuse keeps peak activation memory
+well under the sum of all tensors, and bad plans or inputs are refused."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx_cases import LIGHT, he_initialised
+
+from deepx import boards
+from deepx.models import zoo
+from deepx.models.execute import run_graph
+from deepx.models.graph import ModelError
+from deepx.models.io import load_model, random_inputs
+from deepx.models.onnx_import import from_onnx
+from deepx.runtime import arena
+from deepx.runtime import blocks as B
+from deepx.runtime.executor import Executor
+from deepx.runtime.plan import make_plan
+from deepx.runtime.planner import PlanError
+
+
+def light(name):
+    return from_onnx(he_initialised(next(p for p in LIGHT if name in p)))
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    g = load_model(zoo.path("digits-cnn"), {"x": (2, 1, 32, 32)})
+    feeds = random_inputs(g)
+    return g, feeds, run_graph(g, feeds, "ref")
+
+
+@pytest.fixture(scope="module")
+def squeezenet():
+    g = light("squeezenet")
+    feeds = random_inputs(g)
+    return g, feeds, run_graph(g, feeds, "ref")
+
+
+def close(got, want):
+    assert got.keys() == want.keys()
+    for k in want:
+        assert np.abs(got[k] - want[k]).max() <= 1e-4 * max(1.0, np.abs(want[k]).max()), k
+
+
+def random_plan(g, rng, backends=("cython", "numba")):
+    """A plan dict placing each block on cpu or gpu with a random host backend, splitting some by channels."""
+    steps = []
+    for b in B.make_blocks(g):
+        procs = ["cpu", "gpu"]
+        if b.channels and rng.random() < 0.4:
+            cut = int(rng.integers(1, b.channels))
+            first = int(rng.integers(2))
+            parts = [dict(processor=procs[first], backend=str(rng.choice(backends)), channels=[0, cut]),
+                     dict(processor=procs[1 - first], backend=str(rng.choice(backends)), channels=[cut, b.channels])]
+            home = procs[int(rng.integers(2))]
+        else:
+            home = procs[int(rng.integers(2))]
+            parts = [dict(processor=home, backend=str(rng.choice(backends)), channels=None)]
+        steps.append(dict(name=b.name, home=home, parts=parts))
+    return dict(board="test", blocks=steps)
+
+
+@pytest.mark.parametrize("model", ["digits-dnn", "digits-cnn", "squeezenet", "inception_v1"])
+def test_sequential_plan_equals_the_graph_run(model):
+    if model.startswith("digits"):
+        g = load_model(zoo.path(model), {"x": (1, 64) if model == "digits-dnn" else (1, 1, 32, 32)})
+    else:
+        g = light(model)
+    feeds = random_inputs(g)
+    want = run_graph(g, feeds, "ref")
+    ex = Executor(g)
+    close(ex.run(feeds), want)
+    close(ex.run(feeds), want)  # the arena is reused: a second run gives the same answer
+    assert ex.arena_bytes < ex.tensor_bytes
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_random_two_processor_plans_equal_the_graph_run(cnn, seed):
+    g, feeds, want = cnn
+    ex = Executor(g, random_plan(g, np.random.default_rng(seed)))
+    assert ex.threads is not None or len(ex.procs) == 1
+    for _ in range(3):
+        close(ex.run(feeds), want)
+    ex.close()
+
+
+def test_split_and_concurrent_plan_on_a_real_network(squeezenet):
+    g, feeds, want = squeezenet
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        plan = random_plan(g, rng)
+        assert any(len(s["parts"]) == 2 for s in plan["blocks"])
+        ex = Executor(g, plan)
+        close(ex.run(feeds), want)
+        close(ex.run(feeds), want)
+        ex.close()
+
+
+@pytest.mark.parametrize("model", ["resnet50", "densenet121"])
+def test_peak_activation_memory_is_under_half_of_all_tensors(model):
+    ex = Executor(light(model))
+    assert ex.arena_bytes <= 0.5 * ex.tensor_bytes
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(1, 100), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=30))
+def test_arena_never_overlaps_tensors_alive_at_once(spec):
+    items = [arena.Item(i, size, min(a, b), max(a, b)) for i, (size, a, b) in enumerate(spec)]
+    lay = arena.plan(items)
+    for x in items:
+        assert lay.offsets[x.id] % arena.ALIGN == 0 and lay.offsets[x.id] + x.size <= lay.size
+        for y in items:
+            if x.id < y.id and x.first <= y.last and y.first <= x.last:
+                ox, oy = lay.offsets[x.id], lay.offsets[y.id]
+                assert ox + x.size <= oy or oy + y.size <= ox
+    assert lay.size <= arena._align(sum(x.size for x in items) + arena.ALIGN * len(items))
+
+
+def test_a_board_plan_without_an_opencl_device_falls_back_with_a_warning(cnn, monkeypatch):
+    g, feeds, want = cnn
+    board = boards.load("jetson-nano")
+    plan = make_plan(g, "sha", board, "latency")
+    assert any(p["backend"] == "opencl" for s in plan["blocks"] for p in s["parts"])
+    from deepx import kernels
+    real = kernels.backend_usable
+    monkeypatch.setattr(kernels, "backend_usable",
+                        lambda b: (False, "no OpenCL device") if b == "opencl" else real(b))
+    said = []
+    ex = Executor(g, plan, board, warn=said.append)
+    assert len(said) == 1 and "'opencl' cannot run here (" in said[0] and "run on cython on the CPU" in said[0]
+    assert ex.procs == ["cpu"]
+    close(ex.run(feeds), want)
+
+
+def test_a_plan_for_another_model_or_board_is_refused(cnn):
+    g, _, _ = cnn
+    board = boards.load("jetson-nano")
+    plan = make_plan(g, "sha", board)
+    with pytest.raises(PlanError, match="made for board 'jetson-nano', not 'rpi5'"):
+        Executor(g, plan, boards.load("rpi5"))
+    plan["blocks"] = plan["blocks"][1:]
+    with pytest.raises(PlanError, match="the plan's blocks do not match model"):
+        Executor(g, plan, board)
+
+
+@pytest.mark.parametrize("feeds,message", [
+    ({"y": np.zeros((2, 1, 32, 32), np.float32)}, "no input named y"),
+    ({"x": np.zeros((1, 1, 32, 32), np.float32)}, "has shape (1, 1, 32, 32), the model takes (2, 1, 32, 32)"),
+    ({"x": np.zeros((2, 1, 32, 32), np.float64)}, "has dtype float64, the model takes float32"),
+])
+def test_wrong_inputs_say_what_was_expected(cnn, feeds, message):
+    g, _, _ = cnn
+    with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Executor(g).run(feeds)
