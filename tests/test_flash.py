@@ -1,6 +1,7 @@
 """`deepx flash` to a local folder (an emulated board's root) and over ssh to an OpenSSH server on
 127.0.0.1 started here; full disks on a small tmpfs; nothing half-written left behind on failure."""
 import getpass
+import json
 import os
 import shlex
 import shutil
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from bundle_cases import deepx, inputs, outputs, pack, snapshot
+from bundle_cases import blocked_env, deepx, inputs, outputs, pack, snapshot
 
 PY = ("--python", sys.executable)
 
@@ -24,11 +25,11 @@ def cnn(tmp_path_factory):
                            input=d / "in.npz", host=inputs(d / "in.npz"))
 
 
-def run_printed(stdout, *extra):
+def run_printed(stdout, *extra, env=None):
     """Run the command `deepx flash` printed, with extra deepx-run arguments."""
     line = next(s for s in stdout.splitlines() if s.startswith("run it with: "))
     return subprocess.run(shlex.split(line.removeprefix("run it with: ")) + [str(a) for a in extra],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def assert_one_line_error(p, message):
@@ -54,10 +55,14 @@ def test_flash_to_a_folder_and_run(cnn, flashed, tmp_path):
     shipped = {f.split(os.sep, 2)[2] for f in files if f.startswith(os.path.join(".deepx", runtime))}
     assert os.path.join("deepx", "tools", "deepx_run.py") in shipped
     assert not [f for f in shipped if "numba" in f or "onnx" in f or f.endswith((".pyx", ".c"))]
-    r = run_printed(flashed.stdout, "--input", cnn.input, "--output", tmp_path / "out.npz")
+    env = blocked_env(tmp_path / "blocker")  # the runtime copy needs nothing it left behind
+    r = run_printed(flashed.stdout, "--input", cnn.input, "--output", tmp_path / "out.npz", "--json", env=env)
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["runtime"]["path"] == str(flashed.folder / ".deepx" / runtime / "deepx")
     got = outputs(tmp_path / "out.npz")
     assert got.keys() == cnn.host.keys() and all(np.array_equal(got[k], cnn.host[k]) for k in got)
+    tried, *modules = (tmp_path / "blocker" / "modules").read_text().splitlines()
+    assert tried.split()[1:] in ([], ["cython"]) and not [m for m in modules if m.startswith(("numba", "onnx"))]
 
     p = deepx("flash", str(cnn.bundle), "--board", "jetson-nano", "--to", str(flashed.folder), *PY)
     assert p.returncode == 0 and f"runtime {runtime.removeprefix('runtime-')} already there" in p.stdout

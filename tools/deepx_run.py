@@ -19,6 +19,8 @@ from ..errors import DeepxError
 from ..models import io
 from ..runtime import bundle
 
+REMAP = {"numba": "cython"}  # no JIT on the board
+
 
 def process_age_s():
     """Seconds since this process started (Linux: /proc, 10 ms resolution), or None."""
@@ -51,26 +53,24 @@ def load_cython_blas():
     sys.modules[spec.name] = module
 
 
-def executor(b: bundle.Bundle, board):
-    """feeds -> outputs for the bundle's graph and plan, numba blocks remapped to cython; the kernels are
-    imported here. Until runtime.executor lands: the graph in sequence on the Cython kernels."""
-    from .. import kernels
-    from ..models.execute import run_graph
+def executor(b: bundle.Bundle):
+    """The bundle's graph and plan as an Executor (kernels imported, arena laid out): numba blocks run on
+    the Cython kernels, GPU blocks on the OpenCL backend where it runs (else on the CPU, with a warning)."""
+    from .. import boards
+    from ..runtime.executor import Executor
 
     load_cython_blas()
-    for node in b.graph.nodes:
-        if node.op in kernels.OPS:
-            kernels.lookup(node.op, "cython")
-    return lambda feeds: run_graph(b.graph, feeds, "cython")
+    return Executor(b.graph, plan=b.plan, board=boards.load(b.manifest["board"]), remap=REMAP,
+                    warn=lambda msg: print(f"deepx-run: warning: {msg}", file=sys.stderr))
 
 
 def run(args) -> dict:
     t = time.perf_counter()
     board = (args.board or os.environ.get("DEEPX_BOARD") or "").removeprefix("emulated:") or None
     b = bundle.load(args.bundle, board)
-    infer = executor(b, board)
     g = b.graph
     feeds = io.bind_inputs(io.read_inputs(args.input), g, args.input) if args.input else io.random_inputs(g)
+    infer = executor(b).run
     load_s, start_s = time.perf_counter() - t, process_age_s()
     t = time.perf_counter()
     outputs = infer(feeds)

@@ -140,7 +140,8 @@ err=$(tar -xzf - -C "$tmp" 2>&1 && "$py" -m compileall -q "$tmp" 2>&1) ||
   { echo "unpacking the runtime: $(printf '%s\n' "$err" | grep -m 1 'No space' || printf '%s\n' "$err" | head -n 1)" >&2
     exit 1; }
 got=$(PYTHONPATH="$tmp" "$py" -c 'import sys; del sys.path[0]
-import deepx, deepx.kernels.cython, deepx.tools.deepx_run; print(deepx.__file__)' 2>&1) || {
+import deepx, deepx.boards, deepx.kernels.cython, deepx.runtime.executor, deepx.tools.deepx_run
+print(deepx.__file__)' 2>&1) || {
   echo "the installed runtime does not import: $(printf '%s' "$got" | tail -n 1)" >&2; exit 1; }
 case $got in "$tmp"/*) ;; *) echo "the runtime imported from $got, not $tmp" >&2; exit 1;; esac
 rm -rf "$d/.deepx/runtime-$id" && mv "$tmp" "$d/.deepx/runtime-$id" || exit 1
