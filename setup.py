@@ -8,7 +8,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
-SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "models.zoo", "runtime.power", "runtime.planner"]
+SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "kernels.opencl", "models.zoo", "runtime.power",
+               "runtime.planner"]
 
 package_dir = {"deepx": "core"}  # the package root: version, errors, config
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
@@ -34,7 +35,8 @@ setup(
     python_requires=">=3.10",
     packages=["deepx"] + [f"deepx.{p}" for p in FOLDERS + SUBPACKAGES],
     package_dir=package_dir,
-    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.boards": ["*.toml"]},
+    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.boards": ["*.toml"],
+                  "deepx.kernels.opencl": ["*.cl"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,

@@ -25,7 +25,8 @@ THREADS = _int("DEEPX_THREADS", 0)
 #: columns of the im2col buffer per GEMM call in conv2d (bounds its memory: C*R*S*CONV_TILE floats)
 CONV_TILE = _int("DEEPX_CONV_TILE", 4096)
 
-#: OpenCL platform / device choice, as "platform-substring[:device-index]"; empty = first found
+#: OpenCL device choice, "substring[:index]" (of the platform's name or vendor, or the device's name);
+#: empty = the first device found
 OPENCL_DEVICE = os.environ.get("DEEPX_OPENCL_DEVICE", "")
 
 #: files deepx writes once and reuses (random-weight variants of the light models), DEEPX_CACHE_DIR

@@ -4,6 +4,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import KernelError
+
 # fused activation kinds (ints, so compiled kernels take them as they are)
 NONE, CLIP, SIGMOID, TANH = 0, 1, 2, 3
 
@@ -44,3 +46,24 @@ def emit(y: np.ndarray, out):
         return np.ascontiguousarray(y, dtype=np.float32)
     out[...] = y
     return out
+
+
+def merge_axes(shape, strides, rank: int, backend: str):
+    """Drop size-1 axes and merge axes contiguous in every operand, then pad on the left to `rank`.
+
+    shape (d), strides: per operand, (d) element strides (0 on a broadcast axis)
+    -> (shape (rank), [strides (rank)] per operand); KernelError past `rank` merged axes.
+    """
+    merged = []
+    for i, n in enumerate(shape):
+        st = [s[i] for s in strides]
+        if n == 1:
+            continue
+        if merged and all(ps == s * n for ps, s in zip(merged[-1][1], st)):
+            merged[-1] = (merged[-1][0] * n, st)
+        else:
+            merged.append((n, st))
+    if len(merged) > rank:
+        raise KernelError(f"{backend} strided kernels take at most {rank} merged axes, got shape {tuple(shape)}")
+    merged = [(1, [0] * len(strides))] * (rank - len(merged)) + merged
+    return [n for n, _ in merged], [[st[k] for _, st in merged] for k in range(len(strides))]

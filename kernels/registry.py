@@ -5,6 +5,7 @@ the reference's signature: tensors first, then the canonical attributes that `ch
 `out=None` (a float32 buffer of the output shape to write into). `run` checks once and calls.
 """
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,10 +14,10 @@ import numpy as np
 from ..errors import KernelError
 from .common import CLIP, NAMED_ACTS, Act, conv_out_size
 
-BACKENDS = ("ref", "numba", "cython")
-_MODULE = {"ref": "ref", "numba": "numba", "cython": "cython"}
+BACKENDS = ("ref", "numba", "cython", "opencl")
+_MODULE = {"ref": "ref", "numba": "numba", "cython": "cython", "opencl": "opencl"}
 # cython modules carry a leading underscore (compiled extensions: `_conv.pyx`)
-_PREFIX = {"ref": "", "numba": "", "cython": "_"}
+_PREFIX = {"ref": "", "numba": "", "cython": "_", "opencl": ""}
 
 
 @dataclass(frozen=True)
@@ -292,13 +293,15 @@ _unusable: dict = {}  # backend -> reason it cannot be imported here
 
 
 def backend_usable(backend: str):
-    """(True, "") when the backend's modules import here, else (False, the reason)."""
+    """(True, "") when the backend's modules import here (and its `usable()`, if any, agrees: a
+    device found), else (False, the reason)."""
     if backend not in BACKENDS:
         raise KernelError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
     if backend not in _unusable:
         try:
-            importlib.import_module(f"{__package__}.{_MODULE[backend]}")
-            _unusable[backend] = ""
+            module = importlib.import_module(f"{__package__}.{_MODULE[backend]}")
+            ok, why = module.usable() if hasattr(module, "usable") else (True, "")
+            _unusable[backend] = "" if ok else f"{backend} backend unavailable: {why}"
         except ImportError as e:
             _unusable[backend] = f"{backend} backend unavailable: {e}"
     return not _unusable[backend], _unusable[backend]
@@ -337,11 +340,21 @@ def usable_backends(op: str) -> list:
     return [b for o, b, ok, _ in available() if o == op and ok]
 
 
+def _device_array(t) -> bool:
+    """A pyopencl device array (only the opencl backend takes them); pyopencl is not imported here."""
+    cla = sys.modules.get("pyopencl.array")
+    return cla is not None and isinstance(t, cla.Array)
+
+
 def _as_f32(op, tensors, t, optional):
     if t is None:
         if not optional:
             _fail(op, tensors, "a required tensor is None")
         return None
+    if _device_array(t):
+        if t.dtype != np.float32 or not t.flags.c_contiguous:
+            _fail(op, tensors, f"device arrays must be C-contiguous float32, got {t.dtype}")
+        return t
     if not isinstance(t, np.ndarray) or t.dtype != np.float32:
         _fail(op, tensors, f"tensors must be float32 numpy arrays, got {getattr(t, 'dtype', type(t).__name__)}")
     return np.ascontiguousarray(t)
@@ -367,9 +380,13 @@ def check(op: str, tensors, attrs: dict):
 
 
 def run(op: str, backend: str, *tensors, out=None, **attrs):
-    """Check the inputs, then run (op, backend); returns the float32 output."""
+    """Check the inputs, then run (op, backend); returns the float32 output (a device array from the
+    opencl backend given device arrays)."""
     fn = lookup(op, backend)
     tensors, canon, shape = check(op, tensors, attrs)
+    flat = tensors[0] if OPS[op].tensors == ("xs",) else tensors
+    if backend != "opencl" and any(_device_array(t) for t in [*flat, out]):
+        _fail(op, flat, f"the {backend} backend takes numpy arrays, not OpenCL device arrays")
     if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):
         _fail(op, tensors, f"out must be a C-contiguous float32 array of shape {shape}")
     return fn(*tensors, **canon, out=out)

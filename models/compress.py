@@ -9,11 +9,18 @@ each layer's rank chosen from an estimate of the output error it costs, under on
   1×1 to r1, k×k to r2, 1×1 to K.
 The estimate of a layer's relative output error at each rank is fitted on one half of the calibration
 inputs and checked on the other half; ranks for all layers together are chosen by a small integer
-program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget.
+program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget
+(deepx plan --error-budget chooses them with the placement instead, for energy or latency).
+
+Calibration data: a zoo model's training data, a given .npz, or white normal inputs. Random inputs with
+natural-image statistics (1/f noise, per-channel normalised) were tried on AlexNet with random weights:
+they make conv1 more compressible and fc6 less (its input fluctuates more), so white noise stays the
+default; real data is what makes a trained model's layers compressible.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg import eigh
 
 from ..kernels.common import conv_out_size
 from .execute import run_batches
@@ -21,6 +28,7 @@ from .graph import Graph, ModelError, Node
 
 MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
 RANK_STEPS = 24  # candidate ranks per layer and method
+OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}  # the op of each method
 
 
 @dataclass
@@ -30,6 +38,7 @@ class Candidate:
     flops: float
     params: int
     error: float  # estimated relative output error
+    shapes: tuple  # the factors' shapes, in the low-rank op's input order
     make: object = field(repr=False, default=None)  # () -> list of factor arrays
 
 
@@ -65,7 +74,7 @@ def _split(cols):
     return cols[:, :half], cols[:, half:]
 
 
-def _output_svd_candidates(w2d, x_cols, flops_of, params_of, reshape, method):
+def _output_svd_candidates(w2d, x_cols, flops_of, params_of, reshape, shapes_of, method):
     """Rank-r factorizations W ≈ U_r (U_rᵀ W), U from the SVD of the layer's output W·X on half of
     the calibration columns; each rank's error measured on the other half."""
     fit, check = _split(x_cols)
@@ -81,44 +90,53 @@ def _output_svd_candidates(w2d, x_cols, flops_of, params_of, reshape, method):
             ur = u[:, :r]
             return reshape(ur.T @ w2d, ur)
 
-        out.append(Candidate(method, (r,), flops_of(r), params_of(r), error, make))
+        out.append(Candidate(method, (r,), flops_of(r), params_of(r), error, shapes_of(r), make))
     return out
 
 
-def _tucker2(w, r1, r2, iterations=3):
-    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1))."""
+def _leading(m, r):
+    """The r leading left singular vectors of m (rows, cols), from the eigenvectors of m mᵀ."""
+    n = m.shape[0]
+    return eigh(m @ m.T, subset_by_index=[n - r, n - 1])[1][:, ::-1]
+
+
+def _tucker2(w, r1, r2, hosvd=None, iterations=3):
+    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1)).
+    `hosvd`: every leading vector of both unfoldings, (K,K) and (C,C), when the caller has them."""
     K, C = w.shape[:2]
-    u_out = np.linalg.svd(w.reshape(K, -1), full_matrices=False)[0][:, :r2]
-    u_in = np.linalg.svd(w.transpose(1, 0, 2, 3).reshape(C, -1), full_matrices=False)[0][:, :r1]
+    e_out, e_in = hosvd or (_leading(w.reshape(K, -1), r2), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), r1))
+    u_out, u_in = e_out[:, :r2], e_in[:, :r1]
     for _ in range(iterations):
-        t = np.einsum("kcrs,ci->kirs", w, u_in)
-        u_out = np.linalg.svd(t.reshape(K, -1), full_matrices=False)[0][:, :r2]
-        t = np.einsum("kcrs,ko->ocrs", w, u_out)
-        u_in = np.linalg.svd(t.transpose(1, 0, 2, 3).reshape(C, -1), full_matrices=False)[0][:, :r1]
-    core = np.einsum("kcrs,ko,ci->oirs", w, u_out, u_in)
-    return u_out, core, u_in
+        u_out = _leading(np.tensordot(w, u_in, ([1], [0])).reshape(K, -1), r2)  # w ×_C u_in: (K,R,S,r1)
+        u_in = _leading(np.tensordot(w, u_out, ([0], [0])).reshape(C, -1), r1)  # w ×_K u_out: (C,R,S,r2)
+    core = np.tensordot(np.tensordot(u_out, w, ([0], [0])), u_in, ([1], [0]))  # (r2,R,S,r1)
+    return u_out, core.transpose(0, 3, 1, 2), u_in
 
 
 def _tucker2_candidates(w, x_cols, pq, in_pixels):
-    """Tucker-2 at ranks (r1, r2) in proportion to (C, K); the error measured on calibration columns."""
+    """Tucker-2 at ranks (r1, r2) in proportion to (C, K), fitted on the weights alone; the error is
+    measured on all calibration columns."""
     K, C, R, S = w.shape
+    x = x_cols.reshape(C, R * S, -1)  # (C, R·S, n)
     y = w.reshape(K, -1) @ x_cols
     energy = float((y * y).sum())
+    hosvd = _leading(w.reshape(K, -1), K), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), C)
     out = []
     for frac in np.geomspace(1 / min(K, C), 1, RANK_STEPS // 2):
         r1, r2 = max(1, int(round(C * frac))), max(1, int(round(K * frac)))
         if r1 == C and r2 == K:
             continue
-        u_out, core, u_in = _tucker2(w, r1, r2)
-        approx = np.einsum("oirs,ko,ci->kcrs", core, u_out, u_in).reshape(K, -1)
-        d = y - approx @ x_cols
+        u_out, core, u_in = _tucker2(w, r1, r2, hosvd)
+        z = np.tensordot(u_in, x, ([0], [0])).reshape(r1 * R * S, -1)  # 1×1 to r1: (r1·R·S, n)
+        d = y - u_out @ (core.reshape(r2, -1) @ z)
         error = float(np.sqrt((d * d).sum() / energy)) if energy > 0 else 0.0
 
         def make(u_out=u_out, core=core, u_in=u_in):
             return [u_in.T[:, :, None, None], core, u_out[:, :, None, None]]
 
         flops = 2.0 * (in_pixels * C * r1 + pq * r2 * (r1 * R * S + K))
-        out.append(Candidate("tucker2", (r1, r2), flops, r1 * C + r2 * r1 * R * S + K * r2, error, make))
+        out.append(Candidate("tucker2", (r1, r2), flops, r1 * C + r2 * r1 * R * S + K * r2, error,
+                             ((r1, C, 1, 1), (r2, r1, R, S), (K, r2, 1, 1)), make))
     return out
 
 
@@ -132,7 +150,7 @@ def _layer(g: Graph, node: Node, x: np.ndarray, method: str, rng) -> Layer:
         cols = x.reshape(-1, M).T.astype(np.float64)
         per = flops / (2.0 * K * M)  # rows per inference
         cands = _output_svd_candidates(w, cols, lambda r: 2.0 * per * r * (M + K), lambda r: r * (M + K),
-                                       lambda v, u: [v, u], "svd")
+                                       lambda v, u: [v, u], lambda r: ((r, M), (K, r)), "svd")
     else:
         K, C, R, S = w.shape
         out_shape = g.shapes[node.outputs[0]]
@@ -143,7 +161,8 @@ def _layer(g: Graph, node: Node, x: np.ndarray, method: str, rng) -> Layer:
         if method in ("svd", "auto"):
             cands += _output_svd_candidates(
                 w.reshape(K, -1), cols, lambda r: 2.0 * pq * r * (C * R * S + K), lambda r: r * (C * R * S + K),
-                lambda v, u: [v.reshape(-1, C, R, S), u[:, :, None, None]], "channel")
+                lambda v, u: [v.reshape(-1, C, R, S), u[:, :, None, None]],
+                lambda r: ((r, C, R, S), (K, r, 1, 1)), "channel")
         if method in ("tucker2", "auto") and R * S > 1:
             cands += _tucker2_candidates(w, cols, pq, n_out * x.shape[2] * x.shape[3])
     cands = [c for c in cands if c.flops <= (1 - MIN_SAVING) * flops]
@@ -169,30 +188,33 @@ def _allocate(layers, budget):
     return {options[j][0]: options[j][1] for j in np.flatnonzero(res.x > 0.5)}
 
 
-def _apply(g: Graph, layers, chosen) -> Graph:
-    """A copy of g with the chosen layers replaced by their low-rank nodes."""
+def lowrank_node(node: Node, c: Candidate) -> tuple:
+    """(the low-rank node that replaces `node` with candidate c, {factor name: shape})."""
+    names = [f"{node.outputs[0]}/{c.method}{k}" for k in range(len(c.shapes))]
+    attrs = {k: v for k, v in node.attrs.items() if k != "groups"}
+    return (Node(node.name, OPS[c.method], [node.inputs[0], *names, node.inputs[2]], list(node.outputs), attrs),
+            dict(zip(names, c.shapes)))
+
+
+def apply(g: Graph, chosen: dict) -> Graph:
+    """A copy of g with the layers in `chosen` ({node name: Candidate}) replaced by their low-rank nodes."""
     out = Graph(g.name, list(g.inputs), list(g.outputs), [], dict(g.shapes), dict(g.constants))
-    replaced = {id(layers[i].node): c for i, c in chosen.items()}
     for node in g.nodes:
-        c = replaced.get(id(node))
+        c = chosen.get(node.name)
         if c is None:
             out.nodes.append(node)
             continue
-        names = []
-        for k, factor in enumerate(c.make()):
-            name = f"{node.outputs[0]}/{c.method}{k}"
+        low, shapes = lowrank_node(node, c)
+        for name, factor in zip(shapes, c.make()):
             out.constants[name] = np.ascontiguousarray(factor, dtype=np.float32)
             out.shapes[name] = factor.shape
-            names.append(name)
-        op = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}[c.method]
-        attrs = {k: v for k, v in node.attrs.items() if k != "groups"}
-        out.nodes.append(Node(node.name, op, [node.inputs[0], *names, node.inputs[2]], list(node.outputs), attrs))
+        out.nodes.append(low)
     out.prune()
     out.infer_shapes()
     return out
 
 
-def _candidates(g, calibration, method, seed):
+def candidates(g, calibration, method="auto", seed=0) -> list:
     """Every compressible layer with its candidates, from the layers' inputs on the calibration data."""
     nodes = [n for n in g.nodes if (n.op == "dense" or (n.op == "conv2d" and n.attrs["groups"] == 1))
              and n.inputs[1] in g.constants]
@@ -221,10 +243,10 @@ def measured_errors(g: Graph, compressed: Graph, feeds) -> dict:
 
 def compress(g: Graph, calibration: dict, error_budget: float = 0.05, method: str = "auto", seed: int = 0,
              layers=None):
-    """(compressed graph, per-layer report, layers). `layers` reuses _candidates' result across budgets."""
+    """(compressed graph, per-layer report, layers). `layers` reuses candidates()' result across budgets."""
     if error_budget < 0:
         raise ModelError(f"error budget must be >= 0, got {error_budget}")
-    layers = layers or _candidates(g, calibration, method, seed)
+    layers = layers or candidates(g, calibration, method, seed)
     chosen = _allocate(layers, error_budget)
     report = []
     for i, layer in enumerate(layers):
@@ -234,7 +256,7 @@ def compress(g: Graph, calibration: dict, error_budget: float = 0.05, method: st
                            flops_after=c.flops if c else layer.flops, params_before=layer.params,
                            params_after=c.params if c else layer.params,
                            estimated_error=c.error if c else 0.0))
-    return _apply(g, layers, chosen), report, layers
+    return apply(g, {layers[i].node.name: c for i, c in chosen.items()}), report, layers
 
 
 @dataclass
@@ -248,9 +270,9 @@ class Job:
     labelled: tuple = None  # (inputs dict, labels)
 
 
-def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0) -> Job:
+def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None) -> Job:
     """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
-    (calibrated on DATA.npz, else on random normal inputs)."""
+    (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs)."""
     from . import io, zoo
 
     if model in zoo.MODELS:
@@ -259,11 +281,15 @@ def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0) -> 
         data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
         return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
                    ({"x": x_test}, y_test))
-    g = io.load_model(model)
+    g = graph or io.load_model(model)
     if calibration_path:
         data = io.bind_inputs(io.read_inputs(calibration_path), g, calibration_path)
         n = min(len(v) for v in data.values())
+        if n < 4:
+            raise ModelError(f"{calibration_path}: {n} samples; calibration needs at least 4 (fit, check, held out)")
         return Job(g, {k: v[:n - n // 4] for k, v in data.items()}, {k: v[n - n // 4:] for k, v in data.items()})
+    if samples < 4:
+        raise ModelError(f"{samples} calibration samples; at least 4 are needed (fit, check, held out)")
     rng = np.random.default_rng(seed)
     draw = lambda n: {k: rng.standard_normal((n,) + g.shapes[k][1:], dtype=np.float32) for k in g.inputs}  # noqa
     return Job(g, draw(samples), draw(max(2, samples // 4)))
@@ -278,7 +304,7 @@ def accuracy(g: Graph, labelled) -> float:
 def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto", steps=10):
     """Compress under an error budget, or, with labelled data, under an accuracy-loss limit: the
     largest budget whose measured test accuracy stays within it (bisection on a log scale)."""
-    layers = _candidates(j.graph, j.calibration, method, 0)
+    layers = candidates(j.graph, j.calibration, method, 0)
     before = accuracy(j.graph, j.labelled) if j.labelled else None
     if max_accuracy_loss is not None:
         if j.labelled is None:

@@ -412,6 +412,38 @@ def _fuse_activations(g: Graph):
         g.nodes.remove(act)
 
 
+
+def _fuse_lowrank(g: Graph):
+    """Bias- and activation-free layers feeding one layer each (what `deepx compress` exports) become its
+    low-rank ops: dense -> dense is dense_lowrank, conv -> 1x1 conv conv2d_lowrank, 1x1 -> conv -> 1x1
+    conv2d_tucker2."""
+    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
+
+    def feeder(node, op):
+        src = producer.get(node.inputs[0])
+        if src is None or src.op != op or src.inputs[2] or src.attrs["act"] != IDENTITY \
+                or src.attrs.get("groups", 1) != 1 or len(users[src.outputs[0]]) != 1 or src.outputs[0] in g.outputs:
+            return None
+        return src
+
+    def pointwise(n):
+        return g.shapes[n.inputs[1]][2:] == (1, 1) and n.attrs["stride"] == (1, 1) and n.attrs["pads"] == (0,) * 4
+
+    fused = []
+    for node in g.nodes:
+        if node.op == "dense" and (src := feeder(node, "dense")):
+            node.op, node.inputs = "dense_lowrank", [*src.inputs[:2], *node.inputs[1:]]
+            fused.append(src)
+        elif node.op == "conv2d" and node.attrs["groups"] == 1 and pointwise(node) and (src := feeder(node, "conv2d")):
+            first = feeder(src, "conv2d")
+            head = [src] if first is None or not pointwise(first) else [first, src]
+            node.op = "conv2d_lowrank" if len(head) == 1 else "conv2d_tucker2"
+            node.inputs = [head[0].inputs[0], *(n.inputs[1] for n in head), *node.inputs[1:]]
+            node.attrs = {**{k: v for k, v in src.attrs.items() if k != "groups"}, "act": node.attrs["act"]}
+            fused += head
+    g.nodes = [n for n in g.nodes if all(n is not f for f in fused)]
+
+
 def load_onnx(path, input_shapes=None, example=None) -> Graph:
     """Import an ONNX file. Inputs with dynamic dimensions take their shape from input_shapes
     ({name: shape}), else from example inputs ({name: array}, or one array for a one-input model)."""
@@ -458,6 +490,7 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
     g = imp.run(model)
     _fold_batchnorm(g)
     _fuse_activations(g)
+    _fuse_lowrank(g)
     g.prune()
     g.toposort()
     return g

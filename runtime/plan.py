@@ -1,7 +1,9 @@
 """The plan file: which processor and backend runs each unit block of one model on one board.
 
 JSON: the model's SHA-256, the board, the objective and limits, per block its nodes, processor(s),
-backend(s), channel slices, predicted ms and mJ, the predicted totals and the single-processor baselines.
+backend(s), channel slices, predicted ms and mJ, the predicted totals and the single-processor baselines
+(uncompressed). A plan made with RLC variants also gives, per block, the variant chosen (-1: none) and
+its estimated error.
 """
 import hashlib
 import json
@@ -27,11 +29,13 @@ def file_sha256(path) -> str:
 
 
 def make_plan(g: Graph, model_sha256: str, board: Board, objective="energy", deadline_ms=None, memory_mb=None,
-              planner=None) -> dict:
-    """Plan `g` on `board`; PlanError when the limits cannot be met."""
+              planner=None, variants=None, error_budget=None) -> dict:
+    """Plan `g` on `board` (choosing among `variants` of its layers under `error_budget`, see
+    planner.build); PlanError when the limits cannot be met."""
     t = time.perf_counter()
     blocks = B.make_blocks(g)
-    problem = PL.build(g, blocks, board, objective, deadline_ms, memory_mb)
+    problem = PL.build(g, blocks, board, objective, deadline_ms, memory_mb, variants=variants,
+                       error_budget=error_budget)
     choice, r = PL.solve(problem, planner)
     solve_s = time.perf_counter() - t
     procs = problem.processors
@@ -44,13 +48,17 @@ def make_plan(g: Graph, model_sha256: str, board: Board, objective="energy", dea
                         parts=[dict(processor=procs[p.processor], backend=p.backend,
                                     channels=None if p.lo is None else [p.lo, p.hi]) for p in o.parts],
                         home=procs[o.home], ms=r.block_ms[i], mj=r.block_mj[i]))
+        if variants is not None:
+            out[-1].update(variant=o.variant, error=o.error)
     baselines = {}
     for i, pid in enumerate(procs):
         base = PL.baseline(problem, i)
         baselines[pid] = dict(latency_ms=base.latency_ms, energy_mj=base.energy_mj)
+    predicted = dict(latency_ms=r.latency_ms, energy_mj=r.energy_mj)
+    if variants is not None:
+        predicted["error"] = r.error
     return dict(format=FORMAT, model=dict(name=g.name, sha256=model_sha256), board=board.name, objective=objective,
-                deadline_ms=deadline_ms, memory_mb=memory_mb, blocks=out,
-                predicted=dict(latency_ms=r.latency_ms, energy_mj=r.energy_mj), baselines=baselines,
+                deadline_ms=deadline_ms, memory_mb=memory_mb, blocks=out, predicted=predicted, baselines=baselines,
                 solve_s=solve_s)
 
 

@@ -42,20 +42,24 @@ def deepx(*args, **kw):
 
 
 def pack(path, board="jetson-nano"):
-    p = deepx("pack", zoo.path("digits-cnn"), "--board", board, *SHAPE, "-o", str(path))
+    """digits-cnn packed for `board` with a plan made by `deepx plan` (kept beside it as PATH.plan.json)."""
+    plan = f"{path}.plan.json"
+    p = deepx("plan", zoo.path("digits-cnn"), "--board", board, *SHAPE, "-o", plan)
+    assert p.returncode == 0, p.stderr
+    p = deepx("pack", zoo.path("digits-cnn"), "--board", board, "--plan", plan, *SHAPE, "-o", str(path))
     assert p.returncode == 0, p.stderr
     return path
 
 
-def inputs(path, seed=1):
-    """IN.npz for digits-cnn, and the host's `deepx run` outputs for it."""
+def inputs(path, bundle, seed=1):
+    """IN.npz for digits-cnn, and the host's `deepx run` outputs for it with the bundle's plan."""
     x = np.random.default_rng(seed).random((1, 1, 32, 32), dtype=np.float32)
     np.savez(path, x=x)
     out = str(path) + ".host.npz"
-    p = deepx("run", zoo.path("digits-cnn"), *SHAPE, "--input", str(path), "--output", out)
+    p = deepx("run", zoo.path("digits-cnn"), *SHAPE, "--board", "jetson-nano", "--plan", f"{bundle}.plan.json",
+              "--input", str(path), "--output", out)
     assert p.returncode == 0, p.stderr
-    with np.load(out, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return outputs(out)
 
 
 def blocked_env(folder):

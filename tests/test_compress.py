@@ -7,10 +7,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deepx.models import compress
+from deepx.models import compress, io
 from deepx.models.execute import run_batches
 from deepx.models.graph import ModelError
-from deepx.models.onnx_export import to_onnx
+from deepx.models.onnx_export import save_onnx, to_onnx
 
 
 @pytest.fixture(scope="module", params=["digits-dnn", "digits-cnn"])
@@ -47,9 +47,20 @@ def test_exported_model_runs_in_onnxruntime(compressed):
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
 
 
+def test_exported_model_imports_as_the_compressed_graph(compressed, tmp_path):
+    _, job, g, _ = compressed
+    save_onnx(g, tmp_path / "m.onnx")
+    h = io.load_model(tmp_path / "m.onnx", {"x": g.shapes["x"]})
+    ops = [n.op for n in g.nodes]
+    assert [n.op for n in h.nodes] == ops and {"dense_lowrank", "conv2d_lowrank", "conv2d_tucker2"} & set(ops)
+    assert [h.shapes[n.outputs[0]] for n in h.nodes] == [g.shapes[n.outputs[0]] for n in g.nodes]
+    x = {"x": job.labelled[0]["x"][:2]}
+    np.testing.assert_array_equal(run_batches(h, x)["logits"], run_batches(g, x)["logits"])
+
+
 def test_bigger_budget_compresses_more():
     job = compress.job("digits-dnn")
-    layers = compress._candidates(job.graph, job.calibration, "auto", 0)
+    layers = compress.candidates(job.graph, job.calibration, "auto", 0)
     flops = [compress.compress(job.graph, job.calibration, b, layers=layers)[0].summary()["flops"]
              for b in (0.0, 0.02, 0.1, 0.5)]
     assert flops[0] == job.graph.summary()["flops"] and flops == sorted(flops, reverse=True) and flops[-1] < flops[1]

@@ -17,7 +17,8 @@ RUN = [sys.executable, "-m", "deepx.tools.deepx_run"]
 @pytest.fixture(scope="module")
 def cnn(tmp_path_factory):
     d = tmp_path_factory.mktemp("cnn")
-    return pack(d / "cnn.dxb"), d / "in.npz", inputs(d / "in.npz")
+    bundle = pack(d / "cnn.dxb")
+    return bundle, d / "in.npz", inputs(d / "in.npz", bundle)
 
 
 def run(*args, env=None):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx_cases import LIGHT, he_initialised
 
-from deepx import boards
+from deepx import boards, kernels
 from deepx.models import zoo
 from deepx.models.execute import run_graph
 from deepx.models.graph import ModelError
@@ -44,20 +44,22 @@ def close(got, want):
         assert np.abs(got[k] - want[k]).max() <= 1e-4 * max(1.0, np.abs(want[k]).max()), k
 
 
-def random_plan(g, rng, backends=("cython", "numba")):
-    """A plan dict placing each block on cpu or gpu with a random host backend, splitting some by channels."""
+def random_plan(g, rng, gpu=("cython", "numba")):
+    """A plan dict placing each block on cpu (cython or numba) or gpu (a backend from `gpu`), splitting some
+    by output channels between the two."""
+    backends = {"cpu": ("cython", "numba"), "gpu": gpu}
+    pick = lambda proc: str(rng.choice(backends[proc]))  # noqa: E731
     steps = []
     for b in B.make_blocks(g):
         procs = ["cpu", "gpu"]
+        home = procs[int(rng.integers(2))]
         if b.channels and rng.random() < 0.4:
             cut = int(rng.integers(1, b.channels))
-            first = int(rng.integers(2))
-            parts = [dict(processor=procs[first], backend=str(rng.choice(backends)), channels=[0, cut]),
-                     dict(processor=procs[1 - first], backend=str(rng.choice(backends)), channels=[cut, b.channels])]
-            home = procs[int(rng.integers(2))]
+            first, second = procs if rng.random() < 0.5 else procs[::-1]
+            parts = [dict(processor=first, backend=pick(first), channels=[0, cut]),
+                     dict(processor=second, backend=pick(second), channels=[cut, b.channels])]
         else:
-            home = procs[int(rng.integers(2))]
-            parts = [dict(processor=home, backend=str(rng.choice(backends)), channels=None)]
+            parts = [dict(processor=home, backend=pick(home), channels=None)]
         steps.append(dict(name=b.name, home=home, parts=parts))
     return dict(board="test", blocks=steps)
 
@@ -99,6 +101,18 @@ def test_split_and_concurrent_plan_on_a_real_network(squeezenet):
         ex.close()
 
 
+@pytest.mark.skipif(not kernels.backend_usable("opencl")[0], reason="no OpenCL device")
+@pytest.mark.parametrize("seed", range(4))
+def test_plans_with_opencl_blocks_equal_the_graph_run(cnn, seed):
+    g, feeds, want = cnn
+    plan = random_plan(g, np.random.default_rng(seed), gpu=("opencl",))
+    ex = Executor(g, plan)
+    assert any(s.space == "device" for s in ex.steps) and any(s.kind == "copy" for s in ex.steps)
+    for _ in range(2):
+        close(ex.run(feeds), want)
+    ex.close()
+
+
 @pytest.mark.parametrize("model", ["resnet50", "densenet121"])
 def test_peak_activation_memory_is_under_half_of_all_tensors(model):
     ex = Executor(light(model))
@@ -124,7 +138,6 @@ def test_a_board_plan_without_an_opencl_device_falls_back_with_a_warning(cnn, mo
     board = boards.load("jetson-nano")
     plan = make_plan(g, "sha", board, "latency")
     assert any(p["backend"] == "opencl" for s in plan["blocks"] for p in s["parts"])
-    from deepx import kernels
     real = kernels.backend_usable
     monkeypatch.setattr(kernels, "backend_usable",
                         lambda b: (False, "no OpenCL device") if b == "opencl" else real(b))

@@ -21,8 +21,9 @@ PY = ("--python", sys.executable)
 @pytest.fixture(scope="module")
 def cnn(tmp_path_factory):
     d = tmp_path_factory.mktemp("cnn")
-    return SimpleNamespace(bundle=pack(d / "cnn.dxb"), other=pack(d / "rpi.dxb", "rpi4b"),
-                           input=d / "in.npz", host=inputs(d / "in.npz"))
+    bundle = pack(d / "cnn.dxb")
+    return SimpleNamespace(bundle=bundle, other=pack(d / "rpi.dxb", "rpi4b"), input=d / "in.npz",
+                           host=inputs(d / "in.npz", bundle))
 
 
 def run_printed(stdout, *extra, env=None):

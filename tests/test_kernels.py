@@ -67,7 +67,7 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(strides=2), "unknown attribute"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
-    for backend in BACKENDS:
+    for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:
         with pytest.raises(KernelError, match=message) as err:
             kernels.run(op, backend, *tensors, **attrs)
         assert op in str(err.value) and "x" in str(err.value)  # names the op and the shapes

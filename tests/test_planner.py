@@ -1,5 +1,5 @@
-"""Unit blocks and the planners: MILP equals the exhaustive optimum on random graphs, big models plan in
-under 2 s, infeasible limits are explained."""
+"""Unit blocks and the planners: MILP equals the exhaustive optimum on random graphs (with and without RLC
+variants under an error budget), big models plan in under 2 s, infeasible limits are explained."""
 import dataclasses
 import time
 
@@ -8,6 +8,7 @@ import pytest
 from onnx_cases import LIGHT
 
 from deepx import boards, kernels
+from deepx.models import compress
 from deepx.models.execute import run_graph
 from deepx.models.graph import Graph, Node
 from deepx.models.onnx_import import load_onnx
@@ -70,14 +71,32 @@ def comparable_processors(board, rng):
     return dataclasses.replace(board, processors=(cpu, gpu), transfer_us=float(rng.uniform(0, 30)))
 
 
-def random_problem(rng):
+def random_variants(g, rng, per_layer=2):
+    """Up to `per_layer` of each layer's RLC candidates (estimated on random calibration inputs) as variants."""
+    if not any(n.op in ("conv2d", "dense") for n in g.nodes):
+        return {}
+    calibration = {"x": rng.standard_normal((4,) + g.shapes["x"][1:], dtype=np.float32)}
+    variants = {}
+    for layer in compress.candidates(g, calibration, "svd", seed=int(rng.integers(1 << 30))):
+        picked = rng.permutation(len(layer.candidates))[:per_layer]
+        variants[layer.node.name] = [PL.Variant(*compress.lowrank_node(layer.node, layer.candidates[i]),
+                                                layer.candidates[i].error) for i in picked]
+    return variants
+
+
+def random_problem(rng, compressed=False):
     for _ in range(100):
         g = random_graph(rng, int(rng.integers(1, 8)))
         blocks = B.make_blocks(g)
         board = comparable_processors(boards.load(str(rng.choice(boards.names()))), rng)
         splits = PL.problem.SPLITS if len(blocks) <= 4 else (0.5,)
-        p = PL.build(g, blocks, board, str(rng.choice(["energy", "latency"])), splits=splits)
-        if np.prod([len(o) for o in p.options], dtype=float) <= 30_000:
+        variants, budget = random_variants(g, rng) if compressed else {}, None
+        errors = [v.error for vs in variants.values() for v in vs]
+        if errors:  # from below the smallest error to above most sums
+            budget = float(rng.choice(errors)) * float(rng.uniform(0.5, 2.0))
+        p = PL.build(g, blocks, board, str(rng.choice(["energy", "latency"])), splits=splits, variants=variants,
+                     error_budget=budget)
+        if np.prod([len(o) for o in p.options], dtype=float) <= 30_000 and (errors or not compressed):
             break
     fastest = PL.solve(PL.build(g, blocks, board, "latency", splits=splits))[1].latency_ms
     if rng.random() < 0.5:  # a deadline from just infeasible to loose
@@ -107,6 +126,25 @@ def test_milp_equals_exhaustive_on_200_random_graphs():
         assert PL.problem.feasible(p, rb)
     assert 5 < infeasible < 100 and constrained > 30  # the limits bite in some cases, not in all
     assert mixed > 20  # and many optimal plans use both processors
+
+
+def test_milp_equals_exhaustive_with_compression_variants():
+    rng = np.random.default_rng(5)
+    milp, exhaustive = PL.MilpPlanner(), PL.ExhaustivePlanner()
+    compressed = budget_binds = 0
+    for _ in range(80):
+        p = random_problem(rng, compressed=True)
+        a, b = exhaustive.solve(p), milp.solve(p)
+        assert (a is None) == (b is None), p
+        if a is None:
+            continue
+        ra, rb = PL.evaluate(p, a), PL.evaluate(p, b)
+        assert rb.value(p) == pytest.approx(ra.value(p), rel=1e-6)
+        assert PL.problem.feasible(p, rb) and rb.error <= p.error_budget * (1 + 1e-9)
+        compressed += any(p.options[blk][c].variant >= 0 for blk, c in enumerate(b))
+        loose = exhaustive.solve(dataclasses.replace(p, error_budget=np.inf))
+        budget_binds += PL.evaluate(p, loose).value(p) < ra.value(p) * (1 - 1e-9)
+    assert compressed > 30 and budget_binds > 20  # variants are chosen, and the budget holds some back
 
 
 def test_split_options_appear_and_win_when_processors_are_equal(tmp_path):

@@ -36,49 +36,73 @@ def _bench_kernels(args):
 
 
 def _run(args):
-    import time
-
-    import numpy as np
-
-    from .. import kernels
     from ..models import io
-    from ..models.execute import run_graph
+    from . import runner
 
-    kernels.set_threads(args.threads)
-    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
-    outputs = run_graph(g, feeds, args.backend)  # first run: checks inputs, compiles, warms caches
-    times = []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        outputs = run_graph(g, feeds, args.backend)
-        times.append((time.perf_counter() - t) * 1e3)
+    r = runner.run(args)
+    outputs = r.pop("outputs")
     if args.output:
         io.save_outputs(args.output, outputs)
-    energy = None
-    if args.meter:
-        from ..runtime.power.measure import energy_per_run
-
-        energy = energy_per_run(args.meter, lambda: run_graph(g, feeds, args.backend), max(1, args.repeat),
-                                args.baseline)
-    report = dict(model=str(args.model), backend=args.backend, inputs={n: list(feeds[n].shape) for n in g.inputs},
-                  outputs={n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in
-                           outputs.items()},
-                  latency_ms=dict(median=float(np.median(times)), min=min(times), max=max(times)) if times else None,
-                  energy_mj_per_inference=energy and energy["energy_mj_per_inference"], meter=energy,
-                  **g.summary())
+    r["outputs"] = {n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in outputs.items()}
     if args.json:
-        print(json.dumps(report, indent=1))
+        print(json.dumps(r, indent=1))
         return
     for name, y in outputs.items():
         print(f"{name}: shape {tuple(y.shape)}, min {y.min():.6g}, max {y.max():.6g}")
-    if times:
-        print(f"latency: median {np.median(times):.3f} ms over {len(times)} runs ({args.backend} backend)")
+    if r["profile"]:
+        print(f"{'block':16} {'ops':28} {'processor':9} {'backend':14} {'ms':>9} {'share':>6}")
+        for p in r["profile"]:
+            print(f"{p['block'][:16]:16} {p['ops'][:28]:28} {p['processor']:9} {p['backend']:14} {p['ms']:9.3f} "
+                  f"{100 * p['share']:5.1f}%")
+    lat = r["latency_ms"]
+    if lat:
+        print(f"latency: median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, min {lat['min']:.3f}, "
+              f"max {lat['max']:.3f} over {args.repeat} runs (board {args.board})")
+    print(f"memory: arena {r['arena_bytes'] / 1e6:.2f} MB for {r['tensor_bytes'] / 1e6:.2f} MB of tensors, "
+          f"peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB")
+    energy = r["meter"]
     if energy:
         gaps = f", gaps {energy['gaps']}" if energy["gaps"] else ""
         print(f"energy: {energy['energy_mj_per_inference']:.3f} mJ per inference over {energy['runs']} runs "
               f"({energy['samples']} meter samples, mean {energy['mean_w']:.3f} W{gaps})")
     if args.output:
         print(f"wrote {args.output}")
+
+
+def _bench(args):
+    from . import runner
+
+    r = runner.bench(args)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return
+    print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
+          f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
+          f"difference {r['max_abs_diff']:.3g} (outputs up to {r['max_abs_onnxruntime']:.3g})")
+
+
+def _compare(args):
+    from tqdm import tqdm
+
+    from . import compare
+
+    rows = []
+    head = f"{'model':14} {'variant':12} {'thr':>3} {'deepx ms':>9} {'ORT ms':>9} {'vs ORT':>6} {'rel diff':>9} " \
+           f"{'arena MB':>8} {'tensors MB':>10}"
+    if not args.json:
+        print("deepx compare: deepx against ONNX Runtime, same process, alternating runs (medians); vs ORT = ORT time"
+              " / deepx time; rel diff = largest output difference / max(1, largest output); rlc rows: deepx runs the compressed model, ORT the uncompressed one")
+        print(head)
+    for r in compare.rows(args.models, args.threads, args.seconds, args.rlc,
+                          lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False)):
+        rows.append(r)
+        if not args.json:
+            tqdm.write(f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} "
+                       f"{r['onnxruntime_ms']:9.2f} {r['speed_vs_onnxruntime']:6.2f} "
+                       f"{r['max_abs_diff'] / max(1.0, r['max_abs_onnxruntime']):9.2g} "
+                       f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}", file=sys.stdout)
+    if args.json:
+        print(json.dumps(rows, indent=1))
 
 
 def _zoo(args):
@@ -104,6 +128,13 @@ def _compress(args):
     if args.json:
         print(json.dumps(report, indent=1))
         return
+    _print_compression(report)
+    if report["accuracy_before"] is not None:
+        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
+    print(f"wrote {args.output}")
+
+
+def _print_compression(report):
     print(f"{'layer':16} {'method':8} {'rank':9} {'MFLOPs':>15} {'params':>17} {'est. err':>8} {'meas. err':>9}")
     for r in report["layers"]:
         rank = ",".join(map(str, r["rank"])) if r["rank"] else "-"
@@ -114,9 +145,6 @@ def _compress(args):
     f0, f1, p0, p1 = (report[k] for k in ("flops_before", "flops_after", "params_before", "params_after"))
     print(f"FLOPs {f0 / 1e6:.2f}M → {f1 / 1e6:.2f}M ({f0 / f1:.2f}× fewer), parameters {p0} → {p1} "
           f"({p0 / p1:.2f}× fewer), error budget {report['error_budget']:.3g}")
-    if report["accuracy_before"] is not None:
-        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
-    print(f"wrote {args.output}")
 
 
 def _boards(args):
@@ -143,22 +171,36 @@ def _boards(args):
 
 def _plan(args):
     import time
+    from pathlib import Path
 
     from .. import boards
     from ..models import io
     from ..runtime import planner
     from ..runtime.plan import file_sha256, make_plan, save_plan
 
+    if args.error_budget is None and (args.calibration or args.compressed_output):
+        raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
     t = time.perf_counter()
     board = boards.load(args.board.removeprefix("emulated:"))
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
     load_s = time.perf_counter() - t
-    plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
-                     planner.PLANNERS[args.planner]())
+    if args.error_budget is None:
+        plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
+                         planner.PLANNERS[args.planner]())
+    else:
+        from .joint_plan import plan_with_rlc
+
+        plan = plan_with_rlc(args.model, g, board, args.error_budget,
+                             args.compressed_output or Path(args.output).with_suffix(".onnx"), args.objective,
+                             args.deadline_ms, args.memory_mb, planner.PLANNERS[args.planner](), args.calibration,
+                             args.samples, args.method)
     save_plan(plan, args.output)
     if args.json:
         print(json.dumps({k: v for k, v in plan.items() if k != "format"}, indent=1))
         return
+    if "compression" in plan:
+        _print_compression(plan["compression"])
+        print()
     print(f"{'block':16} {'processor':9} {'backend':15} {'ms':>9} {'mJ':>9}")
     for b in plan["blocks"]:
         share = "/".join(str(p["channels"][1] - p["channels"][0]) for p in b["parts"]) if len(b["parts"]) > 1 else ""
@@ -168,6 +210,14 @@ def _plan(args):
           f"(objective {args.objective})")
     for pid, base in plan["baselines"].items():
         print(f"  all on {pid}: {base['latency_ms']:.2f} ms, {base['energy_mj']:.1f} mJ")
+    if "compression" in plan:
+        c, key = plan["compression"], "latency_ms" if args.objective == "latency" else "energy_mj"
+        best = min(c["uncompressed"]["baselines"].items(), key=lambda kv: kv[1][key])
+        unit = "ms" if args.objective == "latency" else "mJ"
+        plain = c["uncompressed"]["predicted"]
+        print(f"uncompressed: {f'best plan {plain[key]:.1f} {unit}' if plain else 'no plan meets the limits'}, "
+              f"best single processor {best[1][key]:.1f} {unit} (all on {best[0]}): the compressed plan is "
+              f"{best[1][key] / p[key]:.2f}× lower; wrote {c['output']}")
     print(f"planned in {plan['solve_s']:.3f} s (model loaded in {load_s:.2f} s); wrote {args.output}")
 
 
@@ -223,6 +273,20 @@ def _flash(args):
     print(f"run it with: {r['command']}")
 
 
+def _executor_args(p):
+    p.add_argument("model", help="MODEL.onnx")
+    p.add_argument("--board", default="host", metavar="NAME",
+                   help="the board whose plan runs here (default: host, this machine as calibrated)")
+    p.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: a latency plan "
+                                                      "made now for --board)")
+    p.add_argument("--backend", default="auto", choices=["auto", "ref", "numba", "cython", "opencl"],
+                   help="auto: the plan's; else every block with this backend")
+    p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
+                                                     "default: random normal inputs")
+    p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    p.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -230,26 +294,40 @@ def parser():
     b.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
-    b.add_argument("--backends", nargs="+", choices=["numba", "cython"], help="default: every usable one")
+    b.add_argument("--backends", nargs="+", choices=["numba", "cython", "opencl"],
+                   help="default: every usable CPU one; opencl is timed with upload + compute + download")
     b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
     b.add_argument("--json", action="store_true", help="print a JSON list of rows")
     b.set_defaults(func=_bench_kernels)
 
-    r = sub.add_parser("run", help="run a model (ONNX) on this machine")
-    r.add_argument("model", help="MODEL.onnx")
-    r.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
-                                                     "default: random normal inputs")
+    r = sub.add_parser("run", help="run a model (ONNX) on this machine by a plan")
+    _executor_args(r)
     r.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
-    r.add_argument("--backend", default="auto", choices=["auto", "ref", "numba", "cython"])
-    r.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    r.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
-    r.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    r.add_argument("--repeat", type=int, default=0, help="time this many runs after the warm-up")
+    r.add_argument("--warmup", type=int, default=1, help="untimed runs first (compiles, warms caches)")
+    r.add_argument("--profile", action="store_true", help="print a table of blocks: processor, backend, ms, share")
     r.add_argument("--meter", metavar="SPEC", help="measure energy per inference with this meter "
                                                    "(e.g. um25c:/dev/rfcomm0; see deepx-power)")
     r.add_argument("--baseline", type=float, default=1.0, metavar="S",
                    help="seconds of idle power measured first and subtracted (0: report gross energy)")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
+
+    bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process")
+    _executor_args(bn)
+    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime")
+    bn.add_argument("--seconds", type=float, default=5.0, help="timing budget (at least 10 runs each)")
+    bn.add_argument("--json", action="store_true")
+    bn.set_defaults(func=_bench)
+
+    cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
+    cp.add_argument("--models", nargs="+", metavar="NAME", help="default: all nine light models")
+    cp.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    cp.add_argument("--rlc", type=float, nargs="?", const=0.05, metavar="BUDGET",
+                    help="also AlexNet and VGG19 compressed at this error budget (default 0.05)")
+    cp.add_argument("--seconds", type=float, default=3.0, help="timing budget per model and thread count")
+    cp.add_argument("--json", action="store_true")
+    cp.set_defaults(func=_compare)
 
     c = sub.add_parser("compress", help="RLC: low-rank factorize dense/conv layers under an error budget")
     c.add_argument("model", help="MODEL.onnx, or a zoo model's name (calibrated on its training data, "
@@ -292,6 +370,14 @@ def parser():
     pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
                     help="exhaustive: the reference, for <= 12 blocks")
     pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    pl.add_argument("--error-budget", type=float, metavar="E", help="also compress layers (RLC), chosen with the "
+                                                                    "placement, summed estimated error <= E")
+    pl.add_argument("--calibration", metavar="DATA.npz", help="with --error-budget: calibration inputs "
+                                                              "(default: random normal)")
+    pl.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    pl.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto", help="conv factorization")
+    pl.add_argument("--compressed-output", metavar="M.onnx", help="with --error-budget: where the compressed "
+                                                                  "model goes (default: PLAN.onnx beside the plan)")
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)

@@ -9,7 +9,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import sys
 import sysconfig
 import time
@@ -30,11 +29,6 @@ def process_age_s():
         return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
         return None
-
-
-def peak_rss_bytes() -> int:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024
 
 
 def load_cython_blas():
@@ -65,37 +59,37 @@ def executor(b: bundle.Bundle):
 
 
 def run(args) -> dict:
+    from .runner import latency, peak_rss_bytes
+
     t = time.perf_counter()
     board = (args.board or os.environ.get("DEEPX_BOARD") or "").removeprefix("emulated:") or None
     b = bundle.load(args.bundle, board)
     g = b.graph
     feeds = io.bind_inputs(io.read_inputs(args.input), g, args.input) if args.input else io.random_inputs(g)
-    infer = executor(b).run
+    ex = executor(b)
     load_s, start_s = time.perf_counter() - t, process_age_s()
-    t = time.perf_counter()
-    outputs = infer(feeds)
-    first_ms = (time.perf_counter() - t) * 1e3
-    times = []
-    for _ in range(args.repeat):
+    try:
         t = time.perf_counter()
-        outputs = infer(feeds)
-        times.append((time.perf_counter() - t) * 1e3)
+        outputs = ex.run(feeds)
+        first_ms = (time.perf_counter() - t) * 1e3
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            outputs = ex.run(feeds)
+            times.append(time.perf_counter() - t)
+        energy = None
+        if args.meter:
+            from ..runtime.power.measure import energy_per_run
+
+            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline)
+    finally:
+        ex.close()
     if args.output:
         io.save_outputs(args.output, outputs)
-    energy = None
-    if args.meter:
-        from ..runtime.power.measure import energy_per_run
-
-        energy = energy_per_run(args.meter, lambda: infer(feeds), max(1, args.repeat), args.baseline)
-    import numpy as np
-
-    latency = None
-    if times:
-        latency = dict(median=float(np.median(times)), p90=float(np.percentile(times, 90)), min=min(times),
-                       max=max(times), runs=len(times))
     return dict(bundle=b.path, board=b.manifest["board"], model=b.manifest["model"]["name"],
                 runtime=dict(version=__version__, path=os.path.dirname(sys.modules["deepx"].__file__)),
-                start_s=start_s, load_s=load_s, first_run_ms=first_ms, latency_ms=latency,
+                start_s=start_s, load_s=load_s, first_run_ms=first_ms,
+                latency_ms=dict(latency(times), runs=len(times)) if times else None,
                 peak_rss_bytes=peak_rss_bytes(), weights_bytes=b.manifest["model"]["param_bytes"],
                 energy_mj_per_inference=energy and energy["energy_mj_per_inference"], meter=energy,
                 outputs={n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max()))

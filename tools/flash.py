@@ -32,11 +32,13 @@ from .. import __version__
 from ..errors import DeepxError
 from ..runtime import bundle
 
-#: runtime package -> the files it takes (None: every .py); kernels.numba, the ONNX modules and the CLI stay behind
+#: runtime package -> the files it takes (None: its .py, .toml, .cl and compiled extensions); kernels.numba,
+#: the ONNX modules and the CLI stay behind
 RUNTIME = {"deepx": None, "deepx.kernels": None, "deepx.kernels.ref": None, "deepx.kernels.cython": None,
+           "deepx.kernels.opencl": None,
            "deepx.models": ["__init__.py", "graph.py", "serialize.py", "execute.py", "io.py"],
            "deepx.boards": None, "deepx.runtime": None, "deepx.runtime.planner": None, "deepx.runtime.power": None,
-           "deepx.tools": ["__init__.py", "deepx_run.py"]}
+           "deepx.tools": ["__init__.py", "deepx_run.py", "runner.py"]}
 EXT = sysconfig.get_config_var("EXT_SUFFIX")
 NEEDS = ("numpy", "scipy", "threadpoolctl")
 
@@ -50,8 +52,7 @@ def runtime_files() -> list:
     files = []
     for pkg, names in RUNTIME.items():
         folder = importlib.util.find_spec(pkg).submodule_search_locations[0]
-        keep = names or sorted(f for f in os.listdir(folder)
-                               if f.endswith((".py", ".toml")) or (pkg == "deepx.kernels.cython" and f.endswith(EXT)))
+        keep = names or sorted(f for f in os.listdir(folder) if f.endswith((".py", ".toml", ".cl", EXT)))
         files += [(os.path.join(*pkg.split("."), f), os.path.join(folder, f)) for f in keep]
     return files
 

@@ -81,7 +81,8 @@ cdef inline void gemm(bint ta, bint tb, int m, int n, int k, const float* a, int
     sgemm(&cb, &ca, &n, &m, &k, &one, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
 
 
-# strided loops over up to MAXD axes (merged by _elementwise.merge_axes), row by row over the last
+# strided loops over up to MAXD axes (merged by deepx.kernels.common.merge_axes), row by row over
+# the last
 cdef enum:
     MAXD = 6
 

@@ -3,32 +3,12 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from deepx.errors import KernelError
+from deepx.kernels.common import merge_axes
 
 from kernels.cython._common cimport MAXD, NONE, PAR_MIN, ActC, affine_act, as_act, row_offset
 
 cdef enum:
     BLOCK = 4096  # elements per parallel chunk of a flat loop
-
-
-def merge_axes(shape, strides):
-    """Drop size-1 axes, merge axes contiguous in every operand, pad on the left to MAXD.
-    shape (d), strides: per operand, (d) in elements -> (shape (MAXD), strides (MAXD) each)."""
-    merged = []
-    for i, n in enumerate(shape):
-        st = [s[i] for s in strides]
-        if n == 1:
-            continue
-        k = len(merged) - 1
-        if merged and all(ps == s * n for ps, s in zip(merged[k][1], st)):
-            merged[k] = (merged[k][0] * n, st)
-        else:
-            merged.append((n, st))
-    if len(merged) > MAXD:
-        raise KernelError(f"cython strided kernels take at most {MAXD} merged axes, "
-                          f"got shape {shape}")
-    merged = [(1, [0] * len(strides))] * (MAXD - len(merged)) + merged
-    return [n for n, _ in merged], [[st[k] for _, st in merged] for k in range(len(strides))]
 
 
 cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_ssize_t sa,
@@ -64,7 +44,7 @@ cdef binary(a, b, act, out, bint mul):
     if out is None:
         out = np.empty(shape, np.float32)
     dims, (st_a, st_b) = merge_axes(shape, [[s // 4 for s in np.broadcast_to(t, shape).strides]
-                                            for t in (a, b)])
+                                            for t in (a, b)], MAXD, "cython")
     cdef Py_ssize_t shp[MAXD]
     cdef Py_ssize_t sa[MAXD]
     cdef Py_ssize_t sb[MAXD]

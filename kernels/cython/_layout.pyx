@@ -4,7 +4,7 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from deepx.kernels.cython._elementwise import merge_axes
+from deepx.kernels.common import merge_axes
 
 from kernels.cython._common cimport MAXD, PAR_MIN, row_offset
 
@@ -44,7 +44,7 @@ def transpose(x, perm, out=None):
     shape = tuple(x.shape[p] for p in perm)
     if out is None:
         out = np.empty(shape, np.float32)
-    dims, (st,) = merge_axes(shape, [[x.strides[p] // 4 for p in perm]])
+    dims, (st,) = merge_axes(shape, [[x.strides[p] // 4 for p in perm]], MAXD, "cython")
     cdef Py_ssize_t shp[MAXD]
     cdef Py_ssize_t sx[MAXD]
     for d in range(MAXD):

@@ -3,6 +3,7 @@ import numba
 import numpy as np
 
 from ... import config
+from ..common import merge_axes
 
 NO_BIAS = np.zeros(0, np.float32)  # stands for b=None, so kernels see one argument type
 MAX_RANK = 8  # strided kernels pad shapes to this rank
@@ -50,24 +51,10 @@ def finish_rows(src, bias, k0, kind, lo, hi, dst):
             dst[k, i] = act1(src[k, i] + bk, kind, lo, hi)
 
 
-def merge_axes(shape, *strides):
-    """Drop size-1 axes and merge axes that are contiguous in every operand; pad to MAX_RANK.
-
-    Strides are in elements (0 for a broadcast axis). Returns (shape, [strides...]) as int64 arrays.
-    """
-    axes = [(n, [s[i] for s in strides]) for i, n in enumerate(shape) if n != 1]
-    merged = []
-    for n, st in axes:
-        if merged and all(ps == s * n for ps, s in zip(merged[-1][1], st)):
-            merged[-1] = (merged[-1][0] * n, st)
-        else:
-            merged.append((n, st))
-    if len(merged) > MAX_RANK:
-        raise ValueError(f"more than {MAX_RANK} axes after merging: {shape}")
-    pad = [(1, [0] * len(strides))] * (MAX_RANK - len(merged))
-    merged = pad + merged
-    shp = np.array([n for n, _ in merged], np.int64)
-    return shp, [np.array([st[j] for _, st in merged], np.int64) for j in range(len(strides))]
+def merged(shape, *strides):
+    """`kernels.common.merge_axes` to MAX_RANK axes, as int64 arrays: (shape, [strides...])."""
+    shape, strides = merge_axes(shape, strides, MAX_RANK, "numba")
+    return np.array(shape, np.int64), [np.array(st, np.int64) for st in strides]
 
 
 def elem_strides(a, shape):

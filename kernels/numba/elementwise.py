@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-from .common import act1, act_args, elem_strides, jit, merge_axes, out_array, row_offset
+from .common import act1, act_args, elem_strides, jit, merged, out_array, row_offset
 
 ADD, MUL = 0, 1
 
@@ -31,7 +31,7 @@ def _run(op, a, b, act, out):
     shape = np.broadcast_shapes(a.shape, b.shape)
     y = out_array(out, shape)
     if y.size:
-        dims, (sa, sb) = merge_axes(shape, elem_strides(a, shape), elem_strides(b, shape))
+        dims, (sa, sb) = merged(shape, elem_strides(a, shape), elem_strides(b, shape))
         _binary(a.reshape(-1), sa, b.reshape(-1), sb, dims, op, *act_args(act), y.reshape(-1))
     return y
 

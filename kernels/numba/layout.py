@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-from .common import jit, merge_axes, out_array, row_offset
+from .common import jit, merged, out_array, row_offset
 
 
 @jit(parallel=True)
@@ -44,7 +44,7 @@ def transpose(x, perm, out=None):
     y = out_array(out, shape)
     if y.size:
         st = [x.strides[p] // x.itemsize for p in perm]
-        dims, (sx,) = merge_axes(shape, st)
+        dims, (sx,) = merged(shape, st)
         _gather(x.reshape(-1), sx, dims, y.reshape(-1))
     return y
 

@@ -8,12 +8,12 @@ from dataclasses import replace
 
 from .exhaustive import ExhaustivePlanner
 from .milp import MilpPlanner
-from .problem import MB, OBJECTIVES, Option, Part, PlanError, Problem, Result, build, evaluate
+from .problem import MB, OBJECTIVES, Option, Part, PlanError, Problem, Result, Variant, build, evaluate
 
 PLANNERS = {"milp": MilpPlanner, "exhaustive": ExhaustivePlanner}
 
 __all__ = ["OBJECTIVES", "PLANNERS", "ExhaustivePlanner", "MilpPlanner", "Option", "Part", "PlanError", "Problem",
-           "Result", "baseline", "build", "evaluate", "solve"]
+           "Result", "Variant", "baseline", "build", "evaluate", "solve"]
 
 
 def solve(problem: Problem, planner=None) -> tuple:
@@ -41,10 +41,10 @@ def _why_infeasible(problem: Problem, planner) -> str:
 
 
 def baseline(problem: Problem, processor: int) -> Result:
-    """The whole model on one processor (each block's best backend there for the objective)."""
+    """The whole model, uncompressed, on one processor (each block's best backend there for the objective)."""
     key = (lambda o: o.ms) if problem.objective == "latency" else (lambda o: o.mj)
     choice = []
     for opts in problem.options:
-        mine = [i for i, o in enumerate(opts) if len(o.parts) == 1 and o.home == processor]
+        mine = [i for i, o in enumerate(opts) if len(o.parts) == 1 and o.home == processor and o.variant < 0]
         choice.append(min(mine, key=lambda i: key(opts[i])))
     return evaluate(problem, choice)

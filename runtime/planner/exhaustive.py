@@ -24,6 +24,7 @@ class ExhaustivePlanner:
         home = [np.array([o.home for o in opts]) for opts in problem.options]
         reads = [np.array([[q in o.readers for q in range(P)] for o in opts]) for opts in problem.options]
         mem = [np.array([o.memory for o in opts]) for opts in problem.options]
+        err = [np.array([o.error for o in opts]) for opts in problem.options]
         best, best_value = None, np.inf
         for start in range(0, total, CHUNK):
             C = np.stack(np.unravel_index(np.arange(start, min(start + CHUNK, total)), counts), axis=1)
@@ -43,6 +44,8 @@ class ExhaustivePlanner:
             ok = np.ones(len(C), bool)
             if problem.deadline_ms is not None:
                 ok &= lat <= problem.deadline_ms * (1 + 1e-9)
+            if problem.error_budget is not None:
+                ok &= sum(err[b][C[:, b]] for b in range(len(counts))) <= problem.error_budget * (1 + 1e-9)
             if problem.objective == "memory":
                 value = np.max([u / row[2] for u, row in zip(usage, problem.memory_rows)], axis=0)
             else:

@@ -1,5 +1,6 @@
 """The MILP planner (scipy.optimize.milp, HiGHS): one binary per (block, option), a hand-over variable per
-(tensor, processor), latency <= deadline and memory rows as linear constraints.
+(tensor, processor), latency <= deadline, memory rows and the summed error of compressed variants
+<= the error budget as linear constraints.
 
 A hand-over variable z[t, q] >= (block b reads on q) - (t's producer has its home on q), for every
 reader b of t; z costs the hand-over's time and energy, so at the optimum it is 1 exactly when t must
@@ -64,6 +65,9 @@ class MilpPlanner:
                     row([(z_index[ti, q], 1.0), *at_home, *need], (0.0 if r is not None else 1.0) - offset, np.inf)
         if problem.deadline_ms is not None:
             row([(k, ms[k]) for k in range(n) if ms[k]], -np.inf, problem.deadline_ms)
+        if problem.error_budget is not None:
+            row([(first[b] + o, opt.error) for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)
+                 if opt.error], -np.inf, problem.error_budget)
         for label, weights, limit in problem.memory_rows:
             entries = [(first[b] + o, sum(w * m for w, m in zip(weights, opt.memory)))
                        for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)]

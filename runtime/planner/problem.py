@@ -5,8 +5,14 @@ split between two processors running at once, the output gathered on one of them
 tensor costs a hand-over to each processor that reads it other than its producer's home; graph
 inputs start on the host CPU (processor 0) and graph outputs must end there. Blocks run one after
 another, so latency and energy are sums: a choice of one option per block is evaluated by `evaluate`.
+
+With RLC variants (a layer's low-rank forms, each with its estimated output error), a block whose layer
+has some gets the same options again for each variant, and the errors of the chosen options must sum
+to at most the error budget: compression and placement are chosen together (DeepX's DAD "considers
+compression levels").
 """
-from dataclasses import dataclass, field
+from collections import ChainMap
+from dataclasses import dataclass, field, replace
 
 from ...boards import Board, cost
 from ...errors import DeepxError
@@ -31,12 +37,23 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A compressed form of a layer: the low-rank node that replaces it, its factors' shapes, its error."""
+
+    node: object  # models.graph.Node
+    shapes: dict  # factor name -> shape
+    error: float  # estimated relative output error
+
+
+@dataclass(frozen=True)
 class Option:
     parts: tuple  # Part, one per processor used
     home: int  # the processor that holds the block's output
     ms: float
     mj: float
     memory: tuple  # bytes held on each processor (weights and output)
+    variant: int = -1  # index into the block's variants; -1: the layer as it is
+    error: float = 0.0  # the variant's estimated error
 
     @property
     def readers(self) -> frozenset:
@@ -62,6 +79,7 @@ class Problem:
     objective: str = "energy"  # or latency; `memory` (internal): minimise the worst memory row / limit
     deadline_ms: float | None = None
     memory_rows: list = field(default_factory=list)  # (label, weight per processor, limit in bytes)
+    error_budget: float | None = None  # limit on the summed error of the chosen variants
 
 
 @dataclass
@@ -71,6 +89,7 @@ class Result:
     block_ms: list  # per block, its options' time plus the hand-overs charged to it
     block_mj: list
     memory: list  # bytes per memory row
+    error: float = 0.0  # summed estimated error of the chosen variants
 
     def value(self, problem: Problem) -> float:
         if problem.objective == "latency":
@@ -81,23 +100,21 @@ class Result:
 
 
 def build(g: Graph, blocks: list, board: Board, objective="energy", deadline_ms=None, memory_mb=None,
-          splits=SPLITS) -> Problem:
+          splits=SPLITS, variants=None, error_budget=None) -> Problem:
+    """The problem for `g` cut into `blocks` on `board`; `variants` ({layer name: [Variant]}) with an
+    `error_budget` let the planner compress those layers too."""
     if objective not in OBJECTIVES:
         raise PlanError(f"objective {objective!r}: choose {' or '.join(OBJECTIVES)}")
+    if error_budget is not None and error_budget < 0:
+        raise PlanError(f"error budget must be >= 0, got {error_budget:g}")
     procs = board.processors
     index = {b.output: i for i, b in enumerate(blocks)}
     options = []
     for b in blocks:
-        full = B.works(g, b)
-        held = B.weight_bytes(g, b) + B.tensor_bytes(g, b.output)
-        opts = []
-        for i, p in enumerate(procs):
-            for backend in p.backends:
-                ms = cost.run_ms(p, backend, full)
-                opts.append(Option((Part(i, backend),), i, ms, cost.busy_mj(board, p, ms),
-                                   tuple(held if j == i else 0 for j in range(len(procs)))))
-        if b.channels:
-            opts += _split_options(g, b, board, splits)
+        opts = _options(g, b, board, splits)
+        for v, var in enumerate((variants or {}).get(b.nodes[0].name, []) if error_budget is not None else []):
+            view, vb = _variant_view(g, b, var)
+            opts += [replace(o, variant=v, error=var.error) for o in _options(view, vb, board, splits)]
         options.append(opts)
     users = {}
     for i, b in enumerate(blocks):
@@ -118,7 +135,31 @@ def build(g: Graph, blocks: list, board: Board, objective="energy", deadline_ms=
     if board.shared_memory and len(procs) > 1:
         rows.append(("the board (shared)", (1.0,) * len(procs), board.memory_mb * MB))
     return Problem(tuple(p.id for p in procs), [b.name for b in blocks], options, tensors, objective, deadline_ms,
-                   rows)
+                   rows, error_budget)
+
+
+def _options(g, b, board, splits) -> list:
+    """The block on each processor with each backend, and split by output channels."""
+    procs = board.processors
+    full = B.works(g, b)
+    held = B.weight_bytes(g, b) + B.tensor_bytes(g, b.output)
+    opts = []
+    for i, p in enumerate(procs):
+        for backend in p.backends:
+            ms = cost.run_ms(p, backend, full)
+            opts.append(Option((Part(i, backend),), i, ms, cost.busy_mj(board, p, ms),
+                               tuple(held if j == i else 0 for j in range(len(procs)))))
+    if b.channels:
+        opts += _split_options(g, b, board, splits)
+    return opts
+
+
+def _variant_view(g: Graph, b, var: Variant) -> tuple:
+    """(g seen with the block's layer replaced by the variant's node, that block): shapes only, the
+    planner prices the variant without computing its factors."""
+    view = Graph(g.name, g.inputs, g.outputs, shapes=ChainMap(var.shapes, g.shapes),
+                 constants=ChainMap(dict.fromkeys(var.shapes), g.constants))
+    return view, replace(b, nodes=[var.node, *b.nodes[1:]])
 
 
 def _split_options(g, b, board, splits) -> list:
@@ -164,11 +205,13 @@ def evaluate(problem: Problem, choice) -> Result:
             block_ms[at] += t.ms
             block_mj[at] += t.mj
     memory = [sum(sum(w * m for w, m in zip(row[1], o.memory)) for o in opts) for row in problem.memory_rows]
-    return Result(sum(block_ms), sum(block_mj), block_ms, block_mj, memory)
+    return Result(sum(block_ms), sum(block_mj), block_ms, block_mj, memory, sum(o.error for o in opts))
 
 
 def feasible(problem: Problem, r: Result, tol=1e-9) -> bool:
     if problem.deadline_ms is not None and r.latency_ms > problem.deadline_ms * (1 + tol):
+        return False
+    if problem.error_budget is not None and r.error > problem.error_budget * (1 + tol):
         return False
     return problem.objective == "memory" or all(m <= row[2] * (1 + tol) for m, row in zip(r.memory,
                                                                                         problem.memory_rows))

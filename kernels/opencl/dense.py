@@ -1,0 +1,33 @@
+"""Fully connected layers on the device, full and low-rank: work-group reductions at small batch,
+conv.cl's tiled GEMM (a 1x1 convolution over N pixels) at larger batch."""
+from ..common import IDENTITY
+from . import conv
+from .common import Call
+
+GEMV_MAX_N = 8  # batches up to this size run as matrix-vector products
+
+
+def _dense(call, x, w, b, y, act):
+    # x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K), all on the device
+    (N, M), K = x.shape, w.shape[0]
+    if N <= GEMV_MAX_N:
+        lanes, rows = call.dev.lanes, call.dev.group // call.dev.lanes
+        call.launch("dense", "gemv", (lanes, K), (lanes, rows), x, w, b, b is not None, y, N, M, K, act)
+    else:
+        conv.gemm(call, x, w, b, y, (K, M, N, 1, 1, 1, N, 1), (1, 1, 0, 0, 1, 1), 1, 1, (1, M, 0, 1, K, 0), act)
+
+
+def dense(x, w, b, act, out=None):
+    # x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K)
+    c = Call(x, out, (x.shape[0], w.shape[0]))
+    _dense(c, c.act(x), c.const(w), c.const(b), c.y, act)
+    return c.result()
+
+
+def dense_lowrank(x, v, u, b, act, out=None):
+    # x (N,M) · v (r,M)ᵀ -> t (N,r);  t · u (K,r)ᵀ + b (K) -> y (N,K)
+    c = Call(x, out, (x.shape[0], u.shape[0]))
+    t = c.temp((x.shape[0], v.shape[0]))
+    _dense(c, c.act(x), c.const(v), None, t, IDENTITY)
+    _dense(c, t, c.const(u), c.const(b), c.y, act)
+    return c.result()

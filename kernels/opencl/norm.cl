@@ -1,0 +1,38 @@
+// Normalisations, one output (or one softmax row) per work-item.
+
+// x (N,C,H,W) -> y = x / (bias + alpha/size * sum of x^2 over `size` neighbouring channels)^beta
+__kernel void lrn(__global const float *x, int xo, __global float *y, int yo,
+                  int C, int HW, int size, float alpha, float beta, float bias, int total) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int c = i / HW % C;
+    __global const float *x0 = x + xo + i - c * HW;  // channel 0 at this image and pixel
+    float sq = 0.0f;
+    for (int cc = max(0, c - (size - 1) / 2); cc < min(C, c + size / 2 + 1); cc++) sq += x0[cc * HW] * x0[cc * HW];
+    y[yo + i] = x[xo + i] / pow(bias + alpha / size * sq, beta);
+}
+
+// x (N,C,inner) with per-channel scale, bias, mean, var (C) -> y (N,C,inner)
+__kernel void batchnorm(__global const float *x, int xo, __global const float *scale, int so,
+                        __global const float *bias, int bo, __global const float *mean, int mo,
+                        __global const float *var, int vo, __global float *y, int yo,
+                        int C, int inner, float eps, int total, int kind, float lo, float hi) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int c = i / inner % C;
+    const float v = (x[xo + i] - mean[mo + c]) / sqrt(var[vo + c] + eps) * scale[so + c] + bias[bo + c];
+    y[yo + i] = act(v, kind, lo, hi);
+}
+
+// x (outer, L, inner) -> exp(x) / sum exp(x) along L; work-item (o, j) does one row
+__kernel void softmax(__global const float *x, int xo, __global float *y, int yo, int L, int inner, int rows) {
+    const int i = get_global_id(0);
+    if (i >= rows) return;
+    const int base = i / inner * L * inner + i % inner;
+    __global const float *xr = x + xo + base;
+    __global float *yr = y + yo + base;
+    float m = -INFINITY, sum = 0.0f;
+    for (int l = 0; l < L; l++) m = fmax(m, xr[l * inner]);
+    for (int l = 0; l < L; l++) sum += exp(xr[l * inner] - m);
+    for (int l = 0; l < L; l++) yr[l * inner] = exp(xr[l * inner] - m) / sum;
+}

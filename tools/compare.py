@@ -1,0 +1,47 @@
+"""`deepx compare`: the README's performance table. deepx against ONNX Runtime on onnx's nine light models
+(random He-initialised weights) at each thread count: latency ratio and largest output difference, peak
+activation memory against the sum of all tensors; with --rlc, AlexNet and VGG19 compressed by deepx
+against ONNX Runtime on the uncompressed model."""
+import os
+
+from .. import kernels
+from ..config import CACHE_DIR
+from ..models import io, light
+from ..runtime.executor import Executor
+from .runner import against_onnxruntime
+
+RLC_MODELS = ("bvlc_alexnet", "vgg19")
+
+
+def compressed(name: str, budget: float) -> str:
+    """The light model `name` compressed by RLC at `budget` (written once, cached)."""
+    from ..models import compress
+    from ..models.onnx_export import save_onnx
+
+    out = os.path.join(CACHE_DIR, "light", f"{name}-he-rlc{budget:g}.onnx")
+    if not os.path.exists(out):
+        g, _ = compress.compress_to(compress.job(light.path(name)), budget, None, "auto")
+        save_onnx(g, out + ".part.onnx")
+        os.replace(out + ".part.onnx", out)
+    return out
+
+
+def rows(models, threads, seconds: float, rlc_budget: float | None, progress=None):
+    """One row per (model, threads, variant) with the `deepx bench` keys, the model and the variant."""
+    models = models or light.names()
+    todo = [(m, "uncompressed") for m in models]
+    if rlc_budget is not None:
+        todo += [(m, f"rlc {rlc_budget:g}") for m in models if m in RLC_MODELS]
+    for model, variant in (progress(todo) if progress else todo):
+        reference = light.path(model)
+        ours = compressed(model, rlc_budget) if variant != "uncompressed" else reference
+        g = io.load_model(ours)
+        feeds = io.random_inputs(g)
+        ex = Executor(g)
+        try:
+            for n in threads:
+                kernels.set_threads(n)
+                yield dict(model=model, variant=variant,
+                           **against_onnxruntime(reference, g, feeds, ex, n, seconds))
+        finally:
+            ex.close()

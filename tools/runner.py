@@ -1,0 +1,97 @@
+"""`deepx run` and `deepx bench`: a model run by the executor on this machine, timed; against ONNX Runtime."""
+import resource
+import statistics
+import time
+
+import numpy as np
+
+from .. import boards, kernels
+from ..models import io
+from ..runtime.executor import Executor
+from ..runtime.plan import file_sha256, load_plan, make_plan
+
+
+def executor(args):
+    """(Graph, feeds, Executor) for a command line: --plan, else a latency plan made here for --board; with
+    --backend other than auto, every block on the CPU with that backend."""
+    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
+    board = boards.load(args.board.removeprefix("emulated:"))
+    if args.backend != "auto":
+        plan = None
+    elif args.plan:
+        plan = load_plan(args.plan, file_sha256(args.model))
+    else:
+        plan = make_plan(g, file_sha256(args.model), board, "latency")
+    return g, feeds, Executor(g, plan, board if plan else None, args.backend)
+
+
+def latency(times_s) -> dict:
+    ms = sorted(1e3 * t for t in times_s)
+    return dict(median=statistics.median(ms), p90=float(np.percentile(ms, 90)), min=ms[0], max=ms[-1])
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def run(args) -> dict:
+    """Warm up, time --repeat runs, optionally measure energy; the report `deepx run --json` prints."""
+    kernels.set_threads(args.threads)
+    g, feeds, ex = executor(args)
+    try:
+        for _ in range(max(1, args.warmup)):
+            outputs = ex.run(feeds)
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            outputs = ex.run(feeds)
+            times.append(time.perf_counter() - t)
+        energy = None
+        if args.meter:
+            from ..runtime.power.measure import energy_per_run
+
+            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline)
+        prof = ex.profile(feeds, max(1, min(args.repeat, 10))) if args.profile else None
+    finally:
+        ex.close()
+    return dict(model=str(args.model), board=args.board, backend=args.backend, outputs=outputs,
+                inputs={n: list(feeds[n].shape) for n in g.inputs},
+                latency_ms=latency(times) if times else None, peak_rss_bytes=peak_rss_bytes(),
+                arena_bytes=ex.arena_bytes, tensor_bytes=ex.tensor_bytes,
+                energy_mj_per_inference=energy and energy["energy_mj_per_inference"], meter=energy,
+                profile=prof, **g.summary())
+
+
+def bench(args) -> dict:
+    """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime."""
+    threads = kernels.set_threads(args.threads)
+    g, feeds, ex = executor(args)
+    try:
+        return dict(model=str(args.model), **against_onnxruntime(str(args.model), g, feeds, ex, threads,
+                                                                 args.seconds))
+    finally:
+        ex.close()
+
+
+def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: float, min_runs: int = 10) -> dict:
+    """deepx's executor and ONNX Runtime (on `onnx_path`, which may be another model with the same inputs and
+    outputs, e.g. the uncompressed one) on the same inputs in this process, in alternating turns."""
+    import onnxruntime as ort
+
+    from .bench_kernels import median_times
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see bench_kernels.ort_session
+    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs() if o.name in g.outputs]
+    ours = ex.run(feeds)
+    theirs = dict(zip(names, sess.run(names, feeds)))
+    ours_s, theirs_s = median_times([lambda: ex.run(feeds), lambda: sess.run(names, feeds)], min_runs, seconds)
+    return dict(threads=threads, deepx_ms=1e3 * ours_s, onnxruntime_ms=1e3 * theirs_s,
+                speed_vs_onnxruntime=theirs_s / ours_s,
+                max_abs_diff=max(float(np.abs(ours[n] - theirs[n]).max()) for n in names),
+                max_abs_onnxruntime=max(float(np.abs(theirs[n]).max()) for n in names),
+                arena_bytes=ex.arena_bytes, tensor_bytes=ex.tensor_bytes, blocks=len(ex.blocks))
