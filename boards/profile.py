@@ -23,6 +23,10 @@ KINDS = ("cpu", "gpu")
 BACKENDS = ("ref", "numba", "cython", "opencl")
 #: efficiency keys: the kernels' op families, depthwise convolutions, and the default for the rest
 OP_TYPES = ("conv", "depthwise", "dense", "pool", "norm", "elementwise", "layout", "default")
+#: a calibrated peak is a measured sgemm; kernels doing fewer multiplications than the FLOPs they are
+#: credited with (Winograd convolutions) run faster than it, hence efficiencies above 1
+MAX_EFFICIENCY = 2.0
+HOST = "host"  # the calibrated machine itself (`deepx calibrate`)
 
 
 class BoardError(DeepxError):
@@ -42,6 +46,7 @@ class Processor:
     backends: dict  # backend -> speed relative to the processor's efficiency (1.0 = as listed)
     efficiency: dict  # op type -> fraction of peak reached; "default" for op types not listed
     memory_mb: float  # memory it may use (the board's, unless a carve-out is smaller)
+    opencl_device: str = ""  # the OpenCL device of its opencl backend ("platform:index"; "" = the default)
 
     def eff(self, op_type: str) -> float:
         return self.efficiency.get(op_type, self.efficiency["default"])
@@ -73,14 +78,29 @@ def names() -> list:
     return sorted(f[:-5] for f in os.listdir(HERE) if f.endswith(".toml"))
 
 
+def host_path() -> str:
+    """Where the `host` profile lives: $DEEPX_HOST_PROFILE, else ${XDG_CONFIG_HOME:-~/.config}/deepx/host.toml."""
+    if os.environ.get("DEEPX_HOST_PROFILE"):
+        return os.environ["DEEPX_HOST_PROFILE"]
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "deepx", HOST + ".toml")
+
+
 def load(name_or_path: str) -> Board:
-    """A board by name (`jetson-nano`), or from a TOML file path; BoardError otherwise."""
-    if name_or_path.endswith(".toml") or os.sep in name_or_path:
+    """A board by name (`jetson-nano`, or `host`: this machine's calibrated profile, measured quickly on
+    first use when there is none), or from a TOML file path; BoardError otherwise."""
+    if name_or_path == HOST:
+        path = host_path()
+        if not os.path.exists(path):
+            from .calibrate import quick_host
+
+            path = quick_host(path)
+    elif name_or_path.endswith(".toml") or os.sep in name_or_path:
         path = name_or_path
     else:
         path = os.path.join(HERE, name_or_path + ".toml")
         if not os.path.exists(path):
-            raise BoardError(f"unknown board {name_or_path!r} (known boards: {', '.join(names())})")
+            raise BoardError(f"unknown board {name_or_path!r} (known boards: {', '.join([HOST] + names())})")
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -146,8 +166,9 @@ class _Reader:
         for k, v in t.items():
             if k not in allowed:
                 self._fail(section, index, key, f"unknown entry {k!r} (one of {', '.join(allowed)})")
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-                self._fail(section, index, key, f"{k} = {v!r}: must be a number in (0, 1]")
+            top = MAX_EFFICIENCY if key == "efficiency" else 1
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= top:
+                self._fail(section, index, key, f"{k} = {v!r}: must be a number in (0, {top:g}]")
         if need_default and "default" not in t:
             self._fail(section, index, key, "needs a 'default' entry")
         return {k: float(v) for k, v in t.items()}
@@ -199,4 +220,5 @@ class _Reader:
                          active_w=self._get(p, s, i, "active_w", float),
                          backends=self._fractions(p, s, i, "backends", BACKENDS, False),
                          efficiency=self._fractions(p, s, i, "efficiency", OP_TYPES, True),
-                         memory_mb=self._get(p, s, i, "memory_mb", float, default=board_memory_mb))
+                         memory_mb=self._get(p, s, i, "memory_mb", float, default=board_memory_mb),
+                         opencl_device=self._get(p, s, i, "opencl_device", str, default=""))

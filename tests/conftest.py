@@ -1,4 +1,5 @@
-"""Shared test setup: helper modules on the path, and the power tests' `emulator` fixture."""
+"""Shared test setup: helper modules on the path, the power tests' `emulator` fixture, a host profile per session."""
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (kernel_cases, onnx_cases)
 
 from deepx.tools.meter_emulators import constant, make  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_profile(tmp_path_factory):
+    """The `host` board of this test session: its own profile file (measured quickly on first use), never
+    the user's ~/.config/deepx/host.toml; subprocesses inherit it."""
+    if "DEEPX_HOST_PROFILE" not in os.environ:
+        os.environ["DEEPX_HOST_PROFILE"] = str(tmp_path_factory.mktemp("host") / "host.toml")
+    return os.environ["DEEPX_HOST_PROFILE"]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def test_names_lists_the_issue_boards():
 
 
 def test_unknown_board_lists_the_known_ones():
-    with pytest.raises(BoardError, match="unknown board 'jetson-nanoo' \\(known boards: jetson-nano, "):
+    with pytest.raises(BoardError, match="unknown board 'jetson-nanoo' \\(known boards: host, jetson-nano, "):
         boards.load("jetson-nanoo")
 
 
@@ -54,7 +54,8 @@ def test_missing_key_names_the_key_and_its_section_line(tmp_path):
     ("active_w = 3.5 ", "active_w = -3.5 ", "processors\\[1\\].active_w: must be a positive number"),
     ('kind = "gpu"', 'kind = "dsp"', "processors\\[1\\].kind: 'dsp' is not one of cpu, gpu"),
     ("backends = { opencl = 1.0 }", "backends = { cuda = 1.0 }", "unknown entry 'cuda'"),
-    ("conv = 0.35,", "conv = 1.5,", "conv = 1.5: must be a number in \\(0, 1\\]"),
+    ("conv = 0.35,", "conv = 2.5,", "conv = 2.5: must be a number in \\(0, 2\\]"),
+    ("opencl = 1.0", "opencl = 1.5", "opencl = 1.5: must be a number in \\(0, 1\\]"),
     ("memory_mb = 4096 ", 'memory_mb = "4G" ', "memory_mb: expected float, got str"),
 ])
 def test_bad_values_name_the_key_and_line(tmp_path, old, new, why):

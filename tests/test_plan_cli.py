@@ -24,7 +24,7 @@ def deepx(*args):
 def test_boards_lists_and_shows():
     p = deepx("boards")
     assert p.returncode == 0, p.stderr
-    assert [line.split()[0] for line in p.stdout.splitlines()] == boards.names()
+    assert [line.split()[0] for line in p.stdout.splitlines()] == ["host"] + boards.names()
     p = deepx("boards", "show", "jetson-tk1")
     assert p.returncode == 0 and "326 GFLOP/s" in p.stdout and "jetson-tk1.toml" in p.stdout
 
@@ -46,7 +46,7 @@ def test_plan_json_and_file(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--board", "jetson-nanoo"], "unknown board 'jetson-nanoo' (known boards: jetson-nano, jetson-orin-nano"),
+    (["--board", "jetson-nanoo"], "unknown board 'jetson-nanoo' (known boards: host, jetson-nano, jetson-orin-nano"),
     (["--board", "jetson-nano", "--deadline-ms", "3"], "deadline 3 ms is below the fastest possible latency of"),
     (["--board", "rpi3b", "--memory-mb", "20"], "memory limit 20.0 MB on "),
 ])

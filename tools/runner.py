@@ -36,8 +36,8 @@ def peak_rss_bytes() -> int:
 
 def run(args) -> dict:
     """Warm up, time --repeat runs, optionally measure energy; the report `deepx run --json` prints."""
-    kernels.set_threads(args.threads)
     g, feeds, ex = executor(args)
+    kernels.set_threads(args.threads)  # after the board: a first-use calibration of `host` sets its own
     try:
         for _ in range(max(1, args.warmup)):
             outputs = ex.run(feeds)
@@ -64,8 +64,8 @@ def run(args) -> dict:
 
 def bench(args) -> dict:
     """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime."""
-    threads = kernels.set_threads(args.threads)
     g, feeds, ex = executor(args)
+    threads = kernels.set_threads(args.threads)  # after the board, as in run
     try:
         return dict(model=str(args.model), **against_onnxruntime(str(args.model), g, feeds, ex, threads,
                                                                  args.seconds))
