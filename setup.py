@@ -62,6 +62,7 @@ setup(
         "train": ["scikit-learn>=1.3", "onnx>=1.16", "torch>=2.1"],
     },
     entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
-                                      "deepx-power = deepx.tools.power_cli:main"]},
+                                      "deepx-power = deepx.tools.power_cli:main",
+                                      "deepx-run = deepx.tools.deepx_run:main"]},
     zip_safe=False,
 )

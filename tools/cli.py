@@ -285,6 +285,35 @@ def _emulate(args):
         print(f"wrote {args.output}")
 
 
+def _pack(args):
+    from .. import boards
+    from ..models import io
+    from ..runtime import bundle
+    from ..runtime.plan import file_sha256, load_plan, make_plan
+
+    board = boards.load(args.board.removeprefix("emulated:"))
+    if board.name not in boards.names():
+        raise boards.BoardError(f"{args.board}: deepx-run finds the board's profile by name; pack for one of "
+                                f"{', '.join(boards.names())}")
+    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    sha = file_sha256(args.model)
+    plan = load_plan(args.plan, sha) if args.plan else make_plan(g, sha, board, args.objective)
+    m = bundle.pack(g, plan, sha, board.name, args.output)
+    p = m["plan"]
+    print(f"wrote {args.output}: {g.name} for {board.name}, {m['model']['param_bytes'] / 2**20:.1f} MiB of weights, "
+          f"plan {'from ' + args.plan if args.plan else 'made now'} ({p['blocks']} blocks on "
+          f"{', '.join(p['backends'])}; predicted {p['predicted']['latency_ms']:.2f} ms, "
+          f"{p['predicted']['energy_mj']:.1f} mJ)")
+
+
+def _flash(args):
+    from .flash import flash
+
+    r = flash(args.bundle, args.board, args.to, args.python, args.ssh_config, args.timeout)
+    print(f"flashed {r['bundle']} ({r['bytes'] / 2**20:.1f} MiB, sha256 {r['sha256'][:12]}… verified on the board)")
+    print(f"run it with: {r['command']}")
+
+
 def _executor_args(p):
     p.add_argument("model", help="MODEL.onnx")
     p.add_argument("--board", default="host", metavar="NAME",
@@ -413,6 +442,26 @@ def parser():
     em.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
     em.add_argument("--json", action="store_true")
     em.set_defaults(func=_emulate)
+
+    pk = sub.add_parser("pack", help="bundle a model, its weights and its plan for a board into one file")
+    pk.add_argument("model", help="MODEL.onnx")
+    pk.add_argument("--board", required=True, metavar="NAME", help="the board it will run on (deepx boards)")
+    pk.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: made now)")
+    pk.add_argument("--objective", choices=["energy", "latency"], default="energy", help="when the plan is made now")
+    pk.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    pk.add_argument("-o", "--output", required=True, metavar="MODEL.dxb")
+    pk.set_defaults(func=_pack)
+
+    fl = sub.add_parser("flash", help="put a bundle on a board (a folder, or ssh://user@host[:port]/path) "
+                                      "with the runtime that runs it")
+    fl.add_argument("bundle", metavar="MODEL.dxb")
+    fl.add_argument("--board", required=True, metavar="NAME", help="the board at DEST")
+    fl.add_argument("--to", required=True, metavar="DEST", help="a folder (an emulated board's root) or "
+                                                               "ssh://[user@]host[:port]/path")
+    fl.add_argument("--python", default="python3", help="the board's Python (default: python3)")
+    fl.add_argument("--ssh-config", metavar="FILE", help="an ssh_config file for ssh (ssh -F)")
+    fl.add_argument("--timeout", type=float, default=10.0, metavar="S", help="ssh connect timeout")
+    fl.set_defaults(func=_flash)
     return p
 
 

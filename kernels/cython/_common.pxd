@@ -131,9 +131,10 @@ cdef extern from "<omp.h>":
 
 
 cdef inline void bind_blas():
-    """Find OpenBLAS's thread setters (once per module, at import)."""
-    import scipy.linalg.cython_blas
-    deepx_blas_bind(scipy.linalg.cython_blas.__file__.encode())
+    """Find OpenBLAS's thread setters (once per module, at import). The cimport of sgemm imported
+    cython_blas already; it is read from sys.modules, which does not import all of scipy.linalg."""
+    import sys
+    deepx_blas_bind(sys.modules["scipy.linalg.cython_blas"].__file__.encode())
 
 
 cdef inline int blas_serial() noexcept nogil:

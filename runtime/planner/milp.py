@@ -7,8 +7,6 @@ reader b of t; z costs the hand-over's time and energy, so at the optimum it is 
 move to q (it is a sum of binaries, so it need not be declared integer).
 """
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import coo_array
 
 from .problem import Problem
 
@@ -21,6 +19,10 @@ class MilpPlanner:
 
     def solve(self, problem: Problem):
         """The best choice (one option index per block), or None when no choice meets the limits."""
+        # imported here: scipy.optimize costs ~50 MB and ~0.5 s, which deepx-run (PlanError only) is spared
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import coo_array
+
         P = len(problem.processors)
         first = np.cumsum([0] + [len(o) for o in problem.options])
         n_x = int(first[-1])

@@ -1,0 +1,97 @@
+"""`deepx-run`: the board runtime, in a subprocess where importing numba, onnx or Cython fails; its
+outputs equal the host's `deepx run`; its JSON report, its meter, and one-line errors."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from bundle_cases import BLOCKED, blocked_env, inputs, outputs, pack
+from deepx.tools.meter_emulators import constant
+
+RUN = [sys.executable, "-m", "deepx.tools.deepx_run"]
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cnn")
+    bundle = pack(d / "cnn.dxb")
+    return bundle, d / "in.npz", inputs(d / "in.npz", bundle)
+
+
+def run(*args, env=None):
+    return subprocess.run([*RUN, *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_runs_without_numba_onnx_or_a_compiler_and_matches_the_host(cnn, tmp_path):
+    bundle, x, host = cnn
+    env = blocked_env(tmp_path / "blocker")
+    assert subprocess.run([sys.executable, "-c", "import numba"], env=env, capture_output=True).returncode != 0
+    p = run(bundle, "--input", x, "--output", tmp_path / "out.npz", "--board", "jetson-nano", env=env)
+    assert p.returncode == 0, p.stderr
+    got = outputs(tmp_path / "out.npz")
+    assert got.keys() == host.keys() and all(np.array_equal(got[k], host[k]) for k in got)
+    tried, *modules = (tmp_path / "blocker" / "modules").read_text().splitlines()
+    assert tried.split()[1:] in ([], ["cython"])  # scipy._lib tries the optional `cython` shim itself
+    assert "deepx.kernels.cython._conv" in modules
+    assert not {m for m in modules if m.partition(".")[0] in (*BLOCKED, "serial")}  # no meter: no pyserial
+    assert "scipy.optimize" not in modules  # the planner's solver stays on the workstation
+
+
+def test_json_report(cnn):
+    bundle, x, _ = cnn
+    p = run(bundle, "--input", x, "--repeat", "5", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["board"] == "jetson-nano" and r["model"] == "digits-cnn" and r["runtime"]["version"] == "0.1.0"
+    lat = r["latency_ms"]
+    assert lat["runs"] == 5 and 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["max"]
+    assert r["peak_rss_bytes"] > r["weights_bytes"] > 2_000_000 and r["energy_mj_per_inference"] is None
+    assert 0 < r["start_s"] < 30 and r["outputs"]["logits"]["shape"] == [1, 10]
+
+
+def test_energy_per_inference(cnn, emulator):
+    port = emulator("um25c", constant(2.5))
+    p = run(cnn[0], "--meter", f"um25c:{port}", "--baseline", "0", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    m = r["meter"]
+    assert m["samples"] >= 20 and r["energy_mj_per_inference"] == pytest.approx(2.5 * m["window_s"] / m["runs"] * 1e3,
+                                                                                rel=0.02)
+
+
+def _newer(src, dst):
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w") as out:
+        for info in z.infolist():
+            out.writestr(info.filename, z.read(info))
+        out.comment = b"deepx-bundle/2 " + b"0" * 64
+
+
+@pytest.mark.parametrize("damage,args,message", [
+    (lambda b: b.__setitem__(len(b) // 2, b[len(b) // 2] ^ 0x04), (), "corrupt: member weights.npz"),
+    (lambda b: b.__setitem__(100, b[100] ^ 0x04), (), "corrupt: the zip headers, manifest or directory"),
+    (lambda b: b.__delitem__(slice(len(b) - 100, None)), (), "not a deepx bundle, or truncated"),
+    (None, ("--board", "rpi4b"), "packed for board 'jetson-nano', this board is 'rpi4b'"),
+    ("newer", (), "bundle format deepx-bundle/2 is newer than this runtime reads"),
+    (None, ("--input", "missing.npz"), "missing.npz: no such file"),
+])
+def test_bad_bundles_are_one_line_and_exit_2(cnn, tmp_path, damage, args, message):
+    bad = tmp_path / "bad.dxb"
+    if damage == "newer":
+        _newer(cnn[0], bad)
+    else:
+        data = bytearray(cnn[0].read_bytes())
+        if damage:
+            damage(data)
+        bad.write_bytes(data)
+    p = run(bad, *args)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [p.stderr.strip()] and p.stderr.startswith("deepx-run: error: ")
+    assert message in p.stderr
+
+
+def test_board_from_the_environment(cnn):
+    p = run(cnn[0], env=dict(os.environ, DEEPX_BOARD="rpi5"))
+    assert p.returncode == 2 and "this board is 'rpi5'" in p.stderr
