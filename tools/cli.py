@@ -314,6 +314,12 @@ def _flash(args):
     print(f"run it with: {r['command']}")
 
 
+def _demo(args):
+    from .demo import run
+
+    run(args)
+
+
 def _executor_args(p):
     p.add_argument("model", help="MODEL.onnx")
     p.add_argument("--board", default="host", metavar="NAME",
@@ -462,6 +468,19 @@ def parser():
     fl.add_argument("--ssh-config", metavar="FILE", help="an ssh_config file for ssh (ssh -F)")
     fl.add_argument("--timeout", type=float, default=10.0, metavar="S", help="ssh connect timeout")
     fl.set_defaults(func=_flash)
+
+    dm = sub.add_parser("demo", help="the whole pipeline on the zoo's digits models and AlexNet, on an emulated "
+                                     "board and meter (or a real one): one table, a power trace PNG")
+    dm.add_argument("--board", default="jetson-nano", metavar="NAME[,NAME]", help="board(s) (default jetson-nano)")
+    dm.add_argument("--meter", metavar="SPEC", help="a real meter on a real board (with --to); default: the "
+                                                    "emulated board read by an emulated UM25C on a pty")
+    dm.add_argument("--to", metavar="DEST", help="the board (ssh://user@host/path or a folder; default: a folder "
+                                                 "in the work folder, the emulated board's root)")
+    dm.add_argument("--models", nargs="+", metavar="NAME", help="some of digits-dnn digits-cnn alexnet (default all)")
+    dm.add_argument("--error-budget", type=float, default=0.05, metavar="E", help="RLC's summed error (default 0.05)")
+    dm.add_argument("--window", type=float, default=3.0, metavar="S", help="seconds of metered inference per model")
+    dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go (default: a temp folder)")
+    dm.set_defaults(func=_demo)
     return p
 
 

@@ -81,7 +81,8 @@ def run(args) -> dict:
         if args.meter:
             from ..runtime.power.measure import energy_per_run
 
-            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline)
+            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline, args.window,
+                                    args.trace)
     finally:
         ex.close()
     if args.output:
@@ -125,6 +126,9 @@ def parser():
     p.add_argument("--meter", metavar="SPEC", help="measure energy per inference (e.g. um25c:/dev/rfcomm0)")
     p.add_argument("--baseline", type=float, default=1.0, metavar="S",
                    help="seconds of idle power measured first and subtracted (0: gross energy)")
+    p.add_argument("--window", type=float, default=0.0, metavar="S",
+                   help="with --meter: repeat the inference for at least S seconds in the measured window")
+    p.add_argument("--trace", metavar="TRACE.csv", help="with --meter: write every sample, with its window")
     p.add_argument("--board", metavar="NAME", help="this board (default: $DEEPX_BOARD); refuses bundles for others")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.add_argument("--version", action="version", version=f"deepx-run {__version__}")

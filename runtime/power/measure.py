@@ -1,23 +1,35 @@
 """Energy per inference: repeat a run inside one meter window until the window holds enough samples."""
 import time
 
+from .meter import MeterError
 from .sampler import Sampler
 from .spec import open_meter
+from .trace import TraceWriter
 
 MIN_SAMPLES = 20  # a window must span at least this many meter samples
 
 
-def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 1.0) -> dict:
-    """Run `run()` at least min_runs times, and until the window spans MIN_SAMPLES meter samples.
+def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 1.0, min_window_s: float = 0.0,
+                   trace: str | None = None) -> dict:
+    """Run `run()` at least min_runs times, and until the window spans MIN_SAMPLES meter samples and
+    min_window_s seconds. `trace`: a CSV path for every sample, with its window ("baseline", "inference").
 
     Returns energy_mj_per_inference (above the idle baseline when baseline_s > 0), the runs, the
     window's samples, mean power and gaps (start from the window's start, length; seconds)."""
     meter = open_meter(meter_spec)
+    f = None
     try:
-        with Sampler(meter) as sampler:
+        on_sample = None
+        if trace:
+            try:
+                f = open(trace, "w", newline="")
+            except OSError as e:
+                raise MeterError(f"{trace}: cannot write: {e.strerror}") from None
+            on_sample = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=True).write
+        with Sampler(meter, on_sample) as sampler:
             if baseline_s > 0:
                 sampler.measure_baseline(baseline_s)
-            runs, span = 0, MIN_SAMPLES * meter.interval_s
+            runs, span = 0, max(MIN_SAMPLES * meter.interval_s, min_window_s)
             with sampler.window("inference"):
                 start = time.monotonic()
                 while runs < min_runs or time.monotonic() - start < span:
@@ -26,6 +38,8 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
             w = sampler.report("inference")
     finally:
         meter.close()
+        if f:
+            f.close()
     energy = w.energy_j if w.net_energy_j is None else w.net_energy_j
     return dict(energy_mj_per_inference=1e3 * energy / runs, runs=runs, window_s=w.duration_s, samples=w.samples,
                 mean_w=w.mean_w, baseline_w=w.baseline_w, gaps=w.gaps)

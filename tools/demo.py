@@ -1,0 +1,211 @@
+"""`deepx demo`: the whole pipeline on each model, one table in the style of the DeepX paper.
+
+For each model: RLC and placement together (`deepx plan --error-budget`), accuracy on the digits test
+set, `deepx pack`, `deepx flash` to a board folder, then the flashed `deepx-run` runs the bundle while a
+UM25C is read over a pseudo-terminal. On the emulated board the meter reads the board's modelled power
+(the plan's inference replayed back to back on its virtual clock, in real time), while deepx-run computes
+at host speed; so "measured" energy per inference is the meter's mean power over deepx-run's window x the
+board's modelled latency per inference, compared with the cost model's energy. With `--meter` the board is
+real: deepx-run's own energy per inference (above the idle baseline) is the measured figure.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ..errors import DeepxError
+
+MODELS = ("digits-dnn", "digits-cnn", "alexnet")
+STEPS = ("plan", "accuracy", "pack", "flash", "run")
+
+
+class DemoError(DeepxError):
+    pass
+
+
+def _model(name: str, workdir: str):
+    """(ONNX path, input shapes, calibration .npz or None, labelled test data or None)."""
+    from ..models import light, zoo
+
+    if name == "alexnet":
+        return light.path("bvlc_alexnet"), None, None, None
+    if name not in zoo.MODELS:
+        raise DemoError(f"--models {name}: expected some of {', '.join(MODELS)}")
+    x_train, _, x_test, y_test = zoo.digits(name)
+    calibration = os.path.join(workdir, f"{name}-calibration.npz")
+    np.savez(calibration, x=x_train)
+    return zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]}, calibration, ({"x": x_test}, y_test)
+
+
+def _run_on_board(command: list, timeout_s: float = 300) -> dict:
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DemoError(f"{command[0]}: {e}") from None
+    if r.returncode:
+        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise DemoError(f"deepx-run failed on the board ({r.returncode}): {last}")
+    return json.loads(r.stdout)
+
+
+def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: str | None, dest: str,
+               window_s: float, step) -> dict:
+    """Every step for one model; `step(label)` reports progress. Returns the table's figures."""
+    from .. import boards
+    from ..models import compress, io
+    from ..runtime import bundle
+    from ..runtime.emulate import run_plan
+    from ..runtime.plan import file_sha256, save_plan
+    from .flash import flash
+    from .joint_plan import plan_with_rlc
+    from .meter_emulators import make
+
+    board = boards.load(board_name)
+    tag = f"{name}-{board.name}"
+    step(f"{name}: compress + plan for {board.name}")
+    onnx_path, shapes, calibration, labelled = _model(name, workdir)
+    g = io.load_model(onnx_path, shapes)
+    small_path, plan_path = os.path.join(workdir, f"{tag}.onnx"), os.path.join(workdir, f"{tag}.json")
+    plan = plan_with_rlc(onnx_path, g, board, budget, small_path, calibration=calibration)
+    save_plan(plan, plan_path)
+    small = io.load_model(small_path, shapes)
+
+    step(f"{name}: accuracy")
+    acc = (compress.accuracy(g, labelled), compress.accuracy(small, labelled)) if labelled else (None, None)
+
+    step(f"{name}: pack")
+    dxb = os.path.join(workdir, f"{tag}.dxb")
+    bundle.pack(small, plan, file_sha256(small_path), board.name, dxb)
+
+    step(f"{name}: flash to {dest}")
+    flashed = flash(dxb, board.name, dest, sys.executable if not meter else "python3", say=lambda _: None)
+
+    step(f"{name}: deepx-run on the board, meter over a pty")
+    trace = os.path.join(workdir, f"{tag}-trace.csv")
+    args = ["--repeat", "5", "--window", f"{window_s:g}", "--json"]
+    emu = None
+    if meter:  # a real board: deepx-run measures energy above the idle baseline itself
+        report = _run_on_board(["sh", "-c", f"{flashed['command']} --meter {meter} " + " ".join(args)])
+        modelled_ms = plan["predicted"]["latency_ms"]
+        measured_mj = report["energy_mj_per_inference"]
+    else:
+        _, emu = run_plan(small, plan, io.random_inputs(small), board)
+        um = make("um25c", emu.power_source())
+        port = um.start()
+        try:
+            report = _run_on_board([os.path.join(dest, "deepx-run"), flashed["bundle"], "--meter", f"um25c:{port}",
+                                    "--baseline", "0", "--trace", trace] + args)
+        finally:
+            um.unplug()
+        modelled_ms = emu.now_ms
+        measured_mj = report["meter"]["mean_w"] * modelled_ms
+    c = plan["compression"]
+    base = c["uncompressed"]["baselines"]
+    return dict(model=name, board=board.name, budget=budget, accuracy=acc, plan=plan["predicted"],
+                uncompressed=c["uncompressed"]["predicted"], baselines=base,
+                weights_mib=(c["params_before"] * 4 / 2**20, c["params_after"] * 4 / 2**20),
+                flops=(c["flops_before"], c["flops_after"]), modelled_ms=modelled_ms,
+                modelled_mj=emu.energy_mj() if emu else plan["predicted"]["energy_mj"], measured_mj=measured_mj,
+                meter=report["meter"], host_ms=report["latency_ms"]["median"],
+                peak_rss_mib=report["peak_rss_bytes"] / 2**20, trace=None if meter else trace)
+
+
+def _pct(a):
+    return "—" if a is None else f"{100 * a:.1f}%"
+
+
+def table(results: list) -> str:
+    """The paper-style table: baselines against the deepx plan, per model and board, then what was measured."""
+    head = f"| model | board | configuration | latency ms | energy mJ | weights MiB | accuracy |"
+    lines = [head, "|---|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        a0, a1 = r["accuracy"]
+        w0, w1 = r["weights_mib"]
+        rows = [(f"CPU only, uncompressed", r["baselines"]["cpu"], w0, a0)]
+        rows += [(f"GPU only, uncompressed", r["baselines"][p], w0, a0) for p in r["baselines"] if p != "cpu"]
+        if r["uncompressed"]:
+            rows.append(("deepx plan, uncompressed", r["uncompressed"], w0, a0))
+        rows.append((f"deepx: RLC (budget {r['budget']:g}) + plan", r["plan"], w1, a1))
+        for label, p, w, a in rows:
+            lines.append(f"| {r['model']} | {r['board']} | {label} | {p['latency_ms']:.3f} | {p['energy_mj']:.3f} "
+                         f"| {w:.2f} | {_pct(a)} |")
+    lines.append("")
+    lines.append("latency and energy above: the board's cost model (modelled). Measured with deepx-run and the meter:")
+    for r in results:
+        best = min(r["baselines"].items(), key=lambda kv: kv[1]["energy_mj"])
+        m = r["meter"]
+        off = r["measured_mj"] / r["modelled_mj"] - 1
+        lines.append(
+            f"- {r['model']} on {r['board']}: measured {r['measured_mj']:.3f} mJ per inference "
+            f"({'meter mean %.3f W over %d samples x modelled %.3f ms' % (m['mean_w'], m['samples'], r['modelled_ms']) if r['trace'] else 'deepx-run on the board, above idle'}), "
+            f"modelled {r['modelled_mj']:.3f} mJ ({100 * off:+.1f}%); deepx plan {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x "
+            f"lower energy than the best single processor uncompressed (all on {best[0]}); FLOPs "
+            f"{r['flops'][0] / 1e6:.1f}M -> {r['flops'][1] / 1e6:.1f}M; on this host deepx-run {r['host_ms']:.2f} ms, "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    return "\n".join(lines)
+
+
+def plot(results: list, workdir: str) -> str:
+    """One PNG of the power traces one after another, each model's inference window shaded."""
+    from ..runtime.power import read_trace
+    from .power_cli import _plot
+
+    merged = os.path.join(workdir, "demo-trace.csv")
+    offset = 0.0
+    with open(merged, "w") as f:
+        f.write("time_s,power_w,window\n")
+        for r in results:
+            t = read_trace(r["trace"])
+            name = f"{r['model']} on {r['board']}"
+            for ts, p, w in zip(t.time_s, t.power_w, t.window):
+                f.write(f"{offset + ts:.6f},{p:.6g},{name if w else ''}\n")
+            offset += (t.time_s[-1] if t.time_s else 0.0) + 0.5
+    png = os.path.join(workdir, "demo-power.png")
+    with open(os.devnull, "w") as quiet:
+        stdout, sys.stdout = sys.stdout, quiet
+        try:
+            _plot(type("Args", (), dict(trace=merged, output=png)))
+        finally:
+            sys.stdout = stdout
+    return png
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    models = args.models or list(MODELS)
+    boards = args.board.split(",")
+    real = args.meter is not None
+    if real and not args.to:
+        raise DemoError("--meter measures a real board: give --to ssh://user@host/path (or its folder)")
+    workdir = args.workdir or tempfile.mkdtemp(prefix="deepx-demo-")
+    os.makedirs(workdir, exist_ok=True)
+    dest = args.to or os.path.join(workdir, "board")
+    if real:
+        print(f"deepx demo: steps plan, accuracy and pack run here; flash and deepx-run need the board at {dest} "
+              f"and the meter {args.meter}", file=sys.stderr)
+    t0 = time.perf_counter()
+    results = []
+    with tqdm(total=len(models) * len(boards) * len(STEPS), desc="demo", file=sys.stderr, disable=None,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}]") as bar:
+        def step(label):
+            if bar.n < bar.total and getattr(step, "started", False):
+                bar.update(1)
+            step.started = True
+            bar.set_description_str(label)
+
+        for board in boards:
+            for name in models:
+                results.append(demo_model(name, board, workdir, args.error_budget, args.meter,
+                                          dest if not real else args.to, args.window, step))
+                bar.update(1)
+                step.started = False
+    print(table(results))
+    if not real:
+        print(f"power trace: {plot(results, workdir)}")
+    print(f"work folder: {workdir}; {time.perf_counter() - t0:.0f} s")
+    return 0
