@@ -471,7 +471,8 @@ def parser():
 
     dm = sub.add_parser("demo", help="the whole pipeline on the zoo's digits models and AlexNet, on an emulated "
                                      "board and meter (or a real one): one table, a power trace PNG")
-    dm.add_argument("--board", default="jetson-nano", metavar="NAME[,NAME]", help="board(s) (default jetson-nano)")
+    dm.add_argument("--board", default="jetson-nano,jetson-tk1", metavar="NAME[,NAME]",
+                    help="board(s), comma-separated (default jetson-nano,jetson-tk1)")
     dm.add_argument("--meter", metavar="SPEC", help="a real meter on a real board (with --to); default: the "
                                                     "emulated board read by an emulated UM25C on a pty")
     dm.add_argument("--to", metavar="DEST", help="the board (ssh://user@host/path or a folder; default: a folder "

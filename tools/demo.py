@@ -8,6 +8,8 @@ at host speed; so "measured" energy per inference is the meter's mean power over
 board's modelled latency per inference, compared with the cost model's energy. With `--meter` the board is
 real: deepx-run's own energy per inference (above the idle baseline) is the measured figure.
 """
+import functools
+import itertools
 import json
 import os
 import subprocess
@@ -27,18 +29,22 @@ class DemoError(DeepxError):
     pass
 
 
+@functools.lru_cache(maxsize=None)
 def _model(name: str, workdir: str):
-    """(ONNX path, input shapes, calibration .npz or None, labelled test data or None)."""
-    from ..models import light, zoo
+    """(ONNX path, input shapes, calibration .npz or None, labelled test data or None, graph, RLC candidates),
+    once per model whatever the boards."""
+    from ..models import compress, io, light, zoo
 
     if name == "alexnet":
-        return light.path("bvlc_alexnet"), None, None, None
-    if name not in zoo.MODELS:
-        raise DemoError(f"--models {name}: expected some of {', '.join(MODELS)}")
-    x_train, _, x_test, y_test = zoo.digits(name)
-    calibration = os.path.join(workdir, f"{name}-calibration.npz")
-    np.savez(calibration, x=x_train)
-    return zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]}, calibration, ({"x": x_test}, y_test)
+        path, shapes, calibration, labelled = light.path("bvlc_alexnet"), None, None, None
+    else:
+        x_train, _, x_test, y_test = zoo.digits(name)
+        calibration = os.path.join(workdir, f"{name}-calibration.npz")
+        np.savez(calibration, x=x_train)
+        path, shapes, labelled = zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]}, ({"x": x_test}, y_test)
+    g = io.load_model(path, shapes)
+    layers = compress.candidates(g, compress.job(path, calibration, graph=g).calibration)
+    return path, shapes, calibration, labelled, g, layers
 
 
 def _run_on_board(command: list, timeout_s: float = 300) -> dict:
@@ -67,10 +73,9 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
     board = boards.load(board_name)
     tag = f"{name}-{board.name}"
     step(f"{name}: compress + plan for {board.name}")
-    onnx_path, shapes, calibration, labelled = _model(name, workdir)
-    g = io.load_model(onnx_path, shapes)
+    onnx_path, shapes, calibration, labelled, g, layers = _model(name, workdir)
     small_path, plan_path = os.path.join(workdir, f"{tag}.onnx"), os.path.join(workdir, f"{tag}.json")
-    plan = plan_with_rlc(onnx_path, g, board, budget, small_path, calibration=calibration)
+    plan = plan_with_rlc(onnx_path, g, board, budget, small_path, calibration=calibration, layers=layers)
     save_plan(plan, plan_path)
     small = io.load_model(small_path, shapes)
 
@@ -119,33 +124,36 @@ def _pct(a):
 
 
 def table(results: list) -> str:
-    """The paper-style table: baselines against the deepx plan, per model and board, then what was measured."""
-    head = f"| model | board | configuration | latency ms | energy mJ | weights MiB | accuracy |"
-    lines = [head, "|---|---|---|---:|---:|---:|---:|"]
+    """The paper-style table (baselines against the deepx plan, per model and board), then how it was measured."""
+    lines = ["| model | board | configuration | latency ms | energy mJ | measured mJ | weights MiB | test accuracy |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         a0, a1 = r["accuracy"]
         w0, w1 = r["weights_mib"]
-        rows = [(f"CPU only, uncompressed", r["baselines"]["cpu"], w0, a0)]
-        rows += [(f"GPU only, uncompressed", r["baselines"][p], w0, a0) for p in r["baselines"] if p != "cpu"]
+        rows = [(f"{p.upper()} only, uncompressed", b, w0, a0) for p, b in r["baselines"].items()]
         if r["uncompressed"]:
             rows.append(("deepx plan, uncompressed", r["uncompressed"], w0, a0))
-        rows.append((f"deepx: RLC (budget {r['budget']:g}) + plan", r["plan"], w1, a1))
-        for label, p, w, a in rows:
+        rows.append((f"deepx: RLC ({r['budget']:g}) + plan", r["plan"], w1, a1))
+        for i, (label, p, w, a) in enumerate(rows):
+            measured = f"{r['measured_mj']:.3f}" if i == len(rows) - 1 else ""
             lines.append(f"| {r['model']} | {r['board']} | {label} | {p['latency_ms']:.3f} | {p['energy_mj']:.3f} "
-                         f"| {w:.2f} | {_pct(a)} |")
-    lines.append("")
-    lines.append("latency and energy above: the board's cost model (modelled). Measured with deepx-run and the meter:")
+                         f"| {measured} | {w:.2f} | {_pct(a)} |")
+    emulated = any(r["trace"] for r in results)
+    lines += ["", "latency ms, energy mJ: per inference, the board's cost model. measured mJ: " +
+              ("the UM25C's mean power over deepx-run's window x the emulated board's modelled latency per "
+               "inference" if emulated else "deepx-run's energy per inference above idle, by the meter"), ""]
     for r in results:
         best = min(r["baselines"].items(), key=lambda kv: kv[1]["energy_mj"])
         m = r["meter"]
-        off = r["measured_mj"] / r["modelled_mj"] - 1
+        how = f"{m['mean_w']:.3f} W over {m['samples']} samples x {r['modelled_ms']:.3f} ms, " if r["trace"] else ""
         lines.append(
-            f"- {r['model']} on {r['board']}: measured {r['measured_mj']:.3f} mJ per inference "
-            f"({'meter mean %.3f W over %d samples x modelled %.3f ms' % (m['mean_w'], m['samples'], r['modelled_ms']) if r['trace'] else 'deepx-run on the board, above idle'}), "
-            f"modelled {r['modelled_mj']:.3f} mJ ({100 * off:+.1f}%); deepx plan {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x "
-            f"lower energy than the best single processor uncompressed (all on {best[0]}); FLOPs "
-            f"{r['flops'][0] / 1e6:.1f}M -> {r['flops'][1] / 1e6:.1f}M; on this host deepx-run {r['host_ms']:.2f} ms, "
-            f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+            f"- {r['model']} on {r['board']}: measured {how}{100 * (r['measured_mj'] / r['modelled_mj'] - 1):+.1f}% "
+            f"from the model; deepx {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x less energy than the best "
+            f"single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M -> {r['flops'][1] / 1e6:.1f}M;"
+            f" deepx-run on this host {r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
+    if any(r["model"] == "alexnet" for r in results):
+        lines.append("AlexNet has random (He) weights: no test accuracy, and little to compress at a small budget "
+                     "(README, Known limits)")
     return "\n".join(lines)
 
 
@@ -178,32 +186,34 @@ def run(args) -> int:
     from tqdm import tqdm
 
     models = args.models or list(MODELS)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise DemoError(f"--models {' '.join(unknown)}: expected some of {', '.join(MODELS)}")
     boards = args.board.split(",")
     real = args.meter is not None
-    if real and not args.to:
-        raise DemoError("--meter measures a real board: give --to ssh://user@host/path (or its folder)")
+    if real and (not args.to or len(boards) > 1):
+        raise DemoError("--meter measures one real board: give one --board NAME and --to ssh://user@host/path")
     workdir = args.workdir or tempfile.mkdtemp(prefix="deepx-demo-")
     os.makedirs(workdir, exist_ok=True)
-    dest = args.to or os.path.join(workdir, "board")
     if real:
-        print(f"deepx demo: steps plan, accuracy and pack run here; flash and deepx-run need the board at {dest} "
+        print(f"deepx demo: steps plan, accuracy and pack run here; flash and deepx-run need the board at {args.to} "
               f"and the meter {args.meter}", file=sys.stderr)
     t0 = time.perf_counter()
     results = []
     with tqdm(total=len(models) * len(boards) * len(STEPS), desc="demo", file=sys.stderr, disable=None,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}]") as bar:
+        begun = itertools.count()
+
         def step(label):
-            if bar.n < bar.total and getattr(step, "started", False):
-                bar.update(1)
-            step.started = True
+            bar.update(next(begun) - bar.n)  # the steps begun before this one are done
             bar.set_description_str(label)
 
-        for board in boards:
-            for name in models:
+        for name in models:
+            for board in boards:
                 results.append(demo_model(name, board, workdir, args.error_budget, args.meter,
-                                          dest if not real else args.to, args.window, step))
-                bar.update(1)
-                step.started = False
+                                          args.to or os.path.join(workdir, f"board-{board}"), args.window, step))
+        bar.update(bar.total - bar.n)
+        bar.set_description_str("done")
     print(table(results))
     if not real:
         print(f"power trace: {plot(results, workdir)}")
