@@ -55,6 +55,7 @@ setup(
         "onnx>=1.16",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        "scikit-learn>=1.3",  # the digits data of the zoo models (deepx demo)
         'tomli>=1.1; python_version < "3.11"',
     ],
     extras_require={

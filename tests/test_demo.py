@@ -3,13 +3,14 @@ UM25C on a pty, the table and the power trace PNG."""
 import re
 
 import pytest
-
-from deepx.runtime.power import read_trace
+from deepx.runtime.power import MeterError, read_trace
+from deepx.runtime.power.measure import energy_per_run
 from deepx.tools import cli
 
 
 def test_demo_digits_dnn(tmp_path, capsys):
-    cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--workdir", str(tmp_path)])
+    cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--window", "2",
+              "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| digits-dnn")]
     labels = [r[2].strip() for r in rows]
@@ -41,3 +42,20 @@ def test_demo_bad_arguments(argv, message, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_energy_per_run_window_and_trace(emulator, tmp_path):
+    port = emulator("um25c")  # 2.5 W
+    path = tmp_path / "trace.csv"
+    r = energy_per_run(f"um25c:{port}?interval=0.02", lambda: None, baseline_s=0.2, min_window_s=0.6,
+                       trace=str(path))
+    assert r["window_s"] >= 0.6 and r["mean_w"] == pytest.approx(2.5, rel=0.01)
+    trace = read_trace(str(path))
+    assert {"baseline", "inference"} <= set(trace.window)
+    assert trace.window.count("inference") >= r["samples"] - 1
+
+
+def test_energy_per_run_unwritable_trace(emulator, tmp_path):
+    bad = tmp_path / "missing" / "trace.csv"
+    with pytest.raises(MeterError, match=f"{bad}: cannot write"):
+        energy_per_run(f"um25c:{emulator('um25c')}", lambda: None, trace=str(bad))

@@ -479,7 +479,7 @@ def parser():
                                                  "in the work folder, the emulated board's root)")
     dm.add_argument("--models", nargs="+", metavar="NAME", help="some of digits-dnn digits-cnn alexnet (default all)")
     dm.add_argument("--error-budget", type=float, default=0.05, metavar="E", help="RLC's summed error (default 0.05)")
-    dm.add_argument("--window", type=float, default=3.0, metavar="S", help="seconds of metered inference per model")
+    dm.add_argument("--window", type=float, default=6.0, metavar="S", help="seconds of metered inference per model")
     dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go (default: a temp folder)")
     dm.set_defaults(func=_demo)
     return p

@@ -12,6 +12,7 @@ import functools
 import itertools
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ class DemoError(DeepxError):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name: str, workdir: str):
     """(ONNX path, input shapes, calibration .npz or None, labelled test data or None, graph, RLC candidates),
     once per model whatever the boards."""
@@ -94,7 +95,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
     args = ["--repeat", "5", "--window", f"{window_s:g}", "--json"]
     emu = None
     if meter:  # a real board: deepx-run measures energy above the idle baseline itself
-        report = _run_on_board(["sh", "-c", f"{flashed['command']} --meter {meter} " + " ".join(args)])
+        report = _run_on_board(["sh", "-c", f"{flashed['command']} --meter {shlex.quote(meter)} " + " ".join(args)])
         modelled_ms = plan["predicted"]["latency_ms"]
         measured_mj = report["energy_mj_per_inference"]
     else:
@@ -114,7 +115,8 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
                 uncompressed=c["uncompressed"]["predicted"], baselines=base,
                 weights_mib=(c["params_before"] * 4 / 2**20, c["params_after"] * 4 / 2**20),
                 flops=(c["flops_before"], c["flops_after"]), modelled_ms=modelled_ms,
-                modelled_mj=emu.energy_mj() if emu else plan["predicted"]["energy_mj"], measured_mj=measured_mj,
+                modelled_mj=emu.energy_mj() if emu else plan["predicted"]["energy_mj"] - board.idle_w * modelled_ms,
+                measured_mj=measured_mj,
                 meter=report["meter"], host_ms=report["latency_ms"]["median"],
                 peak_rss_mib=report["peak_rss_bytes"] / 2**20, trace=None if meter else trace)
 
@@ -145,22 +147,22 @@ def table(results: list) -> str:
     for r in results:
         best = min(r["baselines"].items(), key=lambda kv: kv[1]["energy_mj"])
         m = r["meter"]
-        how = f"{m['mean_w']:.3f} W over {m['samples']} samples x {r['modelled_ms']:.3f} ms, " if r["trace"] else ""
+        how = (f"{m['mean_w']:.3f} W over {m['samples']} samples x {r['modelled_ms']:.3f} ms, " if r["trace"] else
+               f"{r['measured_mj']:.3f} mJ above idle against the model's {r['modelled_mj']:.3f}, ")
         lines.append(
             f"- {r['model']} on {r['board']}: measured {how}{100 * (r['measured_mj'] / r['modelled_mj'] - 1):+.1f}% "
             f"from the model; deepx {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x less energy than the best "
             f"single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M -> {r['flops'][1] / 1e6:.1f}M;"
-            f" deepx-run on this host {r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
+            f" deepx-run on {'this host' if r['trace'] else 'the board'} {r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
     if any(r["model"] == "alexnet" for r in results):
         lines.append("AlexNet has random (He) weights: no test accuracy, and little to compress at a small budget "
-                     "(README, Known limits)")
+                     "(README, Known limits); the 2x is reached at --error-budget 0.75 (jetson-nano), 0.3 (jetson-tk1)")
     return "\n".join(lines)
 
 
 def plot(results: list, workdir: str) -> str:
     """One PNG of the power traces one after another, each model's inference window shaded."""
     from ..runtime.power import read_trace
-    from .power_cli import _plot
 
     merged = os.path.join(workdir, "demo-trace.csv")
     offset = 0.0
@@ -173,12 +175,10 @@ def plot(results: list, workdir: str) -> str:
                 f.write(f"{offset + ts:.6f},{p:.6g},{name if w else ''}\n")
             offset += (t.time_s[-1] if t.time_s else 0.0) + 0.5
     png = os.path.join(workdir, "demo-power.png")
-    with open(os.devnull, "w") as quiet:
-        stdout, sys.stdout = sys.stdout, quiet
-        try:
-            _plot(type("Args", (), dict(trace=merged, output=png)))
-        finally:
-            sys.stdout = stdout
+    r = subprocess.run([sys.executable, "-m", "deepx.tools.power_cli", "plot", merged, "-o", png],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise DemoError((r.stderr.strip().splitlines() or [f"deepx-power plot failed ({r.returncode})"])[-1])
     return png
 
 

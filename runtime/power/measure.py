@@ -1,5 +1,6 @@
 """Energy per inference: repeat a run inside one meter window until the window holds enough samples."""
 import time
+from contextlib import ExitStack
 
 from .meter import MeterError
 from .sampler import Sampler
@@ -16,13 +17,13 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
 
     Returns energy_mj_per_inference (above the idle baseline when baseline_s > 0), the runs, the
     window's samples, mean power and gaps (start from the window's start, length; seconds)."""
-    meter = open_meter(meter_spec)
-    f = None
-    try:
+    with ExitStack() as stack:
+        meter = open_meter(meter_spec)
+        stack.callback(meter.close)
         on_sample = None
         if trace:
             try:
-                f = open(trace, "w", newline="")
+                f = stack.enter_context(open(trace, "w", newline=""))
             except OSError as e:
                 raise MeterError(f"{trace}: cannot write: {e.strerror}") from None
             on_sample = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=True).write
@@ -36,10 +37,6 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
                     run()
                     runs += 1
             w = sampler.report("inference")
-    finally:
-        meter.close()
-        if f:
-            f.close()
     energy = w.energy_j if w.net_energy_j is None else w.net_energy_j
     return dict(energy_mj_per_inference=1e3 * energy / runs, runs=runs, window_s=w.duration_s, samples=w.samples,
                 mean_w=w.mean_w, baseline_w=w.baseline_w, gaps=w.gaps)
