@@ -73,17 +73,24 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
             row = x + (h0 + r * v.dh) * W
             for w in range(W):
                 col[w] = row[w] if row[w] > col[w] else col[w]
-        for w in range(n):
-            hm[w] = col[w]
-        for s in range(1, S):
-            if dw == 1:  # unit stride: vectorised
-                for w in range(n):
-                    hm[w] = col[w + s] if col[w + s] > hm[w] else hm[w]
-            else:
-                for w in range(n):
-                    hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
-        for q in range(qa, qb):
-            yr[q] = hm[q * sw - pl]
+        if sw == 1:
+            for w in range(n):
+                hm[w] = col[w]
+            for s in range(1, S):
+                if dw == 1:  # unit stride: vectorised
+                    for w in range(n):
+                        hm[w] = col[w + s] if col[w + s] > hm[w] else hm[w]
+                else:
+                    for w in range(n):
+                        hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
+            for q in range(qa, qb):
+                yr[q] = hm[q - pl]
+        else:  # strided windows: only the window starts that are read
+            for q in range(qa, qb):
+                yr[q] = col[q * sw - pl]
+            for s in range(1, S):
+                for q in range(qa, qb):
+                    yr[q] = col[q * sw - pl + s * dw] if col[q * sw - pl + s * dw] > yr[q] else yr[q]
         for q in range(qa):
             yr[q] = edge_max(col, q * sw - pl, S, dw, W)
         for q in range(qb, Q):
