@@ -62,6 +62,9 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
             memset(dst, 0, (a - q) * sizeof(float))
             if g.sw == 1:
                 memcpy(dst + a - q, src + a, (e - a) * sizeof(float))
+            elif g.sw == 2:  # a constant stride: vectorised
+                for i in range(a, e):
+                    dst[i - q] = src[2 * i]
             else:
                 for i in range(a, e):
                     dst[i - q] = src[i * g.sw]
