@@ -56,6 +56,7 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
     cdef int W = v.W, S = v.S, dw = v.dw, Q = v.Q, sw = v.sw, pl = v.pl, n = W - (S - 1) * dw
     cdef int p, q, w, h0, r, s, rlo, rhi, qa, qb
     cdef const float* row
+    cdef const float* src
     cdef float* yr
     interior(n, sw, pl, Q, &qa, &qb)
     for p in range(v.P):
@@ -89,8 +90,14 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
             for q in range(qa, qb):
                 yr[q] = col[q * sw - pl]
             for s in range(1, S):
-                for q in range(qa, qb):
-                    yr[q] = col[q * sw - pl + s * dw] if col[q * sw - pl + s * dw] > yr[q] else yr[q]
+                if sw == 2:  # a constant stride: vectorised
+                    src = col + s * dw - pl
+                    for q in range(qa, qb):
+                        yr[q] = src[2 * q] if src[2 * q] > yr[q] else yr[q]
+                else:
+                    for q in range(qa, qb):
+                        yr[q] = (col[q * sw - pl + s * dw] if col[q * sw - pl + s * dw] > yr[q]
+                                 else yr[q])
         for q in range(qa):
             yr[q] = edge_max(col, q * sw - pl, S, dw, W)
         for q in range(qb, Q):
