@@ -314,13 +314,19 @@ def lookup(op: str, backend: str) -> Callable:
     ok, why = backend_usable(backend)
     if not ok:
         raise KernelError(f"{op}: {why}")
-    spec = OPS[op]
-    name = f"{__package__}.{_MODULE[backend]}.{_PREFIX[backend]}{spec.family}"
+    name = f"{__package__}.{_MODULE[backend]}.{_PREFIX[backend]}{OPS[op].family}"
     try:
-        fn = getattr(importlib.import_module(name), op)
+        return getattr(importlib.import_module(name), op)
     except (ImportError, AttributeError) as e:
         raise KernelError(f"{op}: no {backend} kernel ({e})") from None
-    return fn
+
+
+def prepare(op: str, backend: str, weights) -> Callable:
+    """The kernel for (op, backend) bound to constant `weights` (its tensors after the first) when
+    the backend prepares them once (its `prepare_<op>`), else lookup's; called like lookup's."""
+    fn = lookup(op, backend)
+    prep = getattr(sys.modules[fn.__module__], f"prepare_{op}", None)
+    return prep(*weights) if prep else fn
 
 
 def available() -> list:

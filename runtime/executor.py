@@ -340,8 +340,12 @@ class Executor:
                 (src, out), {}
         if s.kind == "slice":
             return np.copyto, (out, self.views[s.args[0]][:, s.lo:s.hi]), {}
-        args = [[view(a) for a in s.args[0]]] if s.op == "concat" else [view(a) for a in s.args]
-        return kernels.lookup(s.op, s.backend), tuple(args), dict(s.attrs, out=out)
+        if s.op == "concat":
+            return kernels.lookup(s.op, s.backend), ([view(a) for a in s.args[0]],), dict(s.attrs, out=out)
+        args = tuple(view(a) for a in s.args)
+        constant = s.args[1:] and not any(isinstance(a, int) for a in s.args[1:])
+        fn = kernels.prepare(s.op, s.backend, args[1:]) if constant else kernels.lookup(s.op, s.backend)
+        return fn, args, dict(s.attrs, out=out)
 
     # -- running ----------------------------------------------------------------------------------------
     def run(self, feeds: dict) -> dict:

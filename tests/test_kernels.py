@@ -36,6 +36,15 @@ def test_op_matches_reference(op, backend, data):
     out = np.full(ref.shape, np.nan, dtype=np.float32)
     assert kernels.run(op, backend, *tensors, out=out, **attrs) is out
     assert_close(out, ref)
+    # bound to its constant weights as the executor binds it: reused, and given other weights
+    checked, canon, _ = kernels.check(op, tensors, attrs)
+    if OPS[op].tensors != ("xs",):
+        fn = kernels.prepare(op, backend, checked[1:])
+        for _ in range(2):
+            assert_close(fn(*checked, **canon), ref)
+        if len(checked) > 1 and checked[1] is not None:
+            other = [checked[0], checked[1] + 1, *checked[2:]]
+            assert_close(fn(*other, **canon), kernels.run(op, "ref", *other, **attrs))
 
 
 def test_every_op_has_every_cpu_backend():

@@ -62,6 +62,9 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
             memset(dst, 0, (a - q) * sizeof(float))
             if g.sw == 1:
                 memcpy(dst + a - q, src + a, (e - a) * sizeof(float))
+            elif g.sw == 2:  # a constant stride: vectorised
+                for i in range(a, e):
+                    dst[i - q] = src[2 * i]
             else:
                 for i in range(a, e):
                     dst[i - q] = src[i * g.sw]
@@ -463,50 +466,99 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     return c
 
 
-cdef void run_images(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
-                     const float[:, :, :, ::1] x, const float* b, float[:, :, :, ::1] y, ActC a):
-    # each image of x (N,C,H,W) through one conv stage (w, then the 1x1 w2 when given) -> y (N,K,P,Q)
-    cdef int n, blas = blas_serial()
-    cdef Conv conv = conv_stage(g, w, w2, kernel_threads(blas))
+cdef void run_images(Conv conv, const float[:, :, :, ::1] x, const float* b,
+                     float[:, :, :, ::1] y, ActC a):
+    # each image of x (N,C,H,W) through one conv stage -> y (N,K,P,Q)
+    cdef int n
     with nogil:
         for n in range(x.shape[0]):
             conv.image(&x[n, 0, 0, 0], b, &y[n, 0, 0, 0], a)
-        blas_restore(blas)
 
 
-def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
-           pads, dilation, int groups, act, out=None):
-    """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
-    cdef int N = x.shape[0], K = w.shape[0]
-    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], K, w.shape[2], w.shape[3], groups,
-                       stride, pads, dilation)
+cdef Conv stage_for(dict plans, Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
+                    int nth):
+    # the stage of plans (None: a new one) for geometry g on nth threads, made on first use
+    cdef Conv conv
+    key = (g.C, g.H, g.W, g.K, g.R, g.S, g.groups, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw, g.P, g.Q, nth)
+    if plans is None:
+        return conv_stage(g, w, w2, nth)
+    conv = plans.get(key)
+    if conv is None:
+        conv = plans[key] = conv_stage(g, w, w2, nth)
+    return conv
+
+
+cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
+                        const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation,
+                        int groups, act, out):
+    # conv2d (w2 None) or conv2d_lowrank of x, through plans (None: planned for this call)
+    cdef int N = x.shape[0], K = w.shape[0] if w2 is None else w2.shape[0]
+    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3],
+                       groups, stride, pads, dilation)
     if out is None:
         out = np.empty((N, K, g.P, g.Q), np.float32)
     cdef float[:, :, :, ::1] y = out
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
-    if w.shape[1] == 1 and groups > 1:
+    cdef int blas
+    if w2 is None and w.shape[1] == 1 and groups > 1:
         with nogil:
             depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
-    run_images(g, w, None, x, bp, y, a)
+    blas = blas_serial()
+    try:
+        run_images(stage_for(plans, g, w, w2, kernel_threads(blas)), x, bp, y, a)
+    finally:
+        blas_restore(blas)
     return out
+
+
+def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
+           pads, dilation, int groups, act, out=None):
+    """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
+    return conv_images(None, x, w, None, b, stride, pads, dilation, groups, act, out)
 
 
 def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
                    const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation, act,
                    out=None):
     """x (N,C,H,W) * w1 (r,C,R,S) -> t (r,P,Q);  w2 (K,r,1,1) · t + b (K) -> y (N,K,P,Q)."""
-    cdef int N = x.shape[0], rank = w1.shape[0], K = w2.shape[0]
-    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], rank, w1.shape[2], w1.shape[3], 1,
-                       stride, pads, dilation)
-    if out is None:
-        out = np.empty((N, K, g.P, g.Q), np.float32)
-    cdef float[:, :, :, ::1] y = out
-    cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act)
-    run_images(g, w1, w2, x, bp, y, a)
-    return out
+    return conv_images(None, x, w1, w2, b, stride, pads, dilation, 1, act, out)
+
+
+cdef class PreparedConv2d:
+    """conv2d bound to a constant w: each input shape's plan (Winograd weights, scratch) is made
+    on its first call and reused; another w runs unprepared."""
+    cdef object w
+    cdef dict plans
+
+    def __call__(self, x, w, b, stride, pads, dilation, int groups, act, out=None):
+        return conv_images(self.plans if w is self.w else None, x, w, None, b, stride, pads,
+                           dilation, groups, act, out)
+
+
+cdef class PreparedConv2dLowrank:
+    """conv2d_lowrank bound to constant w1 and w2, as PreparedConv2d."""
+    cdef object w1, w2
+    cdef dict plans
+
+    def __call__(self, x, w1, w2, b, stride, pads, dilation, act, out=None):
+        return conv_images(self.plans if w1 is self.w1 and w2 is self.w2 else None, x, w1, w2,
+                           b, stride, pads, dilation, 1, act, out)
+
+
+def prepare_conv2d(w, b=None):
+    """conv2d for this constant w (called like conv2d)."""
+    cdef PreparedConv2d k = PreparedConv2d.__new__(PreparedConv2d)
+    k.w, k.plans = w, {}
+    return k
+
+
+def prepare_conv2d_lowrank(w1, w2, b=None):
+    """conv2d_lowrank for these constant w1, w2 (called like conv2d_lowrank)."""
+    cdef PreparedConv2dLowrank k = PreparedConv2dLowrank.__new__(PreparedConv2dLowrank)
+    k.w1, k.w2, k.plans = w1, w2, {}
+    return k
 
 
 def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,

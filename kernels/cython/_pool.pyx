@@ -56,6 +56,7 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
     cdef int W = v.W, S = v.S, dw = v.dw, Q = v.Q, sw = v.sw, pl = v.pl, n = W - (S - 1) * dw
     cdef int p, q, w, h0, r, s, rlo, rhi, qa, qb
     cdef const float* row
+    cdef const float* src
     cdef float* yr
     interior(n, sw, pl, Q, &qa, &qb)
     for p in range(v.P):
@@ -73,17 +74,30 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
             row = x + (h0 + r * v.dh) * W
             for w in range(W):
                 col[w] = row[w] if row[w] > col[w] else col[w]
-        for w in range(n):
-            hm[w] = col[w]
-        for s in range(1, S):
-            if dw == 1:  # unit stride: vectorised
-                for w in range(n):
-                    hm[w] = col[w + s] if col[w + s] > hm[w] else hm[w]
-            else:
-                for w in range(n):
-                    hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
-        for q in range(qa, qb):
-            yr[q] = hm[q * sw - pl]
+        if sw == 1:
+            for w in range(n):
+                hm[w] = col[w]
+            for s in range(1, S):
+                if dw == 1:  # unit stride: vectorised
+                    for w in range(n):
+                        hm[w] = col[w + s] if col[w + s] > hm[w] else hm[w]
+                else:
+                    for w in range(n):
+                        hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
+            for q in range(qa, qb):
+                yr[q] = hm[q - pl]
+        else:  # strided windows: only the window starts that are read
+            for q in range(qa, qb):
+                yr[q] = col[q * sw - pl]
+            for s in range(1, S):
+                if sw == 2:  # a constant stride: vectorised
+                    src = col + s * dw - pl
+                    for q in range(qa, qb):
+                        yr[q] = src[2 * q] if src[2 * q] > yr[q] else yr[q]
+                else:
+                    for q in range(qa, qb):
+                        yr[q] = (col[q * sw - pl + s * dw] if col[q * sw - pl + s * dw] > yr[q]
+                                 else yr[q])
         for q in range(qa):
             yr[q] = edge_max(col, q * sw - pl, S, dw, W)
         for q in range(qb, Q):
@@ -172,11 +186,17 @@ def avgpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, bint ceil_mode,
 
 
 cdef float plane_mean(const float* x, Py_ssize_t n) noexcept nogil:
-    cdef double acc = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        acc += x[i]
-    return acc / n
+    # four running sums: independent adds, not one chain of dependent ones
+    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
+    cdef Py_ssize_t i, m = n - n % 4
+    for i in range(0, m, 4):
+        a0 += x[i]
+        a1 += x[i + 1]
+        a2 += x[i + 2]
+        a3 += x[i + 3]
+    for i in range(m, n):
+        a0 += x[i]
+    return (a0 + a1 + a2 + a3) / n
 
 
 def global_avgpool(const float[:, :, :, ::1] x, out=None):
