@@ -240,7 +240,7 @@ class Executor:
                    for name in self.g.outputs if name not in self.g.constants}
         pinned |= {r for r, ps in procs.items() if len(ps) > 1}
         for i, s in enumerate(steps):  # in place: the output takes the buffer of an input that dies here
-            if s.kind != "call" or s.op not in IN_PLACE or s.out in pinned:
+            if s.kind != "call" or s.op not in IN_PLACE or s.out in pinned or tensors[s.out].alias >= 0:
                 continue
             for a in _ids(s.args):
                 r = self.root(a)

@@ -64,7 +64,7 @@ def random_plan(g, rng, gpu=("cython", "numba")):
     return dict(board="test", blocks=steps)
 
 
-@pytest.mark.parametrize("model", ["digits-dnn", "digits-cnn", "squeezenet", "inception_v1"])
+@pytest.mark.parametrize("model", ["digits-dnn", "digits-cnn", "squeezenet", "inception_v1", "inception_v2"])
 def test_sequential_plan_equals_the_graph_run(model):
     if model.startswith("digits"):
         g = load_model(zoo.path(model), {"x": (1, 64) if model == "digits-dnn" else (1, 1, 32, 32)})
