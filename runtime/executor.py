@@ -57,7 +57,7 @@ def _space(backend: str) -> str:
 
 
 def single_processor_plan(g: Graph, backend: str, processor: str = "cpu") -> list:
-    """Plan steps for every block on one processor with one backend: [(block, [part]), …]."""
+    """Plan blocks (dicts as in a plan file) putting every block on one processor with one backend."""
     return [dict(name=b.name, home=processor, parts=[dict(processor=processor, backend=backend, channels=None)])
             for b in B.make_blocks(g)]
 
@@ -96,10 +96,9 @@ class Executor:
             ok, why = kernels.backend_usable(name) if name in kernels.BACKENDS else (False, "not a kernel backend")
             if ok:
                 continue
-            fallback = host_backend if name != "opencl" else _best_host("auto")
-            self.warn(f"the plan's backend {name!r} cannot run here ({why}); its blocks run on {fallback} "
+            self.warn(f"the plan's backend {name!r} cannot run here ({why}); its blocks run on {host_backend} "
                       f"on the CPU instead")
-            remap[name] = fallback
+            remap[name] = host_backend
         cpu = next((p.id for p in board.processors if p.kind == "cpu"), "cpu") if board else "cpu"
         out = []
         for s in plan["blocks"]:
@@ -336,8 +335,7 @@ class Executor:
         out = self.views[s.out]
         if s.kind == "copy":
             src = self.views[s.args[0]]
-            return (A.to_device if s.space == DEVICE and self.tensors[s.out].space == DEVICE else A.to_host), \
-                (src, out), {}
+            return (A.to_device if self.tensors[s.out].space == DEVICE else A.to_host), (src, out), {}
         if s.kind == "slice":
             return np.copyto, (out, self.views[s.args[0]][:, s.lo:s.hi]), {}
         if s.op == "concat":
