@@ -248,15 +248,23 @@ def compress(g: Graph, calibration: dict, error_budget: float = 0.05, method: st
         raise ModelError(f"error budget must be >= 0, got {error_budget}")
     layers = layers or candidates(g, calibration, method, seed)
     chosen = _allocate(layers, error_budget)
-    report = []
-    for i, layer in enumerate(layers):
-        c = chosen.get(i)
-        report.append(dict(name=layer.node.name, op=layer.node.op, method=c.method if c else "none",
-                           rank=list(c.ranks) if c else None, flops_before=layer.flops,
-                           flops_after=c.flops if c else layer.flops, params_before=layer.params,
-                           params_after=c.params if c else layer.params,
-                           estimated_error=c.error if c else 0.0))
+    report = [layer_row(layer, chosen.get(i)) for i, layer in enumerate(layers)]
     return apply(g, {layers[i].node.name: c for i, c in chosen.items()}), report, layers
+
+
+def layer_row(layer: Layer, c: Candidate | None) -> dict:
+    """A layer's row in a compression report: `c` is the candidate chosen, None when the layer stays whole."""
+    return dict(name=layer.node.name, op=layer.node.op, method=c.method if c else "none",
+                rank=list(c.ranks) if c else None, flops_before=layer.flops, flops_after=c.flops if c else layer.flops,
+                params_before=layer.params, params_after=c.params if c else layer.params,
+                estimated_error=c.error if c else 0.0)
+
+
+def sizes(before: Graph, after: Graph) -> dict:
+    """FLOPs and parameters of a model before and after compression."""
+    s0, s1 = before.summary(), after.summary()
+    return dict(flops_before=s0["flops"], flops_after=s1["flops"], params_before=s0["param_bytes"] // 4,
+                params_after=s1["param_bytes"] // 4)
 
 
 @dataclass
@@ -325,8 +333,5 @@ def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto"
     measured = measured_errors(j.graph, g, j.held_out)
     for r in layer_report:
         r["measured_error"] = measured.get(r["name"])
-    s0, s1 = j.graph.summary(), g.summary()
-    return g, dict(error_budget=error_budget, flops_before=s0["flops"], flops_after=s1["flops"],
-                   params_before=s0["param_bytes"] // 4, params_after=s1["param_bytes"] // 4,
-                   accuracy_before=before, accuracy_after=accuracy(g, j.labelled) if j.labelled else None,
+    return g, dict(error_budget=error_budget, **sizes(j.graph, g), accuracy_before=before, accuracy_after=accuracy(g, j.labelled) if j.labelled else None,
                    layers=layer_report)

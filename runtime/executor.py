@@ -56,12 +56,6 @@ def _space(backend: str) -> str:
     return DEVICE if backend == "opencl" else HOST
 
 
-def single_processor_plan(g: Graph, backend: str, processor: str = "cpu") -> list:
-    """Plan blocks (dicts as in a plan file) putting every block on one processor with one backend."""
-    return [dict(name=b.name, home=processor, parts=[dict(processor=processor, backend=backend, channels=None)])
-            for b in B.make_blocks(g)]
-
-
 class Executor:
     """Runs `g` by `plan` (a plan dict from runtime.plan, or None: every block on the CPU with `backend`)."""
 
@@ -84,13 +78,13 @@ class Executor:
     def _plan_steps(self, plan, board, backend, remap) -> list:
         host_backend = _best_host(backend)
         if plan is None:
-            return single_processor_plan(self.g, host_backend)
+            return self._single_processor(host_backend)
         if [b.name for b in self.blocks] != [b["name"] for b in plan["blocks"]]:
             raise PlanError(f"the plan's blocks do not match model {self.g.name!r}: plan it again with deepx plan")
         if board is not None and plan["board"] != board.name:
             raise PlanError(f"the plan was made for board {plan['board']!r}, not {board.name!r}")
         if backend != "auto":
-            return single_processor_plan(self.g, backend)
+            return self._single_processor(backend)
         used = {remap.get(p["backend"], p["backend"]) for s in plan["blocks"] for p in s["parts"]}
         for name in sorted(used):
             ok, why = kernels.backend_usable(name) if name in kernels.BACKENDS else (False, "not a kernel backend")
@@ -109,6 +103,11 @@ class Executor:
             homes = [p["processor"] for p in parts]
             out.append(dict(name=s["name"], parts=parts, home=s["home"] if s["home"] in homes else homes[0]))
         return out
+
+    def _single_processor(self, backend: str, processor: str = "cpu") -> list:
+        """Plan blocks (dicts as in a plan file) putting every block on one processor with one backend."""
+        return [dict(name=b.name, home=processor, parts=[dict(processor=processor, backend=backend, channels=None)])
+                for b in self.blocks]
 
     # -- steps ------------------------------------------------------------------------------------------
     def _tensor(self, name, shape, space, alias=-1, offset=0) -> int:
@@ -346,11 +345,15 @@ class Executor:
         return fn, args, dict(s.attrs, out=out)
 
     # -- running ----------------------------------------------------------------------------------------
-    def run(self, feeds: dict) -> dict:
-        """{output name: array} for one inference on `feeds` (checked: names, shapes, dtype)."""
+    def _load(self, feeds: dict):
+        """Check the inputs (names, shapes, dtype) and copy them into the arena."""
         feeds = check_inputs(self.g, feeds)
         for name, view in self.inputs:
             np.copyto(view, feeds[name])
+
+    def run(self, feeds: dict) -> dict:
+        """{output name: array} for one inference on `feeds`."""
+        self._load(feeds)
         if self.threads:
             self.threads.run()
         else:
@@ -368,9 +371,7 @@ class Executor:
 
     def profile(self, feeds: dict, repeat: int = 1) -> list:
         """Per block: processor, backend and median ms over `repeat` runs, steps timed one after another."""
-        feeds = check_inputs(self.g, feeds)
-        for name, view in self.inputs:
-            np.copyto(view, feeds[name])
+        self._load(feeds)
         times = np.zeros((repeat, len(self.steps)))
         for k in range(repeat):
             for i, (fn, args, kw) in enumerate(self.calls):

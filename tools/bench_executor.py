@@ -12,7 +12,7 @@ from .. import kernels
 from ..models.graph import Graph, Node
 from ..models.onnx_export import to_onnx
 from ..runtime.executor import Executor
-from .bench_kernels import median_times
+from .bench_kernels import median_times, ort_inference_session
 
 
 def chain(blocks: int, width: int = 8) -> Graph:
@@ -30,8 +30,6 @@ def chain(blocks: int, width: int = 8) -> Graph:
 
 
 def bench(blocks: int = 100, seconds: float = 3.0) -> dict:
-    import onnxruntime as ort
-
     g = chain(blocks)
     ex = Executor(g)
     feeds = {"x": np.ones((1, 8), np.float32)}
@@ -41,10 +39,7 @@ def bench(blocks: int = 100, seconds: float = 3.0) -> dict:
         for fn, args, kw in calls:
             fn(*args, **kw)
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(to_onnx(g).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = ort_inference_session(to_onnx(g).SerializeToString(), 1)
     ours, loop, theirs = median_times([lambda: ex.run(feeds), bare, lambda: sess.run(None, feeds)], 20, seconds)
     us = lambda s: 1e6 * s / blocks  # noqa: E731
     return dict(blocks=blocks, executor_us_per_block=us(ours), kernel_us_per_block=us(loop),

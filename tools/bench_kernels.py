@@ -137,7 +137,8 @@ def onnx_model(case: Case):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def ort_session(case: Case, threads: int):
+def ort_inference_session(model, threads: int):
+    """ONNX Runtime's CPU session on `model` (a path or serialized bytes) as deepx's benchmarks run it."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -147,7 +148,11 @@ def ort_session(case: Case, threads: int):
     # ONNX Runtime's idle workers spin for a while after each run, holding the cores that the deepx
     # run timed next needs; without spinning its own single-op times are the same (checked here)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(onnx_model(case).SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+
+
+def ort_session(case: Case, threads: int):
+    sess = ort_inference_session(onnx_model(case).SerializeToString(), threads)
     return lambda: sess.run(None, {"x": case.tensors[0]})[0]
 
 

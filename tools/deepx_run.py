@@ -59,7 +59,7 @@ def executor(b: bundle.Bundle):
 
 
 def run(args) -> dict:
-    from .runner import latency, peak_rss_bytes
+    from .runner import latency, peak_rss_bytes, timed_runs
 
     t = time.perf_counter()
     board = (args.board or os.environ.get("DEEPX_BOARD") or "").removeprefix("emulated:") or None
@@ -72,17 +72,8 @@ def run(args) -> dict:
         t = time.perf_counter()
         outputs = ex.run(feeds)
         first_ms = (time.perf_counter() - t) * 1e3
-        times = []
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            outputs = ex.run(feeds)
-            times.append(time.perf_counter() - t)
-        energy = None
-        if args.meter:
-            from ..runtime.power.measure import energy_per_run
-
-            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline, args.window,
-                                    args.trace)
+        times, energy = timed_runs(ex, feeds, args.repeat, args.meter, args.baseline, min_window_s=args.window,
+                                   trace=args.trace)
     finally:
         ex.close()
     if args.output:

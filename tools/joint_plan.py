@@ -46,19 +46,11 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
     plan = make_plan(io.load_model(output, {n: g.shapes[n] for n in g.inputs}), file_sha256(output), board,
                      objective, deadline_ms, memory_mb, planner)
     measured = compress.measured_errors(g, small, job.held_out)
-    rows = []
-    for layer in layers:
-        c = chosen.get(layer.node.name)
-        rows.append(dict(name=layer.node.name, op=layer.node.op, method=c.method if c else "none",
-                         rank=list(c.ranks) if c else None, flops_before=layer.flops,
-                         flops_after=c.flops if c else layer.flops, params_before=layer.params,
-                         params_after=c.params if c else layer.params, estimated_error=c.error if c else 0.0,
-                         measured_error=measured.get(layer.node.name)))
-    s0, s1 = g.summary(), small.summary()
+    rows = [dict(compress.layer_row(layer, chosen.get(layer.node.name)), measured_error=measured.get(layer.node.name))
+            for layer in layers]
     plan["compression"] = dict(
         model=dict(name=g.name, sha256=source), output=str(output), error_budget=error_budget,
         calibration=str(calibration) if calibration else f"{samples} random normal samples",
-        estimated_error=joint["predicted"]["error"], flops_before=s0["flops"], flops_after=s1["flops"],
-        params_before=s0["param_bytes"] // 4, params_after=s1["param_bytes"] // 4, layers=rows,
+        estimated_error=joint["predicted"]["error"], **compress.sizes(g, small), layers=rows,
         joint_predicted=joint["predicted"], uncompressed=dict(predicted=plain, baselines=joint["baselines"]))
     return plan

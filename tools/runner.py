@@ -25,6 +25,20 @@ def executor(args):
     return g, feeds, Executor(g, plan, board if plan else None, args.backend)
 
 
+def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -> tuple:
+    """([seconds of each of `repeat` runs], energy_per_run's report with `meter`, else None)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        ex.run(feeds)
+        times.append(time.perf_counter() - t)
+    if not meter:
+        return times, None
+    from ..runtime.power.measure import energy_per_run
+
+    return times, energy_per_run(meter, lambda: ex.run(feeds), max(1, repeat), baseline_s, **meter_kw)
+
+
 def latency(times_s) -> dict:
     ms = sorted(1e3 * t for t in times_s)
     return dict(median=statistics.median(ms), p90=float(np.percentile(ms, 90)), min=ms[0], max=ms[-1])
@@ -41,16 +55,7 @@ def run(args) -> dict:
     try:
         for _ in range(max(1, args.warmup)):
             outputs = ex.run(feeds)
-        times = []
-        for _ in range(args.repeat):
-            t = time.perf_counter()
-            outputs = ex.run(feeds)
-            times.append(time.perf_counter() - t)
-        energy = None
-        if args.meter:
-            from ..runtime.power.measure import energy_per_run
-
-            energy = energy_per_run(args.meter, lambda: ex.run(feeds), max(1, args.repeat), args.baseline)
+        times, energy = timed_runs(ex, feeds, args.repeat, args.meter, args.baseline)
         prof = ex.profile(feeds, max(1, min(args.repeat, 10))) if args.profile else None
     finally:
         ex.close()
@@ -76,16 +81,9 @@ def bench(args) -> dict:
 def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: float, min_runs: int = 10) -> dict:
     """deepx's executor and ONNX Runtime (on `onnx_path`, which may be another model with the same inputs and
     outputs, e.g. the uncompressed one) on the same inputs in this process, in alternating turns."""
-    import onnxruntime as ort
+    from .bench_kernels import median_times, ort_inference_session
 
-    from .bench_kernels import median_times
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see bench_kernels.ort_session
-    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    sess = ort_inference_session(onnx_path, threads)
     names = [o.name for o in sess.get_outputs() if o.name in g.outputs]
     ours = ex.run(feeds)
     theirs = dict(zip(names, sess.run(names, feeds)))

@@ -8,14 +8,7 @@ arrival.
 import math
 import time
 
-from .meter import (
-    LineBuffer,
-    MeterError,
-    Sample,
-    SerialMeter,
-    open_port,
-    read_some,
-)
+from .meter import LineBuffer, MeterError, Sample, SerialMeter, open_port, read_some
 
 UNITS = {"V": ("v", 1.0), "mV": ("v", 1e-3), "A": ("i", 1.0), "mA": ("i", 1e-3), "W": ("p", 1.0), "mW": ("p", 1e-3)}
 

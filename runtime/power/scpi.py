@@ -6,15 +6,7 @@ power is their product (`:MEAS:POWE?` is DP800-only). Replies end in a newline.
 import math
 import time
 
-from .meter import (
-    LineBuffer,
-    MeterError,
-    Sample,
-    SerialMeter,
-    open_port,
-    read_some,
-    write,
-)
+from .meter import LineBuffer, MeterError, Sample, SerialMeter, open_port, read_some, write
 
 
 def parse_number(reply: str | None) -> float | None:
