@@ -195,7 +195,9 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
             full_flops[case.layer] = case.flops
         for backend in backends:
             tensors, canon, shape = kernels.check(case.op, case.tensors, case.attrs)
-            fn, out = kernels.lookup(case.op, backend), np.empty(shape, np.float32)
+            # bound to its constant weights as the executor binds it (ONNX Runtime's session
+            # prepacks its weights too)
+            fn, out = kernels.prepare(case.op, backend, tensors[1:]), np.empty(shape, np.float32)
 
             def run(fn=fn, tensors=tensors, canon=canon, out=out):
                 fn(*tensors, **canon, out=out)

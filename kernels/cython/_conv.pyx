@@ -429,6 +429,7 @@ cdef class Conv:
     cdef const float* w2  # w2v's data, NULL without a 1x1 stage
     cdef float[::1] buf  # Winograd: u (16,K,C) then the blocks' scratch; im2col: column tiles
     cdef float[::1] mid  # im2col with a 1x1 stage: its input (K,P,Q)
+    cdef object t1  # Tucker-2: the first 1x1 stage's output (r1*H*W), made on first use
 
     cdef void image(self, const float* x, const float* b, float* y, ActC act) noexcept nogil:
         # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q)
@@ -561,11 +562,10 @@ def prepare_conv2d_lowrank(w1, w2, b=None):
     return k
 
 
-def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
-                   const float[:, :, :, ::1] w_core, const float[:, :, :, ::1] w_out,
-                   const float[::1] b, stride, pads, dilation, act, out=None):
-    """x (N,C,H,W): w_in (r1,C,1,1) · x -> t1 (r1,H,W);  t1 * w_core (r2,r1,R,S) -> t2 (r2,P,Q);
-    w_out (K,r2,1,1) · t2 + b (K) -> y (N,K,P,Q)."""
+cdef object tucker2_images(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
+                           const float[:, :, :, ::1] w_core, const float[:, :, :, ::1] w_out,
+                           const float[::1] b, stride, pads, dilation, act, out):
+    # conv2d_tucker2 of x, its k x k + 1x1 stage through plans (None: planned for this call)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int r1 = w_in.shape[0], r2 = w_core.shape[0], K = w_out.shape[0]
     cdef Geom g = geom(r1, H, W, r2, w_core.shape[2], w_core.shape[3], 1, stride, pads,
@@ -576,15 +576,47 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
     cdef int n, HW = H * W, blas = blas_serial(), nth = kernel_threads(blas)
-    cdef Conv conv = conv_stage(g, w_core, w_out, nth)
-    cdef float[::1] t1 = np.empty(r1 * HW, np.float32)
-    with nogil:
-        for n in range(N):
-            gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW, NULL,
-                       IDENT, nth)
-            conv.image(&t1[0], bp, &y[n, 0, 0, 0], a)
+    cdef Conv conv
+    cdef float[::1] t1
+    try:
+        conv = stage_for(plans, g, w_core, w_out, nth)
+        if conv.t1 is None:
+            conv.t1 = np.empty(r1 * HW, np.float32)
+        t1 = conv.t1
+        with nogil:
+            for n in range(N):
+                gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW,
+                           NULL, IDENT, nth)
+                conv.image(&t1[0], bp, &y[n, 0, 0, 0], a)
+    finally:
         blas_restore(blas)
     return out
+
+
+def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
+                   const float[:, :, :, ::1] w_core, const float[:, :, :, ::1] w_out,
+                   const float[::1] b, stride, pads, dilation, act, out=None):
+    """x (N,C,H,W): w_in (r1,C,1,1) · x -> t1 (r1,H,W);  t1 * w_core (r2,r1,R,S) -> t2 (r2,P,Q);
+    w_out (K,r2,1,1) · t2 + b (K) -> y (N,K,P,Q)."""
+    return tucker2_images(None, x, w_in, w_core, w_out, b, stride, pads, dilation, act, out)
+
+
+cdef class PreparedConv2dTucker2:
+    """conv2d_tucker2 bound to constant w_in, w_core and w_out, as PreparedConv2d."""
+    cdef object w_in, w_core, w_out
+    cdef dict plans
+
+    def __call__(self, x, w_in, w_core, w_out, b, stride, pads, dilation, act, out=None):
+        same = w_in is self.w_in and w_core is self.w_core and w_out is self.w_out
+        return tucker2_images(self.plans if same else None, x, w_in, w_core, w_out, b, stride,
+                              pads, dilation, act, out)
+
+
+def prepare_conv2d_tucker2(w_in, w_core, w_out, b=None):
+    """conv2d_tucker2 for these constant weights (called like conv2d_tucker2)."""
+    cdef PreparedConv2dTucker2 k = PreparedConv2dTucker2.__new__(PreparedConv2dTucker2)
+    k.w_in, k.w_core, k.w_out, k.plans = w_in, w_core, w_out, {}
+    return k
 
 
 cdef ActC IDENT = as_act(IDENTITY)
