@@ -106,33 +106,40 @@ class _Importer:
 
     # constants and views
     def op_Constant(self, node, a):
+        """(folded): `value`, `value_float(s)`, `value_int(s)`."""
         if "value" in a:
             return self.fold(node, self.onnx.numpy_helper.to_array(a["value"]))
         key = next(k for k in ("value_float", "value_floats", "value_int", "value_ints") if k in a)
         self.fold(node, np.array(a[key], np.float32 if "float" in key else np.int64))
 
     def op_ConstantOfShape(self, node, a):
+        """(folded): a constant shape."""
         fill = self.onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
         self.fold(node, np.full(_ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
 
     def op_Shape(self, node, a):
+        """(folded): shapes are static."""
         self.fold(node, np.array(self.shape(node.input[0]), np.int64))
 
     def op_Gather(self, node, a):
+        """(folded): constant inputs only."""
         if self.runtime(node):
             raise ModelError("Gather on a runtime tensor is not supported")
         self.fold(node, np.take(self.value(node.input[0]), self.value(node.input[1]), axis=a.get("axis", 0)))
 
     def op_Cast(self, node, a):
+        """(folded) on constants: on a runtime tensor nothing, float32 stays float32."""
         if self.runtime(node):
             self.alias[node.output[0]] = node.input[0]  # float32 stays float32
         else:
             self.fold(node, self.value(node.input[0]).astype(self.onnx.helper.tensor_dtype_to_np_dtype(a["to"])))
 
     def op_Identity(self, node, a):
+        """(alias)."""
         self.alias[node.output[0]] = node.input[0]
 
     def op_Dropout(self, node, a):  # a reader of the mask output fails as reading an unknown tensor
+        """(alias): inference; its mask output cannot be read."""
         self.alias[node.output[0]] = node.input[0]
 
     def _reshape(self, node, shape):
@@ -142,6 +149,7 @@ class _Importer:
             self.fold(node, self.value(node.input[0]).reshape(shape))
 
     def op_Reshape(self, node, a):
+        """`reshape` (a view): `0`, `-1` and `allowzero`; folded on constants."""
         shape = _ints(a["shape"] if self.opset < 5 else self.value(node.input[1]))
         src = self.shape(node.input[0])
         if not a.get("allowzero", 0):
@@ -154,6 +162,7 @@ class _Importer:
         self._reshape(node, shape)
 
     def op_Flatten(self, node, a):
+        """`reshape` (a view): folded on constants."""
         src = self.shape(node.input[0])
         axis = a.get("axis", 1) % max(len(src), 1) if a.get("axis", 1) < 0 else a.get("axis", 1)
         self._reshape(node, [math.prod(src[:axis]), math.prod(src[axis:])])
@@ -164,11 +173,13 @@ class _Importer:
         return _ints(a.get("axes", []))
 
     def op_Squeeze(self, node, a):
+        """`reshape` (a view): axes as attribute or constant input."""
         src = self.shape(node.input[0])
         axes = [x % len(src) for x in self._axes(node, a)] or [i for i, s in enumerate(src) if s == 1]
         self._reshape(node, [s for i, s in enumerate(src) if i not in axes])
 
     def op_Unsqueeze(self, node, a):
+        """`reshape` (a view): axes as attribute or constant input."""
         shape = list(self.shape(node.input[0]))
         rank = len(shape) + len(self._axes(node, a))
         for axis in sorted(x % rank for x in self._axes(node, a)):
@@ -212,6 +223,7 @@ class _Importer:
         return tuple(begin + end)
 
     def op_Conv(self, node, a):
+        """`conv2d`: 1-D and 2-D, constant weight, groups, dilations, `auto_pad`; activations after it fused."""
         x, w = node.input[0], node.input[1]
         if not self.is_const(w):
             raise ModelError("Conv with a runtime weight is not supported")
@@ -221,6 +233,7 @@ class _Importer:
                        groups=int(a.get("group", 1)), act=IDENTITY)
 
     def op_Gemm(self, node, a):
+        """`dense` (+ `add` for a C that is not a bias vector): 2-D x, constant B, no `transA`."""
         x, b = node.input[0], node.input[1]
         if a.get("transA", 0) or not self.is_const(b) or len(self.shape(x)) != 2:
             raise ModelError("Gemm is supported as x (N,M) times a constant "
@@ -232,6 +245,7 @@ class _Importer:
         return self._dense(node, w, node.input[2] if len(node.input) > 2 else "", a.get("beta", 1.0))
 
     def op_MatMul(self, node, a):
+        """`dense` (+ `reshape` for N-D x): constant 2-D second operand."""
         x, b = node.input
         if not self.is_const(b) or self.value(b).ndim != 2:
             raise ModelError("MatMul is supported with a constant 2-D "
@@ -271,12 +285,15 @@ class _Importer:
         self.emit(node, op, list(node.input), node.output[0], act=IDENTITY)
 
     def op_Add(self, node, a):
+        """`add`: numpy broadcasting, activations after it fused; folded on constants."""
         self._binary(node, "add", np.add)
 
     def op_Mul(self, node, a):
+        """`mul`: numpy broadcasting, activations after it fused; folded on constants."""
         self._binary(node, "mul", np.multiply)
 
     def op_Sum(self, node, a):
+        """`add`, one per extra input: folded on constants."""
         if not self.runtime(node):
             return self.fold(node, sum(self.value(i) for i in node.input))
         acc = node.input[0]
@@ -294,15 +311,19 @@ class _Importer:
         self.emit(node, "activation", [node.input[0]], node.output[0], act=act)
 
     def op_Relu(self, node, a):
+        """`activation` `relu`: fused into its producer."""
         self._activation(node, ACTIVATIONS["Relu"])
 
     def op_Sigmoid(self, node, a):
+        """`activation` `sigmoid`: fused into its producer."""
         self._activation(node, ACTIVATIONS["Sigmoid"])
 
     def op_Tanh(self, node, a):
+        """`activation` `tanh`: fused into its producer."""
         self._activation(node, ACTIVATIONS["Tanh"])
 
     def op_Clip(self, node, a):
+        """`activation` `clip`: constant bounds; fused into its producer."""
         if self.opset < 11:
             lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
         else:
@@ -319,21 +340,26 @@ class _Importer:
         self._windowed(node, a, op, x, k, kernel=kernel, ceil_mode=bool(a.get("ceil_mode", 0)), **extra)
 
     def op_MaxPool(self, node, a):
+        """`maxpool2d`: 1-D and 2-D, `ceil_mode`, pads, dilations."""
         self._pool(node, a, "maxpool2d")
 
     def op_AveragePool(self, node, a):
+        """`avgpool2d`: 1-D and 2-D, `ceil_mode`, `count_include_pad`; no dilations."""
         if any(d != 1 for d in a.get("dilations", [])):
             raise ModelError("AveragePool with dilations is not supported")
         self._pool(node, a, "avgpool2d", count_include_pad=bool(a.get("count_include_pad", 0)))
 
     def op_GlobalAveragePool(self, node, a):
+        """`global_avgpool`."""
         self.emit(node, "global_avgpool", [node.input[0]], node.output[0])
 
     def op_LRN(self, node, a):
+        """`lrn`."""
         self.emit(node, "lrn", [node.input[0]], node.output[0], size=int(a["size"]), alpha=a.get("alpha", 1e-4),
                   beta=a.get("beta", 0.75), bias=a.get("bias", 1.0))
 
     def op_BatchNormalization(self, node, a):
+        """folded into the Conv before it, else `batchnorm`: inference mode, constant parameters."""
         if a.get("training_mode", 0):
             raise ModelError("BatchNormalization in training mode")
         if not all(self.is_const(i) for i in node.input[1:5]):
@@ -342,6 +368,7 @@ class _Importer:
                   act=IDENTITY)
 
     def op_Softmax(self, node, a):
+        """`softmax`: before opset 13 over the flattened axes from `axis` on."""
         src = self.shape(node.input[0])
         axis = a.get("axis", -1 if self.opset >= 13 else 1) % len(src)
         if self.opset >= 13 or axis == len(src) - 1:
@@ -353,17 +380,20 @@ class _Importer:
         self.emit(node, "reshape", [y], node.output[0], shape=src)
 
     def op_Concat(self, node, a):
+        """`concat`: folded on constants."""
         if not self.runtime(node):
             return self.fold(node, np.concatenate([self.value(i) for i in node.input], axis=a["axis"]))
         self.emit(node, "concat", list(node.input), node.output[0], axis=a["axis"] % len(self.shape(node.input[0])))
 
     def op_Transpose(self, node, a):
+        """`transpose`: folded on constants."""
         perm = tuple(_ints(a.get("perm", range(len(self.shape(node.input[0])))[::-1])))
         if not self.runtime(node):
             return self.fold(node, np.transpose(self.value(node.input[0]), perm))
         self.emit(node, "transpose", [node.input[0]], node.output[0], perm=perm)
 
     def op_Pad(self, node, a):
+        """`pad`: constant mode, H and W of NCHW tensors, pads >= 0."""
         pads = _ints(a["pads"] if self.opset < 11 else self.value(node.input[1]))
         mode = a.get("mode", "constant")
         value = a.get("value", 0.0) if self.opset < 11 else (

@@ -32,6 +32,15 @@ def test_demo_digits_dnn(tmp_path, capsys):
     assert (tmp_path / "board-jetson-nano" / "deepx-run").exists()
 
 
+def test_demo_real_board_python(tmp_path, capsys):
+    """With --meter, flash uses the board's Python given by --python."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--meter", "um25c:/dev/null",
+                  "--to", str(tmp_path / "board"), "--python", str(tmp_path / "no-python"), "--workdir", str(tmp_path)])
+    assert e.value.code == 2
+    assert f"no Python at {str(tmp_path / 'no-python')!r}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--models", "resnet"], "--models resnet: expected some of"),
     (["--meter", "um25c:/dev/null"], "--meter measures one real board"),

@@ -477,6 +477,8 @@ def parser():
                                                     "emulated board read by an emulated UM25C on a pty")
     dm.add_argument("--to", metavar="DEST", help="the board (ssh://user@host/path or a folder; default: a folder "
                                                  "in the work folder, the emulated board's root)")
+    dm.add_argument("--python", metavar="PATH",
+                    help="with --meter: the board's Python that has deepx (default python3)")
     dm.add_argument("--models", nargs="+", metavar="NAME", help="some of digits-dnn digits-cnn alexnet (default all)")
     dm.add_argument("--error-budget", type=float, default=0.05, metavar="E", help="RLC's summed error (default 0.05)")
     dm.add_argument("--window", type=float, default=6.0, metavar="S", help="seconds of metered inference per model")

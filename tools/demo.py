@@ -60,7 +60,7 @@ def _run_on_board(command: list, timeout_s: float = 300) -> dict:
 
 
 def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: str | None, dest: str,
-               window_s: float, step) -> dict:
+               window_s: float, step, python: str = sys.executable) -> dict:
     """Every step for one model; `step(label)` reports progress. Returns the table's figures."""
     from .. import boards
     from ..models import compress, io
@@ -88,7 +88,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
     bundle.pack(small, plan, file_sha256(small_path), board.name, dxb)
 
     step(f"{name}: flash to {dest}")
-    flashed = flash(dxb, board.name, dest, sys.executable if not meter else "python3", say=lambda _: None)
+    flashed = flash(dxb, board.name, dest, python, say=lambda _: None)
 
     step(f"{name}: deepx-run on the board, meter over a pty")
     trace = os.path.join(workdir, f"{tag}-trace.csv")
@@ -211,7 +211,8 @@ def run(args) -> int:
         for name in models:
             for board in boards:
                 results.append(demo_model(name, board, workdir, args.error_budget, args.meter,
-                                          args.to or os.path.join(workdir, f"board-{board}"), args.window, step))
+                                          args.to or os.path.join(workdir, f"board-{board}"), args.window, step,
+                                          args.python or ("python3" if real else sys.executable)))
         bar.update(bar.total - bar.n)
         bar.set_description_str("done")
     print(table(results))

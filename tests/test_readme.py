@@ -1,0 +1,48 @@
+"""The README's tables of operators, boards and meters say what the code does, no more and no less."""
+import os
+import re
+
+import pytest
+
+from deepx import boards
+from deepx.runtime.power import KINDS
+from deepx.tools import readme_tables
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+
+
+@pytest.fixture(scope="module")
+def readme():
+    with open(README, encoding="utf-8") as f:
+        return f.read()
+
+
+def first_column(readme, table):
+    """The backquoted names in the first column of the README's table block `table`."""
+    block = next(m.group(3) for m in readme_tables.BLOCK.finditer(readme) if m.group(2) == table)
+    return [re.match(r"\| `([^`]+)`", row).group(1) for row in block.splitlines()[2:]]
+
+
+def test_operators_table_lists_every_importer_operator(readme):
+    assert sorted(first_column(readme, "operators")) == sorted(readme_tables.importer_ops())
+
+
+def test_boards_table_lists_every_profile(readme):
+    assert first_column(readme, "boards") == boards.names() + ["host", "emulated:NAME"]
+
+
+def test_meters_table_lists_every_meter_kind(readme):
+    assert [re.match(r"[a-z0-9]+", spec).group(0) for spec in first_column(readme, "meters")] == KINDS
+
+
+def test_every_importer_operator_is_documented():
+    for op, doc in readme_tables.importer_ops().items():
+        assert doc and doc.endswith("."), f"op_{op} needs a docstring 'deepx op: limits.'"
+    assert set(readme_tables.METERS) == set(KINDS)
+
+
+def test_tables_match_the_code(readme):
+    """The figures too (a board profile's watts, a driver's default interval): regenerate when this fails."""
+    assert [m.group(2) for m in readme_tables.BLOCK.finditer(readme)] == ["operators", "boards", "meters"]
+    assert readme_tables.render(readme) == readme, \
+        "README tables differ from the code: run python -m deepx.tools.readme_tables README.md"
