@@ -73,12 +73,15 @@ cdef inline void gemm(bint ta, bint tb, int m, int n, int k, const float* a, int
     cdef int inc = lda if ta else 1
     cdef int uno = 1
     if m == 1:  # c (n) = op(b)ᵀ · a
+        if deepx_sgemv(cv, k if tb else n, n if tb else k, b, ldb, a, inc, beta, c):
+            return
         if tb:
             sgemv(&cv, &k, &n, &one, <float*>b, &ldb, <float*>a, &inc, &beta, c, &uno)
         else:
             sgemv(&cv, &n, &k, &one, <float*>b, &ldb, <float*>a, &inc, &beta, c, &uno)
         return
-    sgemm(&cb, &ca, &n, &m, &k, &one, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
+    if not deepx_sgemm(cb, ca, n, m, k, b, ldb, a, lda, beta, c, ldc):
+        sgemm(&cb, &ca, &n, &m, &k, &one, <float*>b, &ldb, <float*>a, &lda, &beta, c, &ldc)
 
 
 # strided loops over up to MAXD axes (merged by deepx.kernels.common.merge_axes), row by row over
@@ -101,40 +104,110 @@ cdef inline Py_ssize_t row_offset(Py_ssize_t row, const Py_ssize_t* shape,
 cdef extern from *:
     """
     #include <dlfcn.h>
+    #include <stdint.h>
     #include <stdio.h>
-    /* OpenBLAS's thread-count setters, found through the library that scipy's BLAS links */
+    /* The BLAS that numpy links (its own OpenBLAS in numpy's wheels, often newer and faster on small
+       GEMMs than the one scipy bundles), found through numpy's extension module: sgemm / sgemv with
+       32- or 64-bit integers, and OpenBLAS's thread-count setters. */
+    typedef void (*deepx_sgemm32_t)(const char*, const char*, const int32_t*, const int32_t*,
+        const int32_t*, const float*, const float*, const int32_t*, const float*, const int32_t*,
+        const float*, float*, const int32_t*);
+    typedef void (*deepx_sgemm64_t)(const char*, const char*, const int64_t*, const int64_t*,
+        const int64_t*, const float*, const float*, const int64_t*, const float*, const int64_t*,
+        const float*, float*, const int64_t*);
+    typedef void (*deepx_sgemv32_t)(const char*, const int32_t*, const int32_t*, const float*,
+        const float*, const int32_t*, const float*, const int32_t*, const float*, float*,
+        const int32_t*);
+    typedef void (*deepx_sgemv64_t)(const char*, const int64_t*, const int64_t*, const float*,
+        const float*, const int64_t*, const float*, const int64_t*, const float*, float*,
+        const int64_t*);
+    static void* deepx_gemm_fn = 0;
+    static void* deepx_gemv_fn = 0;
+    static int deepx_ilp64 = 0;
     static int (*deepx_blas_get)(void) = 0;
     static void (*deepx_blas_set)(int) = 0;
-    static void deepx_blas_bind(const char* module_path) {
-        static const char* pre[] = {"scipy_", ""};
-        static const char* suf[] = {"", "64_", "_64"};
+    static const char* deepx_blas_pre[] = {"scipy_", ""};
+    static const char* deepx_blas_suf[] = {"64_", "_64", ""};
+
+    static void deepx_bind_threads(void* h) {
         char get[64], set[64];
-        void* h = dlopen(module_path, RTLD_NOW | RTLD_NOLOAD);
-        if (!h) return;
         for (int i = 0; i < 2 && !deepx_blas_get; i++)
             for (int j = 0; j < 3 && !deepx_blas_get; j++) {
-                snprintf(get, sizeof get, "%sopenblas_get_num_threads%s", pre[i], suf[j]);
-                snprintf(set, sizeof set, "%sopenblas_set_num_threads%s", pre[i], suf[j]);
+                snprintf(get, sizeof get, "%sopenblas_get_num_threads%s", deepx_blas_pre[i], deepx_blas_suf[j]);
+                snprintf(set, sizeof set, "%sopenblas_set_num_threads%s", deepx_blas_pre[i], deepx_blas_suf[j]);
                 if (dlsym(h, get) && dlsym(h, set)) {
                     deepx_blas_get = (int (*)(void))dlsym(h, get);
                     deepx_blas_set = (void (*)(int))dlsym(h, set);
                 }
             }
     }
+
+    /* GEMMs from the BLAS under numpy_module (else the caller keeps scipy's cython_blas), thread
+       setters from that same BLAS (else from the library scipy_module links) */
+    static void deepx_blas_bind(const char* numpy_module, const char* scipy_module) {
+        static const char* gemm[][2] = {{"scipy_sgemm_64_", "scipy_sgemv_64_"},
+                                        {"sgemm_64_", "sgemv_64_"}, {"sgemm_", "sgemv_"}};
+        void* h = dlopen(numpy_module, RTLD_NOW | RTLD_NOLOAD);
+        for (int i = 0; h && i < 3 && !deepx_gemm_fn; i++)
+            if (dlsym(h, gemm[i][0]) && dlsym(h, gemm[i][1])) {
+                deepx_gemm_fn = dlsym(h, gemm[i][0]);
+                deepx_gemv_fn = dlsym(h, gemm[i][1]);
+                deepx_ilp64 = i < 2;
+            }
+        if (deepx_gemm_fn) deepx_bind_threads(h);
+        else if ((h = dlopen(scipy_module, RTLD_NOW | RTLD_NOLOAD))) deepx_bind_threads(h);
+    }
+
+    /* column-major c = op(a) op(b) + beta c through the bound BLAS; 0 when none is bound */
+    static inline int deepx_sgemm(char ta, char tb, int m, int n, int k, const float* a, int lda,
+                                  const float* b, int ldb, float beta, float* c, int ldc) {
+        const float one = 1.0f;
+        if (!deepx_gemm_fn) return 0;
+        if (deepx_ilp64) {
+            int64_t M = m, N = n, K = k, LA = lda, LB = ldb, LC = ldc;
+            ((deepx_sgemm64_t)deepx_gemm_fn)(&ta, &tb, &M, &N, &K, &one, a, &LA, b, &LB, &beta, c, &LC);
+        } else {
+            int32_t M = m, N = n, K = k, LA = lda, LB = ldb, LC = ldc;
+            ((deepx_sgemm32_t)deepx_gemm_fn)(&ta, &tb, &M, &N, &K, &one, a, &LA, b, &LB, &beta, c, &LC);
+        }
+        return 1;
+    }
+
+    /* column-major y = op(a) x + beta y (unit stride y) through the bound BLAS; 0 when none */
+    static inline int deepx_sgemv(char t, int m, int n, const float* a, int lda, const float* x,
+                                  int incx, float beta, float* y) {
+        const float one = 1.0f;
+        if (!deepx_gemv_fn) return 0;
+        if (deepx_ilp64) {
+            int64_t M = m, N = n, LA = lda, IX = incx, IY = 1;
+            ((deepx_sgemv64_t)deepx_gemv_fn)(&t, &M, &N, &one, a, &LA, x, &IX, &beta, y, &IY);
+        } else {
+            int32_t M = m, N = n, LA = lda, IX = incx, IY = 1;
+            ((deepx_sgemv32_t)deepx_gemv_fn)(&t, &M, &N, &one, a, &LA, x, &IX, &beta, y, &IY);
+        }
+        return 1;
+    }
     """
     int (*deepx_blas_get)() noexcept nogil
     void (*deepx_blas_set)(int) noexcept nogil
-    void deepx_blas_bind(const char* module_path)
+    void deepx_blas_bind(const char* numpy_module, const char* scipy_module)
+    bint deepx_sgemm(char ta, char tb, int m, int n, int k, const float* a, int lda,
+                     const float* b, int ldb, float beta, float* c, int ldc) noexcept nogil
+    bint deepx_sgemv(char t, int m, int n, const float* a, int lda, const float* x, int incx,
+                     float beta, float* y) noexcept nogil
 
 cdef extern from "<omp.h>":
     int omp_get_max_threads() noexcept nogil
 
 
 cdef inline void bind_blas():
-    """Find OpenBLAS's thread setters (once per module, at import). The cimport of sgemm imported
-    cython_blas already; it is read from sys.modules, which does not import all of scipy.linalg."""
+    """Bind the BLAS (once per module, at import): numpy's when its symbols are found, else
+    scipy's cython_blas (cimported above, so already in sys.modules; reading it from there does
+    not import all of scipy.linalg)."""
     import sys
-    deepx_blas_bind(sys.modules["scipy.linalg.cython_blas"].__file__.encode())
+    import numpy
+    deepx_blas_bind(numpy._core._multiarray_umath.__file__.encode(),
+                    sys.modules["scipy.linalg.cython_blas"].__file__.encode())
 
 
 cdef inline int blas_serial() noexcept nogil:

@@ -169,6 +169,7 @@ cdef Tiling tiling(const Geom* g, int nth):
     cdef Tiling t
     if nth > 1 and PQ >= 256 * nth:
         t.n = max(cdiv_up(PQ, max(1, cap // nth)), min(SHARES * nth, PQ // 128))
+        t.n = cdiv_up(t.n, nth) * nth  # as many tiles per thread
     else:
         t.n = cdiv_up(PQ, cap)
     t.cols = cdiv_up(PQ, t.n)
