@@ -173,6 +173,7 @@ cdef Tiling tiling(const Geom* g, int nth):
     else:
         t.n = cdiv_up(PQ, cap)
     t.cols = cdiv_up(PQ, t.n)
+    t.n = cdiv_up(PQ, t.cols)  # no empty tile
     return t
 
 
