@@ -87,3 +87,14 @@ def test_unknown_op_and_backend():
         kernels.lookup("conv3d", "ref")
     with pytest.raises(KernelError, match="unknown backend"):
         kernels.lookup("conv2d", "cuda")
+
+
+@pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="no cython backend")
+def test_cython_gemms_use_the_blas_numpy_links():
+    import ctypes
+
+    from deepx.kernels.cython import _dense
+
+    numpy_blas = ctypes.CDLL(np._core._multiarray_umath.__file__)  # its BLAS's symbols are searched too
+    found = any(hasattr(numpy_blas, s) for s in ("scipy_sgemm_64_", "sgemm_64_", "sgemm_"))
+    assert _dense.blas_source() == ("numpy" if found else "scipy")

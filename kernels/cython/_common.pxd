@@ -188,6 +188,7 @@ cdef extern from *:
         return 1;
     }
     """
+    void* deepx_gemm_fn
     int (*deepx_blas_get)() noexcept nogil
     void (*deepx_blas_set)(int) noexcept nogil
     void deepx_blas_bind(const char* numpy_module, const char* scipy_module)

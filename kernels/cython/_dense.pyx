@@ -7,7 +7,7 @@ import numpy as np
 from deepx.kernels.common import IDENTITY
 
 from kernels.cython._common cimport (SHARES, ActC, as_act, bind_blas, blas_restore, blas_serial,
-                                     cdiv_up, gemm, kernel_threads, vector_act)
+                                     cdiv_up, deepx_gemm_fn, gemm, kernel_threads, vector_act)
 
 
 cdef void dense_parts(const float* x, const float* w, const float* b, float* y, int N, int M,
@@ -54,6 +54,12 @@ def dense_lowrank(const float[:, ::1] x, const float[:, ::1] v, const float[:, :
         dense_parts(&t[0], &u[0, 0], bp, &y[0, 0], N, r, K, a, nth)
         blas_restore(blas)
     return out
+
+
+def blas_source():
+    """The BLAS the Cython kernels' GEMMs call: "numpy" (the library numpy links) or "scipy"
+    (scipy.linalg.cython_blas, when numpy's BLAS symbols were not found)."""
+    return "numpy" if deepx_gemm_fn != NULL else "scipy"
 
 
 bind_blas()
