@@ -1,5 +1,5 @@
-"""ONNX (opsets 7-21) -> Graph: constants folded, BatchNormalization folded into Conv, activations
-fused into their producer."""
+"""ONNX (opsets 7-21) -> Graph: constants folded, BatchNormalization and per-channel Mul / Add folded into the Conv
+before them, activations fused into their producer."""
 import math
 import os
 
@@ -285,11 +285,13 @@ class _Importer:
         self.emit(node, op, list(node.input), node.output[0], act=IDENTITY)
 
     def op_Add(self, node, a):
-        """`add`: numpy broadcasting, activations after it fused; folded on constants."""
+        """`add`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
+        into the Conv before it."""
         self._binary(node, "add", np.add)
 
     def op_Mul(self, node, a):
-        """`mul`: numpy broadcasting, activations after it fused; folded on constants."""
+        """`mul`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
+        into the Conv before it."""
         self._binary(node, "mul", np.multiply)
 
     def op_Sum(self, node, a):
@@ -406,26 +408,77 @@ class _Importer:
                   value=value)
 
 
+def _foldable_conv(g: Graph, name: str, users, producer):
+    """The conv2d that makes tensor `name`, when a following per-channel op can fold into it: no activation,
+    `name` read by one node only and not a graph output."""
+    conv = producer.get(name)
+    if conv is None or conv.op != "conv2d" or conv.attrs["act"] != IDENTITY or len(users[name]) != 1 \
+            or name in g.outputs:
+        return None
+    return conv
+
+
+def _fold_into_conv(g: Graph, conv, tail, scale, shift):
+    """conv2d -> tail (y * scale + shift per output channel, float64 (K,)) becomes one conv2d with scaled
+    weights and bias that takes over tail's outputs and activation."""
+    w = g.constants[conv.inputs[1]].astype(np.float64) * scale[:, None, None, None]
+    b0 = g.constants[conv.inputs[2]].astype(np.float64) if conv.inputs[2] else 0.0
+    w_name, b_name = tail.outputs[0] + "/w_folded", tail.outputs[0] + "/b_folded"
+    g.constants[w_name] = w.astype(np.float32)
+    g.constants[b_name] = (b0 * scale + shift).astype(np.float32)
+    g.shapes[w_name], g.shapes[b_name] = w.shape, scale.shape
+    conv.inputs[1:3] = [w_name, b_name]
+    conv.attrs["act"] = tail.attrs["act"]
+    conv.outputs = tail.outputs
+    g.nodes.remove(tail)
+
+
 def _fold_batchnorm(g: Graph):
     """conv2d -> batchnorm (its only reader) becomes one conv2d with scaled weights and bias."""
     users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
     for bn in [n for n in g.nodes if n.op == "batchnorm"]:
-        conv = producer.get(bn.inputs[0])
-        if conv is None or conv.op != "conv2d" or conv.attrs["act"] != IDENTITY or len(users[conv.outputs[0]]) != 1 \
-                or conv.outputs[0] in g.outputs:
+        conv = _foldable_conv(g, bn.inputs[0], users, producer)
+        if conv is None:
             continue
         scale, bias, mean, var = (g.constants[n].astype(np.float64) for n in bn.inputs[1:5])
         s = scale / np.sqrt(var + bn.attrs["eps"])
-        w = g.constants[conv.inputs[1]].astype(np.float64) * s[:, None, None, None]
-        b0 = g.constants[conv.inputs[2]].astype(np.float64) if conv.inputs[2] else 0.0
-        w_name, b_name = conv.outputs[0] + "/w_bn", conv.outputs[0] + "/b_bn"
-        g.constants[w_name] = w.astype(np.float32)
-        g.constants[b_name] = ((b0 - mean) * s + bias).astype(np.float32)
-        g.shapes[w_name], g.shapes[b_name] = w.shape, s.shape
-        conv.inputs[1:3] = [w_name, b_name]
-        conv.attrs["act"] = bn.attrs["act"]
-        conv.outputs = bn.outputs
-        g.nodes.remove(bn)
+        _fold_into_conv(g, conv, bn, s, bias - mean * s)
+        producer[conv.outputs[0]] = conv
+
+
+def _per_channel(c: np.ndarray, k: int):
+    """A constant that broadcasts against an (N, k, H, W) tensor along its channels only, as (k,) float64;
+    else None."""
+    if c.ndim > 4:
+        return None
+    shape = (1,) * (4 - c.ndim) + c.shape
+    if shape[0] != 1 or shape[2:] != (1, 1) or shape[1] not in (1, k):
+        return None
+    return np.broadcast_to(c.reshape(-1).astype(np.float64), (k,))
+
+
+def _fold_channel_affine(g: Graph):
+    """conv2d -> mul or add by a per-channel constant (the conv's only reader; e.g. Inception v2's scale and
+    shift after each BatchNormalization) folds into the conv's weights and bias, repeatedly."""
+    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
+    for node in [n for n in g.nodes if n.op in ("mul", "add")]:
+        consts = [i for i in node.inputs if i in g.constants]
+        if len(consts) != 1 or len(node.inputs) != 2:
+            continue
+        x = node.inputs[1 - node.inputs.index(consts[0])]
+        conv = _foldable_conv(g, x, users, producer)
+        if conv is None or g.shapes[node.outputs[0]] != g.shapes[x]:
+            continue
+        c = _per_channel(g.constants[consts[0]], g.shapes[x][1])
+        if c is None:
+            continue
+        k = g.shapes[x][1]
+        if node.op == "mul":
+            _fold_into_conv(g, conv, node, c, np.zeros(k))
+        else:
+            _fold_into_conv(g, conv, node, np.ones(k), c)
+        producer[conv.outputs[0]] = conv
+        users = g.consumers()
 
 
 def _fuse_activations(g: Graph):
@@ -519,6 +572,7 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
         raise ModelError(f"{path}: no input named {', '.join(input_shapes)} (inputs: {', '.join(imp.g.inputs)})")
     g = imp.run(model)
     _fold_batchnorm(g)
+    _fold_channel_affine(g)
     _fuse_activations(g)
     _fuse_lowrank(g)
     g.prune()

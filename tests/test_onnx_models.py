@@ -99,6 +99,25 @@ def _model(nodes, inputs, outputs, inits=(), opset=13):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
+@pytest.mark.parametrize("const_shape, folds", [((4, 1, 1), True), ((1, 4, 1, 1), True), ((1,), True),
+                                                 ((1, 1, 6, 6), False), ((4, 6, 6), False)])
+def test_per_channel_mul_add_after_conv_fold_into_it(const_shape, folds):
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    consts = {"w": rng.standard_normal((4, 3, 3, 3)), "s": rng.standard_normal(const_shape),
+              "t": rng.standard_normal(const_shape)}
+    model = _model([helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Mul", ["c", "s"], ["m"]),
+                    helper.make_node("Add", ["t", "m"], ["a"]), helper.make_node("Relu", ["a"], ["y"])],
+                   [("x", [1, 3, 8, 8])], ["y"],
+                   [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
+    g = from_onnx(model)
+    assert [n.op for n in g.nodes] == (["conv2d"] if folds else ["conv2d", "mul", "add"])
+    x = rng.standard_normal((1, 3, 8, 8), dtype=np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_unsupported_operators_are_all_listed_before_running():
     from onnx import helper
 

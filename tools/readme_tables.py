@@ -55,8 +55,8 @@ def _table(header, rows) -> str:
 
 def importer_ops() -> dict:
     """ONNX operator -> the docstring of its importer method ("deepx op: limits")."""
-    return {name[3:]: inspect.getdoc(fn) for name, fn in inspect.getmembers(_Importer, inspect.isfunction)
-            if name.startswith("op_")}
+    return {name[3:]: " ".join((inspect.getdoc(fn) or "").split())
+            for name, fn in inspect.getmembers(_Importer, inspect.isfunction) if name.startswith("op_")}
 
 
 def operators() -> str:
