@@ -188,31 +188,41 @@ cdef void conv_tile(const float* x, const float* w, const float* b, float* y, co
     gemm_parts(g.K // g.groups, T, CRS, w, CRS, col, T, y + j0, g.P * g.Q, b, act, nth)
 
 
+cdef void conv_group(const float* x, const float* w, const float* b, float* y, const Geom* g,
+                     int grp, float* col, Tiling t, ActC act, int nth) noexcept nogil:
+    # group grp of x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S,
+    # t.cols) floats; nth > 1: the threads share the group's tiles (or GEMM)
+    cdef int Cg = g.C // g.groups, Kg = g.K // g.groups, PQ = g.P * g.Q
+    cdef int CRS = Cg * g.R * g.S, i, j0
+    cdef const float* xg = x + <Py_ssize_t>grp * Cg * g.H * g.W
+    cdef const float* wg = w + <Py_ssize_t>grp * Kg * CRS
+    cdef const float* bg = b + grp * Kg if b != NULL else NULL
+    cdef float* yg = y + <Py_ssize_t>grp * Kg * PQ
+    if is_pointwise(g):
+        gemm_parts(Kg, PQ, Cg, wg, Cg, xg, PQ, yg, PQ, bg, act, nth)
+    elif t.n >= nth and nth > 1:
+        for i in prange(t.n, num_threads=nth, schedule='dynamic'):
+            j0 = i * t.cols
+            conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0),
+                      col + <Py_ssize_t>threadid() * CRS * t.cols, act, 1)
+    else:
+        for i in range(t.n):
+            j0 = i * t.cols
+            conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
+
+
 cdef void conv_image(const float* x, const float* w, const float* b, float* y, const Geom* g,
                      float* col, Tiling t, ActC act, int nth) noexcept nogil:
-    # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats
-    cdef int Cg = g.C // g.groups, Kg = g.K // g.groups, PQ = g.P * g.Q
-    cdef int CRS = Cg * g.R * g.S, grp, i, j0
-    cdef const float* xg
-    cdef const float* wg
-    cdef const float* bg
-    cdef float* yg
-    for grp in range(g.groups):
-        xg = x + <Py_ssize_t>grp * Cg * g.H * g.W
-        wg = w + <Py_ssize_t>grp * Kg * CRS
-        bg = b + grp * Kg if b != NULL else NULL
-        yg = y + <Py_ssize_t>grp * Kg * PQ
-        if is_pointwise(g):
-            gemm_parts(Kg, PQ, Cg, wg, Cg, xg, PQ, yg, PQ, bg, act, nth)
-        elif t.n >= nth and nth > 1:
-            for i in prange(t.n, num_threads=nth, schedule='dynamic'):
-                j0 = i * t.cols
-                conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0),
-                          col + <Py_ssize_t>threadid() * CRS * t.cols, act, 1)
-        else:
-            for i in range(t.n):
-                j0 = i * t.cols
-                conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
+    # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats;
+    # as many groups as threads or more: each thread whole groups (one parallel region)
+    cdef int grp, CRS = g.C // g.groups * g.R * g.S
+    if nth > 1 and g.groups >= nth:
+        for grp in prange(g.groups, num_threads=nth, schedule='dynamic'):
+            conv_group(x, w, b, y, g, grp, col + <Py_ssize_t>threadid() * CRS * t.cols, t, act,
+                       1)
+    else:
+        for grp in range(g.groups):
+            conv_group(x, w, b, y, g, grp, col, t, act, nth)
 
 
 cdef float[::1] col_buffer(const Geom* g, Tiling t, int nth):

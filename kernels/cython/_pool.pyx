@@ -104,15 +104,31 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
             yr[q] = edge_max(col, q * sw - pl, S, dw, W)
 
 
+cdef inline float edge_avg(const float* col, int w0, const Win* v, bint count_pad,
+                          int nh) noexcept nogil:
+    # one window over the row's padding: its column sums / cells counted
+    cdef int s, slo, shi, nw
+    cdef float acc = 0.0
+    taps(w0, v.S, 1, v.W, &slo, &shi)
+    for s in range(slo, shi):
+        acc += col[w0 + s]
+    nw = min(w0 + v.S, v.W + v.pr) - max(w0, -v.pl) if count_pad else shi - slo
+    return acc / (nh * nw)
+
+
 cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad, float* col,
                     float* hs) noexcept nogil:
     # x (H,W) -> y (P,Q): window sum / cells counted (padding cells too when count_pad, never
-    # those past the end padding). Separable like max_plane: column sums, then window sums.
-    cdef int W = v.W, S = v.S, n = W - S + 1  # locals: see max_plane
-    cdef int p, q, w, h0, w0, r, s, rlo, rhi, slo, shi, nh, nw
-    cdef float acc
+    # those past the end padding). Separable like max_plane: column sums, then window sums read
+    # at the window starts (vectorised); windows over the padding apart.
+    cdef int W = v.W, S = v.S, Q = v.Q, sw = v.sw, pl = v.pl, n = W - S + 1  # see max_plane
+    cdef int p, q, w, h0, r, s, rlo, rhi, nh, qa, qb
+    cdef float scale
     cdef const float* row
+    cdef float* yr
+    interior(n, sw, pl, Q, &qa, &qb)
     for p in range(v.P):
+        yr = y + p * Q
         h0 = p * v.sh - v.pt
         taps(h0, v.R, 1, v.H, &rlo, &rhi)
         nh = (min(h0 + v.R, v.H + v.pb) - max(h0, -v.pt) if count_pad else rhi - rlo)
@@ -122,22 +138,27 @@ cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad, floa
             row = x + (h0 + r) * W
             for w in range(W):
                 col[w] += row[w]
-        for w in range(n):
-            hs[w] = col[w]
-        for s in range(1, S):
+        scale = 1.0 / (nh * S)  # an interior window counts S cells per row
+        if sw == 1:
             for w in range(n):
-                hs[w] += col[w + s]
-        for q in range(v.Q):
-            w0 = q * v.sw - v.pl
-            taps(w0, v.S, 1, v.W, &slo, &shi)
-            nw = (min(w0 + v.S, v.W + v.pr) - max(w0, -v.pl) if count_pad else shi - slo)
-            if 0 <= w0 < n:
-                acc = hs[w0]
-            else:
-                acc = 0.0
-                for s in range(slo, shi):
-                    acc += col[w0 + s]
-            y[p * v.Q + q] = acc / (nh * nw)
+                hs[w] = col[w]
+            for s in range(1, S):
+                for w in range(n):
+                    hs[w] += col[w + s]
+            for q in range(qa, qb):
+                yr[q] = hs[q - pl] * scale
+        else:
+            for q in range(qa, qb):
+                yr[q] = col[q * sw - pl]
+            for s in range(1, S):
+                for q in range(qa, qb):
+                    yr[q] += col[q * sw - pl + s]
+            for q in range(qa, qb):
+                yr[q] *= scale
+        for q in range(qa):
+            yr[q] = edge_avg(col, q * sw - pl, v, count_pad, nh)
+        for q in range(qb, Q):
+            yr[q] = edge_avg(col, q * sw - pl, v, count_pad, nh)
 
 
 cdef enum:
