@@ -5,6 +5,8 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
+import threading
+
 import numpy as np
 
 from deepx import config
@@ -225,9 +227,22 @@ cdef void conv_image(const float* x, const float* w, const float* b, float* y, c
             conv_group(x, w, b, y, g, grp, col, t, act, nth)
 
 
-cdef float[::1] col_buffer(const Geom* g, Tiling t, int nth):
-    return np.empty(0 if is_pointwise(g) else nth * g.C // g.groups * g.R * g.S * t.cols,
-                    np.float32)
+cdef Py_ssize_t col_floats(const Geom* g, Tiling t, int nth) noexcept nogil:
+    # scratch of conv_image: nth column tiles (none for a pointwise conv)
+    return 0 if is_pointwise(g) else <Py_ssize_t>nth * g.C // g.groups * g.R * g.S * t.cols
+
+
+_local = threading.local()
+
+
+cdef float* scratch(Py_ssize_t n) except NULL:
+    """This thread's scratch of at least n floats, shared by every conv it runs (one at a time): a
+    planned conv keeps only its Winograd weights, not tens of MB of scratch per layer."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.shape[0] < n:
+        buf = _local.buf = np.empty(max(n, 1), np.float32)
+    cdef float[::1] v = buf
+    return &v[0]
 
 
 # Winograd F(2x2,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (2,2)
@@ -432,31 +447,31 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
 
 cdef class Conv:
     """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd or im2col
-    tiles) and scratch."""
+    tiles) and the Winograd weights; its scratch (`floats` of it) is the calling thread's."""
     cdef Geom g
     cdef Tiling t
     cdef Wino p
     cdef int nth, K2
     cdef const float[:, :, :, ::1] w, w2v
     cdef const float* w2  # w2v's data, NULL without a 1x1 stage
-    cdef float[::1] buf  # Winograd: u (16,K,C) then the blocks' scratch; im2col: column tiles
-    cdef float[::1] mid  # im2col with a 1x1 stage: its input (K,P,Q)
-    cdef object t1  # Tucker-2: the first 1x1 stage's output (r1*H*W), made on first use
+    cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart
+    cdef Py_ssize_t floats  # scratch: Winograd blocks, or column tiles [+ the 1x1 stage's input]
 
-    cdef void image(self, const float* x, const float* b, float* y, ActC act) noexcept nogil:
-        # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q)
+    cdef void image(self, const float* x, const float* b, float* y, ActC act,
+                    float* buf) noexcept nogil:
+        # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q); buf: scratch
         cdef int PQ = self.g.P * self.g.Q
+        cdef float* mid
         if self.p.n:
-            wino_image(x, &self.buf[0], self.w2, self.K2, b, y, &self.g, &self.p,
-                       &self.buf[16 * self.p.su], act, self.nth)
-        elif self.w2 == NULL:
-            conv_image(x, &self.w[0, 0, 0, 0], b, y, &self.g, &self.buf[0], self.t, act,
+            wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf, act,
                        self.nth)
-        else:
-            conv_image(x, &self.w[0, 0, 0, 0], NULL, &self.mid[0], &self.g, &self.buf[0],
-                       self.t, IDENT, self.nth)
-            gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, &self.mid[0], PQ, y, PQ, b,
-                       act, self.nth)
+        elif self.w2 == NULL:
+            conv_image(x, &self.w[0, 0, 0, 0], b, y, &self.g, buf, self.t, act, self.nth)
+        else:  # the k x k stage into mid (K,P,Q), after the column tiles
+            mid = buf + col_floats(&self.g, self.t, self.nth)
+            conv_image(x, &self.w[0, 0, 0, 0], NULL, mid, &self.g, buf, self.t, IDENT, self.nth)
+            gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, mid, PQ, y, PQ, b, act,
+                       self.nth)
 
 
 cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
@@ -469,13 +484,13 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     if w2 is not None:
         c.w2, c.K2 = &w2[0, 0, 0, 0], w2.shape[0]
     if c.p.n:
-        c.buf = np.empty(16 * c.p.su + nth * c.p.block, np.float32)
+        c.u = np.empty(16 * c.p.su, np.float32)
+        c.floats = nth * c.p.block
         with nogil:
-            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &c.buf[0], c.p.su, nth)
+            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &c.u[0], c.p.su, nth)
     else:
         c.t = tiling(&g, nth)
-        c.buf = col_buffer(&g, c.t, nth)
-        c.mid = np.empty(g.K * g.P * g.Q if w2 is not None else 0, np.float32)
+        c.floats = col_floats(&g, c.t, nth) + (<Py_ssize_t>g.K * g.P * g.Q if w2 is not None else 0)
     return c
 
 
@@ -483,9 +498,10 @@ cdef void run_images(Conv conv, const float[:, :, :, ::1] x, const float* b,
                      float[:, :, :, ::1] y, ActC a):
     # each image of x (N,C,H,W) through one conv stage -> y (N,K,P,Q)
     cdef int n
+    cdef float* buf = scratch(conv.floats)
     with nogil:
         for n in range(x.shape[0]):
-            conv.image(&x[n, 0, 0, 0], b, &y[n, 0, 0, 0], a)
+            conv.image(&x[n, 0, 0, 0], b, &y[n, 0, 0, 0], a, buf)
 
 
 cdef Conv stage_for(dict plans, Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
@@ -589,17 +605,17 @@ cdef object tucker2_images(dict plans, const float[:, :, :, ::1] x, const float[
     cdef ActC a = as_act(act)
     cdef int n, HW = H * W, blas = blas_serial(), nth = kernel_threads(blas)
     cdef Conv conv
-    cdef float[::1] t1
+    cdef float* buf
+    cdef float* t1
     try:
         conv = stage_for(plans, g, w_core, w_out, nth)
-        if conv.t1 is None:
-            conv.t1 = np.empty(r1 * HW, np.float32)
-        t1 = conv.t1
+        buf = scratch(conv.floats + <Py_ssize_t>r1 * HW)  # the stage's scratch, then t1
+        t1 = buf + conv.floats
         with nogil:
             for n in range(N):
-                gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, &t1[0], HW,
-                           NULL, IDENT, nth)
-                conv.image(&t1[0], bp, &y[n, 0, 0, 0], a)
+                gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, t1, HW, NULL,
+                           IDENT, nth)
+                conv.image(t1, bp, &y[n, 0, 0, 0], a, buf)
     finally:
         blas_restore(blas)
     return out
