@@ -1,5 +1,5 @@
 """ONNX (opsets 7-21) -> Graph: constants folded, BatchNormalization and per-channel Mul / Add folded into the Conv
-before them, activations fused into their producer."""
+(or BatchNormalization) before them, activations fused into their producer."""
 import math
 import os
 
@@ -286,12 +286,12 @@ class _Importer:
 
     def op_Add(self, node, a):
         """`add`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
-        into the Conv before it."""
+        into the Conv or BatchNormalization before it."""
         self._binary(node, "add", np.add)
 
     def op_Mul(self, node, a):
         """`mul`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
-        into the Conv before it."""
+        into the Conv or BatchNormalization before it."""
         self._binary(node, "mul", np.multiply)
 
     def op_Sum(self, node, a):
@@ -408,14 +408,26 @@ class _Importer:
                   value=value)
 
 
-def _foldable_conv(g: Graph, name: str, users, producer):
-    """The conv2d that makes tensor `name`, when a following per-channel op can fold into it: no activation,
-    `name` read by one node only and not a graph output."""
-    conv = producer.get(name)
-    if conv is None or conv.op != "conv2d" or conv.attrs["act"] != IDENTITY or len(users[name]) != 1 \
+def _foldable(g: Graph, name: str, users, producer, ops=("conv2d",)):
+    """The node (of one of `ops`) that makes tensor `name`, when a following per-channel op can fold into it:
+    no activation, `name` read by one node only and not a graph output."""
+    node = producer.get(name)
+    if node is None or node.op not in ops or node.attrs["act"] != IDENTITY or len(users[name]) != 1 \
             or name in g.outputs:
         return None
-    return conv
+    return node
+
+
+def _take_over(g: Graph, node, tail, constants: dict):
+    """node takes over tail's outputs and activation, with its constant inputs replaced by `constants`
+    (input index -> float64 array) under new names."""
+    for i, value in constants.items():
+        name = f"{tail.outputs[0]}/folded{i}"
+        g.constants[name], g.shapes[name] = value.astype(np.float32), value.shape
+        node.inputs[i] = name
+    node.attrs["act"] = tail.attrs["act"]
+    node.outputs = tail.outputs
+    g.nodes.remove(tail)
 
 
 def _fold_into_conv(g: Graph, conv, tail, scale, shift):
@@ -423,21 +435,14 @@ def _fold_into_conv(g: Graph, conv, tail, scale, shift):
     weights and bias that takes over tail's outputs and activation."""
     w = g.constants[conv.inputs[1]].astype(np.float64) * scale[:, None, None, None]
     b0 = g.constants[conv.inputs[2]].astype(np.float64) if conv.inputs[2] else 0.0
-    w_name, b_name = tail.outputs[0] + "/w_folded", tail.outputs[0] + "/b_folded"
-    g.constants[w_name] = w.astype(np.float32)
-    g.constants[b_name] = (b0 * scale + shift).astype(np.float32)
-    g.shapes[w_name], g.shapes[b_name] = w.shape, scale.shape
-    conv.inputs[1:3] = [w_name, b_name]
-    conv.attrs["act"] = tail.attrs["act"]
-    conv.outputs = tail.outputs
-    g.nodes.remove(tail)
+    _take_over(g, conv, tail, {1: w, 2: b0 * scale + shift})
 
 
 def _fold_batchnorm(g: Graph):
     """conv2d -> batchnorm (its only reader) becomes one conv2d with scaled weights and bias."""
     users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
     for bn in [n for n in g.nodes if n.op == "batchnorm"]:
-        conv = _foldable_conv(g, bn.inputs[0], users, producer)
+        conv = _foldable(g, bn.inputs[0], users, producer)
         if conv is None:
             continue
         scale, bias, mean, var = (g.constants[n].astype(np.float64) for n in bn.inputs[1:5])
@@ -458,26 +463,28 @@ def _per_channel(c: np.ndarray, k: int):
 
 
 def _fold_channel_affine(g: Graph):
-    """conv2d -> mul or add by a per-channel constant (the conv's only reader; e.g. Inception v2's scale and
-    shift after each BatchNormalization) folds into the conv's weights and bias, repeatedly."""
+    """conv2d or batchnorm -> mul or add by a per-channel constant (its only reader; e.g. the scale and shift
+    after each BatchNormalization of Inception v2 and DenseNet121) folds into that node's weights, repeatedly."""
     users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
     for node in [n for n in g.nodes if n.op in ("mul", "add")]:
         consts = [i for i in node.inputs if i in g.constants]
         if len(consts) != 1 or len(node.inputs) != 2:
             continue
         x = node.inputs[1 - node.inputs.index(consts[0])]
-        conv = _foldable_conv(g, x, users, producer)
-        if conv is None or g.shapes[node.outputs[0]] != g.shapes[x]:
-            continue
-        c = _per_channel(g.constants[consts[0]], g.shapes[x][1])
-        if c is None:
+        src = _foldable(g, x, users, producer, ("conv2d", "batchnorm"))
+        if src is None or g.shapes[node.outputs[0]] != g.shapes[x] or len(g.shapes[x]) != 4:
             continue
         k = g.shapes[x][1]
-        if node.op == "mul":
-            _fold_into_conv(g, conv, node, c, np.zeros(k))
-        else:
-            _fold_into_conv(g, conv, node, np.ones(k), c)
-        producer[conv.outputs[0]] = conv
+        c = _per_channel(g.constants[consts[0]], k)
+        if c is None:
+            continue
+        scale, shift = (c, np.zeros(k)) if node.op == "mul" else (np.ones(k), c)
+        if src.op == "conv2d":
+            _fold_into_conv(g, src, node, scale, shift)
+        else:  # batchnorm's gamma and beta
+            gamma, beta = (g.constants[i].astype(np.float64) for i in src.inputs[1:3])
+            _take_over(g, src, node, {1: gamma * scale, 2: beta * scale + shift})
+        producer[src.outputs[0]] = src
         users = g.consumers()
 
 

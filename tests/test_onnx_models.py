@@ -118,6 +118,24 @@ def test_per_channel_mul_add_after_conv_fold_into_it(const_shape, folds):
     np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
+def test_per_channel_mul_add_after_batchnorm_fold_into_it():
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    consts = {"g": rng.standard_normal(4), "b": rng.standard_normal(4), "m": rng.standard_normal(4),
+              "v": rng.random(4) + 0.5, "s": rng.standard_normal((4, 1, 1)), "t": rng.standard_normal((4, 1, 1))}
+    model = _model([helper.make_node("Relu", ["x"], ["r"]),
+                    helper.make_node("BatchNormalization", ["r", "g", "b", "m", "v"], ["n"]),
+                    helper.make_node("Mul", ["n", "s"], ["p"]), helper.make_node("Add", ["p", "t"], ["y"])],
+                   [("x", [1, 4, 5, 5])], ["y"],
+                   [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
+    g = from_onnx(model)
+    assert [n.op for n in g.nodes] == ["activation", "batchnorm"]
+    x = rng.standard_normal((1, 4, 5, 5), dtype=np.float32)
+    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
+
+
 def test_unsupported_operators_are_all_listed_before_running():
     from onnx import helper
 
