@@ -4,6 +4,6 @@
     ms = cost.run_ms(board.processor("gpu"), "opencl", [cost.Work("conv", 2e9, 4e6)])
 """
 from . import cost
-from .profile import Board, BoardError, Processor, load, names
+from .profile import Board, BoardError, Processor, from_text, load, names
 
-__all__ = ["Board", "BoardError", "Processor", "cost", "load", "names"]
+__all__ = ["Board", "BoardError", "Processor", "cost", "from_text", "load", "names"]

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,6 +64,7 @@ class Board:
     transfer_gbps: float  # bytes per second of that hand-over (copy, or cache maintenance)
     transfer_w: float  # watts above idle while a hand-over runs
     processors: tuple
+    text: str = field(default="", repr=False, compare=False)  # the TOML it was read from (bundles carry it)
 
     def processor(self, pid: str) -> Processor:
         for p in self.processors:
@@ -106,19 +107,24 @@ def load(name_or_path: str) -> Board:
             raw = f.read()
     except OSError as e:
         raise BoardError(f"{path}: cannot read: {e.strerror}") from None
-    text = raw.decode("utf-8", "replace")
+    return from_text(raw.decode("utf-8", "replace"), path)
+
+
+def from_text(text: str, origin: str) -> Board:
+    """A board from a profile's TOML text (a file's, or the copy a bundle carries); `origin` names it in
+    errors."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise BoardError(f"{path}: malformed TOML: {e}") from None
-    return _Reader(path, text).board(data)
+        raise BoardError(f"{origin}: malformed TOML: {e}") from None
+    return _Reader(origin, text).board(data)
 
 
 class _Reader:
     """Validates a parsed profile; `_fail` finds the line of the key it complains about."""
 
     def __init__(self, path, text):
-        self.path, self.lines = path, text.splitlines()
+        self.path, self.text, self.lines = path, text, text.splitlines()
 
     def _line(self, section, index, key):
         """1-based line of `key` inside the index-th `[section]` / `[[section]]` (0 when not found)."""
@@ -200,7 +206,7 @@ class _Reader:
                      transfer_us=self._get(t, "transfer", 0, "latency_us", float, positive=False),
                      transfer_gbps=self._get(t, "transfer", 0, "gbps", float),
                      transfer_w=self._get(t, "transfer", 0, "active_w", float, positive=False),
-                     processors=processors)
+                     processors=processors, text=self.text)
 
     def processor(self, p, i, board_memory_mb) -> Processor:
         s = "processors"

@@ -5,7 +5,7 @@ Members, all stored (not compressed) with their data 64-byte aligned (runtime.zi
                  each member below
   graph.json     the graph (models.serialize)
   weights.npz    the constants, one .npy each; the board maps them in place from the bundle
-  plan.json      the plan (runtime.plan)
+  plan.json      the plan (runtime.plan), with the board profile it was made for (`board_profile`)
 The zip comment, "deepx-bundle/1 <sha256>", holds the sha256 of every byte of the file outside those
 three members' data (zip headers, manifest, directory); with the members' own sha256 in the manifest,
 each byte of the bundle is checked once, before anything in it is used.
@@ -74,11 +74,15 @@ def _copy(src, dst):
     return dict(sha256=h.hexdigest(), size=src.tell())
 
 
-def pack(g: Graph, plan: dict, model_sha256: str, board: str, path) -> dict:
-    """Write g (with its constants), its plan for `board` and a manifest to `path` (atomically); the manifest."""
+def pack(g: Graph, plan: dict, model_sha256: str, board: str, path, profile: str | None = None) -> dict:
+    """Write g (with its constants), its plan for `board` and a manifest to `path` (atomically); the manifest.
+    `profile`: the board profile's TOML text, carried in plan.json (`board_profile`) so that the board runs
+    the plan on the profile it was made for, a calibrated one included."""
     if plan.get("board") != board or plan.get("model", {}).get("sha256") != model_sha256:
         raise BundleError(f"{path}: the plan was made for board {plan.get('board')!r} and another model, "
                           f"not this model on {board!r}")
+    if profile is not None:
+        plan = dict(plan, board_profile=profile)
     doc = {"graph.json": json.dumps(serialize.to_json(g)).encode(), "plan.json": json.dumps(plan).encode()}
     sums = {m: dict(sha256=hashlib.sha256(d).hexdigest(), size=len(d)) for m, d in doc.items()}
     tmp = f"{path}.partial"

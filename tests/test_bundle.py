@@ -221,7 +221,9 @@ def test_deepx_pack_command(tmp_path):
     p = deepx("pack", model, "--board", "jetson-nano", "--plan", str(plan), "--input-shape", "x=1,1,32,32",
               "-o", str(out))
     assert p.returncode == 0, p.stderr
-    assert bundle.load(out).plan == json.loads(plan.read_text())
+    carried = bundle.load(out).plan
+    assert carried.pop("board_profile") == boards.load("jetson-nano").text  # the profile the plan was made for
+    assert carried == json.loads(plan.read_text())
     p = deepx("pack", model, "--board", "rpi4b", "--plan", str(plan), "--input-shape", "x=1,1,32,32",
               "-o", str(tmp_path / "other.dxb"))
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from bundle_cases import BLOCKED, blocked_env, inputs, outputs, pack
+from bundle_cases import BLOCKED, blocked_env, deepx, inputs, outputs, pack
 from deepx.tools.meter_emulators import constant
 
 RUN = [sys.executable, "-m", "deepx.tools.deepx_run"]
@@ -95,3 +95,25 @@ def test_bad_bundles_are_one_line_and_exit_2(cnn, tmp_path, damage, args, messag
 def test_board_from_the_environment(cnn):
     p = run(cnn[0], env=dict(os.environ, DEEPX_BOARD="rpi5"))
     assert p.returncode == 2 and "this board is 'rpi5'" in p.stderr
+
+
+def test_runs_a_plan_for_a_calibrated_profile_that_is_not_shipped(tmp_path):
+    """A profile `deepx calibrate` wrote under any name: the bundle carries it, deepx-run runs on it."""
+    from deepx import boards
+
+    text = boards.load("jetson-nano").text.replace('name = "jetson-nano"', 'name = "my-nano"')
+    assert 'name = "my-nano"' in text
+    (tmp_path / "my-nano.toml").write_text(text)
+    bundle = pack(tmp_path / "m.dxb", str(tmp_path / "my-nano.toml"))
+    p = run(bundle, "--board", "my-nano", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["board"] == "my-nano"
+    p = run(bundle, "--board", "jetson-nano")
+    assert p.returncode == 2 and "packed for board 'my-nano'" in p.stderr
+    p = deepx("flash", str(bundle), "--board", str(tmp_path / "my-nano.toml"), "--to", str(tmp_path / "board"),
+              "--python", sys.executable)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([str(tmp_path / "board" / "deepx-run"), str(tmp_path / "board" / "m.dxb"), "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["board"] == "my-nano"

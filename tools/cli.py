@@ -292,13 +292,10 @@ def _pack(args):
     from ..runtime.plan import file_sha256, load_plan, make_plan
 
     board = boards.load(args.board.removeprefix("emulated:"))
-    if board.name not in boards.names():
-        raise boards.BoardError(f"{args.board}: deepx-run finds the board's profile by name; pack for one of "
-                                f"{', '.join(boards.names())}")
     g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
     sha = file_sha256(args.model)
     plan = load_plan(args.plan, sha) if args.plan else make_plan(g, sha, board, args.objective)
-    m = bundle.pack(g, plan, sha, board.name, args.output)
+    m = bundle.pack(g, plan, sha, board.name, args.output, profile=board.text)
     p = m["plan"]
     print(f"wrote {args.output}: {g.name} for {board.name}, {m['model']['param_bytes'] / 2**20:.1f} MiB of weights, "
           f"plan {'from ' + args.plan if args.plan else 'made now'} ({p['blocks']} blocks on "

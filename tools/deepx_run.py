@@ -54,7 +54,10 @@ def executor(b: bundle.Bundle):
     from ..runtime.executor import Executor
 
     load_cython_blas()
-    return Executor(b.graph, plan=b.plan, board=boards.load(b.manifest["board"]), remap=REMAP,
+    profile = b.plan.get("board_profile")  # bundles packed before deepx carried it: the shipped profile
+    board = (boards.from_text(profile, f"{b.path}: plan.json board_profile") if profile is not None
+             else boards.load(b.manifest["board"]))
+    return Executor(b.graph, plan=b.plan, board=board, remap=REMAP,
                     warn=lambda msg: print(f"deepx-run: warning: {msg}", file=sys.stderr))
 
 

@@ -85,7 +85,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
 
     step(f"{name}: pack")
     dxb = os.path.join(workdir, f"{tag}.dxb")
-    bundle.pack(small, plan, file_sha256(small_path), board.name, dxb)
+    bundle.pack(small, plan, file_sha256(small_path), board.name, dxb, profile=board.text)
 
     step(f"{name}: flash to {dest}")
     flashed = flash(dxb, board.name, dest, python, say=lambda _: None)

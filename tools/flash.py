@@ -191,8 +191,13 @@ exit 0
 
 
 def flash(path, board: str, dest: str, python="python3", ssh_config=None, timeout_s=10.0, say=print) -> dict:
-    """Put bundle `path` for `board` at `dest`; returns what was done and the command that runs it there."""
+    """Put bundle `path` for `board` (a name, or the profile file it names) at `dest`; returns what was done
+    and the command that runs it there."""
     board = board.removeprefix("emulated:")
+    if board.endswith(".toml"):
+        from .. import boards
+
+        board = boards.load(board).name
     b = bundle.load(path, board)  # checks it whole, and that it was packed for this board
     target = Target(dest, ssh_config, timeout_s)
     probe = dict(line.partition("=")[::2] for line in
