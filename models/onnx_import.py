@@ -484,8 +484,7 @@ def _fold_channel_affine(g: Graph):
         else:  # batchnorm's gamma and beta
             gamma, beta = (g.constants[i].astype(np.float64) for i in src.inputs[1:3])
             _take_over(g, src, node, {1: gamma * scale, 2: beta * scale + shift})
-        producer[src.outputs[0]] = src
-        users = g.consumers()
+        producer[src.outputs[0]] = src  # its output is the tail's, read by the same nodes: users stays right
 
 
 def _fuse_activations(g: Graph):
