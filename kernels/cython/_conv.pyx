@@ -267,8 +267,9 @@ cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
 
 
 cdef inline int wino_row_scratch(int TX) noexcept nogil:
-    # floats of row scratch a thread needs for the transforms of one row of TX tiles
-    return 14 * TX + 8
+    # floats of row scratch a thread needs for the transforms of one row of TX tiles (input: 5
+    # rows of 2TX + 2, output: 14 rows of TX)
+    return max(10 * TX + 10, 14 * TX)
 
 
 cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
@@ -327,30 +328,38 @@ cdef void wino_weights(const float* w, int K, int C, float* u, Py_ssize_t su,
         wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
 
 
+cdef inline void col_diff(const float* a, const float* b, float* o, int n, float sb) noexcept nogil:
+    # o = a + sb * b over n floats (sb = +-1): one step of Bᵀ d, vectorized
+    cdef int j
+    for j in range(n):
+        o[j] = a[j] + sb * b[j]
+
+
 cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* rows, float* v,
                          Py_ssize_t es) noexcept nogil:
     # tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], tiles d (4,4) at
-    # (2ty - pt, 2tx - pl), zeros outside x; rows: scratch (4, 2TX+2)
+    # (2ty - pt, 2tx - pl), zeros outside x; rows: scratch (5, 2TX+2), Bᵀ d then a zero row
     cdef int Wt = 2 * TX + 2, i, ih, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
     cdef Py_ssize_t j
-    cdef float a0, a1, a2, a3
+    cdef const float* d[4]  # the tile row's four input rows from column lo (zeros: outside x)
+    cdef float* zero = rows + 4 * Wt
     cdef float* r
     cdef float* o
     for i in range(4):
-        r = rows + i * Wt
         ih = 2 * ty - g.pt + i
         if ih < 0 or ih >= g.H:
-            memset(r, 0, Wt * sizeof(float))
+            memset(zero, 0, Wt * sizeof(float))
+            d[i] = zero
         else:
-            memset(r, 0, lo * sizeof(float))
-            memcpy(r + lo, x + <Py_ssize_t>ih * g.W + lo - g.pl, (hi - lo) * sizeof(float))
-            memset(r + hi, 0, (Wt - hi) * sizeof(float))
-    for j in range(Wt):  # Bᵀ d down the columns
-        a0 = rows[j] - rows[2 * Wt + j]
-        a1 = rows[Wt + j] + rows[2 * Wt + j]
-        a2 = rows[2 * Wt + j] - rows[Wt + j]
-        a3 = rows[Wt + j] - rows[3 * Wt + j]
-        rows[j], rows[Wt + j], rows[2 * Wt + j], rows[3 * Wt + j] = a0, a1, a2, a3
+            d[i] = x + <Py_ssize_t>ih * g.W + lo - g.pl
+    for i in range(4):  # Bᵀ d down the columns, read straight from x; zeros left and right of it
+        r = rows + i * Wt
+        memset(r, 0, lo * sizeof(float))
+        memset(r + hi, 0, (Wt - hi) * sizeof(float))
+    col_diff(d[0], d[2], rows + lo, hi - lo, -1.0)
+    col_diff(d[1], d[2], rows + Wt + lo, hi - lo, 1.0)
+    col_diff(d[2], d[1], rows + 2 * Wt + lo, hi - lo, -1.0)
+    col_diff(d[1], d[3], rows + 3 * Wt + lo, hi - lo, -1.0)
     for i in range(4):  # (Bᵀ d) B along the rows
         r = rows + i * Wt
         o = v + 4 * i * es
