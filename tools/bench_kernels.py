@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import DeepxError
+from ..kernels.common import conv_out_size
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Case:
     flops: float
     gemm: tuple
     rank: str = ""
+    stages: tuple = ()  # conv stages (c, k, h, w, kernel, stride, pad, groups); () for dense
 
     @property
     def shape(self):
@@ -89,21 +91,41 @@ def cases(layer: Layer, batch: int, rng) -> list:
     _, _, shape = kernels.check("conv2d", (x, w, b), attrs)
     pq = shape[2] * shape[3]
     full = 2.0 * batch * k * (c // g) * R * S * pq
-    out = [Case(layer.name, "conv2d", (x, w, b), attrs, full, (k // g, pq, c // g * R * S, batch * g))]
+    h, w_, s, p = d["h"], d["w"], d["stride"], d["pad"]
+    out = [Case(layer.name, "conv2d", (x, w, b), attrs, full, (k // g, pq, c // g * R * S, batch * g),
+                stages=((c, k, h, w_, R, s, p, g),))]
     if layer.lowrank:
-        la = dict(stride=d["stride"], pads=d["pad"])
+        la = dict(stride=s, pads=p)
         r = k // 4
         w1, w2 = _randn(rng, r, c, R, S, fan_in=c * R * S), _randn(rng, k, r, 1, 1, fan_in=r)
         out.append(Case(layer.name, "conv2d_lowrank", (x, w1, w2, b), la, 2.0 * batch * pq * r * (c * R * S + k),
-                        out[0].gemm, rank=f"r={r}"))
+                        out[0].gemm, rank=f"r={r}", stages=((c, r, h, w_, R, s, p, 1), (r, k, *shape[2:], 1, 1, 0, 1))))
         r1, r2 = c // 4, k // 4
-        hw = d["h"] * d["w"]
         w_in, w_core = _randn(rng, r1, c, 1, 1, fan_in=c), _randn(rng, r2, r1, R, S, fan_in=r1 * R * S)
         w_out = _randn(rng, k, r2, 1, 1, fan_in=r2)
-        flops = 2.0 * batch * (hw * r1 * c + pq * r2 * r1 * R * S + pq * k * r2)
+        flops = 2.0 * batch * (h * w_ * r1 * c + pq * r2 * r1 * R * S + pq * k * r2)
         out.append(Case(layer.name, "conv2d_tucker2", (x, w_in, w_core, w_out, b), la, flops, out[0].gemm,
-                        rank=f"r1={r1},r2={r2}"))
+                        rank=f"r1={r1},r2={r2}", stages=((c, r1, h, w_, 1, 1, 0, 1), (r1, r2, h, w_, R, s, p, 1),
+                                                         (r2, k, *shape[2:], 1, 1, 0, 1))))
     return out
+
+
+def multiplies(case: Case, backend: str) -> float:
+    """Multiplications the backend's kernels do for the case: the cython backend's Winograd F(2x2,3x3)
+    stages do 16 per 2x2 output tile and channel pair (4 per output where the nominal count has 9);
+    every other stage its nominal count (FLOPs / 2)."""
+    if not case.stages:
+        return case.flops / 2
+    total = 0
+    for c, k, h, w, ks, stride, pad, groups in case.stages:
+        tiles = 0
+        if backend == "cython":
+            from ..kernels.cython import _conv
+
+            tiles = _conv.winograd_tiles(c, h, w, k, ks, ks, groups, (stride,) * 2, (pad,) * 4, (1, 1))
+        pq = conv_out_size(h, ks, stride, pad, pad, 1) * conv_out_size(w, ks, stride, pad, pad, 1)
+        total += 16 * k * c * tiles if tiles else k * (c // groups) * ks * ks * pq
+    return total * case.tensors[0].shape[0]
 
 
 def onnx_model(case: Case):
@@ -184,7 +206,7 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
             for c in cases(layer, batch, rng)]
     if not todo:
         raise DeepxError(f"bench-kernels: no layer matches {', '.join(layers)}")
-    rows, full_flops, full_ms = [], {}, {}
+    rows, full_flops, full_ms, full_mults = [], {}, {}, {}
     for case in (progress(todo) if progress else todo):
         m, n, k, count = case.gemm
         a, bm = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
@@ -212,10 +234,13 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
             if case.rank:
                 speedup = full_ms[(case.layer, backend)] / row["ms"]
                 reduction = full_flops[case.layer] / case.flops
+                mult_reduction = full_mults[(case.layer, backend)] / multiplies(case, backend)
                 row.update(rank=case.rank, speedup_vs_full=speedup, flop_reduction=reduction,
-                           lowrank_efficiency=speedup / reduction)
+                           lowrank_efficiency=speedup / reduction, mult_reduction=mult_reduction,
+                           lowrank_efficiency_per_mult=speedup / mult_reduction)
             else:
                 full_ms[(case.layer, backend)] = row["ms"]
+                full_mults[(case.layer, backend)] = multiplies(case, backend)
             rows.append(row)
     return rows
 
@@ -230,10 +255,13 @@ def summary(rows: list) -> dict:
     full = [r for (op, _), r in best.items() if op in ("conv2d", "dense")]
     vgg = [r["sgemm_fraction"] for (op, layer), r in best.items() if op == "conv2d" and layer.startswith("vgg19")]
     low = [r["lowrank_efficiency"] for r in best.values() if "lowrank_efficiency" in r]
+    per_mult = [r["lowrank_efficiency_per_mult"] for r in best.values() if "lowrank_efficiency" in r]
     med = statistics.median
     return dict(
         median_speed_vs_onnxruntime=med(r["speed_vs_onnxruntime"] for r in full) if full else None,
         min_vgg19_sgemm_fraction=min(vgg) if vgg else None,
         median_lowrank_efficiency=med(low) if low else None,
         min_lowrank_efficiency=min(low) if low else None,
+        median_lowrank_efficiency_per_mult=med(per_mult) if per_mult else None,
+        min_lowrank_efficiency_per_mult=min(per_mult) if per_mult else None,
     )

@@ -19,13 +19,14 @@ def _bench_kernels(args):
         print(json.dumps(rows, indent=1))
         return
     head = f"{'layer':22} {'op':15} {'rank':11} {'backend':7} {'ms':>8} {'GFLOP/s':>8} {'%sgemm':>7} " \
-           f"{'ORT ms':>8} {'vs ORT':>7} {'lowrank':>8}"
+           f"{'ORT ms':>8} {'vs ORT':>7} {'lowrank':>8} {'/mult':>6}"
     print(f"deepx bench-kernels: batch {args.batch}, {rows[0]['threads']} threads; vs ORT = ORT time / deepx time;"
-          " lowrank = speedup over the full layer / FLOP reduction")
+          " lowrank = speedup over the full layer / FLOP reduction; /mult = the same over the reduction in"
+          " multiplications the kernels do (Winograd 3x3 convs: 4 per output and channel pair, not 9)")
     print(head)
     print("-" * len(head))
     for r in rows:
-        low = f"{r['lowrank_efficiency']:8.2f}" if "lowrank_efficiency" in r else ""
+        low = f"{r['lowrank_efficiency']:8.2f} {r['lowrank_efficiency_per_mult']:6.2f}" if "rank" in r else ""
         print(f"{r['layer']:22} {r['op']:15} {r.get('rank', ''):11} {r['backend']:7} {r['ms']:8.3f} "
               f"{r['gflops']:8.1f} {100 * r['sgemm_fraction']:6.0f}% {r['onnxruntime_ms']:8.3f} "
               f"{r['speed_vs_onnxruntime']:7.2f} {low}")

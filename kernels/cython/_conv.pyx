@@ -294,6 +294,14 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     return p
 
 
+def winograd_tiles(int C, int H, int W, int K, int R, int S, int groups, stride, pads, dilation):
+    """Output tiles (2x2) over which a conv of this geometry runs Winograd F(2x2,3x3) (16 multiplications
+    per tile and channel pair instead of 36); 0: it runs im2col + GEMM."""
+    cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
+    cdef Wino p = wino_plan(&g, False, 1)
+    return p.TX * p.TY if p.n else 0
+
+
 cdef enum:
     WCHUNK = 128  # filters transformed per chunk (into a stack buffer, then copied out)
 
@@ -354,8 +362,10 @@ cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* r
             d[i] = x + <Py_ssize_t>ih * g.W + lo - g.pl
     for i in range(4):  # Bᵀ d down the columns, read straight from x; zeros left and right of it
         r = rows + i * Wt
-        memset(r, 0, lo * sizeof(float))
-        memset(r + hi, 0, (Wt - hi) * sizeof(float))
+        for j in range(lo):  # a column or two: no memset call
+            r[j] = 0.0
+        for j in range(hi, Wt):
+            r[j] = 0.0
     col_diff(d[0], d[2], rows + lo, hi - lo, -1.0)
     col_diff(d[1], d[2], rows + Wt + lo, hi - lo, 1.0)
     col_diff(d[2], d[1], rows + 2 * Wt + lo, hi - lo, -1.0)
