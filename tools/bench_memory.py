@@ -11,11 +11,8 @@ import subprocess
 import sys
 
 CHILD = r"""
-import gc, json, resource, sys
-def rss():  # the resident set now (pages touched and still mapped), bytes
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+import gc, json, sys
+from deepx.memory import peak_rss_bytes as peak, rss_bytes as rss
 path, who = sys.argv[1], sys.argv[2]
 from deepx.models import io
 g = io.load_model(path)

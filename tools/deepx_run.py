@@ -62,7 +62,8 @@ def executor(b: bundle.Bundle):
 
 
 def run(args) -> dict:
-    from .runner import latency, peak_rss_bytes, timed_runs
+    from ..memory import peak_rss_bytes
+    from .runner import latency, timed_runs
 
     t = time.perf_counter()
     board = (args.board or os.environ.get("DEEPX_BOARD") or "").removeprefix("emulated:") or None

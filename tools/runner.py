@@ -1,11 +1,11 @@
 """`deepx run` and `deepx bench`: a model run by the executor on this machine, timed; against ONNX Runtime."""
-import resource
 import statistics
 import time
 
 import numpy as np
 
 from .. import boards, kernels
+from ..memory import peak_rss_bytes
 from ..models import io
 from ..runtime.executor import Executor
 from ..runtime.plan import file_sha256, load_plan, make_plan
@@ -42,10 +42,6 @@ def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -
 def latency(times_s) -> dict:
     ms = sorted(1e3 * t for t in times_s)
     return dict(median=statistics.median(ms), p90=float(np.percentile(ms, 90)), min=ms[0], max=ms[-1])
-
-
-def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def run(args) -> dict:
