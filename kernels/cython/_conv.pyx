@@ -295,8 +295,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
 
 
 def winograd_tiles(int C, int H, int W, int K, int R, int S, int groups, stride, pads, dilation):
-    """Output tiles (2x2) over which a conv of this geometry runs Winograd F(2x2,3x3) (16 multiplications
-    per tile and channel pair instead of 36); 0: it runs im2col + GEMM."""
+    """Output tiles (2x2) over which a conv of this geometry runs Winograd F(2x2,3x3) (16
+    multiplications per tile and channel pair instead of 36); 0: it runs im2col + GEMM."""
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
     cdef Wino p = wino_plan(&g, False, 1)
     return p.TX * p.TY if p.n else 0
