@@ -333,5 +333,5 @@ def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto"
     measured = measured_errors(j.graph, g, j.held_out)
     for r in layer_report:
         r["measured_error"] = measured.get(r["name"])
-    return g, dict(error_budget=error_budget, **sizes(j.graph, g), accuracy_before=before, accuracy_after=accuracy(g, j.labelled) if j.labelled else None,
-                   layers=layer_report)
+    return g, dict(error_budget=error_budget, **sizes(j.graph, g), accuracy_before=before,
+                   accuracy_after=accuracy(g, j.labelled) if j.labelled else None, layers=layer_report)

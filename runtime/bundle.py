@@ -179,13 +179,3 @@ def load(path, board: str | None = None) -> Bundle:
     graph = serialize.from_json(json.loads(bytes(buf[slice(*spans["graph.json"])])), weights, f"{path}: graph.json")
     plan = json.loads(bytes(buf[slice(*spans["plan.json"])]))
     return Bundle(path, manifest, graph, plan, size)
-
-
-def sha256(path) -> str:
-    """The sha256 of a whole file (what flash compares on the target)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-

@@ -114,7 +114,7 @@ def test_per_channel_mul_add_after_conv_fold_into_it(const_shape, folds):
     g = from_onnx(model)
     assert [n.op for n in g.nodes] == (["conv2d"] if folds else ["conv2d", "mul", "add"])
     x = rng.standard_normal((1, 3, 8, 8), dtype=np.float32)
-    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    expected = onnxruntime(model, {"x": x})[0]
     np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -132,7 +132,7 @@ def test_per_channel_mul_add_after_batchnorm_fold_into_it():
     g = from_onnx(model)
     assert [n.op for n in g.nodes] == ["activation", "batchnorm"]
     x = rng.standard_normal((1, 4, 5, 5), dtype=np.float32)
-    expected = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    expected = onnxruntime(model, {"x": x})[0]
     np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 

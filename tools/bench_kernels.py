@@ -116,13 +116,13 @@ def multiplies(case: Case, backend: str) -> float:
     every other stage its nominal count (FLOPs / 2)."""
     if not case.stages:
         return case.flops / 2
+    winograd_tiles = None
+    if backend == "cython":
+        from ..kernels.cython._conv import winograd_tiles
     total = 0
     for c, k, h, w, ks, stride, pad, groups in case.stages:
-        tiles = 0
-        if backend == "cython":
-            from ..kernels.cython import _conv
-
-            tiles = _conv.winograd_tiles(c, h, w, k, ks, ks, groups, (stride,) * 2, (pad,) * 4, (1, 1))
+        args = (c, h, w, k, ks, ks, groups, (stride,) * 2, (pad,) * 4, (1, 1))
+        tiles = winograd_tiles(*args) if winograd_tiles else 0
         pq = conv_out_size(h, ks, stride, pad, pad, 1) * conv_out_size(w, ks, stride, pad, pad, 1)
         total += 16 * k * c * tiles if tiles else k * (c // groups) * ks * ks * pq
     return total * case.tensors[0].shape[0]

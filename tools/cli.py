@@ -92,7 +92,8 @@ def _compare(args):
            f"{'arena MB':>8} {'tensors MB':>10}"
     if not args.json:
         print("deepx compare: deepx against ONNX Runtime, same process, alternating runs (medians); vs ORT = ORT time"
-              " / deepx time; rel diff = largest output difference / max(1, largest output); rlc rows: deepx runs the compressed model, ORT the uncompressed one")
+              " / deepx time; rel diff = largest output difference / max(1, largest output); rlc rows: deepx runs the"
+              " compressed model, ORT the uncompressed one")
         print(head)
     for r in compare.rows(args.models, args.threads, args.seconds, args.rlc,
                           lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False)):

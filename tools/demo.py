@@ -152,8 +152,9 @@ def table(results: list) -> str:
         lines.append(
             f"- {r['model']} on {r['board']}: measured {how}{100 * (r['measured_mj'] / r['modelled_mj'] - 1):+.1f}% "
             f"from the model; deepx {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x less energy than the best "
-            f"single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M -> {r['flops'][1] / 1e6:.1f}M;"
-            f" deepx-run on {'this host' if r['trace'] else 'the board'} {r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
+            f"single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M -> "
+            f"{r['flops'][1] / 1e6:.1f}M; deepx-run on {'this host' if r['trace'] else 'the board'} "
+            f"{r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
     if any(r["model"] == "alexnet" for r in results):
         lines.append("AlexNet has random (He) weights: no test accuracy, and little to compress at a small budget "
                      "(README, Known limits); the 2x is reached at --error-budget 0.75 (jetson-nano), 0.3 (jetson-tk1)")

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..errors import DeepxError
 from ..runtime import bundle
+from ..runtime.plan import file_sha256
 
 #: runtime package -> the files it takes (None: its .py, .toml, .cl and compiled extensions); kernels.numba,
 #: the ONNX modules and the CLI stay behind
@@ -220,7 +221,7 @@ def flash(path, board: str, dest: str, python="python3", ssh_config=None, timeou
                          f"Run `pip install deepx=={__version__}` on the board, then flash again")
     install = copy and not (probe.get("runtime") == rid and probe.get("runtime_dir"))
     name = os.path.basename(str(path))
-    digest = bundle.sha256(path)
+    digest = file_sha256(path)
     try:
         if install:
             with tempfile.TemporaryFile() as tar:

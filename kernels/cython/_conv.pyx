@@ -574,44 +574,50 @@ def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
     return conv_images(None, x, w1, w2, b, stride, pads, dilation, 1, act, out)
 
 
-cdef class PreparedConv2d:
-    """conv2d bound to a constant w: each input shape's plan (Winograd weights, scratch) is made
-    on its first call and reused; another w runs unprepared."""
-    cdef object w
+cdef class Prepared:
+    """A conv kernel bound to its constant weights (called like the kernel): each input shape's plan
+    (Winograd weights, scratch) is made on its first call and reused; other weights run
+    unprepared. run(plans or None, x, *args): the kernel through plans."""
+    cdef tuple weights
+    cdef object run
     cdef dict plans
 
-    def __call__(self, x, w, b, stride, pads, dilation, int groups, act, out=None):
-        return conv_images(self.plans if w is self.w else None, x, w, None, b, stride, pads,
-                           dilation, groups, act, out)
+    def __call__(self, x, *args, **kw):
+        cdef Py_ssize_t i, n = len(self.weights)
+        cdef bint same = len(args) >= n
+        for i in range(n if same else 0):
+            same = same and args[i] is self.weights[i]
+        return self.run(self.plans if same else None, x, *args, **kw)
 
 
-cdef class PreparedConv2dLowrank:
-    """conv2d_lowrank bound to constant w1 and w2, as PreparedConv2d."""
-    cdef object w1, w2
-    cdef dict plans
+cdef Prepared prepared(run, tuple weights):
+    cdef Prepared k = Prepared.__new__(Prepared)
+    k.run, k.weights, k.plans = run, weights, {}
+    return k
 
-    def __call__(self, x, w1, w2, b, stride, pads, dilation, act, out=None):
-        return conv_images(self.plans if w1 is self.w1 and w2 is self.w2 else None, x, w1, w2,
-                           b, stride, pads, dilation, 1, act, out)
+
+def _planned_conv2d(plans, x, w, b, stride, pads, dilation, int groups, act, out=None):
+    return conv_images(plans, x, w, None, b, stride, pads, dilation, groups, act, out)
+
+
+def _planned_conv2d_lowrank(plans, x, w1, w2, b, stride, pads, dilation, act, out=None):
+    return conv_images(plans, x, w1, w2, b, stride, pads, dilation, 1, act, out)
 
 
 def prepare_conv2d(w, b=None):
     """conv2d for this constant w (called like conv2d)."""
-    cdef PreparedConv2d k = PreparedConv2d.__new__(PreparedConv2d)
-    k.w, k.plans = w, {}
-    return k
+    return prepared(_planned_conv2d, (w,))
 
 
 def prepare_conv2d_lowrank(w1, w2, b=None):
     """conv2d_lowrank for these constant w1, w2 (called like conv2d_lowrank)."""
-    cdef PreparedConv2dLowrank k = PreparedConv2dLowrank.__new__(PreparedConv2dLowrank)
-    k.w1, k.w2, k.plans = w1, w2, {}
-    return k
+    return prepared(_planned_conv2d_lowrank, (w1, w2))
 
 
-cdef object tucker2_images(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
-                           const float[:, :, :, ::1] w_core, const float[:, :, :, ::1] w_out,
-                           const float[::1] b, stride, pads, dilation, act, out):
+def _planned_conv2d_tucker2(dict plans, const float[:, :, :, ::1] x,
+                            const float[:, :, :, ::1] w_in, const float[:, :, :, ::1] w_core,
+                            const float[:, :, :, ::1] w_out, const float[::1] b, stride, pads,
+                            dilation, act, out=None):
     # conv2d_tucker2 of x, its k x k + 1x1 stage through plans (None: planned for this call)
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int r1 = w_in.shape[0], r2 = w_core.shape[0], K = w_out.shape[0]
@@ -645,25 +651,13 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
                    const float[::1] b, stride, pads, dilation, act, out=None):
     """x (N,C,H,W): w_in (r1,C,1,1) · x -> t1 (r1,H,W);  t1 * w_core (r2,r1,R,S) -> t2 (r2,P,Q);
     w_out (K,r2,1,1) · t2 + b (K) -> y (N,K,P,Q)."""
-    return tucker2_images(None, x, w_in, w_core, w_out, b, stride, pads, dilation, act, out)
-
-
-cdef class PreparedConv2dTucker2:
-    """conv2d_tucker2 bound to constant w_in, w_core and w_out, as PreparedConv2d."""
-    cdef object w_in, w_core, w_out
-    cdef dict plans
-
-    def __call__(self, x, w_in, w_core, w_out, b, stride, pads, dilation, act, out=None):
-        same = w_in is self.w_in and w_core is self.w_core and w_out is self.w_out
-        return tucker2_images(self.plans if same else None, x, w_in, w_core, w_out, b, stride,
-                              pads, dilation, act, out)
+    return _planned_conv2d_tucker2(None, x, w_in, w_core, w_out, b, stride, pads, dilation, act,
+                                   out)
 
 
 def prepare_conv2d_tucker2(w_in, w_core, w_out, b=None):
     """conv2d_tucker2 for these constant weights (called like conv2d_tucker2)."""
-    cdef PreparedConv2dTucker2 k = PreparedConv2dTucker2.__new__(PreparedConv2dTucker2)
-    k.w_in, k.w_core, k.w_out, k.plans = w_in, w_core, w_out, {}
-    return k
+    return prepared(_planned_conv2d_tucker2, (w_in, w_core, w_out))
 
 
 cdef ActC IDENT = as_act(IDENTITY)
