@@ -9,7 +9,8 @@ from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
 SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "kernels.opencl", "models.zoo", "runtime.power",
-               "runtime.planner"]
+               "runtime.planner",
+               "runtime.onboard"]
 
 package_dir = {"deepx": "core"}  # the package root: version, errors, config
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})
@@ -64,6 +65,6 @@ setup(
     },
     entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
                                       "deepx-power = deepx.tools.power_cli:main",
-                                      "deepx-run = deepx.tools.deepx_run:main"]},
+                                      "deepx-run = deepx.runtime.onboard.deepx_run:main"]},
     zip_safe=False,
 )

@@ -17,10 +17,10 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from ..errors import DeepxError
+from ..kernels import BACKENDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KINDS = ("cpu", "gpu")
-BACKENDS = ("ref", "numba", "cython", "opencl")
 #: efficiency keys: the kernels' op families, depthwise convolutions, and the default for the rest
 OP_TYPES = ("conv", "depthwise", "dense", "pool", "norm", "elementwise", "layout", "default")
 #: a calibrated peak is a measured sgemm; kernels doing fewer multiplications than the FLOPs they are
@@ -88,14 +88,12 @@ def host_path() -> str:
 
 
 def load(name_or_path: str) -> Board:
-    """A board by name (`jetson-nano`, or `host`: this machine's calibrated profile, measured quickly on
-    first use when there is none), or from a TOML file path; BoardError otherwise."""
+    """A board by name (`jetson-nano`, or `host`: this machine's profile as `deepx calibrate` wrote it), or
+    from a TOML file path; BoardError otherwise. Loading never measures anything."""
     if name_or_path == HOST:
         path = host_path()
         if not os.path.exists(path):
-            from .calibrate import quick_host
-
-            path = quick_host(path)
+            raise BoardError(f"board 'host' has no profile yet ({path}): `deepx calibrate` measures this machine")
     elif name_or_path.endswith(".toml") or os.sep in name_or_path:
         path = name_or_path
     else:

@@ -1,12 +1,12 @@
-"""deepx kernels: one file per op family in each backend (ref, numba, cython), and their registry.
+"""deepx kernels: one file per op family in each backend (ref, numba, cython, opencl), and their registry.
 
     from deepx import kernels
     y = kernels.run("conv2d", "cython", x, w, b, stride=2, pads=1, act="relu")
 """
 from .common import Act
-from .registry import (BACKENDS, OPS, available, backend_usable, check, lookup, prepare, run,
-                       usable_backends)
+from .registry import (BACKENDS, OPS, available, backend, backend_usable, check, host_backend, info, lookup,
+                       prepare, run)
 from .threads import set_threads
 
-__all__ = ["Act", "BACKENDS", "OPS", "available", "backend_usable", "check", "lookup", "prepare", "run",
-           "set_threads", "usable_backends"]
+__all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "check", "host_backend", "info",
+           "lookup", "prepare", "run", "set_threads"]

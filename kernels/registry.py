@@ -14,10 +14,28 @@ import numpy as np
 from ..errors import KernelError
 from .common import CLIP, NAMED_ACTS, Act, conv_out_size
 
-BACKENDS = ("ref", "numba", "cython", "opencl")
-_MODULE = {"ref": "ref", "numba": "numba", "cython": "cython", "opencl": "opencl"}
-# cython modules carry a leading underscore (compiled extensions: `_conv.pyx`)
-_PREFIX = {"ref": "", "numba": "", "cython": "_", "opencl": ""}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A kernel backend: the package `deepx.kernels.<name>`, its op families in modules `<prefix><family>`.
+    `device`: its kernels take tensors in a device's memory, and the package has the memory hooks the
+    executor uses (see kernels/opencl/__init__.py); `jit`: it compiles at run time, so a board's runtime,
+    which has no compiler, runs its blocks on another backend; `reference`: the definition of the ops,
+    never optimised, so never measured or planned for speed."""
+
+    name: str
+    device: bool = False
+    jit: bool = False
+    reference: bool = False
+    prefix: str = ""
+
+
+#: every kernel backend, one line each, in the order `auto` takes them on a CPU
+_BACKENDS = (Backend("cython", prefix="_"), Backend("numba", jit=True), Backend("ref", reference=True),
+             Backend("opencl", device=True))
+INFO = {b.name: b for b in _BACKENDS}
+BACKENDS = tuple(INFO)
 
 
 @dataclass(frozen=True)
@@ -292,19 +310,43 @@ OPS = {s.name: s for s in [
 _unusable: dict = {}  # backend -> reason it cannot be imported here
 
 
-def backend_usable(backend: str):
-    """(True, "") when the backend's modules import here (and its `usable()`, if any, agrees: a
-    device found), else (False, the reason)."""
-    if backend not in BACKENDS:
+def info(backend: str) -> Backend:
+    """The registry's line for `backend`; KernelError for a name that is not a backend."""
+    if backend not in INFO:
         raise KernelError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+    return INFO[backend]
+
+
+def backend_usable(backend: str):
+    """(True, "") when the backend's package imports here (and its `usable()`, if any, agrees: a
+    device found), else (False, the reason)."""
+    info(backend)
     if backend not in _unusable:
         try:
-            module = importlib.import_module(f"{__package__}.{_MODULE[backend]}")
+            module = importlib.import_module(f"{__package__}.{backend}")
             ok, why = module.usable() if hasattr(module, "usable") else (True, "")
             _unusable[backend] = "" if ok else f"{backend} backend unavailable: {why}"
         except ImportError as e:
             _unusable[backend] = f"{backend} backend unavailable: {e}"
     return not _unusable[backend], _unusable[backend]
+
+
+def backend(name: str):
+    """The backend's package (its hooks: memory, device choice); KernelError when it is unusable here."""
+    ok, why = backend_usable(name)
+    if not ok:
+        raise KernelError(why)
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def host_backend(choice: str = "auto", jit: bool = True) -> str:
+    """`choice`, or for `auto` the first usable backend that computes in host memory (without `jit`: the
+    first that needs no compiler at run time, as on a board)."""
+    if choice != "auto":
+        info(choice)
+        return choice
+    return next(b.name for b in _BACKENDS
+                if not b.device and (jit or not b.jit) and backend_usable(b.name)[0])
 
 
 def lookup(op: str, backend: str) -> Callable:
@@ -314,7 +356,7 @@ def lookup(op: str, backend: str) -> Callable:
     ok, why = backend_usable(backend)
     if not ok:
         raise KernelError(f"{op}: {why}")
-    name = f"{__package__}.{_MODULE[backend]}.{_PREFIX[backend]}{OPS[op].family}"
+    name = f"{__package__}.{backend}.{INFO[backend].prefix}{OPS[op].family}"
     try:
         return getattr(importlib.import_module(name), op)
     except (ImportError, AttributeError) as e:
@@ -340,10 +382,6 @@ def available() -> list:
             except KernelError as e:
                 rows.append((op, backend, False, str(e)))
     return rows
-
-
-def usable_backends(op: str) -> list:
-    return [b for o, b, ok, _ in available() if o == op and ok]
 
 
 def _device_array(t) -> bool:
@@ -391,7 +429,7 @@ def run(op: str, backend: str, *tensors, out=None, **attrs):
     fn = lookup(op, backend)
     tensors, canon, shape = check(op, tensors, attrs)
     flat = tensors[0] if OPS[op].tensors == ("xs",) else tensors
-    if backend != "opencl" and any(_device_array(t) for t in [*flat, out]):
+    if not INFO[backend].device and any(_device_array(t) for t in [*flat, out]):
         _fail(op, flat, f"the {backend} backend takes numpy arrays, not OpenCL device arrays")
     if out is not None and (out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous):
         _fail(op, tensors, f"out must be a C-contiguous float32 array of shape {shape}")

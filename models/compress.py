@@ -281,15 +281,15 @@ class Job:
 def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None) -> Job:
     """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
     (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs)."""
-    from . import io, zoo
+    from . import io, load, zoo
 
     if model in zoo.MODELS:
-        g = io.load_model(zoo.path(model), {"x": (1,) + zoo.MODELS[model]["input"]})
+        g = load.load_model(zoo.path(model), {"x": (1,) + zoo.MODELS[model]["input"]})
         x_train, _, x_test, y_test = zoo.digits(model)
         data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
         return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
                    ({"x": x_test}, y_test))
-    g = graph or io.load_model(model)
+    g = graph or load.load_model(model)
     if calibration_path:
         data = io.bind_inputs(io.read_inputs(calibration_path), g, calibration_path)
         n = min(len(v) for v in data.values())

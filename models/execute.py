@@ -4,15 +4,6 @@ import numpy as np
 from .. import kernels
 from .graph import Graph, ModelError
 
-PREFERENCE = ("cython", "numba", "ref")  # `auto`: the first usable backend with the op
-
-
-def pick_backend(op: str, backend: str) -> str:
-    if backend != "auto":
-        return backend
-    return next(b for b in PREFERENCE if kernels.backend_usable(b)[0])
-
-
 def check_inputs(g: Graph, feeds: dict) -> dict:
     """The graph's inputs from `feeds`, as C-contiguous float32; ModelError naming what is wrong."""
     unknown = set(feeds) - set(g.inputs)
@@ -35,9 +26,9 @@ def run_graph(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:
     """{name: array} for every graph output and every tensor named in `keep`."""
     values = dict(g.constants)
     values.update(check_inputs(g, feeds))
+    backend = kernels.host_backend(backend)
     for node in g.nodes:
-        values[node.outputs[0]] = call_node(node, [values[n] if n else None for n in node.inputs],
-                                            pick_backend(node.op, backend))
+        values[node.outputs[0]] = call_node(node, [values[n] if n else None for n in node.inputs], backend)
     return {name: values[name] for name in [*g.outputs, *keep]}
 
 

@@ -1,27 +1,9 @@
-"""Model files and tensor files (.npz keyed by name, or one .npy), never unpickled."""
+"""Tensor files (.npz keyed by name, or one .npy), never unpickled; input shapes and random inputs."""
 import zipfile
 
 import numpy as np
 
 from .graph import Graph, ModelError
-
-
-def load_model(path, input_shapes=None, example=None) -> Graph:
-    """A Graph from an ONNX file; dynamic input dimensions come from input_shapes, else from the
-    example inputs (read_inputs' result)."""
-    if not str(path).endswith(".onnx"):
-        raise ModelError(f"{path}: unknown model format (deepx reads .onnx files)")
-    from .onnx_import import load_onnx
-
-    return load_onnx(path, input_shapes, example)
-
-
-def model_and_inputs(model, input_path=None, input_shape_items=None):
-    """(Graph, feeds) for a command line: the model, with its inputs read from IN.npz / IN.npy (which
-    also give dynamic dimensions) or drawn at random."""
-    arrays = read_inputs(input_path) if input_path else None
-    g = load_model(model, parse_input_shapes(input_shape_items), arrays)
-    return g, bind_inputs(arrays, g, input_path) if input_path else random_inputs(g)
 
 
 def parse_input_shapes(items) -> dict:

@@ -2,8 +2,9 @@
 
 `plan` places each tensor at an offset so that tensors alive at the same step never overlap
 (greedy by size, as TFLite's arena planner does: the largest first, each at the lowest offset that fits
-between the tensors already placed whose lifetimes overlap its own). Host arenas are numpy arrays, device
-arenas one OpenCL buffer; views of either are made once and reused by every run.
+between the tensors already placed whose lifetimes overlap its own). Host arenas are numpy arrays; a device
+arena is whatever the device backend's `arena` makes (one OpenCL buffer). Views of either are made once and
+reused by every run.
 """
 from dataclasses import dataclass
 
@@ -57,54 +58,6 @@ def host_arena(size: int) -> np.ndarray:
     return raw[skip:skip + max(size, 1)]
 
 
-def device_arena(size: int):
-    import pyopencl as cl
-
-    from ..kernels import opencl
-
-    return cl.Buffer(opencl.context(), cl.mem_flags.READ_WRITE, 4 * max(size, 1))
-
-
-def device_shares_host() -> bool:
-    """Whether the OpenCL device works on host memory itself (an integrated GPU, a CPU device)."""
-    from ..kernels import opencl
-
-    return bool(opencl.current().dev.host_unified_memory)
-
-
-def shared_device_arena(host: np.ndarray):
-    """A device buffer over the host arena's own memory: the same tensors seen from the device."""
-    import pyopencl as cl
-
-    from ..kernels import opencl
-
-    return cl.Buffer(opencl.context(), cl.mem_flags.READ_WRITE | cl.mem_flags.USE_HOST_PTR, hostbuf=host)
-
-
-def view(arena, offset: int, shape):
-    """The tensor of `shape` at `offset` floats into a host array or a device buffer."""
-    if isinstance(arena, np.ndarray):
-        return arena[offset:offset + int(np.prod(shape))].reshape(shape)
-    import pyopencl.array as cla
-
-    from ..kernels import opencl
-
-    return cla.Array(opencl.queue(), tuple(shape), np.float32, data=arena, offset=4 * offset)
-
-
-def to_device(host: np.ndarray, dev):
-    dev.set(host)
-
-
-def to_host(dev, host: np.ndarray):
-    dev.get(ary=host)
-
-
-def host_copy(v) -> np.ndarray:
-    return v.copy() if isinstance(v, np.ndarray) else v.get()
-
-
-def finish():
-    from ..kernels import opencl
-
-    opencl.finish()
+def view(arena: np.ndarray, offset: int, shape) -> np.ndarray:
+    """The tensor of `shape` at `offset` floats into a host arena."""
+    return arena[offset:offset + int(np.prod(shape))].reshape(shape)

@@ -3,7 +3,7 @@
 A block is a layer together with the elementwise and reshape ops that ride with it (its activation,
 a residual add, a flatten). A conv or dense layer whose riders work channel by channel may also be cut
 by output channels into slices that run on different processors at once (as CoDL and muLayer do);
-`run_block` runs a block, or the slice [lo, hi) of its output channels, on the host kernels.
+`slice_axis` is the one rule for what such a slice reads, for the cost model here and the executor.
 """
 from collections import ChainMap
 from dataclasses import dataclass, field
@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import kernels
 from ..boards.cost import Work
-from ..models.execute import call_node
 from ..models.graph import VIEW_OPS, Graph
 
 RIDERS = ("activation", "add", "mul", "batchnorm", "reshape")
@@ -75,19 +74,34 @@ def _channel_sliceable(shape, out) -> bool:
     return len(shape) == len(out) and shape[1] in (1, out[1])
 
 
+def slice_axis(g: Graph, b: Block, node, i: int, inside) -> int | None:
+    """The axis on which input `i` of `node` is cut when block `b` computes some of its output channels only:
+    0 for the head's weights and bias, 1 for a tensor of the block's K output channels from outside the
+    block (a residual, a per-channel constant); None when it is read whole, or made `inside` the block
+    (already cut)."""
+    t = node.inputs[i]
+    if not t or t in inside:
+        return None
+    if node is b.nodes[0]:
+        return 0 if i in SLICED[node.op] else None
+    s = g.shapes[t]
+    return 1 if len(s) >= 2 and s[1] == g.shapes[b.output][1] else None
+
+
 def _slice_shapes(g: Graph, b: Block, lo: int, hi: int) -> dict:
     """Shapes of the tensors that change when the block computes output channels [lo, hi) only."""
-    K, over = g.shapes[b.output][1], {}
-    head = b.nodes[0]
-    for i in SLICED[head.op]:
-        if i < len(head.inputs) and head.inputs[i]:
-            s = g.shapes[head.inputs[i]]
-            over[head.inputs[i]] = (hi - lo,) + tuple(s[1:])
+    over, inside = {}, set()
     for node in b.nodes:
-        for t in [*node.inputs[1:], *node.outputs] if node is not head else node.outputs:
-            s = g.shapes.get(t) if t else None
-            if s is not None and len(s) >= 2 and s[1] == K and t not in over:
-                over[t] = (s[0], hi - lo) + tuple(s[2:])
+        for i, t in enumerate(node.inputs):
+            axis = slice_axis(g, b, node, i, inside)
+            if axis is not None:
+                s = list(g.shapes[t])
+                s[axis] = hi - lo
+                over[t] = tuple(s)
+        s = g.shapes[node.outputs[0]]
+        if len(s) >= 2 and s[1] == g.shapes[b.output][1]:
+            over[node.outputs[0]] = (s[0], hi - lo) + tuple(s[2:])
+        inside.add(node.outputs[0])
     return over
 
 
@@ -117,24 +131,3 @@ def weight_bytes(g: Graph, b: Block, lo: int | None = None, hi: int | None = Non
 
 def tensor_bytes(g: Graph, name: str) -> int:
     return 4 * int(np.prod(g.shapes[name]))
-
-
-def run_block(g: Graph, b: Block, values: dict, backend: str, lo: int | None = None, hi: int | None = None):
-    """The block's output (or its output channels [lo, hi)) computed from `values` with host kernels."""
-    local = {}
-    K = g.shapes[b.output][1] if lo is not None else None
-    sliced = set(SLICED[b.nodes[0].op]) if lo is not None else set()
-    for node in b.nodes:
-        args = []
-        for i, t in enumerate(node.inputs):
-            x = local[t] if t in local else values[t] if t else None
-            if lo is not None and x is not None:
-                if node is b.nodes[0] and i in sliced:
-                    x = x[lo:hi]
-                elif node is not b.nodes[0] and t not in local and x.ndim >= 2 and x.shape[1] == K:
-                    x = x[:, lo:hi]
-            args.append(x)
-        if lo is not None:  # channel slices of the block's inputs are strided views
-            args = [np.ascontiguousarray(a) if a is not None else None for a in args]
-        local[node.outputs[0]] = call_node(node, args, backend)
-    return local[b.output]

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import kernels
+from ..errors import KernelError
 from ..models.execute import check_inputs
 from ..models.graph import Graph
 from . import arena as A
 from . import blocks as B
+from .plan import check_plan
 from .planner import PlanError
 
 HOST, DEVICE = "host", "device"
@@ -53,7 +55,7 @@ class Tensor:
 
 
 def _space(backend: str) -> str:
-    return DEVICE if backend == "opencl" else HOST
+    return DEVICE if kernels.info(backend).device else HOST
 
 
 class Executor:
@@ -65,9 +67,15 @@ class Executor:
         self.blocks = B.make_blocks(g)
         self.warn = warn or (lambda msg: print(f"deepx: warning: {msg}", file=sys.stderr))
         steps = self._plan_steps(plan, board, backend, dict(remap or {}))
-        self.uses_device = any(_space(p["backend"]) == DEVICE for s in steps for p in s["parts"])
+        devices = {p["backend"] for s in steps for p in s["parts"] if _space(p["backend"]) == DEVICE}
+        if len(devices) > 1:
+            raise PlanError(f"the plan uses {len(devices)} device backends ({', '.join(sorted(devices))}): one "
+                            f"process drives one device")
+        #: the device backend's package (its memory hooks), or None: every step computes in host memory
+        self.device = kernels.backend(devices.pop()) if devices else None
+        self.uses_device = self.device is not None
         #: CPU and GPU share memory (a Jetson; PoCL's CPU device): one arena, hand-overs are synchronisations
-        self.shared = bool(board and board.shared_memory and self.uses_device and A.device_shares_host())
+        self.shared = bool(board and board.shared_memory and self.uses_device and self.device.shares_host())
         self.tensors, self.steps, self.ids = [], [], {}
         self._schedule(steps)
         self._lay_out()
@@ -76,18 +84,17 @@ class Executor:
 
     # -- the plan, checked and mapped to what runs here -------------------------------------------------
     def _plan_steps(self, plan, board, backend, remap) -> list:
-        host_backend = _best_host(backend)
+        host_backend = kernels.host_backend(backend)
         if plan is None:
             return self._single_processor(host_backend)
-        if [b.name for b in self.blocks] != [b["name"] for b in plan["blocks"]]:
-            raise PlanError(f"the plan's blocks do not match model {self.g.name!r}: plan it again with deepx plan")
-        if board is not None and plan["board"] != board.name:
-            raise PlanError(f"the plan was made for board {plan['board']!r}, not {board.name!r}")
+        check_plan(plan, self.blocks, self.g, board)
         if backend != "auto":
             return self._single_processor(backend)
         used = {remap.get(p["backend"], p["backend"]) for s in plan["blocks"] for p in s["parts"]}
         for name in sorted(used):
             ok, why = kernels.backend_usable(name) if name in kernels.BACKENDS else (False, "not a kernel backend")
+            if ok and kernels.info(name).device:
+                ok, why = self._select_device(name, plan, board)
             if ok:
                 continue
             self.warn(f"the plan's backend {name!r} cannot run here ({why}); its blocks run on {host_backend} "
@@ -103,6 +110,22 @@ class Executor:
             homes = [p["processor"] for p in parts]
             out.append(dict(name=s["name"], parts=parts, home=s["home"] if s["home"] in homes else homes[0]))
         return out
+
+    def _select_device(self, name: str, plan: dict, board) -> tuple:
+        """Open the device that the board profile names for the processors running `name`'s blocks (a
+        calibrated profile's `opencl_device`); (False, why) when it is not here."""
+        procs = {p["processor"] for s in plan["blocks"] for p in s["parts"] if p["backend"] == name}
+        specs = sorted({board.processor(pid).opencl_device for pid in procs} - {""}) if board else []
+        if len(specs) > 1:
+            raise PlanError(f"the plan runs {name} on {len(specs)} devices ({', '.join(specs)}): one process "
+                            f"drives one device")
+        try:
+            note = kernels.backend(name).select_device(specs[0] if specs else "")
+        except KernelError as e:
+            return False, str(e)
+        if note:
+            self.warn(note)
+        return True, ""
 
     def _single_processor(self, backend: str, processor: str = "cpu") -> list:
         """Plan blocks (dicts as in a plan file) putting every block on one processor with one backend."""
@@ -168,23 +191,19 @@ class Executor:
         space = _space(backend)
         lo, hi = channels or (None, None)
         K = g.shapes[b.output][1]
-        sliced = set(B.SLICED[b.nodes[0].op]) if channels else set()
         local = {}
         for node in b.nodes:
             args = []
             for i, t in enumerate(node.inputs):
+                axis = B.slice_axis(g, b, node, i, local) if channels else None
                 if not t:
                     args.append(None)
                 elif t in local:
                     args.append(local[t])
                 elif t in g.constants:
                     c = g.constants[t]
-                    if channels and node is b.nodes[0] and i in sliced:
-                        c = np.ascontiguousarray(c[lo:hi])
-                    elif channels and node is not b.nodes[0] and c.ndim >= 2 and c.shape[1] == K:
-                        c = np.ascontiguousarray(c[:, lo:hi])
-                    args.append(c)
-                elif channels and node is not b.nodes[0] and len(g.shapes[t]) >= 2 and g.shapes[t][1] == K:
+                    args.append(c if axis is None else np.ascontiguousarray(np.take(c, range(lo, hi), axis)))
+                elif axis == 1:
                     args.append(self._channel_slice(t, lo, hi, space, proc, b.name))
                 else:
                     args.append(self._where(t, space, proc, b.name))
@@ -303,13 +322,14 @@ class Executor:
         """Arena views for every tensor and one precomputed call per step."""
         host = A.host_arena(self.layout[HOST].size)
         if self.shared:
-            device = A.shared_device_arena(host)
+            device = self.device.shared_arena(host)
         else:
-            device = A.device_arena(self.layout[DEVICE].size) if self.layout[DEVICE].size else None
+            device = self.device.arena(self.layout[DEVICE].size) if self.layout[DEVICE].size else None
         self.views = []
         for t, ten in enumerate(self.tensors):
             off = self.layout[self._memory(ten.space)].offsets[self.root(t)] + self._offset(t)
-            self.views.append(A.view(host if ten.space == HOST else device, off, ten.shape))
+            self.views.append(A.view(host, off, ten.shape) if ten.space == HOST else
+                              self.device.view(device, off, ten.shape))
         self.calls = [self._call(s) for s in self.steps]
         self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
         self.inputs = [(name, self.views[self.ids[(name, HOST)]]) for name in self.g.inputs]
@@ -330,11 +350,11 @@ class Executor:
         if s.kind == "view":
             return _nothing, (), {}
         if s.kind == "sync":
-            return A.finish, (), {}
+            return self.device.finish, (), {}
         out = self.views[s.out]
         if s.kind == "copy":
             src = self.views[s.args[0]]
-            return (A.to_device if self.tensors[s.out].space == DEVICE else A.to_host), (src, out), {}
+            return (self.device.copy_in if self.tensors[s.out].space == DEVICE else self.device.copy_out), (src, out), {}
         if s.kind == "slice":
             return np.copyto, (out, self.views[s.args[0]][:, s.lo:s.hi]), {}
         if s.op == "concat":
@@ -360,8 +380,8 @@ class Executor:
             for fn, args, kw in self.sequence:
                 fn(*args, **kw)
         if self.uses_device:
-            A.finish()
-        return {name: A.host_copy(v) for name, v in self.outputs}
+            self.device.finish()
+        return {name: v.copy() if isinstance(v, np.ndarray) else self.device.host_copy(v) for name, v in self.outputs}
 
     def close(self):
         """Stop the worker threads (the executor cannot run after this)."""
@@ -378,7 +398,7 @@ class Executor:
                 t = time.perf_counter()
                 fn(*args, **kw)
                 if self.steps[i].space == DEVICE:
-                    A.finish()
+                    self.device.finish()
                 times[k, i] = time.perf_counter() - t
         med = np.median(times, axis=0) * 1e3
         rows = {b.name: dict(block=b.name, ops="+".join(n.op for n in b.nodes), processor=set(), backend=set(),
@@ -473,9 +493,3 @@ def _nothing():
 
 def _numel(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
-
-
-def _best_host(backend: str) -> str:
-    if backend != "auto":
-        return backend
-    return next(b for b in ("cython", "numba", "ref") if kernels.backend_usable(b)[0])

@@ -86,3 +86,11 @@ def load_plan(path, model_sha256: str | None = None) -> dict:
         raise PL.PlanError(f"{path}: the plan was made for another model (sha256 {made_for[:12]}…, "
                            f"this model is {model_sha256[:12]}…): plan it again with deepx plan")
     return plan
+
+
+def check_plan(plan: dict, blocks: list, g: Graph, board: Board | None = None):
+    """PlanError unless `plan` places exactly `blocks` (those of model `g`) and was made for `board`."""
+    if [b.name for b in blocks] != [b["name"] for b in plan["blocks"]]:
+        raise PL.PlanError(f"the plan's blocks do not match model {g.name!r}: plan it again with deepx plan")
+    if board is not None and plan["board"] != board.name:
+        raise PL.PlanError(f"the plan was made for board {plan['board']!r}, not {board.name!r}")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from deepx import boards
 from deepx.kernels.common import CLIP, SIGMOID, Act
-from deepx.models import io, serialize, zoo
+from deepx.models import io, load, serialize, zoo
 from deepx.models.graph import Graph, ModelError, Node
 from deepx.runtime import bundle, zipmap
 from deepx.runtime.plan import file_sha256, make_plan
@@ -73,7 +73,7 @@ def light_or_pytorch():
     paths = [p for p in LIGHT if "vgg19" not in p and "alexnet" not in p and "zfnet" not in p]
     for p in PYTORCH:
         try:
-            io.load_model(p)
+            load.load_model(p)
         except ModelError:  # operators deepx does not import
             continue
         paths.append(p)
@@ -82,7 +82,7 @@ def light_or_pytorch():
 
 @pytest.mark.parametrize("path", light_or_pytorch(), ids=name)
 def test_graph_json_round_trip_onnx_models(path):
-    g = io.load_model(path)
+    g = load.load_model(path)
     h = serialize.from_json(json.loads(json.dumps(serialize.to_json(g))), g.constants)
     assert_same_graph(g, h)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from deepx import boards, kernels
-from deepx.boards import calibrate
-from deepx.boards import microbench as M
+from deepx.runtime import calibrate
+from deepx.runtime import microbench as M
 from deepx.boards.profile import MAX_EFFICIENCY
-from deepx.models import io, zoo
+from deepx.models import io, load, zoo
 from deepx.models.execute import run_graph
 from deepx.runtime.plan import make_plan
 
@@ -78,7 +78,7 @@ def test_calibrated_profile_loads_with_sane_figures(measured, one_thread):
 
 def test_plan_on_the_calibrated_machine_predicts_the_measured_latency(measured, one_thread):
     board = boards.load(measured[0])
-    g = io.load_model(zoo.path("digits-cnn"), {"x": (1, 1, 32, 32)})
+    g = load.load_model(zoo.path("digits-cnn"), {"x": (1, 1, 32, 32)})
     plan = make_plan(g, "sha", board, "latency")
     backend = plan["blocks"][0]["backend"]
     assert {b["backend"] for b in plan["blocks"]} == {backend}
@@ -108,23 +108,26 @@ def test_host_board_reads_the_calibrated_profile(measured, monkeypatch):
     assert p.returncode == 0 and p.stdout.splitlines()[0].split()[:3] == ["host", "cpu", f"{peak:g}"]
 
 
-def test_host_without_a_profile_is_measured_quickly_once(monkeypatch, tmp_path, capsys):
+def test_host_without_a_profile_is_measured_quickly_once_by_the_commands(monkeypatch, tmp_path, capsys):
     path = tmp_path / "cfg" / "host.toml"
     monkeypatch.setenv("DEEPX_HOST_PROFILE", str(path))
     p = deepx("boards")
     assert p.returncode == 0 and "not calibrated yet" in p.stdout.splitlines()[0] and not path.exists()
-    board = boards.load("host")
+    with pytest.raises(boards.BoardError, match="no profile yet .*`deepx calibrate`"):
+        boards.load("host")  # loading a profile never measures
+    assert not path.exists()
+    board = calibrate.load_board("host")
     assert board.name == "host" and path.exists() and "QUICK calibration" in path.read_text()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"saved it to {path}" in err and "deepx calibrate" in err
-    assert boards.load("host").processors == board.processors and capsys.readouterr().err == ""
+    assert calibrate.load_board("host").processors == board.processors and capsys.readouterr().err == ""
 
 
 def test_host_profile_that_cannot_be_saved_serves_the_run(monkeypatch, tmp_path, capsys):
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("DEEPX_HOST_PROFILE", str(tmp_path / "a-file" / "host.toml"))
     monkeypatch.setattr(calibrate, "QUICK_SECONDS", 0.3)
-    board = boards.load("host")
+    board = calibrate.load_board("host")
     os.remove(board.path)
     assert board.name == "host" and os.path.basename(board.path).startswith("deepx-host-")
     assert "could not save it" in capsys.readouterr().err

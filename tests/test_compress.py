@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from deepx.models import compress, io
+from deepx.models import compress, load
 from deepx.models.execute import run_batches
 from deepx.models.graph import ModelError
 from deepx.models.onnx_export import save_onnx, to_onnx
@@ -50,7 +50,7 @@ def test_exported_model_runs_in_onnxruntime(compressed):
 def test_exported_model_imports_as_the_compressed_graph(compressed, tmp_path):
     _, job, g, _ = compressed
     save_onnx(g, tmp_path / "m.onnx")
-    h = io.load_model(tmp_path / "m.onnx", {"x": g.shapes["x"]})
+    h = load.load_model(tmp_path / "m.onnx", {"x": g.shapes["x"]})
     ops = [n.op for n in g.nodes]
     assert [n.op for n in h.nodes] == ops and {"dense_lowrank", "conv2d_lowrank", "conv2d_tucker2"} & set(ops)
     assert [h.shapes[n.outputs[0]] for n in h.nodes] == [g.shapes[n.outputs[0]] for n in g.nodes]

@@ -11,7 +11,7 @@ import pytest
 from bundle_cases import BLOCKED, blocked_env, deepx, inputs, outputs, pack
 from deepx.tools.meter_emulators import constant
 
-RUN = [sys.executable, "-m", "deepx.tools.deepx_run"]
+RUN = [sys.executable, "-m", "deepx.runtime.onboard.deepx_run"]
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,20 @@
 """The executor: outputs equal sequential execution for any plan (processors, backends, channel splits run
 at once on their own threads), the arena never lets live tensors overlap, reuse keeps peak activation memory
 well under the sum of all tensors, and bad plans or inputs are refused."""
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx_cases import LIGHT, he_initialised
 
-from deepx import boards, kernels
+from deepx import boards, config, kernels
 from deepx.models import zoo
 from deepx.models.execute import run_graph
 from deepx.models.graph import ModelError
-from deepx.models.io import load_model, random_inputs
+from deepx.models.io import random_inputs
+from deepx.models.load import load_model
 from deepx.models.onnx_import import from_onnx
 from deepx.runtime import arena
 from deepx.runtime import blocks as B
@@ -162,6 +165,33 @@ def test_a_board_plan_without_an_opencl_device_falls_back_with_a_warning(cnn, mo
     assert len(said) == 1 and "'opencl' cannot run here (" in said[0] and "run on cython on the CPU" in said[0]
     assert ex.procs == ["cpu"]
     close(ex.run(feeds), want)
+
+
+def _with_device(board, spec):
+    """`board` with every processor's OpenCL device set to `spec`, as a calibrated profile names it."""
+    return dataclasses.replace(board, processors=tuple(dataclasses.replace(p, opencl_device=spec)
+                                                       for p in board.processors))
+
+
+@pytest.mark.skipif(not kernels.backend_usable("opencl")[0], reason="no OpenCL device")
+def test_the_profile_s_opencl_device_is_the_one_that_runs(cnn, monkeypatch):
+    g, feeds, want = cnn
+    board = boards.load("jetson-nano")
+    plan = make_plan(g, "sha", board, "latency")
+    monkeypatch.setattr(config, "OPENCL_DEVICE", "")
+    said = []
+    ex = Executor(g, plan, _with_device(board, "no-such-device:3"), warn=said.append)
+    assert len(said) == 1 and "no OpenCL device matches 'no-such-device:3'" in said[0] and ex.procs == ["cpu"]
+    close(ex.run(feeds), want)
+    device = kernels.backend("opencl")
+    name = device.current().dev.platform.name.strip()
+    said = []
+    ex = Executor(g, plan, _with_device(board, f"{name}:0"), warn=said.append)
+    assert said == [] and device.current().dev == device.find_device(f"{name}:0")
+    close(ex.run(feeds), want)
+    monkeypatch.setattr(config, "OPENCL_DEVICE", f"{name}:0")
+    ex = Executor(g, plan, _with_device(board, "another:1"), warn=said.append)
+    assert len(said) == 1 and "DEEPX_OPENCL_DEVICE" in said[0] and "not the plan's 'another:1'" in said[0]
 
 
 def test_a_plan_for_another_model_or_board_is_refused(cnn):

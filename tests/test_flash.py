@@ -54,8 +54,9 @@ def test_flash_to_a_folder_and_run(cnn, flashed, tmp_path):
     runtime = next(f.split(os.sep)[1] for f in files if f.startswith(".deepx" + os.sep + "runtime-"))
     assert {"cnn.dxb", "deepx-run", os.path.join(".deepx", "board")} <= set(files)
     shipped = {f.split(os.sep, 2)[2] for f in files if f.startswith(os.path.join(".deepx", runtime))}
-    assert os.path.join("deepx", "tools", "deepx_run.py") in shipped
-    assert not [f for f in shipped if "numba" in f or "onnx" in f or f.endswith((".pyx", ".c"))]
+    assert os.path.join("deepx", "runtime", "onboard", "deepx_run.py") in shipped
+    assert not [f for f in shipped if "numba" in f or f.startswith(os.path.join("deepx", "tools"))
+                or f.endswith((".pyx", ".c"))]
     env = blocked_env(tmp_path / "blocker")  # the runtime copy needs nothing it left behind
     r = run_printed(flashed.stdout, "--input", cnn.input, "--output", tmp_path / "out.npz", "--json", env=env)
     assert r.returncode == 0, r.stderr

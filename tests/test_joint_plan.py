@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from deepx import boards
-from deepx.models import compress, io, light, zoo
+from deepx.models import compress, io, light, load, zoo
 from deepx.runtime.emulate import run_plan
 from deepx.runtime.plan import file_sha256
-from deepx.tools.joint_plan import plan_with_rlc
+from deepx.runtime.joint_plan import plan_with_rlc
 
 
 def deepx(*args):
@@ -23,7 +23,7 @@ def alexnet():
     """AlexNet with He weights, and its layers' SVD candidates from 8 random calibration images (6 fit and
     check, 2 held out: enough for the ranks the budgets below can afford, see the README's known limits)."""
     path = light.path("bvlc_alexnet")
-    g = io.load_model(path)
+    g = load.load_model(path)
     return path, g, compress.candidates(g, compress.job(str(path), samples=8, graph=g).calibration, "svd")
 
 
@@ -45,7 +45,7 @@ def test_alexnet_energy_plan_with_rlc_on_jetson_tk1(alexnet, tmp_path, budget):
     best = min(b["energy_mj"] for b in c["uncompressed"]["baselines"].values())
     if budget == 0.3:  # the issue's 2x needs this budget with random weights; at 0.05 nothing fits
         assert best / energy >= 2.0 and c["flops_after"] < c["flops_before"]
-    h = io.load_model(small)
+    h = load.load_model(small)
     _, emu = run_plan(h, plan, io.random_inputs(h), board)
     assert emu.energy_mj() == pytest.approx(energy, rel=0.05)
 

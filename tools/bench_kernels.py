@@ -1,6 +1,7 @@
 """`deepx bench-kernels`: conv2d / dense (and low-rank variants) on real networks' layer shapes,
 timed against numpy's sgemm and against ONNX Runtime running the same single-op model in-process."""
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 
@@ -111,14 +112,12 @@ def cases(layer: Layer, batch: int, rng) -> list:
 
 
 def multiplies(case: Case, backend: str) -> float:
-    """Multiplications the backend's kernels do for the case: the cython backend's Winograd F(2x2,3x3)
-    stages do 16 per 2x2 output tile and channel pair (4 per output where the nominal count has 9);
-    every other stage its nominal count (FLOPs / 2)."""
+    """Multiplications the backend's kernels do for the case: stages that its conv module's `winograd_tiles`
+    runs as Winograd F(2x2,3x3) (the cython backend's) do 16 per 2x2 output tile and channel pair (4 per
+    output where the nominal count has 9); every other stage its nominal count (FLOPs / 2)."""
     if not case.stages:
         return case.flops / 2
-    winograd_tiles = None
-    if backend == "cython":
-        from ..kernels.cython._conv import winograd_tiles
+    winograd_tiles = getattr(sys.modules[kernels.lookup("conv2d", backend).__module__], "winograd_tiles", None)
     total = 0
     for c, k, h, w, ks, stride, pad, groups in case.stages:
         args = (c, h, w, k, ks, ks, groups, (stride,) * 2, (pad,) * 4, (1, 1))
@@ -198,7 +197,8 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
           budget_s: float = 1.0, progress=None) -> list:
     """Rows of {op, layer, shape, backend, ms, gflops, sgemm_fraction, onnxruntime_ms, speed_vs_onnxruntime, …}."""
     threads = kernels.set_threads(threads)
-    backends = backends or [b for b in ("numba", "cython") if kernels.backend_usable(b)[0]]
+    backends = backends or [b for b in kernels.BACKENDS if not (kernels.info(b).reference or kernels.info(b).device)
+                            and kernels.backend_usable(b)[0]]
     if not backends:
         raise DeepxError("bench-kernels: no compiled CPU backend is usable here (numba, cython)")
     rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ CHILD = r"""
 import gc, json, sys
 from deepx.memory import peak_rss_bytes as peak, rss_bytes as rss
 path, who = sys.argv[1], sys.argv[2]
-from deepx.models import io
-g = io.load_model(path)
+from deepx.models import io, load
+g = load.load_model(path)
 feeds = io.random_inputs(g)
 if who == "deepx":
     from deepx.runtime.executor import Executor

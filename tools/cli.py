@@ -3,6 +3,7 @@ import argparse
 import json
 import sys
 
+from .. import kernels
 from ..errors import DeepxError
 
 
@@ -37,7 +38,7 @@ def _bench_kernels(args):
 
 
 def _run(args):
-    from ..models import io
+    from ..models import io, load
     from . import runner
 
     r = runner.run(args)
@@ -184,7 +185,7 @@ def _calibrate(args):
     from tqdm import tqdm
 
     from .. import boards
-    from ..boards import calibrate
+    from ..runtime import calibrate
 
     path = args.output or boards.profile.host_path()
     name = boards.profile.HOST if args.output is None else os.path.basename(path).removesuffix(".toml")
@@ -213,22 +214,22 @@ def _plan(args):
     import time
     from pathlib import Path
 
-    from .. import boards
-    from ..models import io
+    from ..models import io, load
     from ..runtime import planner
+    from ..runtime.calibrate import load_board
     from ..runtime.plan import file_sha256, make_plan, save_plan
 
     if args.error_budget is None and (args.calibration or args.compressed_output):
         raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
     t = time.perf_counter()
-    board = boards.load(args.board.removeprefix("emulated:"))
-    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    board = load_board(args.board)
+    g = load.load_model(args.model, io.parse_input_shapes(args.input_shape))
     load_s = time.perf_counter() - t
     if args.error_budget is None:
         plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
                          planner.PLANNERS[args.planner]())
     else:
-        from .joint_plan import plan_with_rlc
+        from ..runtime.joint_plan import plan_with_rlc
 
         plan = plan_with_rlc(args.model, g, board, args.error_budget,
                              args.compressed_output or Path(args.output).with_suffix(".onnx"), args.objective,
@@ -262,14 +263,14 @@ def _plan(args):
 
 
 def _emulate(args):
-    from .. import boards
-    from ..models import io
+    from ..models import io, load
+    from ..runtime.calibrate import load_board
     from ..runtime.emulate import run_plan
     from ..runtime.plan import file_sha256, load_plan
 
     plan = load_plan(args.plan, file_sha256(args.model))
-    board = boards.load((args.board or plan["board"]).removeprefix("emulated:"))
-    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
+    board = load_board(args.board or plan["board"])
+    g, feeds = load.model_and_inputs(args.model, args.input, args.input_shape)
     outputs, emu = run_plan(g, plan, feeds, board)
     if args.output:
         io.save_outputs(args.output, outputs)
@@ -288,13 +289,13 @@ def _emulate(args):
 
 
 def _pack(args):
-    from .. import boards
-    from ..models import io
+    from ..models import io, load
     from ..runtime import bundle
+    from ..runtime.calibrate import load_board
     from ..runtime.plan import file_sha256, load_plan, make_plan
 
-    board = boards.load(args.board.removeprefix("emulated:"))
-    g = io.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    board = load_board(args.board)
+    g = load.load_model(args.model, io.parse_input_shapes(args.input_shape))
     sha = file_sha256(args.model)
     plan = load_plan(args.plan, sha) if args.plan else make_plan(g, sha, board, args.objective)
     m = bundle.pack(g, plan, sha, board.name, args.output, profile=board.text)
@@ -325,7 +326,7 @@ def _executor_args(p):
                    help="the board whose plan runs here (default: host, this machine as calibrated)")
     p.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: a latency plan "
                                                       "made now for --board)")
-    p.add_argument("--backend", default="auto", choices=["auto", "ref", "numba", "cython", "opencl"],
+    p.add_argument("--backend", default="auto", choices=["auto", *kernels.BACKENDS],
                    help="auto: the plan's; else every block with this backend")
     p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
                                                      "default: random normal inputs")
@@ -340,7 +341,7 @@ def parser():
     b.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
-    b.add_argument("--backends", nargs="+", choices=["numba", "cython", "opencl"],
+    b.add_argument("--backends", nargs="+", choices=[b for b in kernels.BACKENDS if not kernels.info(b).reference],
                    help="default: every usable CPU one; opencl is timed with upload + compute + download")
     b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
     b.add_argument("--json", action="store_true", help="print a JSON list of rows")

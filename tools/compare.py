@@ -6,7 +6,7 @@ import os
 
 from .. import kernels
 from ..config import CACHE_DIR
-from ..models import io, light
+from ..models import io, light, load
 from ..runtime.executor import Executor
 from .runner import against_onnxruntime
 
@@ -35,7 +35,7 @@ def rows(models, threads, seconds: float, rlc_budget: float | None, progress=Non
     for model, variant in (progress(todo) if progress else todo):
         reference = light.path(model)
         ours = compressed(model, rlc_budget) if variant != "uncompressed" else reference
-        g = io.load_model(ours)
+        g = load.load_model(ours)
         feeds = io.random_inputs(g)
         ex = Executor(g)
         try:

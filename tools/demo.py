@@ -34,7 +34,7 @@ class DemoError(DeepxError):
 def _model(name: str, workdir: str):
     """(ONNX path, input shapes, calibration .npz or None, labelled test data or None, graph, RLC candidates),
     once per model whatever the boards."""
-    from ..models import compress, io, light, zoo
+    from ..models import compress, io, light, load, zoo
 
     if name == "alexnet":
         path, shapes, calibration, labelled = light.path("bvlc_alexnet"), None, None, None
@@ -43,7 +43,7 @@ def _model(name: str, workdir: str):
         calibration = os.path.join(workdir, f"{name}-calibration.npz")
         np.savez(calibration, x=x_train)
         path, shapes, labelled = zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]}, ({"x": x_test}, y_test)
-    g = io.load_model(path, shapes)
+    g = load.load_model(path, shapes)
     layers = compress.candidates(g, compress.job(path, calibration, graph=g).calibration)
     return path, shapes, calibration, labelled, g, layers
 
@@ -63,12 +63,12 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
                window_s: float, step, python: str = sys.executable) -> dict:
     """Every step for one model; `step(label)` reports progress. Returns the table's figures."""
     from .. import boards
-    from ..models import compress, io
+    from ..models import compress, io, load
     from ..runtime import bundle
     from ..runtime.emulate import run_plan
     from ..runtime.plan import file_sha256, save_plan
     from .flash import flash
-    from .joint_plan import plan_with_rlc
+    from ..runtime.joint_plan import plan_with_rlc
     from .meter_emulators import make
 
     board = boards.load(board_name)
@@ -78,7 +78,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
     small_path, plan_path = os.path.join(workdir, f"{tag}.onnx"), os.path.join(workdir, f"{tag}.json")
     plan = plan_with_rlc(onnx_path, g, board, budget, small_path, calibration=calibration, layers=layers)
     save_plan(plan, plan_path)
-    small = io.load_model(small_path, shapes)
+    small = load.load_model(small_path, shapes)
 
     step(f"{name}: accuracy")
     acc = (compress.accuracy(g, labelled), compress.accuracy(small, labelled)) if labelled else (None, None)

@@ -28,18 +28,15 @@ import tarfile
 import tempfile
 from urllib.parse import urlsplit
 
-from .. import __version__
+from .. import __version__, kernels
 from ..errors import DeepxError
 from ..runtime import bundle
 from ..runtime.plan import file_sha256
+from . import imports
 
-#: runtime package -> the files it takes (None: its .py, .toml, .cl and compiled extensions); kernels.numba,
-#: the ONNX modules and the CLI stay behind
-RUNTIME = {"deepx": None, "deepx.kernels": None, "deepx.kernels.ref": None, "deepx.kernels.cython": None,
-           "deepx.kernels.opencl": None,
-           "deepx.models": ["__init__.py", "graph.py", "serialize.py", "execute.py", "io.py"],
-           "deepx.boards": None, "deepx.runtime": None, "deepx.runtime.planner": None, "deepx.runtime.power": None,
-           "deepx.tools": ["__init__.py", "deepx_run.py", "runner.py"]}
+#: the on-board runtime's entry: flash copies what it imports, directly or not
+ENTRY = "deepx.runtime.onboard.deepx_run"
+DATA = (".toml", ".cl")  # files beside a package's modules that it reads (board profiles, OpenCL sources)
 EXT = sysconfig.get_config_var("EXT_SUFFIX")
 NEEDS = ("numpy", "scipy", "threadpoolctl")
 
@@ -49,12 +46,22 @@ class FlashError(DeepxError):
 
 
 def runtime_files() -> list:
-    """[(path inside the runtime folder, file on this machine)] of the installed deepx runtime."""
+    """[(path inside the runtime folder, file on this machine)] of the installed deepx runtime: the import
+    closure of `deepx-run` and of every kernel backend that needs no compiler on the board (the registry
+    imports their op modules by name), with the data files of the packages it holds."""
+    g = imports.graph()
+    backends = [f"deepx.kernels.{b}" for b in kernels.BACKENDS if not kernels.info(b).jit]
+    roots = [ENTRY, *(m for m in g if any(m == b or m.startswith(b + ".") for b in backends))]
     files = []
-    for pkg, names in RUNTIME.items():
-        folder = importlib.util.find_spec(pkg).submodule_search_locations[0]
-        keep = names or sorted(f for f in os.listdir(folder) if f.endswith((".py", ".toml", ".cl", EXT)))
-        files += [(os.path.join(*pkg.split("."), f), os.path.join(folder, f)) for f in keep]
+    for name in sorted(imports.closure(roots, g)):
+        spec = importlib.util.find_spec(name)
+        parts = name.split(".")
+        if spec.submodule_search_locations:  # a package: its __init__ and data files
+            folder = spec.submodule_search_locations[0]
+            files += [(os.path.join(*parts, f), os.path.join(folder, f))
+                      for f in sorted(os.listdir(folder)) if f == "__init__.py" or f.endswith(DATA)]
+        else:
+            files.append((os.path.join(*parts[:-1], os.path.basename(spec.origin)), spec.origin))
     return files
 
 
@@ -142,7 +149,7 @@ err=$(tar -xzf - -C "$tmp" 2>&1 && "$py" -m compileall -q "$tmp" 2>&1) ||
   { echo "unpacking the runtime: $(printf '%s\n' "$err" | grep -m 1 'No space' || printf '%s\n' "$err" | head -n 1)" >&2
     exit 1; }
 got=$(PYTHONPATH="$tmp" "$py" -c 'import sys; del sys.path[0]
-import deepx, deepx.boards, deepx.kernels.cython, deepx.runtime.executor, deepx.tools.deepx_run
+import deepx, deepx.boards, deepx.kernels.cython, deepx.runtime.executor, deepx.runtime.onboard.deepx_run
 print(deepx.__file__)' 2>&1) || {
   echo "the installed runtime does not import: $(printf '%s' "$got" | tail -n 1)" >&2; exit 1; }
 case $got in "$tmp"/*) ;; *) echo "the runtime imported from $got, not $tmp" >&2; exit 1;; esac
@@ -179,7 +186,7 @@ def launcher(board: str, python: str, rid: str, copied: bool) -> str:
         "# deepx-run, written by deepx flash: the bundle runtime of this board",
         'here=$(cd "$(dirname "$0")" && pwd)',
         f"DEEPX_BOARD={shlex.quote(board)} {path}exec {shlex.quote(python)} -c 'import sys; del sys.path[0]",
-        "from deepx.tools.deepx_run import main; sys.argv[0] = \"deepx-run\"; main()' \"$@\""])
+        "from deepx.runtime.onboard.deepx_run import main; sys.argv[0] = \"deepx-run\"; main()' \"$@\""])
 
 
 CLEANUP = r"""

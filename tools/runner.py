@@ -1,21 +1,20 @@
 """`deepx run` and `deepx bench`: a model run by the executor on this machine, timed; against ONNX Runtime."""
-import statistics
-import time
-
 import numpy as np
 
-from .. import boards, kernels
+from .. import kernels
 from ..memory import peak_rss_bytes
-from ..models import io
+from ..models import load
+from ..runtime.calibrate import load_board
 from ..runtime.executor import Executor
+from ..runtime.onboard.timing import latency, timed_runs
 from ..runtime.plan import file_sha256, load_plan, make_plan
 
 
 def executor(args):
     """(Graph, feeds, Executor) for a command line: --plan, else a latency plan made here for --board; with
     --backend other than auto, every block on the CPU with that backend."""
-    g, feeds = io.model_and_inputs(args.model, args.input, args.input_shape)
-    board = boards.load(args.board.removeprefix("emulated:"))
+    g, feeds = load.model_and_inputs(args.model, args.input, args.input_shape)
+    board = load_board(args.board)
     if args.backend != "auto":
         plan = None
     elif args.plan:
@@ -23,25 +22,6 @@ def executor(args):
     else:
         plan = make_plan(g, file_sha256(args.model), board, "latency")
     return g, feeds, Executor(g, plan, board if plan else None, args.backend)
-
-
-def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -> tuple:
-    """([seconds of each of `repeat` runs], energy_per_run's report with `meter`, else None)."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        ex.run(feeds)
-        times.append(time.perf_counter() - t)
-    if not meter:
-        return times, None
-    from ..runtime.power.measure import energy_per_run
-
-    return times, energy_per_run(meter, lambda: ex.run(feeds), max(1, repeat), baseline_s, **meter_kw)
-
-
-def latency(times_s) -> dict:
-    ms = sorted(1e3 * t for t in times_s)
-    return dict(median=statistics.median(ms), p90=float(np.percentile(ms, 90)), min=ms[0], max=ms[-1])
 
 
 def run(args) -> dict:

@@ -9,10 +9,10 @@ model hash is the file's, so `deepx emulate COMPRESSED.onnx --plan PLAN.json` ru
 """
 from pathlib import Path
 
-from ..models import compress, io
+from ..models import compress, load
 from ..models.onnx_export import save_onnx
-from ..runtime import planner as PL
-from ..runtime.plan import file_sha256, make_plan
+from . import planner as PL
+from .plan import file_sha256, make_plan
 
 
 def plan_with_rlc(model, g, board, error_budget, output, objective="energy", deadline_ms=None, memory_mb=None,
@@ -43,7 +43,7 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
             chosen[layer.node.name] = layer.candidates[step["variant"]]
     small = compress.apply(g, chosen)
     save_onnx(small, output)
-    plan = make_plan(io.load_model(output, {n: g.shapes[n] for n in g.inputs}), file_sha256(output), board,
+    plan = make_plan(load.load_model(output, {n: g.shapes[n] for n in g.inputs}), file_sha256(output), board,
                      objective, deadline_ms, memory_mb, planner)
     measured = compress.measured_errors(g, small, job.held_out)
     rows = [dict(compress.layer_row(layer, chosen.get(layer.node.name)), measured_error=measured.get(layer.node.name))

@@ -2,17 +2,20 @@
 through the kernels registry as the runtime runs them, the fit of the cost model's efficiency to
 them, and the base figures (sgemm, memory bandwidth, OpenCL transfers, watts from a meter).
 """
-import importlib
+import os
 import statistics
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import cost
-from .profile import MAX_EFFICIENCY, Processor
+from .. import kernels
+from ..boards import cost
+from ..boards.profile import MAX_EFFICIENCY, Processor
+from ..models.execute import call_node
+from ..models.graph import Graph, Node
+from . import blocks as B
 
-DEVICE_BACKENDS = ("opencl",)  # backends that compute on an OpenCL device, not in the host's own loops
 EFFICIENCY_GRID = np.geomspace(1e-4, MAX_EFFICIENCY, 800)
 
 # (op, tensors [(shape, constant?)], attrs), batch 1; depthwise convs are conv2d with groups = channels
@@ -63,10 +66,6 @@ class Case:
 
 
 def make_case(op, tensors, attrs, rng) -> Case:
-    from .. import kernels
-    from ..models.graph import Graph, Node
-    from ..runtime import blocks as B
-
     values = [rng.standard_normal(shape, dtype=np.float32) for shape, _ in tensors]
     if op == "batchnorm":
         values[4] = np.abs(values[4]) + 0.5  # variances
@@ -84,24 +83,22 @@ def make_case(op, tensors, attrs, rng) -> Case:
 
 def use_device(backend: str, device_spec: str):
     """Point a device backend at the OpenCL device `device_spec` ("platform:index")."""
-    if backend in DEVICE_BACKENDS:
-        importlib.import_module(f"deepx.kernels.{backend}").use_device(device_spec)
+    if kernels.info(backend).device:
+        kernels.backend(backend).use_device(device_spec)
 
 
 def caller(case: Case, backend: str):
     """A function making one call of the case's node on `backend` as the runtime makes it; on an OpenCL
     device the activations stay on the device and the call waits for the device to finish."""
-    from ..models.execute import call_node
-
     node = case.graph.nodes[0]
-    if backend not in DEVICE_BACKENDS:
+    if not kernels.info(backend).device:
         return lambda: call_node(node, case.args, backend)
-    ocl = importlib.import_module(f"deepx.kernels.{backend}")
-    args = [a if n in case.graph.constants else ocl.to_device(a) for n, a in zip(node.inputs, case.args)]
+    device = kernels.backend(backend)
+    args = [a if n in case.graph.constants else device.to_device(a) for n, a in zip(node.inputs, case.args)]
 
     def run():
         call_node(node, args, backend)
-        ocl.finish()
+        device.finish()
 
     return run
 
@@ -151,10 +148,6 @@ def host_bandwidth_gbps(backends: list, budget_s: float) -> tuple:
     """(GB/s, how): the fastest of numpy's copy, and of each CPU backend's add (two reads, one write) and
     dense at batch 1 (reads its weights once), the median call of each, over arrays well beyond the last
     level cache (256 MB, or 1/32 of the RAM when that is less)."""
-    import os
-
-    from .. import kernels
-
     n = min(256 << 20, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 32) // 4 // 4096 * 4096
     x, y, z = (np.full((1, 1, n // 4096, 4096), 1.0, np.float32) for _ in range(3))
     w, v = x.reshape(n // 4096, 4096), np.ones((1, 4096), np.float32)
@@ -210,9 +203,9 @@ def host_to_device(dev, budget_s: float) -> tuple:
 def measure_watts(meter_spec: str, loads: dict, seconds: float) -> tuple:
     """(idle W, {processor id: W above idle}) from a meter: its idle baseline, then each processor's
     load repeated through a window of at least `seconds` and 20 meter samples."""
-    from ..runtime.power.measure import MIN_SAMPLES
-    from ..runtime.power.sampler import Sampler
-    from ..runtime.power.spec import open_meter
+    from .power.measure import MIN_SAMPLES
+    from .power.sampler import Sampler
+    from .power.spec import open_meter
 
     meter = open_meter(meter_spec)
     active = {}

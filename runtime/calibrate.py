@@ -3,7 +3,7 @@
 CPU: peak fp32 GFLOP/s is a measured sgemm (numpy), bandwidth a large elementwise add, launch the
 cost of a one-element kernel call through the registry, and each op type's efficiency is fitted so
 that the cost model reproduces micro-benchmarks of representative layer shapes run through the
-registry on every usable CPU backend (boards/microbench.py). An OpenCL GPU that pyopencl finds
+registry on every usable CPU backend (runtime/microbench.py). An OpenCL GPU that pyopencl finds
 becomes a `gpu` processor, measured the same way through the `opencl` backend. An OpenCL CPU device
 (PoCL) computes on the host's own cores, so it is not a processor of its own (the planner would
 believe it runs beside the CPU): it becomes the `opencl` backend of the `cpu` processor. Watts need a
@@ -20,9 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import cost
+from .. import kernels
+from ..boards import cost, profile
+from ..boards.profile import HOST, OP_TYPES, BoardError, Processor
 from . import microbench as M
-from .profile import HOST, OP_TYPES, BoardError, Processor
 
 QUICK_SECONDS = 3.0
 ESTIMATE = "estimate: no meter at calibration (deepx calibrate --meter SPEC measures it)"
@@ -113,24 +114,22 @@ class Target:
 def targets(backends=None, opencl=True) -> tuple:
     """(processors to measure, notes on the OpenCL devices): the CPU with its usable CPU backends (and the
     opencl backend on an OpenCL CPU device), one `gpu` processor per OpenCL GPU device."""
-    from .. import kernels
-
-    usable = [b for b in kernels.BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]
+    usable = [b for b in kernels.BACKENDS if not kernels.info(b).reference and kernels.backend_usable(b)[0]]
     chosen = [b for b in usable if not backends or b in backends]
-    cpu = Target("cpu", "cpu", [b for b in chosen if b not in M.DEVICE_BACKENDS])
+    cpu = Target("cpu", "cpu", [b for b in chosen if not kernels.info(b).device])
     if not opencl:
         return [cpu], ["OpenCL devices: not looked for (quick calibration)"]
     devices, why = opencl_devices()
     if not devices:
         return [cpu], [f"OpenCL devices: none ({why})"]
-    device_backends = [b for b in chosen if b in M.DEVICE_BACKENDS]
+    device_backends = [b for b in chosen if kernels.info(b).device]
     out, notes = [cpu], []
     for spec, dev in devices:
         gpu = is_gpu(dev)
         label = f"OpenCL device {spec} ({dev.name.strip()}, {'GPU' if gpu else 'CPU'})"
         if not device_backends:
-            missing = [kernels.backend_usable(b)[1] for b in M.DEVICE_BACKENDS if b in kernels.BACKENDS]
-            notes.append(f"{label}: not measured: {'; '.join(missing) or 'deepx has no OpenCL backend yet'}")
+            missing = [kernels.backend_usable(b)[1] for b in kernels.BACKENDS if kernels.info(b).device]
+            notes.append(f"{label}: not measured: {'; '.join(missing)}")
         elif gpu:
             out.append(Target("gpu" if len(out) == 1 else f"gpu{len(out)}", "gpu", device_backends, spec, dev))
             notes.append(f"{label}: processor {out[-1].id!r}")
@@ -159,8 +158,6 @@ def calibrate(seconds: float = 20.0, threads: int = 0, backends=None, opencl: bo
               meter_seconds: float = 3.0, progress=None) -> Result:
     """Measure this machine into a Result, in about `seconds` (plus compilation and meter time): 15% for
     sgemm, 8% for bandwidth, 7% for launch and device figures, 70% for the micro-benchmarks."""
-    from .. import kernels
-
     start = time.perf_counter()
     threads = kernels.set_threads(threads)
     procs, notes = targets(backends, opencl)
@@ -181,7 +178,7 @@ def calibrate(seconds: float = 20.0, threads: int = 0, backends=None, opencl: bo
     step("sgemm")
     peak, n = M.sgemm_gflops(0.15 * seconds)
     step("bandwidth")
-    bandwidth, how = M.host_bandwidth_gbps([b for b in procs[0].backends if b not in M.DEVICE_BACKENDS],
+    bandwidth, how = M.host_bandwidth_gbps([b for b in procs[0].backends if not kernels.info(b).device],
                                            0.08 * seconds)
     budget = dict(small=0.07 * seconds / (runs + 3 * gpus), case=0.7 * seconds / runs / len(cases))
     figures, rows = {}, []
@@ -389,13 +386,20 @@ def write(text: str, path: str):
         raise BoardError(f"{path}: cannot write: {e.strerror}") from None
 
 
+def load_board(name: str):
+    """boards.load(name), after a quick calibration of this machine when `name` is the `host` board and it
+    has no profile yet (`quick_host` says so on stderr)."""
+    name = name.removeprefix("emulated:")
+    if name == HOST and not os.path.exists(profile.host_path()):
+        return profile.load(quick_host(profile.host_path()))
+    return profile.load(name)
+
+
 def quick_host(path: str) -> str:
     """The `host` profile when there is none: a short CPU-only calibration of the runtime's default
     backend, saved to `path` (to a temporary file for this run when `path` cannot be written), with one
     line on stderr saying so; returns where it went. It sets the kernels' threads to every core."""
-    from ..models.execute import pick_backend
-
-    backend = pick_backend("", "auto")
+    backend = kernels.host_backend()
     r = calibrate(QUICK_SECONDS, backends=[backend], opencl=False)
     text = render(r, "(automatic, on first use of board 'host')", HOST,
                   [f"# QUICK calibration: CPU only, {backend} backend, {QUICK_SECONDS:g} s budget, made because no "

@@ -1,8 +1,8 @@
 """`deepx-run MODEL.dxb …`: the runtime on the board.
 
 It imports numpy, scipy (BLAS) and deepx's compiled kernels, and pyopencl or pyserial only when the plan
-or the meter needs them; never numba, onnx or a compiler. CPU blocks planned on numba run on the Cython
-kernels. The board is --board, else $DEEPX_BOARD (set by the launcher `deepx flash` installs); a bundle
+or the meter needs them; never numba, onnx or a compiler. CPU blocks planned on a backend that compiles at run
+time (numba) run on the best one that does not (the Cython kernels). The board is --board, else $DEEPX_BOARD (set by the launcher `deepx flash` installs); a bundle
 packed for another board is refused.
 """
 import argparse
@@ -13,13 +13,10 @@ import sys
 import sysconfig
 import time
 
-from .. import __version__
-from ..errors import DeepxError
-from ..models import io
-from ..runtime import bundle
-
-REMAP = {"numba": "cython"}  # no JIT on the board
-
+from ... import __version__, kernels
+from ...errors import DeepxError
+from ...models import io
+from .. import bundle
 
 def process_age_s():
     """Seconds since this process started (Linux: /proc, 10 ms resolution), or None."""
@@ -48,22 +45,24 @@ def load_cython_blas():
 
 
 def executor(b: bundle.Bundle):
-    """The bundle's graph and plan as an Executor (kernels imported, arena laid out): numba blocks run on
-    the Cython kernels, GPU blocks on the OpenCL backend where it runs (else on the CPU, with a warning)."""
-    from .. import boards
-    from ..runtime.executor import Executor
+    """The bundle's graph and plan as an Executor (kernels imported, arena laid out): blocks of a backend that
+    compiles at run time run on one that does not, GPU blocks on their device backend where it runs (else on
+    the CPU, with a warning)."""
+    from ... import boards
+    from ..executor import Executor
 
     load_cython_blas()
     profile = b.plan.get("board_profile")  # bundles packed before deepx carried it: the shipped profile
     board = (boards.from_text(profile, f"{b.path}: plan.json board_profile") if profile is not None
              else boards.load(b.manifest["board"]))
-    return Executor(b.graph, plan=b.plan, board=board, remap=REMAP,
+    no_jit = {name: kernels.host_backend(jit=False) for name in kernels.BACKENDS if kernels.info(name).jit}
+    return Executor(b.graph, plan=b.plan, board=board, remap=no_jit,
                     warn=lambda msg: print(f"deepx-run: warning: {msg}", file=sys.stderr))
 
 
 def run(args) -> dict:
-    from ..memory import peak_rss_bytes
-    from .runner import latency, timed_runs
+    from ...memory import peak_rss_bytes
+    from .timing import latency, timed_runs
 
     t = time.perf_counter()
     board = (args.board or os.environ.get("DEEPX_BOARD") or "").removeprefix("emulated:") or None
