@@ -1,4 +1,5 @@
-"""Sequential execution of a Graph through the kernel registry (the runtime issue makes it planned)."""
+"""Sequential execution of a Graph through the kernel registry: the definition that planned runs (the
+executor) are tested against, and the way RLC runs a model on calibration data."""
 import numpy as np
 
 from .. import kernels

@@ -6,10 +6,10 @@ lifetimes, and starts one thread per processor that has work. `run(feeds)` then 
 makes the precomputed calls and copies the outputs out. Steps on different processors run at once: a step
 waits only for the steps on other processors whose tensors it reads (Cython/Numba kernels release the GIL,
 OpenCL queues are asynchronous). A tensor touched by two processors gets a buffer of its own, so buffer
-reuse never races.
+reuse never races. (One module of ~440 lines on purpose: scheduling, memory layout and binding share the
+step and tensor tables; the threads that run the steps are runtime/lanes.py.)
 """
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -21,6 +21,7 @@ from ..models.execute import check_inputs
 from ..models.graph import Graph
 from . import arena as A
 from . import blocks as B
+from .lanes import Lanes
 from .plan import check_plan
 from .planner import PlanError
 
@@ -80,7 +81,7 @@ class Executor:
         self._schedule(steps)
         self._lay_out()
         self._bind()
-        self.threads = _Threads(self) if len(self.procs) > 1 else None
+        self.threads = Lanes(self.calls, self._lanes(), self.procs) if len(self.procs) > 1 else None
 
     # -- the plan, checked and mapped to what runs here -------------------------------------------------
     def _plan_steps(self, plan, board, backend, remap) -> list:
@@ -354,7 +355,8 @@ class Executor:
         out = self.views[s.out]
         if s.kind == "copy":
             src = self.views[s.args[0]]
-            return (self.device.copy_in if self.tensors[s.out].space == DEVICE else self.device.copy_out), (src, out), {}
+            copy = self.device.copy_in if self.tensors[s.out].space == DEVICE else self.device.copy_out
+            return copy, (src, out), {}
         if s.kind == "slice":
             return np.copyto, (out, self.views[s.args[0]][:, s.lo:s.hi]), {}
         if s.op == "concat":
@@ -363,6 +365,15 @@ class Executor:
         constant = s.args[1:] and not any(isinstance(a, int) for a in s.args[1:])
         fn = kernels.prepare(s.op, s.backend, args[1:]) if constant else kernels.lookup(s.op, s.backend)
         return fn, args, dict(s.attrs, out=out)
+
+    def _lanes(self) -> list:
+        """Per processor, its steps in order, each with the steps on other processors it waits for."""
+        index = {p: i for i, p in enumerate(self.procs)}
+        lanes = [[] for _ in self.procs]
+        for i, s in enumerate(self.steps):
+            made = [self.producer_of(r) for r in _ids(s.args) if self.root(r) not in self.input_roots]
+            lanes[index[s.proc]].append((i, sorted({d for d in made if self.steps[d].proc != s.proc})))
+        return lanes
 
     # -- running ----------------------------------------------------------------------------------------
     def _load(self, feeds: dict):
@@ -412,69 +423,6 @@ class Executor:
         total = sum(r["ms"] for r in rows.values()) or 1.0
         return [dict(r, processor="+".join(sorted(r["processor"])), backend="+".join(sorted(r["backend"])),
                      share=r["ms"] / total) for r in rows.values() if r["processor"]]
-
-
-class _Threads:
-    """One persistent worker per processor after the first (which runs on the caller's thread)."""
-
-    def __init__(self, ex: Executor):
-        self.ex = ex
-        index = {p: i for i, p in enumerate(ex.procs)}
-        self.lanes = [[] for _ in ex.procs]  # per processor: (step index, deps on other processors)
-        for i, s in enumerate(ex.steps):
-            made = [ex.producer_of(r) for r in _ids(s.args) if ex.root(r) not in ex.input_roots]
-            deps = sorted({d for d in made if ex.steps[d].proc != s.proc})
-            self.lanes[index[s.proc]].append((i, deps))
-        self.done = [threading.Event() for _ in ex.steps]
-        self.error = None
-        self.stopping = False
-        self.go = [threading.Event() for _ in ex.procs[1:]]
-        self.finished = [threading.Event() for _ in ex.procs[1:]]
-        for k in range(1, len(ex.procs)):
-            threading.Thread(target=self._worker, args=(k,), daemon=True, name=f"deepx-{ex.procs[k]}").start()
-
-    def _lane(self, k):
-        calls = self.ex.calls
-        try:
-            for i, deps in self.lanes[k]:
-                for d in deps:
-                    self.done[d].wait()
-                    if self.error:
-                        return
-                fn, args, kw = calls[i]
-                fn(*args, **kw)
-                self.done[i].set()
-        except BaseException as e:  # handed to the caller's thread
-            self.error = e
-            for ev in self.done:
-                ev.set()
-
-    def _worker(self, k):
-        while True:
-            self.go[k - 1].wait()
-            self.go[k - 1].clear()
-            if self.stopping:
-                return
-            self._lane(k)
-            self.finished[k - 1].set()
-
-    def close(self):
-        self.stopping = True
-        for ev in self.go:
-            ev.set()
-
-    def run(self):
-        self.error = None
-        for ev in self.done:
-            ev.clear()
-        for ev in self.go:
-            ev.set()
-        self._lane(0)
-        for ev in self.finished:
-            ev.wait()
-            ev.clear()
-        if self.error:
-            raise self.error
 
 
 def _ids(args) -> list:

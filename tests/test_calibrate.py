@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from deepx import boards, kernels
-from deepx.runtime import calibrate
+from deepx.runtime import calibrate, machine
 from deepx.runtime import microbench as M
 from deepx.boards.profile import MAX_EFFICIENCY
 from deepx.models import io, load, zoo
@@ -70,7 +70,7 @@ def test_calibrated_profile_loads_with_sane_figures(measured, one_thread):
     text = open(path).read()
     assert "# measured sgemm: numpy float32" in text.split("peak_gflops", 1)[1].splitlines()[0]
     assert "estimate: no meter at calibration" in text.split("idle_w", 1)[1].splitlines()[0]
-    assert "Command: deepx calibrate -o" in text and calibrate.cpu_name() in text
+    assert "Command: deepx calibrate -o" in text and machine.cpu_name() in text
     rows = report["microbenchmarks"]
     assert {r["op_type"] for r in rows} == set(boards.profile.OP_TYPES) - {"default"}
     assert all(r["ms"] > 0 and r["model_ms"] > 0 for r in rows)
@@ -179,11 +179,11 @@ def test_unwritable_output_fails_before_measuring(tmp_path):
     assert p.stderr.strip() == f"deepx: error: {where}/x.toml: cannot write: {where} is not a folder"
 
 
-DEVICES = calibrate.opencl_devices()[0]
+DEVICES = machine.opencl_devices()[0]
 OPENCL = "opencl" in kernels.BACKENDS and kernels.backend_usable("opencl")[0]
 
 
-@pytest.mark.skipif(not DEVICES, reason=calibrate.opencl_devices()[1] or "no OpenCL device")
+@pytest.mark.skipif(not DEVICES, reason=machine.opencl_devices()[1] or "no OpenCL device")
 def test_opencl_transfer_and_bandwidth_figures():
     for _, dev in DEVICES:
         latency_us, gbps = M.host_to_device(dev, 0.2)
@@ -198,8 +198,8 @@ def test_opencl_specs_name_their_device_and_a_cpu_device_is_a_cpu_backend():
     for spec, dev in DEVICES:
         assert find_device(spec) == dev
     procs, notes = calibrate.targets()
-    cpu_devices = [spec for spec, dev in DEVICES if not calibrate.is_gpu(dev)]
-    assert len(procs) == 1 + sum(calibrate.is_gpu(dev) for _, dev in DEVICES)
+    cpu_devices = [spec for spec, dev in DEVICES if not machine.is_gpu(dev)]
+    assert len(procs) == 1 + sum(machine.is_gpu(dev) for _, dev in DEVICES)
     if cpu_devices:
         assert "opencl" in procs[0].backends and procs[0].device_spec == cpu_devices[0]
         assert any("the host's own cores" in n for n in notes)

@@ -38,7 +38,7 @@ def _bench_kernels(args):
 
 
 def _run(args):
-    from ..models import io, load
+    from ..models import io
     from . import runner
 
     r = runner.run(args)

@@ -34,7 +34,7 @@ class DemoError(DeepxError):
 def _model(name: str, workdir: str):
     """(ONNX path, input shapes, calibration .npz or None, labelled test data or None, graph, RLC candidates),
     once per model whatever the boards."""
-    from ..models import compress, io, light, load, zoo
+    from ..models import compress, light, load, zoo
 
     if name == "alexnet":
         path, shapes, calibration, labelled = light.path("bvlc_alexnet"), None, None, None

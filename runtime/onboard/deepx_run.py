@@ -1,9 +1,9 @@
 """`deepx-run MODEL.dxb …`: the runtime on the board.
 
 It imports numpy, scipy (BLAS) and deepx's compiled kernels, and pyopencl or pyserial only when the plan
-or the meter needs them; never numba, onnx or a compiler. CPU blocks planned on a backend that compiles at run
-time (numba) run on the best one that does not (the Cython kernels). The board is --board, else $DEEPX_BOARD (set by the launcher `deepx flash` installs); a bundle
-packed for another board is refused.
+or the meter needs them; never numba, onnx or a compiler. CPU blocks planned on a backend that compiles at
+run time (numba) run on the best one that does not (the Cython kernels). The board is --board, else
+$DEEPX_BOARD (set by the launcher `deepx flash` installs); a bundle packed for another board is refused.
 """
 import argparse
 import importlib.util
