@@ -38,7 +38,8 @@ def _bench_kernels(args):
 
 
 def _run(args):
-    from ..models import io, load
+    from ..models import io
+    from ..runtime.onboard.report import print_run
     from . import runner
 
     r = runner.run(args)
@@ -49,26 +50,19 @@ def _run(args):
     if args.json:
         print(json.dumps(r, indent=1))
         return
-    for name, y in outputs.items():
-        print(f"{name}: shape {tuple(y.shape)}, min {y.min():.6g}, max {y.max():.6g}")
-    if r["profile"]:
-        print(f"{'block':16} {'ops':28} {'processor':9} {'backend':14} {'ms':>9} {'share':>6}")
-        for p in r["profile"]:
-            print(f"{p['block'][:16]:16} {p['ops'][:28]:28} {p['processor']:9} {p['backend']:14} {p['ms']:9.3f} "
-                  f"{100 * p['share']:5.1f}%")
-    lat = r["latency_ms"]
-    if lat:
-        print(f"latency: median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, min {lat['min']:.3f}, "
-              f"max {lat['max']:.3f} over {args.repeat} runs (board {args.board})")
-    print(f"memory: arena {r['arena_bytes'] / 1e6:.2f} MB for {r['tensor_bytes'] / 1e6:.2f} MB of tensors, "
-          f"peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB")
-    energy = r["meter"]
-    if energy:
-        gaps = f", gaps {energy['gaps']}" if energy["gaps"] else ""
-        print(f"energy: {energy['energy_mj_per_inference']:.3f} mJ per inference over {energy['runs']} runs "
-              f"({energy['samples']} meter samples, mean {energy['mean_w']:.3f} W{gaps})")
-    if args.output:
-        print(f"wrote {args.output}")
+    memory = (f"memory: arena {r['arena_bytes'] / 1e6:.2f} MB for {r['tensor_bytes'] / 1e6:.2f} MB of tensors, "
+              f"peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB")
+    print_run(r, args.repeat, args.board, gaps=True, after_outputs=_profile_table(r["profile"]),
+              after_latency=[memory], wrote=args.output)
+
+
+def _profile_table(rows) -> list:
+    """`deepx run --profile`'s lines: a header, then one line per block (none without rows)."""
+    if not rows:
+        return []
+    return [f"{'block':16} {'ops':28} {'processor':9} {'backend':14} {'ms':>9} {'share':>6}"] + [
+        f"{p['block'][:16]:16} {p['ops'][:28]:28} {p['processor']:9} {p['backend']:14} {p['ms']:9.3f} "
+        f"{100 * p['share']:5.1f}%" for p in rows]
 
 
 def _bench(args):
