@@ -11,7 +11,7 @@ def print_run(r: dict, runs=None, board=None, gaps=False, after_outputs=(), afte
         print(line)
     lat = r["latency_ms"]
     if lat:
-        on = f" (board {board})" if board else ""
+        on = "" if board is None else f" (board {board})"
         print(f"latency: median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, min {lat['min']:.3f}, "
               f"max {lat['max']:.3f} over {lat['runs'] if runs is None else runs} runs{on}")
     for line in after_latency:
