@@ -10,7 +10,7 @@ from setuptools import Extension, setup
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
 SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "kernels.opencl", "models.zoo", "runtime.power",
                "runtime.planner",
-               "runtime.onboard"]
+               "runtime.onboard", "tools.commands"]
 
 package_dir = {"deepx": "core"}  # the package root: version, errors, config
 package_dir.update({f"deepx.{f}": f for f in FOLDERS})

@@ -17,6 +17,7 @@ from ... import __version__, kernels
 from ...errors import DeepxError
 from ...models import io
 from .. import bundle
+from .report import print_run
 
 def process_age_s():
     """Seconds since this process started (Linux: /proc, 10 ms resolution), or None."""
@@ -96,18 +97,7 @@ def _print(r, args):
     start = "" if r["start_s"] is None else f"started in {r['start_s']:.2f} s, "
     print(f"{start}bundle loaded in {r['load_s']:.3f} s, first run {r['first_run_ms']:.2f} ms, "
           f"peak RSS {r['peak_rss_bytes'] / 2**20:.1f} MiB (weights {r['weights_bytes'] / 2**20:.1f} MiB)")
-    for name, y in r["outputs"].items():
-        print(f"{name}: shape {tuple(y['shape'])}, min {y['min']:.6g}, max {y['max']:.6g}")
-    lat = r["latency_ms"]
-    if lat:
-        print(f"latency: median {lat['median']:.3f} ms, p90 {lat['p90']:.3f}, min {lat['min']:.3f}, "
-              f"max {lat['max']:.3f} over {lat['runs']} runs")
-    if r["meter"]:
-        e = r["meter"]
-        print(f"energy: {e['energy_mj_per_inference']:.3f} mJ per inference over {e['runs']} runs "
-              f"({e['samples']} meter samples, mean {e['mean_w']:.3f} W)")
-    if args.output:
-        print(f"wrote {args.output}")
+    print_run(r, wrote=args.output)
 
 
 def parser():

@@ -1,0 +1,82 @@
+"""`deepx boards` and `deepx calibrate`: the board profiles, and this machine measured into one."""
+import json
+import sys
+
+
+def add(sub):
+    """The boards and calibrate commands."""
+    bd = sub.add_parser("boards", help="the board profiles: list them, or show one")
+    bsub = bd.add_subparsers(dest="boards_command")
+    show = bsub.add_parser("show", help="print one board's profile")
+    show.add_argument("name", help="a board name, or a profile FILE.toml")
+    bd.set_defaults(func=_boards)
+
+    ca = sub.add_parser("calibrate", help="measure this machine into a board profile (the `host` board)")
+    ca.add_argument("-o", "--output", metavar="FILE.toml", help="where to write it (default: the host profile, "
+                                                                 "$DEEPX_HOST_PROFILE or ~/.config/deepx/host.toml)")
+    ca.add_argument("--seconds", type=float, default=20.0, help="measuring time, compilation aside (default 20)")
+    ca.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    ca.add_argument("--meter", metavar="SPEC", help="measure idle and active watts with this meter "
+                                                    "(e.g. um25c:/dev/rfcomm0, jetson; see deepx-power)")
+    ca.add_argument("--json", action="store_true", help="print the profile and the micro-benchmarks as JSON")
+    ca.set_defaults(func=_calibrate)
+
+
+def _boards(args):
+    import os
+
+    from ... import boards
+
+    if args.boards_command == "show":
+        b = boards.load(args.name)
+        print(f"{b.name}: {b.about}")
+        print(f"  memory {b.memory_mb:g} MB{' shared by CPU and GPU' if b.shared_memory else ''}, idle {b.idle_w:g} W, "
+              f"hand-over {b.transfer_us:g} us + {b.transfer_gbps:g} GB/s at +{b.transfer_w:g} W")
+        for p in b.processors:
+            print(f"  {p.id:4} {p.kind}: {p.cores} cores @ {p.clock_ghz:g} GHz, {p.peak_gflops:g} GFLOP/s fp32, "
+                  f"{p.bandwidth_gbps:g} GB/s, launch {p.launch_us:g} us, active +{p.active_w:g} W, "
+                  f"memory {p.memory_mb:g} MB")
+            print(f"       backends {', '.join(f'{k} x{v:g}' for k, v in p.backends.items())}; efficiency "
+                  f"{', '.join(f'{k} {v:g}' for k, v in p.efficiency.items())}")
+        print(f"  profile: {b.path}")
+        return
+    host = boards.profile.host_path()
+    if not os.path.exists(host):
+        print(f"{'host':18} this machine, not calibrated yet: `deepx calibrate` writes {host} (deepx run / plan "
+              "measure a quick CPU-only one on first use)")
+    for name in ([boards.profile.HOST] if os.path.exists(host) else []) + boards.names():
+        b = boards.load(name)
+        procs = " + ".join(f"{p.id} {p.peak_gflops:g} GFLOP/s" for p in b.processors)
+        print(f"{name:18} {procs:34} idle {b.idle_w:g} W  {b.about}")
+
+
+def _calibrate(args):
+    import os
+    import tomllib
+
+    from tqdm import tqdm
+
+    from ... import boards
+    from ...runtime import calibrate
+
+    path = args.output or boards.profile.host_path()
+    name = boards.profile.HOST if args.output is None else os.path.basename(path).removesuffix(".toml")
+    calibrate.write("", path)  # fail before measuring, not after
+    r = calibrate.calibrate(args.seconds, args.threads, meter=args.meter or "",
+                            progress=lambda total: tqdm(total=total, desc="calibrate", unit="step", file=sys.stderr,
+                                                        disable=args.json and not sys.stderr.isatty()))
+    options = [f"-o {path}", f"--seconds {args.seconds:g}", args.threads and f"--threads {args.threads}",
+               args.meter and f"--meter {args.meter}"]
+    text = calibrate.render(r, " ".join(["deepx calibrate", *filter(None, options)]), name)
+    calibrate.write(text, path)
+    board = boards.load(path)
+    if args.json:
+        print(json.dumps(dict(path=path, seconds=r.seconds, profile=tomllib.loads(text), microbenchmarks=r.rows),
+                         indent=1))
+        return
+    for p in board.processors:
+        print(f"{p.id} ({p.kind}, {p.cores} cores): {p.peak_gflops:g} GFLOP/s, {p.bandwidth_gbps:g} GB/s, launch "
+              f"{p.launch_us:g} us; backends {', '.join(f'{k} x{v:g}' for k, v in p.backends.items())}")
+        print(f"  efficiency {', '.join(f'{k} {v:g}' for k, v in p.efficiency.items())}")
+    print(f"measured in {r.seconds:.1f} s; wrote {path} (board {name!r}: deepx plan MODEL --board "
+          f"{name if args.output is None else path})")

@@ -1,0 +1,73 @@
+"""`deepx compress` (RLC) and `deepx zoo`: low-rank compression, small trained models."""
+import json
+
+
+def add(sub):
+    """The compress and zoo commands."""
+    c = sub.add_parser("compress", help="RLC: low-rank factorize dense/conv layers under an error budget")
+    c.add_argument("model", help="MODEL.onnx, or a zoo model's name (calibrated on its training data, "
+                                 "accuracy on its test set)")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    budget = c.add_mutually_exclusive_group()
+    budget.add_argument("--error-budget", type=float, default=0.05,
+                        help="summed estimated relative output error of the layers (default 0.05)")
+    budget.add_argument("--max-accuracy-loss", type=float, metavar="A",
+                        help="largest test-accuracy loss (a fraction, e.g. 0.01); needs labelled data (zoo)")
+    c.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs keyed by input name "
+                                                             "(default: zoo training data, else random)")
+    c.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
+                   help="conv factorization: svd (channel decomposition), tucker2, or the better per layer")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_compress)
+
+    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
+    zsub = z.add_subparsers(dest="zoo_command", required=True)
+    zsub.add_parser("list", help="the models, their inputs and test accuracy")
+    e = zsub.add_parser("export", help="write a zoo model as ONNX")
+    e.add_argument("name")
+    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    z.set_defaults(func=_zoo)
+
+
+def _compress(args):
+    from ...models import compress
+    from ...models.onnx_export import save_onnx
+
+    job = compress.job(args.model, args.calibration, args.samples)
+    g, report = compress.compress_to(job, args.error_budget, args.max_accuracy_loss, args.method)
+    save_onnx(g, args.output)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    print_compression(report)
+    if report["accuracy_before"] is not None:
+        print(f"test accuracy {100 * report['accuracy_before']:.2f}% → {100 * report['accuracy_after']:.2f}%")
+    print(f"wrote {args.output}")
+
+
+def print_compression(report):
+    """A compression report's table of layers and its totals (deepx compress, deepx plan --error-budget)."""
+    print(f"{'layer':16} {'method':8} {'rank':9} {'MFLOPs':>15} {'params':>17} {'est. err':>8} {'meas. err':>9}")
+    for r in report["layers"]:
+        rank = ",".join(map(str, r["rank"])) if r["rank"] else "-"
+        flops = f"{r['flops_before'] / 1e6:7.2f}→{r['flops_after'] / 1e6:<7.2f}"
+        print(f"{r['name'][:16]:16} {r['method']:8} {rank:9} {flops} "
+              f"{r['params_before']:8}→{r['params_after']:<8} {r['estimated_error']:8.3f} "
+              f"{'' if r['measured_error'] is None else format(r['measured_error'], '9.3f')}")
+    f0, f1, p0, p1 = (report[k] for k in ("flops_before", "flops_after", "params_before", "params_after"))
+    print(f"FLOPs {f0 / 1e6:.2f}M → {f1 / 1e6:.2f}M ({f0 / f1:.2f}× fewer), parameters {p0} → {p1} "
+          f"({p0 / p1:.2f}× fewer), error budget {report['error_budget']:.3g}")
+
+
+def _zoo(args):
+    from ...models import zoo
+
+    if args.zoo_command == "export":
+        zoo.export(args.name, args.output)
+        print(f"wrote {args.output}")
+        return
+    for name, spec in zoo.MODELS.items():
+        info = zoo.info(name)
+        print(f"{name:12} input (N, {', '.join(map(str, spec['input']))})  test accuracy "
+              f"{100 * info['test_accuracy']:.1f}%  {spec['about']}")

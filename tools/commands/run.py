@@ -1,0 +1,117 @@
+"""`deepx run`, `deepx bench` and `deepx compare`: a model run here by a plan, and timed against ONNX Runtime."""
+import json
+import sys
+
+from ... import kernels
+
+
+def add(sub):
+    """The run, bench and compare commands."""
+    r = sub.add_parser("run", help="run a model (ONNX) on this machine by a plan")
+    _executor_args(r)
+    r.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
+    r.add_argument("--repeat", type=int, default=0, help="time this many runs after the warm-up")
+    r.add_argument("--warmup", type=int, default=1, help="untimed runs first (compiles, warms caches)")
+    r.add_argument("--profile", action="store_true", help="print a table of blocks: processor, backend, ms, share")
+    r.add_argument("--meter", metavar="SPEC", help="measure energy per inference with this meter "
+                                                   "(e.g. um25c:/dev/rfcomm0; see deepx-power)")
+    r.add_argument("--baseline", type=float, default=1.0, metavar="S",
+                   help="seconds of idle power measured first and subtracted (0: report gross energy)")
+    r.add_argument("--json", action="store_true", help="print a JSON report")
+    r.set_defaults(func=_run)
+
+    bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process")
+    _executor_args(bn)
+    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime")
+    bn.add_argument("--seconds", type=float, default=5.0, help="timing budget (at least 10 runs each)")
+    bn.add_argument("--json", action="store_true")
+    bn.set_defaults(func=_bench)
+
+    cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
+    cp.add_argument("--models", nargs="+", metavar="NAME", help="default: all nine light models")
+    cp.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    cp.add_argument("--rlc", type=float, nargs="?", const=0.05, metavar="BUDGET",
+                    help="also AlexNet and VGG19 compressed at this error budget (default 0.05)")
+    cp.add_argument("--seconds", type=float, default=3.0, help="timing budget per model and thread count")
+    cp.add_argument("--json", action="store_true")
+    cp.set_defaults(func=_compare)
+
+
+def _run(args):
+    from ...models import io
+    from ...runtime.onboard.report import print_run
+    from .. import runner
+
+    r = runner.run(args)
+    outputs = r.pop("outputs")
+    if args.output:
+        io.save_outputs(args.output, outputs)
+    r["outputs"] = {n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in outputs.items()}
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return
+    memory = (f"memory: arena {r['arena_bytes'] / 1e6:.2f} MB for {r['tensor_bytes'] / 1e6:.2f} MB of tensors, "
+              f"peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB")
+    print_run(r, args.repeat, args.board, gaps=True, after_outputs=_profile_table(r["profile"]),
+              after_latency=[memory], wrote=args.output)
+
+
+def _profile_table(rows) -> list:
+    """`deepx run --profile`'s lines: a header, then one line per block (none without rows)."""
+    if not rows:
+        return []
+    return [f"{'block':16} {'ops':28} {'processor':9} {'backend':14} {'ms':>9} {'share':>6}"] + [
+        f"{p['block'][:16]:16} {p['ops'][:28]:28} {p['processor']:9} {p['backend']:14} {p['ms']:9.3f} "
+        f"{100 * p['share']:5.1f}%" for p in rows]
+
+
+def _bench(args):
+    from .. import runner
+
+    r = runner.bench(args)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return
+    print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
+          f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
+          f"difference {r['max_abs_diff']:.3g} (outputs up to {r['max_abs_onnxruntime']:.3g})")
+
+
+def _compare(args):
+    from tqdm import tqdm
+
+    from .. import compare
+
+    rows = []
+    head = f"{'model':14} {'variant':12} {'thr':>3} {'deepx ms':>9} {'ORT ms':>9} {'vs ORT':>6} {'rel diff':>9} " \
+           f"{'arena MB':>8} {'tensors MB':>10}"
+    if not args.json:
+        print("deepx compare: deepx against ONNX Runtime, same process, alternating runs (medians); vs ORT = ORT time"
+              " / deepx time; rel diff = largest output difference / max(1, largest output); rlc rows: deepx runs the"
+              " compressed model, ORT the uncompressed one")
+        print(head)
+    for r in compare.rows(args.models, args.threads, args.seconds, args.rlc,
+                          lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False)):
+        rows.append(r)
+        if not args.json:
+            tqdm.write(f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} "
+                       f"{r['onnxruntime_ms']:9.2f} {r['speed_vs_onnxruntime']:6.2f} "
+                       f"{r['max_abs_diff'] / max(1.0, r['max_abs_onnxruntime']):9.2g} "
+                       f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}", file=sys.stdout)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+
+
+def _executor_args(p):
+    """The model, plan, inputs and threads options of run and bench."""
+    p.add_argument("model", help="MODEL.onnx")
+    p.add_argument("--board", default="host", metavar="NAME",
+                   help="the board whose plan runs here (default: host, this machine as calibrated)")
+    p.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: a latency plan "
+                                                      "made now for --board)")
+    p.add_argument("--backend", default="auto", choices=["auto", *kernels.BACKENDS],
+                   help="auto: the plan's; else every block with this backend")
+    p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
+                                                     "default: random normal inputs")
+    p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
+    p.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
