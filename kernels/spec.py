@@ -13,11 +13,18 @@ from ..errors import KernelError
 from .common import CLIP, NAMED_ACTS, Act, conv_out_size
 
 
+def one_per_output(shapes, out, attrs) -> float:
+    """FLOPs of an op doing one operation per output element."""
+    return float(np.prod(out))
+
+
 @dataclass(frozen=True)
 class OpSpec:
     name: str
     tensors: tuple  # names of the tensor arguments; a trailing "?" marks an optional one (None)
     check: Callable  # (op, tensors, attrs) -> (canonical attrs, output shape)
+    # (input shapes, None for an absent optional one; output shape; attrs) -> FLOPs, multiply-adds counting two
+    flops: Callable = one_per_output
     family: str = ""  # the file name shared by all backends (the registry sets it from the reference module)
 
 

@@ -106,9 +106,27 @@ def _check_conv2d_tucker2(op, t, a):
     return dict(attrs, act=parse_act(op, t, a.get("act"))), (x.shape[0], w_out.shape[0], P, Q)
 
 
+def _conv2d_flops(shapes, out, attrs):
+    # w (K,C/g,R,S) -> y (N,K,P,Q)
+    return 2.0 * float(np.prod(out)) * float(np.prod(shapes[1][1:]))
+
+
+def _conv2d_lowrank_flops(shapes, out, attrs):
+    # w1 (r,C,R,S) w2 (K,r,1,1) -> y (N,K,P,Q)
+    w1, w2 = shapes[1:3]
+    return 2.0 * float(out[0] * out[2] * out[3]) * w1[0] * (float(np.prod(w1[1:])) + w2[0])
+
+
+def _conv2d_tucker2_flops(shapes, out, attrs):
+    # x (N,C,H,W) w_in (r1,C,1,1) w_core (r2,r1,R,S) w_out (K,r2,1,1) -> y (N,K,P,Q)
+    x, w_in, w_core, w_out = shapes[:4]
+    pixels = float(out[0] * out[2] * out[3])
+    return 2.0 * (float(np.prod(x)) * w_in[0] + pixels * w_core[0] * (float(np.prod(w_core[1:])) + w_out[0]))
+
+
 ORDER = 1  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d),
-    OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank),
-    OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2),
+    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops),
+    OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank, _conv2d_lowrank_flops),
+    OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops),
 )

@@ -43,8 +43,19 @@ def _check_dense_lowrank(op, t, a):
     return dict(act=parse_act(op, t, a.get("act"))), (x.shape[0], u.shape[0])
 
 
+def _dense_flops(shapes, out, attrs):
+    # x (N,M) w (K,M) -> y (N,K)
+    return 2.0 * float(np.prod(out)) * shapes[1][1]
+
+
+def _dense_lowrank_flops(shapes, out, attrs):
+    # x (N,M) v (r,M) u (K,r)
+    (n, _), (r, m), (k, _) = shapes[:3]
+    return 2.0 * n * r * (m + k)
+
+
 ORDER = 0  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("dense", ("x", "w", "b?"), _check_dense),
-    OpSpec("dense_lowrank", ("x", "v", "u", "b?"), _check_dense_lowrank),
+    OpSpec("dense", ("x", "w", "b?"), _check_dense, _dense_flops),
+    OpSpec("dense_lowrank", ("x", "v", "u", "b?"), _check_dense_lowrank, _dense_lowrank_flops),
 )
