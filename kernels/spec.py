@@ -25,6 +25,10 @@ class OpSpec:
     check: Callable  # (op, tensors, attrs) -> (canonical attrs, output shape)
     # (input shapes, None for an absent optional one; output shape; attrs) -> FLOPs, multiply-adds counting two
     flops: Callable = one_per_output
+    # indices of the inputs holding output channels on axis 0 (weights, bias); () when the op cannot be split by them
+    channel_inputs: tuple = ()
+    in_place: bool = False  # the output may take the buffer of an input of the same shape that dies there
+    rider: bool = False  # elementwise-ish: runs in the block of the op that made its input
     family: str = ""  # the file name shared by all backends (the registry sets it from the reference module)
 
 

@@ -126,7 +126,9 @@ def _conv2d_tucker2_flops(shapes, out, attrs):
 
 ORDER = 1  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops),
-    OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank, _conv2d_lowrank_flops),
-    OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops),
+    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops, channel_inputs=(1, 2)),
+    OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank, _conv2d_lowrank_flops,
+           channel_inputs=(2, 3)),
+    OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops,
+           channel_inputs=(3, 4)),
 )

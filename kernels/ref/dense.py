@@ -56,6 +56,6 @@ def _dense_lowrank_flops(shapes, out, attrs):
 
 ORDER = 0  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("dense", ("x", "w", "b?"), _check_dense, _dense_flops),
-    OpSpec("dense_lowrank", ("x", "v", "u", "b?"), _check_dense_lowrank, _dense_lowrank_flops),
+    OpSpec("dense", ("x", "w", "b?"), _check_dense, _dense_flops, channel_inputs=(1, 2)),
+    OpSpec("dense_lowrank", ("x", "v", "u", "b?"), _check_dense_lowrank, _dense_lowrank_flops, channel_inputs=(2, 3)),
 )

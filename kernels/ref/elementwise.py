@@ -43,7 +43,7 @@ def _check_activation(op, t, a):
 
 ORDER = 4  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("add", ("a", "b"), _check_binary),
-    OpSpec("mul", ("a", "b"), _check_binary),
-    OpSpec("activation", ("x",), _check_activation),
+    OpSpec("add", ("a", "b"), _check_binary, in_place=True, rider=True),
+    OpSpec("mul", ("a", "b"), _check_binary, in_place=True, rider=True),
+    OpSpec("activation", ("x",), _check_activation, in_place=True, rider=True),
 )

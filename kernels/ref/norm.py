@@ -58,6 +58,6 @@ def _check_softmax(op, t, a):
 ORDER = 3  # the family's place in kernels.OPS
 SPECS = (
     OpSpec("lrn", ("x",), _check_lrn),
-    OpSpec("batchnorm", ("x", "scale", "bias", "mean", "var"), _check_batchnorm),
+    OpSpec("batchnorm", ("x", "scale", "bias", "mean", "var"), _check_batchnorm, in_place=True, rider=True),
     OpSpec("softmax", ("x",), _check_softmax),
 )
