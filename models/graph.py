@@ -100,22 +100,11 @@ class Graph:
         self.constants = {k: v for k, v in self.constants.items() if k in needed}
 
     def flops(self, node: Node) -> float:
-        """Multiply-adds count twice; other ops one per output element, views none."""
-        out = self.shapes[node.outputs[0]]
-        x, w = self.shapes[node.inputs[0]], [self.shapes[n] for n in node.inputs[1:] if n]
-        size = float(np.prod(out))
-        if node.op == "conv2d":
-            return 2.0 * size * float(np.prod(w[0][1:]))
-        if node.op == "dense":
-            return 2.0 * size * w[0][1]
-        if node.op == "dense_lowrank":  # x (N,M) v (r,M) u (K,r)
-            return 2.0 * x[0] * w[0][0] * (w[0][1] + w[1][0])
-        pixels = float(out[0] * out[2] * out[3]) if len(out) == 4 else 0.0
-        if node.op == "conv2d_lowrank":  # w1 (r,C,R,S) w2 (K,r,1,1)
-            return 2.0 * pixels * w[0][0] * (float(np.prod(w[0][1:])) + w[1][0])
-        if node.op == "conv2d_tucker2":  # w_in (r1,C,1,1) w_core (r2,r1,R,S) w_out (K,r2,1,1)
-            return 2.0 * (float(np.prod(x)) * w[0][0] + pixels * w[1][0] * (float(np.prod(w[1][1:])) + w[2][0]))
-        return 0.0 if node.op in VIEW_OPS else size
+        """The node's OpSpec.flops (multiply-adds count twice; other ops one per output element); views none."""
+        if node.op in VIEW_OPS:
+            return 0.0
+        shapes = [self.shapes[n] if n else None for n in node.inputs]
+        return kernels.OPS[node.op].flops(shapes, self.shapes[node.outputs[0]], node.attrs)
 
     def param_bytes(self, node: Node) -> int:
         return sum(self.constants[n].nbytes for n in node.inputs if n in self.constants)

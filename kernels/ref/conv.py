@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..common import conv_out_size, emit
+from ..spec import OpSpec, check_bias, check_rank, fail, parse_act, parse_pads, parse_pair, window_out
 from .elementwise import apply_act
 
 
@@ -48,3 +49,86 @@ def conv2d_tucker2(x, w_in, w_core, w_out, b, stride, pads, dilation, act, out=N
     t = _conv(x, w_in, *one)
     t = _conv(t, w_core, stride, pads, dilation, 1)
     return _finish(_conv(t, w_out, *one), b, act, out)
+
+
+def _conv_attrs(op, t, kernel, a):
+    # canonical stride, pads, dilation of a conv window `kernel` (R,S) over x = t[0], and its output (P,Q)
+    stride = parse_pair(op, t, "stride", a.get("stride"), 1)
+    pads = parse_pads(op, t, a.get("pads"))
+    dilation = parse_pair(op, t, "dilation", a.get("dilation"), 1)
+    pq = window_out(op, t, t[0].shape[2:], kernel, stride, pads, dilation)
+    return dict(stride=stride, pads=pads, dilation=dilation), pq
+
+
+def _pointwise(op, t, name, w, cin):
+    check_rank(op, t, name, w, 4)
+    if w.shape[2:] != (1, 1) or w.shape[1] != cin:
+        fail(op, t, f"{name} must be a 1x1 conv weight ({'K'},{cin},1,1), got {w.shape}")
+
+
+def _check_conv2d(op, t, a):
+    x, w, b = t
+    check_rank(op, t, "x", x, 4)
+    check_rank(op, t, "w", w, 4)
+    groups = int(a.get("groups", 1))
+    C, K = x.shape[1], w.shape[0]
+    if groups < 1 or C % groups or K % groups:
+        fail(op, t, f"groups={groups} must divide input channels {C} and output channels {K}")
+    if w.shape[1] * groups != C:
+        fail(op, t, f"w expects {w.shape[1] * groups} input channels, x has {C}")
+    check_bias(op, t, b, K)
+    attrs, (P, Q) = _conv_attrs(op, t, w.shape[2:], a)
+    return dict(attrs, groups=groups, act=parse_act(op, t, a.get("act"))), (x.shape[0], K, P, Q)
+
+
+def _check_conv2d_lowrank(op, t, a):
+    x, w1, w2, b = t
+    check_rank(op, t, "x", x, 4)
+    check_rank(op, t, "w1", w1, 4)
+    if w1.shape[1] != x.shape[1]:
+        fail(op, t, f"w1 expects {w1.shape[1]} input channels, x has {x.shape[1]}")
+    _pointwise(op, t, "w2", w2, w1.shape[0])
+    check_bias(op, t, b, w2.shape[0])
+    attrs, (P, Q) = _conv_attrs(op, t, w1.shape[2:], a)
+    return dict(attrs, act=parse_act(op, t, a.get("act"))), (x.shape[0], w2.shape[0], P, Q)
+
+
+def _check_conv2d_tucker2(op, t, a):
+    x, w_in, w_core, w_out, b = t
+    check_rank(op, t, "x", x, 4)
+    _pointwise(op, t, "w_in", w_in, x.shape[1])
+    check_rank(op, t, "w_core", w_core, 4)
+    if w_core.shape[1] != w_in.shape[0]:
+        fail(op, t, f"w_core expects {w_core.shape[1]} input channels, w_in gives {w_in.shape[0]}")
+    _pointwise(op, t, "w_out", w_out, w_core.shape[0])
+    check_bias(op, t, b, w_out.shape[0])
+    attrs, (P, Q) = _conv_attrs(op, t, w_core.shape[2:], a)
+    return dict(attrs, act=parse_act(op, t, a.get("act"))), (x.shape[0], w_out.shape[0], P, Q)
+
+
+def _conv2d_flops(shapes, out, attrs):
+    # w (K,C/g,R,S) -> y (N,K,P,Q)
+    return 2.0 * float(np.prod(out)) * float(np.prod(shapes[1][1:]))
+
+
+def _conv2d_lowrank_flops(shapes, out, attrs):
+    # w1 (r,C,R,S) w2 (K,r,1,1) -> y (N,K,P,Q)
+    w1, w2 = shapes[1:3]
+    return 2.0 * float(out[0] * out[2] * out[3]) * w1[0] * (float(np.prod(w1[1:])) + w2[0])
+
+
+def _conv2d_tucker2_flops(shapes, out, attrs):
+    # x (N,C,H,W) w_in (r1,C,1,1) w_core (r2,r1,R,S) w_out (K,r2,1,1) -> y (N,K,P,Q)
+    x, w_in, w_core, w_out = shapes[:4]
+    pixels = float(out[0] * out[2] * out[3])
+    return 2.0 * (float(np.prod(x)) * w_in[0] + pixels * w_core[0] * (float(np.prod(w_core[1:])) + w_out[0]))
+
+
+ORDER = 1  # the family's place in kernels.OPS
+SPECS = (
+    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops, channel_inputs=(1, 2)),
+    OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank, _conv2d_lowrank_flops,
+           channel_inputs=(2, 3)),
+    OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops,
+           channel_inputs=(3, 4)),
+)

@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..common import conv_out_size, emit
+from ..spec import OpSpec, check_rank, fail, parse_pads, parse_pair, window_out
 
 
 def _windows(x, kernel, stride, pads, dilation, ceil_mode, fill):
@@ -49,3 +50,43 @@ def avgpool2d(x, kernel, stride, pads, ceil_mode, count_include_pad, out=None):
 def global_avgpool(x, out=None):
     # x (N,C,H,W) -> y (N,C,1,1)
     return emit(x.astype(np.float64).mean(axis=(2, 3), keepdims=True), out)
+
+
+def _pool_attrs(op, t, a, dilation=True):
+    # x = t[0] (N,C,H,W) -> canonical window attrs, y shape (N,C,P,Q)
+    (x,) = t
+    check_rank(op, t, "x", x, 4)
+    kernel = parse_pair(op, t, "kernel", a.get("kernel"), None)
+    stride = parse_pair(op, t, "stride", a.get("stride"), 1)
+    pads = parse_pads(op, t, a.get("pads"))
+    dil = parse_pair(op, t, "dilation", a.get("dilation"), 1) if dilation else (1, 1)
+    ceil_mode = bool(a.get("ceil_mode", False))
+    if any(p >= kernel[i % 2] for i, p in enumerate(pads)):
+        fail(op, t, f"padding {pads} must be smaller than the kernel {kernel}")
+    P, Q = window_out(op, t, x.shape[2:], kernel, stride, pads, dil, ceil_mode)
+    attrs = dict(kernel=kernel, stride=stride, pads=pads, ceil_mode=ceil_mode)
+    if dilation:
+        attrs["dilation"] = dil
+    return attrs, x.shape[:2] + (P, Q)
+
+
+def _check_maxpool2d(op, t, a):
+    return _pool_attrs(op, t, a)
+
+
+def _check_avgpool2d(op, t, a):
+    attrs, shape = _pool_attrs(op, t, a, dilation=False)
+    return dict(attrs, count_include_pad=bool(a.get("count_include_pad", False))), shape
+
+
+def _check_global_avgpool(op, t, a):
+    check_rank(op, t, "x", t[0], 4)
+    return {}, t[0].shape[:2] + (1, 1)
+
+
+ORDER = 2  # the family's place in kernels.OPS
+SPECS = (
+    OpSpec("maxpool2d", ("x",), _check_maxpool2d),
+    OpSpec("avgpool2d", ("x",), _check_avgpool2d),
+    OpSpec("global_avgpool", ("x",), _check_global_avgpool),
+)
