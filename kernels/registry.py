@@ -7,7 +7,7 @@ the reference's signature: tensors first, then the canonical attributes that `ch
 import importlib
 import pkgutil
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -15,7 +15,6 @@ import numpy as np
 from ..errors import KernelError
 from . import ref
 from .spec import fail as _fail
-
 
 
 @dataclass(frozen=True)

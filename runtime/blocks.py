@@ -14,11 +14,6 @@ from .. import kernels
 from ..boards.cost import Work
 from ..models.graph import VIEW_OPS, Graph
 
-RIDERS = ("activation", "add", "mul", "batchnorm", "reshape")
-CHANNEL_RIDERS = ("activation", "add", "mul", "batchnorm")  # riders that a channel slice can take along
-#: per splittable op, the inputs that hold output channels on axis 0 (weights and bias)
-SLICED = {"dense": (1, 2), "dense_lowrank": (2, 3), "conv2d": (1, 2), "conv2d_lowrank": (2, 3),
-          "conv2d_tucker2": (3, 4)}
 MIN_SPLIT_CHANNELS = 8
 
 
@@ -37,7 +32,7 @@ def make_blocks(g: Graph) -> list:
     blocks, made_by = [], {}
     for node in g.nodes:
         sources = [made_by[t] for t in node.inputs if t in made_by]
-        if node.op in RIDERS and sources:
+        if (node.op in VIEW_OPS or kernels.OPS[node.op].rider) and sources:
             b = blocks[max(sources)]
             if b.output in node.inputs and len(users[b.output]) == 1 and b.output not in g.outputs:
                 b.nodes.append(node)
@@ -56,12 +51,12 @@ def make_blocks(g: Graph) -> list:
 
 def _splittable_channels(g: Graph, b: Block) -> int:
     head = b.nodes[0]
-    if head.op not in SLICED or head.attrs.get("groups", 1) != 1:
+    if head.op in VIEW_OPS or not kernels.OPS[head.op].channel_inputs or head.attrs.get("groups", 1) != 1:
         return 0
     out = g.shapes[head.outputs[0]]
     chain = head.outputs[0]
     for node in b.nodes[1:]:
-        if node.op not in CHANNEL_RIDERS:
+        if node.op in VIEW_OPS or not kernels.OPS[node.op].rider:
             return 0
         for t in node.inputs:
             if t and t != chain and not _channel_sliceable(g.shapes[t], out):
@@ -83,7 +78,7 @@ def slice_axis(g: Graph, b: Block, node, i: int, inside) -> int | None:
     if not t or t in inside:
         return None
     if node is b.nodes[0]:
-        return 0 if i in SLICED[node.op] else None
+        return 0 if i in kernels.OPS[node.op].channel_inputs else None
     s = g.shapes[t]
     return 1 if len(s) >= 2 and s[1] == g.shapes[b.output][1] else None
 

@@ -26,8 +26,6 @@ from .plan import check_plan
 from .planner import PlanError
 
 HOST, DEVICE = "host", "device"
-#: ops whose output may take the buffer of an input of the same shape that dies there
-IN_PLACE = ("activation", "add", "mul", "batchnorm")
 
 
 @dataclass
@@ -258,7 +256,8 @@ class Executor:
                    for name in self.g.outputs if name not in self.g.constants}
         pinned |= {r for r, ps in procs.items() if len(ps) > 1}
         for i, s in enumerate(steps):  # in place: the output takes the buffer of an input that dies here
-            if s.kind != "call" or s.op not in IN_PLACE or s.out in pinned or tensors[s.out].alias >= 0:
+            if (s.kind != "call" or not kernels.OPS[s.op].in_place or s.out in pinned
+                    or tensors[s.out].alias >= 0):
                 continue
             for a in _ids(s.args):
                 r = self.root(a)
