@@ -1,4 +1,5 @@
-"""Sequential execution of a Graph through the kernel registry (the runtime issue makes it planned)."""
+"""Sequential execution of a Graph through the kernel registry, one node after another on the host
+(deepx.runtime runs a plan's blocks with the same call_node)."""
 import numpy as np
 
 from .. import kernels

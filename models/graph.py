@@ -117,9 +117,6 @@ class Graph:
             return 2.0 * (float(np.prod(x)) * w[0][0] + pixels * w[1][0] * (float(np.prod(w[1][1:])) + w[2][0]))
         return 0.0 if node.op in VIEW_OPS else size
 
-    def param_bytes(self, node: Node) -> int:
-        return sum(self.constants[n].nbytes for n in node.inputs if n in self.constants)
-
     def summary(self) -> dict:
         return dict(nodes=len(self.nodes), flops=sum(self.flops(n) for n in self.nodes),
                     param_bytes=sum(v.nbytes for v in self.constants.values()))
