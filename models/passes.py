@@ -6,6 +6,7 @@ import numpy as np
 from ..kernels.common import IDENTITY
 from .graph import Graph
 
+# ops with an `act` attribute: an activation after one of them can join it
 FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "add", "mul", "batchnorm")
 
 
