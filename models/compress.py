@@ -1,45 +1,28 @@
 """RLC, runtime layer compression (after DeepX): dense and conv layers replaced by low-rank factors,
 each layer's rank chosen from an estimate of the output error it costs, under one error budget.
 
-- dense: y = W x  ->  U (V x), from the SVD of the layer's output on calibration inputs (the rank-r
-  factorization that keeps most of what the layer really computes: W_r = U_r U_rᵀ W);
-- conv, channel decomposition: the same on W reshaped (K, C·R·S) and the layer's im2col columns:
-  a k×k conv to r channels, then a 1×1 conv to K;
-- conv, Tucker-2: HOSVD of the kernel along its output and input channels, refined by HOOI:
-  1×1 to r1, k×k to r2, 1×1 to K.
-The estimate of a layer's relative output error at each rank is fitted on one half of the calibration
-inputs and checked on the other half; ranks for all layers together are chosen by a small integer
-program (scipy's HiGHS) that removes the most FLOPs with the summed estimated error within the budget
-(deepx plan --error-budget chooses them with the placement instead, for energy or latency).
+The factorizations and their error estimates are models.lowrank's; this module runs the graph on calibration
+data for the layers' inputs, then chooses: ranks for all layers together by a small integer program (scipy's
+HiGHS) that removes the most FLOPs with the summed estimated error within the budget (deepx plan
+--error-budget chooses them with the placement instead, for energy or latency).
 
 Calibration data: a zoo model's training data, a given .npz, or white normal inputs. Random inputs with
 natural-image statistics (1/f noise, per-channel normalised) were tried on AlexNet with random weights:
 they make conv1 more compressible and fc6 less (its input fluctuates more), so white noise stays the
 default; real data is what makes a trained model's layers compressible.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import eigh
 
-from ..kernels.common import conv_out_size
+from .. import kernels
+from . import lowrank
 from .execute import run_batches
 from .graph import Graph, ModelError, Node
+from .lowrank import Candidate
 
 MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
-RANK_STEPS = 24  # candidate ranks per layer and method
 OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}  # the op of each method
-
-
-@dataclass
-class Candidate:
-    method: str  # "svd" (dense), "channel", "tucker2"
-    ranks: tuple
-    flops: float
-    params: int
-    error: float  # estimated relative output error
-    shapes: tuple  # the factors' shapes, in the low-rank op's input order
-    make: object = field(repr=False, default=None)  # () -> list of factor arrays
 
 
 @dataclass
@@ -50,121 +33,25 @@ class Layer:
     candidates: list
 
 
-def _im2col(x, kernel, stride, pads, dilation, columns, rng):
-    """A random sample of im2col columns of x (N,C,H,W): (C·R·S, columns)."""
-    (N, C, H, W), (R, S) = x.shape, kernel
-    (sh, sw), (pt, pl, pb, pr), (dh, dw) = stride, pads, dilation
-    P, Q = conv_out_size(H, R, sh, pt, pb, dh), conv_out_size(W, S, sw, pl, pr, dw)
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    n, p, q = (rng.integers(0, m, columns) for m in (N, P, Q))
-    rows = p[:, None] * sh + np.arange(R)[None] * dh  # (columns, R)
-    cols = q[:, None] * sw + np.arange(S)[None] * dw  # (columns, S)
-    patches = xp[n[:, None, None, None], np.arange(C)[None, :, None, None], rows[:, None, :, None],
-                 cols[:, None, None, :]]  # (columns, C, R, S)
-    return patches.reshape(columns, -1).T.astype(np.float64)
-
-
-def _ranks(full):
-    """Candidate ranks 1 … full, denser at small ranks."""
-    return sorted({max(1, int(round(r))) for r in np.geomspace(1, full, RANK_STEPS)})
-
-
-def _split(cols):
-    half = cols.shape[1] // 2
-    return cols[:, :half], cols[:, half:]
-
-
-def _output_svd_candidates(w2d, x_cols, flops_of, params_of, reshape, shapes_of, method):
-    """Rank-r factorizations W ≈ U_r (U_rᵀ W), U from the SVD of the layer's output W·X on half of
-    the calibration columns; each rank's error measured on the other half."""
-    fit, check = _split(x_cols)
-    u, _, _ = np.linalg.svd(w2d @ fit, full_matrices=False)  # (K, min(K, n))
-    y = w2d @ check
-    energy = float((y * y).sum())
-    kept = np.cumsum(((u.T @ y) ** 2).sum(axis=1))  # output energy inside the first r directions
-    out = []
-    for r in _ranks(u.shape[1]):
-        error = float(np.sqrt(max(energy - kept[r - 1], 0.0) / energy)) if energy > 0 else 0.0
-
-        def make(r=r):
-            ur = u[:, :r]
-            return reshape(ur.T @ w2d, ur)
-
-        out.append(Candidate(method, (r,), flops_of(r), params_of(r), error, shapes_of(r), make))
-    return out
-
-
-def _leading(m, r):
-    """The r leading left singular vectors of m (rows, cols), from the eigenvectors of m mᵀ."""
-    n = m.shape[0]
-    return eigh(m @ m.T, subset_by_index=[n - r, n - 1])[1][:, ::-1]
-
-
-def _tucker2(w, r1, r2, hosvd=None, iterations=3):
-    """HOSVD of w (K,C,R,S) along K and C, refined by HOOI: (u_out (K,r2), core (r2,r1,R,S), u_in (C,r1)).
-    `hosvd`: every leading vector of both unfoldings, (K,K) and (C,C), when the caller has them."""
-    K, C = w.shape[:2]
-    e_out, e_in = hosvd or (_leading(w.reshape(K, -1), r2), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), r1))
-    u_out, u_in = e_out[:, :r2], e_in[:, :r1]
-    for _ in range(iterations):
-        u_out = _leading(np.tensordot(w, u_in, ([1], [0])).reshape(K, -1), r2)  # w ×_C u_in: (K,R,S,r1)
-        u_in = _leading(np.tensordot(w, u_out, ([0], [0])).reshape(C, -1), r1)  # w ×_K u_out: (C,R,S,r2)
-    core = np.tensordot(np.tensordot(u_out, w, ([0], [0])), u_in, ([1], [0]))  # (r2,R,S,r1)
-    return u_out, core.transpose(0, 3, 1, 2), u_in
-
-
-def _tucker2_candidates(w, x_cols, pq, in_pixels):
-    """Tucker-2 at ranks (r1, r2) in proportion to (C, K), fitted on the weights alone; the error is
-    measured on all calibration columns."""
-    K, C, R, S = w.shape
-    x = x_cols.reshape(C, R * S, -1)  # (C, R·S, n)
-    y = w.reshape(K, -1) @ x_cols
-    energy = float((y * y).sum())
-    hosvd = _leading(w.reshape(K, -1), K), _leading(w.transpose(1, 0, 2, 3).reshape(C, -1), C)
-    out = []
-    for frac in np.geomspace(1 / min(K, C), 1, RANK_STEPS // 2):
-        r1, r2 = max(1, int(round(C * frac))), max(1, int(round(K * frac)))
-        if r1 == C and r2 == K:
-            continue
-        u_out, core, u_in = _tucker2(w, r1, r2, hosvd)
-        z = np.tensordot(u_in, x, ([0], [0])).reshape(r1 * R * S, -1)  # 1×1 to r1: (r1·R·S, n)
-        d = y - u_out @ (core.reshape(r2, -1) @ z)
-        error = float(np.sqrt((d * d).sum() / energy)) if energy > 0 else 0.0
-
-        def make(u_out=u_out, core=core, u_in=u_in):
-            return [u_in.T[:, :, None, None], core, u_out[:, :, None, None]]
-
-        flops = 2.0 * (in_pixels * C * r1 + pq * r2 * (r1 * R * S + K))
-        out.append(Candidate("tucker2", (r1, r2), flops, r1 * C + r2 * r1 * R * S + K * r2, error,
-                             ((r1, C, 1, 1), (r2, r1, R, S), (K, r2, 1, 1)), make))
-    return out
-
-
 def _layer(g: Graph, node: Node, x: np.ndarray, method: str, rng) -> Layer:
-    """The node's candidate factorizations, with their FLOPs, parameters and estimated error."""
+    """The node's candidate factorizations from its input x, with their FLOPs, parameters and estimated error."""
     w = g.constants[node.inputs[1]].astype(np.float64)
     flops, params = g.flops(node), w.size
     n_out = float(np.prod(g.shapes[node.outputs[0]][:1]))  # batch
     if node.op == "dense":
         K, M = w.shape
-        cols = x.reshape(-1, M).T.astype(np.float64)
-        per = flops / (2.0 * K * M)  # rows per inference
-        cands = _output_svd_candidates(w, cols, lambda r: 2.0 * per * r * (M + K), lambda r: r * (M + K),
-                                       lambda v, u: [v, u], lambda r: ((r, M), (K, r)), "svd")
+        cands = lowrank.svd_candidates(w, x.reshape(-1, M).T.astype(np.float64), flops / (2.0 * K * M))
     else:
         K, C, R, S = w.shape
         out_shape = g.shapes[node.outputs[0]]
         pq = n_out * out_shape[2] * out_shape[3]
-        cols = _im2col(x, (R, S), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"],
-                       min(8192, int(x.shape[0] * out_shape[2] * out_shape[3])), rng)
+        cols = lowrank.im2col(x, (R, S), node.attrs["stride"], node.attrs["pads"], node.attrs["dilation"],
+                              min(8192, int(x.shape[0] * out_shape[2] * out_shape[3])), rng)
         cands = []
         if method in ("svd", "auto"):
-            cands += _output_svd_candidates(
-                w.reshape(K, -1), cols, lambda r: 2.0 * pq * r * (C * R * S + K), lambda r: r * (C * R * S + K),
-                lambda v, u: [v.reshape(-1, C, R, S), u[:, :, None, None]],
-                lambda r: ((r, C, R, S), (K, r, 1, 1)), "channel")
+            cands += lowrank.channel_candidates(w, cols, pq)
         if method in ("tucker2", "auto") and R * S > 1:
-            cands += _tucker2_candidates(w, cols, pq, n_out * x.shape[2] * x.shape[3])
+            cands += lowrank.tucker2_candidates(w, cols, pq, n_out * x.shape[2] * x.shape[3])
     cands = [c for c in cands if c.flops <= (1 - MIN_SAVING) * flops]
     return Layer(node, flops, params, cands)
 
@@ -230,8 +117,6 @@ def measured_errors(g: Graph, compressed: Graph, feeds) -> dict:
     before = {n.name: n for n in g.nodes}
     changed = [n for n in compressed.nodes if n.op.endswith(("_lowrank", "_tucker2")) and n.name in before]
     seen = run_batches(g, feeds, keep=[n.inputs[0] for n in changed] + [n.outputs[0] for n in changed])
-    from .. import kernels
-
     out = {}
     for n in changed:
         args = [seen[n.inputs[0]]] + [compressed.constants[i] if i else None for i in n.inputs[1:]]

@@ -106,9 +106,6 @@ class Graph:
         shapes = [self.shapes[n] if n else None for n in node.inputs]
         return kernels.OPS[node.op].flops(shapes, self.shapes[node.outputs[0]], node.attrs)
 
-    def param_bytes(self, node: Node) -> int:
-        return sum(self.constants[n].nbytes for n in node.inputs if n in self.constants)
-
     def summary(self) -> dict:
         return dict(nodes=len(self.nodes), flops=sum(self.flops(n) for n in self.nodes),
                     param_bytes=sum(v.nbytes for v in self.constants.values()))

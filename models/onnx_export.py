@@ -7,6 +7,12 @@ from ..kernels.common import CLIP, SIGMOID, TANH
 from .graph import Graph
 
 OPSET = 13
+POINTWISE = dict(strides=[1, 1], pads=[0, 0, 0, 0])  # a 1x1 conv's window
+
+
+def _window(a):
+    """A windowed IR op's stride and pads as ONNX attributes."""
+    return dict(strides=list(a["stride"]), pads=list(a["pads"]))
 
 
 class _Exporter:
@@ -38,57 +44,79 @@ class _Exporter:
         return self.add("Identity", [y], output)
 
     def node(self, n):
-        a, out = n.attrs, n.outputs[0]
-        act = a.get("act")
-        y = out + "/pre_act" if act is not None and act.kind else out
-        ins = list(n.inputs)
-        window = lambda: dict(strides=list(a["stride"]), pads=list(a["pads"]))  # noqa: E731
-        one = dict(strides=[1, 1], pads=[0, 0, 0, 0])
-        if n.op == "conv2d":
-            self.add("Conv", [i for i in ins if i], y, dilations=list(a["dilation"]), group=a["groups"], **window())
-        elif n.op == "conv2d_lowrank":
-            t = self.add("Conv", ins[:2], out + "/rank", dilations=list(a["dilation"]), **window())
-            self.add("Conv", [t, ins[2]] + [i for i in ins[3:] if i], y, **one)
-        elif n.op == "conv2d_tucker2":
-            t = self.add("Conv", ins[:2], out + "/in", **one)
-            t = self.add("Conv", [t, ins[2]], out + "/core", dilations=list(a["dilation"]), **window())
-            self.add("Conv", [t, ins[3]] + [i for i in ins[4:] if i], y, **one)
-        elif n.op == "dense":
-            self.add("Gemm", [i for i in ins if i], y, transB=1)
-        elif n.op == "dense_lowrank":
-            t = self.add("Gemm", ins[:2], out + "/rank", transB=1)
-            self.add("Gemm", [t, ins[2]] + [i for i in ins[3:] if i], y, transB=1)
-        elif n.op in ("maxpool2d", "avgpool2d"):
-            extra = dict(dilations=list(a["dilation"])) if n.op == "maxpool2d" else dict(
-                count_include_pad=int(a["count_include_pad"]))
-            self.add("MaxPool" if n.op == "maxpool2d" else "AveragePool", ins, y, kernel_shape=list(a["kernel"]),
-                     ceil_mode=int(a["ceil_mode"]), **window(), **extra)
-        elif n.op == "global_avgpool":
-            self.add("GlobalAveragePool", ins, y)
-        elif n.op == "lrn":
-            self.add("LRN", ins, y, size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"])
-        elif n.op == "batchnorm":
-            self.add("BatchNormalization", ins, y, epsilon=a["eps"])
-        elif n.op == "softmax":
-            self.add("Softmax", ins, y, axis=a["axis"])
-        elif n.op in ("add", "mul"):
-            self.add(n.op.capitalize(), ins, y)
-        elif n.op == "activation":
-            y = ins[0]
-        elif n.op == "concat":
-            self.add("Concat", ins, y, axis=a["axis"])
-        elif n.op == "transpose":
-            self.add("Transpose", ins, y, perm=list(a["perm"]))
-        elif n.op == "reshape":
-            self.add("Reshape", [ins[0], self.const(out + "/shape", np.array(a["shape"], np.int64))], y)
-        elif n.op == "pad":
-            t, left, b, r = a["pads"]
-            pads = self.const(out + "/pads", np.array([0, 0, t, left, 0, 0, b, r], np.int64))
-            self.add("Pad", [ins[0], pads, self.const(out + "/value", np.float32(a["value"]))], y)
-        else:
+        """Add the ONNX nodes of IR node n: its op's `op_<op>` method makes the pre-activation tensor `y`
+        (or returns the tensor that stands for it), then the fused activation makes the output."""
+        out, act = n.outputs[0], n.attrs.get("act")
+        export = getattr(self, "op_" + n.op, None)
+        if export is None:
             raise ValueError(f"cannot export op {n.op!r}")
+        y = export(n, list(n.inputs), n.attrs, out + "/pre_act" if act is not None and act.kind else out)
         if y != out:
             self.act(y, act, out)
+
+    # one method per IR op: (node, its inputs, its attributes, the name of the tensor to make) -> that tensor
+    def op_conv2d(self, n, ins, a, y):
+        return self.add("Conv", [i for i in ins if i], y, dilations=list(a["dilation"]), group=a["groups"],
+                        **_window(a))
+
+    def op_conv2d_lowrank(self, n, ins, a, y):  # x, w1 (r,C,R,S), w2 (K,r,1,1), b
+        t = self.add("Conv", ins[:2], n.outputs[0] + "/rank", dilations=list(a["dilation"]), **_window(a))
+        return self.add("Conv", [t, ins[2]] + [i for i in ins[3:] if i], y, **POINTWISE)
+
+    def op_conv2d_tucker2(self, n, ins, a, y):  # x, w_in (r1,C,1,1), w_core (r2,r1,R,S), w_out (K,r2,1,1), b
+        t = self.add("Conv", ins[:2], n.outputs[0] + "/in", **POINTWISE)
+        t = self.add("Conv", [t, ins[2]], n.outputs[0] + "/core", dilations=list(a["dilation"]), **_window(a))
+        return self.add("Conv", [t, ins[3]] + [i for i in ins[4:] if i], y, **POINTWISE)
+
+    def op_dense(self, n, ins, a, y):
+        return self.add("Gemm", [i for i in ins if i], y, transB=1)
+
+    def op_dense_lowrank(self, n, ins, a, y):  # x, v (r,M), u (K,r), b
+        t = self.add("Gemm", ins[:2], n.outputs[0] + "/rank", transB=1)
+        return self.add("Gemm", [t, ins[2]] + [i for i in ins[3:] if i], y, transB=1)
+
+    def op_maxpool2d(self, n, ins, a, y):
+        return self.add("MaxPool", ins, y, kernel_shape=list(a["kernel"]), ceil_mode=int(a["ceil_mode"]),
+                        **_window(a), dilations=list(a["dilation"]))
+
+    def op_avgpool2d(self, n, ins, a, y):
+        return self.add("AveragePool", ins, y, kernel_shape=list(a["kernel"]), ceil_mode=int(a["ceil_mode"]),
+                        **_window(a), count_include_pad=int(a["count_include_pad"]))
+
+    def op_global_avgpool(self, n, ins, a, y):
+        return self.add("GlobalAveragePool", ins, y)
+
+    def op_lrn(self, n, ins, a, y):
+        return self.add("LRN", ins, y, size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"])
+
+    def op_batchnorm(self, n, ins, a, y):
+        return self.add("BatchNormalization", ins, y, epsilon=a["eps"])
+
+    def op_softmax(self, n, ins, a, y):
+        return self.add("Softmax", ins, y, axis=a["axis"])
+
+    def op_add(self, n, ins, a, y):
+        return self.add("Add", ins, y)
+
+    def op_mul(self, n, ins, a, y):
+        return self.add("Mul", ins, y)
+
+    def op_activation(self, n, ins, a, y):
+        return ins[0]  # the activation alone, made by node()
+
+    def op_concat(self, n, ins, a, y):
+        return self.add("Concat", ins, y, axis=a["axis"])
+
+    def op_transpose(self, n, ins, a, y):
+        return self.add("Transpose", ins, y, perm=list(a["perm"]))
+
+    def op_reshape(self, n, ins, a, y):
+        return self.add("Reshape", [ins[0], self.const(n.outputs[0] + "/shape", np.array(a["shape"], np.int64))], y)
+
+    def op_pad(self, n, ins, a, y):
+        t, left, b, r = a["pads"]
+        pads = self.const(n.outputs[0] + "/pads", np.array([0, 0, t, left, 0, 0, b, r], np.int64))
+        return self.add("Pad", [ins[0], pads, self.const(n.outputs[0] + "/value", np.float32(a["value"]))], y)
 
     def model(self):
         from onnx import TensorProto

@@ -1,5 +1,9 @@
-"""ONNX (opsets 7-21) -> Graph: constants folded, BatchNormalization and per-channel Mul / Add folded into the Conv
-(or BatchNormalization) before them, activations fused into their producer."""
+"""ONNX (opsets 7-21) -> Graph: constants folded, then the IR passes (models.passes) fold BatchNormalization and
+per-channel Mul / Add into the Conv before them, fuse activations into their producer and factor chains into
+low-rank ops.
+
+Over 400 lines: one short method per ONNX operator (about 30), all on the importer's tensor helpers.
+"""
 import math
 import os
 
@@ -7,10 +11,10 @@ import numpy as np
 
 from ..kernels.common import CLIP, IDENTITY, NAMED_ACTS, Act
 from ..errors import DeepxError
+from . import passes
 from .graph import Graph, ModelError, Node
 
 ACTIVATIONS = {"Relu": NAMED_ACTS["relu"], "Sigmoid": NAMED_ACTS["sigmoid"], "Tanh": NAMED_ACTS["tanh"]}
-FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "add", "mul", "batchnorm")
 
 
 def _ints(v):
@@ -22,6 +26,9 @@ def _label(node):
 
 
 class _Importer:
+    """Dispatches each ONNX node by op type to its method `op_<type>`, whose docstring is the operator's row
+    in the README's table ("deepx op: limits")."""
+
     def __init__(self, model, path, release=False):
         import onnx
 
@@ -130,7 +137,7 @@ class _Importer:
     def op_Cast(self, node, a):
         """(folded) on constants: on a runtime tensor nothing, float32 stays float32."""
         if self.runtime(node):
-            self.alias[node.output[0]] = node.input[0]  # float32 stays float32
+            self.alias[node.output[0]] = node.input[0]
         else:
             self.fold(node, self.value(node.input[0]).astype(self.onnx.helper.tensor_dtype_to_np_dtype(a["to"])))
 
@@ -236,8 +243,7 @@ class _Importer:
         """`dense` (+ `add` for a C that is not a bias vector): 2-D x, constant B, no `transA`."""
         x, b = node.input[0], node.input[1]
         if a.get("transA", 0) or not self.is_const(b) or len(self.shape(x)) != 2:
-            raise ModelError("Gemm is supported as x (N,M) times a constant "
-                             "weight, without transA")
+            raise ModelError("Gemm is supported as x (N,M) times a constant weight, without transA")
         w = self.value(b).astype(np.float32, copy=False)
         if a.get("alpha", 1.0) != 1.0:
             w = w * np.float32(a["alpha"])
@@ -248,8 +254,7 @@ class _Importer:
         """`dense` (+ `reshape` for N-D x): constant 2-D second operand."""
         x, b = node.input
         if not self.is_const(b) or self.value(b).ndim != 2:
-            raise ModelError("MatMul is supported with a constant 2-D "
-                             "second operand")
+            raise ModelError("MatMul is supported with a constant 2-D second operand")
         src = self.shape(x)
         if len(src) == 2:
             return self._dense(node, self.value(b).T, "", 1.0)
@@ -408,131 +413,6 @@ class _Importer:
                   value=value)
 
 
-def _foldable(g: Graph, name: str, users, producer, ops=("conv2d",)):
-    """The node (of one of `ops`) that makes tensor `name`, when a following per-channel op can fold into it:
-    no activation, `name` read by one node only and not a graph output."""
-    node = producer.get(name)
-    if node is None or node.op not in ops or node.attrs["act"] != IDENTITY or len(users[name]) != 1 \
-            or name in g.outputs:
-        return None
-    return node
-
-
-def _take_over(g: Graph, node, tail, constants: dict):
-    """node takes over tail's outputs and activation, with its constant inputs replaced by `constants`
-    (input index -> float64 array) under new names."""
-    for i, value in constants.items():
-        name = f"{tail.outputs[0]}/folded{i}"
-        g.constants[name], g.shapes[name] = value.astype(np.float32), value.shape
-        node.inputs[i] = name
-    node.attrs["act"] = tail.attrs["act"]
-    node.outputs = tail.outputs
-    g.nodes.remove(tail)
-
-
-def _fold_into_conv(g: Graph, conv, tail, scale, shift):
-    """conv2d -> tail (y * scale + shift per output channel, float64 (K,)) becomes one conv2d with scaled
-    weights and bias that takes over tail's outputs and activation."""
-    w = g.constants[conv.inputs[1]].astype(np.float64) * scale[:, None, None, None]
-    b0 = g.constants[conv.inputs[2]].astype(np.float64) if conv.inputs[2] else 0.0
-    _take_over(g, conv, tail, {1: w, 2: b0 * scale + shift})
-
-
-def _fold_batchnorm(g: Graph):
-    """conv2d -> batchnorm (its only reader) becomes one conv2d with scaled weights and bias."""
-    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
-    for bn in [n for n in g.nodes if n.op == "batchnorm"]:
-        conv = _foldable(g, bn.inputs[0], users, producer)
-        if conv is None:
-            continue
-        scale, bias, mean, var = (g.constants[n].astype(np.float64) for n in bn.inputs[1:5])
-        s = scale / np.sqrt(var + bn.attrs["eps"])
-        _fold_into_conv(g, conv, bn, s, bias - mean * s)
-        producer[conv.outputs[0]] = conv
-
-
-def _per_channel(c: np.ndarray, k: int):
-    """A constant that broadcasts against an (N, k, H, W) tensor along its channels only, as (k,) float64;
-    else None."""
-    if c.ndim > 4:
-        return None
-    shape = (1,) * (4 - c.ndim) + c.shape
-    if shape[0] != 1 or shape[2:] != (1, 1) or shape[1] not in (1, k):
-        return None
-    return np.broadcast_to(c.reshape(-1).astype(np.float64), (k,))
-
-
-def _fold_channel_affine(g: Graph):
-    """conv2d or batchnorm -> mul or add by a per-channel constant (its only reader; e.g. the scale and shift
-    after each BatchNormalization of Inception v2 and DenseNet121) folds into that node's weights, repeatedly."""
-    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
-    for node in [n for n in g.nodes if n.op in ("mul", "add")]:
-        consts = [i for i in node.inputs if i in g.constants]
-        if len(consts) != 1 or len(node.inputs) != 2:
-            continue
-        x = node.inputs[1 - node.inputs.index(consts[0])]
-        src = _foldable(g, x, users, producer, ("conv2d", "batchnorm"))
-        if src is None or g.shapes[node.outputs[0]] != g.shapes[x] or len(g.shapes[x]) != 4:
-            continue
-        k = g.shapes[x][1]
-        c = _per_channel(g.constants[consts[0]], k)
-        if c is None:
-            continue
-        scale, shift = (c, np.zeros(k)) if node.op == "mul" else (np.ones(k), c)
-        if src.op == "conv2d":
-            _fold_into_conv(g, src, node, scale, shift)
-        else:  # batchnorm's gamma and beta
-            gamma, beta = (g.constants[i].astype(np.float64) for i in src.inputs[1:3])
-            _take_over(g, src, node, {1: gamma * scale, 2: beta * scale + shift})
-        producer[src.outputs[0]] = src  # its output is the tail's, read by the same nodes: users stays right
-
-
-def _fuse_activations(g: Graph):
-    """An activation whose input only it reads, made by a node with a fusable activation, joins that node."""
-    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
-    for act in [n for n in g.nodes if n.op == "activation"]:
-        src = producer.get(act.inputs[0])
-        if src is None or src.op not in FUSABLE or src.attrs.get("act") != IDENTITY \
-                or len(users[src.outputs[0]]) != 1 or src.outputs[0] in g.outputs:
-            continue
-        src.attrs["act"] = act.attrs["act"]
-        src.outputs = act.outputs
-        producer[src.outputs[0]] = src
-        g.nodes.remove(act)
-
-
-
-def _fuse_lowrank(g: Graph):
-    """Bias- and activation-free layers feeding one layer each (what `deepx compress` exports) become its
-    low-rank ops: dense -> dense is dense_lowrank, conv -> 1x1 conv conv2d_lowrank, 1x1 -> conv -> 1x1
-    conv2d_tucker2."""
-    users, producer = g.consumers(), {n.outputs[0]: n for n in g.nodes}
-
-    def feeder(node, op):
-        src = producer.get(node.inputs[0])
-        if src is None or src.op != op or src.inputs[2] or src.attrs["act"] != IDENTITY \
-                or src.attrs.get("groups", 1) != 1 or len(users[src.outputs[0]]) != 1 or src.outputs[0] in g.outputs:
-            return None
-        return src
-
-    def pointwise(n):
-        return g.shapes[n.inputs[1]][2:] == (1, 1) and n.attrs["stride"] == (1, 1) and n.attrs["pads"] == (0,) * 4
-
-    fused = []
-    for node in g.nodes:
-        if node.op == "dense" and (src := feeder(node, "dense")):
-            node.op, node.inputs = "dense_lowrank", [*src.inputs[:2], *node.inputs[1:]]
-            fused.append(src)
-        elif node.op == "conv2d" and node.attrs["groups"] == 1 and pointwise(node) and (src := feeder(node, "conv2d")):
-            first = feeder(src, "conv2d")
-            head = [src] if first is None or not pointwise(first) else [first, src]
-            node.op = "conv2d_lowrank" if len(head) == 1 else "conv2d_tucker2"
-            node.inputs = [head[0].inputs[0], *(n.inputs[1] for n in head), *node.inputs[1:]]
-            node.attrs = {**{k: v for k, v in src.attrs.items() if k != "groups"}, "act": node.attrs["act"]}
-            fused += head
-    g.nodes = [n for n in g.nodes if all(n is not f for f in fused)]
-
-
 def load_onnx(path, input_shapes=None, example=None) -> Graph:
     """Import an ONNX file. Inputs with dynamic dimensions take their shape from input_shapes
     ({name: shape}), else from example inputs ({name: array}, or one array for a one-input model)."""
@@ -577,10 +457,7 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
     if input_shapes:
         raise ModelError(f"{path}: no input named {', '.join(input_shapes)} (inputs: {', '.join(imp.g.inputs)})")
     g = imp.run(model)
-    _fold_batchnorm(g)
-    _fold_channel_affine(g)
-    _fuse_activations(g)
-    _fuse_lowrank(g)
+    passes.run(g)
     g.prune()
     g.toposort()
     return g
