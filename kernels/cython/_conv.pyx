@@ -1,6 +1,8 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
 pixels + sgemm for the others, a direct depthwise loop, and the low-rank variants (channel
-decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one."""
+decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one.
+One file of ~660 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
+the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset

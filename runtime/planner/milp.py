@@ -11,6 +11,61 @@ import numpy as np
 from .problem import Problem
 
 
+class _Rows:
+    """Constraint rows lo <= sum(v * x[c]) <= hi, gathered as a sparse matrix."""
+
+    def __init__(self):
+        self.rows, self.cols, self.vals, self.lo, self.hi = [], [], [], [], []
+
+    def add(self, entries, low, high):
+        r = len(self.lo)
+        for c, v in entries:
+            self.rows.append(r), self.cols.append(c), self.vals.append(v)
+        self.lo.append(low), self.hi.append(high)
+
+    def constraint(self, n: int):
+        from scipy.optimize import LinearConstraint
+        from scipy.sparse import coo_array
+
+        A = coo_array((self.vals, (self.rows, self.cols)), shape=(len(self.lo), n)).tocsr()
+        return LinearConstraint(A, self.lo, self.hi)
+
+
+def _hand_overs(problem: Problem, first, z_index: dict, rows: _Rows):
+    """z[t, q] >= (a reader of t runs on q) - (t's producer has its home on q); the host reads graph outputs."""
+    for ti, t in enumerate(problem.tensors):
+        for q in range(len(problem.processors)):
+            if t.producer >= 0:
+                at_home = [(first[t.producer] + o, 1.0) for o, opt in enumerate(problem.options[t.producer])
+                           if opt.home == q]
+                offset = 0.0
+            else:
+                at_home, offset = [], float(q == 0)  # graph inputs start on the host
+            readers = [[(first[b] + o, -1.0) for o, opt in enumerate(problem.options[b]) if q in opt.readers]
+                       for b in t.consumers]
+            if t.to_host and q == 0:
+                readers.append(None)  # the host reads every graph output
+            for r in readers:
+                need = r if r is not None else []
+                rows.add([(z_index[ti, q], 1.0), *at_home, *need], (0.0 if r is not None else 1.0) - offset, np.inf)
+
+
+def _limits(problem: Problem, first, ms, n: int, rows: _Rows):
+    """The deadline, the error budget and the memory rows (with the memory objective: memory <= x[-1])."""
+    if problem.deadline_ms is not None:
+        rows.add([(k, ms[k]) for k in range(n) if ms[k]], -np.inf, problem.deadline_ms)
+    if problem.error_budget is not None:
+        rows.add([(first[b] + o, opt.error) for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)
+                  if opt.error], -np.inf, problem.error_budget)
+    for label, weights, limit in problem.memory_rows:
+        entries = [(first[b] + o, sum(w * m for w, m in zip(weights, opt.memory)))
+                   for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)]
+        if problem.objective == "memory":
+            rows.add([*entries, (n - 1, -limit)], -np.inf, 0.0)
+        else:
+            rows.add(entries, -np.inf, limit)
+
+
 class MilpPlanner:
     name = "milp"
 
@@ -20,8 +75,7 @@ class MilpPlanner:
     def solve(self, problem: Problem):
         """The best choice (one option index per block), or None when no choice meets the limits."""
         # imported here: scipy.optimize costs ~50 MB and ~0.5 s, which deepx-run (PlanError only) is spared
-        from scipy.optimize import Bounds, LinearConstraint, milp
-        from scipy.sparse import coo_array
+        from scipy.optimize import Bounds, milp
 
         P = len(problem.processors)
         first = np.cumsum([0] + [len(o) for o in problem.options])
@@ -38,43 +92,11 @@ class MilpPlanner:
         for (ti, q), k in z_index.items():
             ms[k], mj[k] = problem.tensors[ti].ms, problem.tensors[ti].mj
 
-        rows, cols, vals, lo, hi = [], [], [], [], []
-
-        def row(entries, low, high):
-            r = len(lo)
-            for c, v in entries:
-                rows.append(r), cols.append(c), vals.append(v)
-            lo.append(low), hi.append(high)
-
+        rows = _Rows()
         for b, opts in enumerate(problem.options):
-            row([(first[b] + o, 1.0) for o in range(len(opts))], 1.0, 1.0)
-        for ti, t in enumerate(problem.tensors):
-            for q in range(P):
-                if t.producer >= 0:
-                    at_home = [(first[t.producer] + o, 1.0) for o, opt in enumerate(problem.options[t.producer])
-                               if opt.home == q]
-                    offset = 0.0
-                else:
-                    at_home, offset = [], float(q == 0)  # graph inputs start on the host
-                readers = [[(first[b] + o, -1.0) for o, opt in enumerate(problem.options[b]) if q in opt.readers]
-                           for b in t.consumers]
-                if t.to_host and q == 0:
-                    readers.append(None)  # the host reads every graph output
-                for r in readers:
-                    need = r if r is not None else []
-                    row([(z_index[ti, q], 1.0), *at_home, *need], (0.0 if r is not None else 1.0) - offset, np.inf)
-        if problem.deadline_ms is not None:
-            row([(k, ms[k]) for k in range(n) if ms[k]], -np.inf, problem.deadline_ms)
-        if problem.error_budget is not None:
-            row([(first[b] + o, opt.error) for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)
-                 if opt.error], -np.inf, problem.error_budget)
-        for label, weights, limit in problem.memory_rows:
-            entries = [(first[b] + o, sum(w * m for w, m in zip(weights, opt.memory)))
-                       for b, opts in enumerate(problem.options) for o, opt in enumerate(opts)]
-            if problem.objective == "memory":
-                row([*entries, (n - 1, -limit)], -np.inf, 0.0)
-            else:
-                row(entries, -np.inf, limit)
+            rows.add([(first[b] + o, 1.0) for o in range(len(opts))], 1.0, 1.0)
+        _hand_overs(problem, first, z_index, rows)
+        _limits(problem, first, ms, n, rows)
 
         if problem.objective == "memory":
             c = np.zeros(n)
@@ -86,9 +108,7 @@ class MilpPlanner:
         upper = np.ones(n)
         if problem.objective == "memory":
             upper[-1] = np.inf
-        A = coo_array((vals, (rows, cols)), shape=(len(lo), n)).tocsr()
-        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality,
-                   bounds=Bounds(np.zeros(n), upper),
+        res = milp(c, constraints=rows.constraint(n), integrality=integrality, bounds=Bounds(np.zeros(n), upper),
                    options={"time_limit": self.time_limit_s, "mip_rel_gap": 1e-9})
         if res.x is None:
             return None
