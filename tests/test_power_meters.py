@@ -71,6 +71,36 @@ def test_scpi_emulator_commands():
     assert dp.answer(b"*IDN?;:MEAS:CURR? CH1\n:OUTP? CH1\r\n") == f"{dp.IDN}\n0.5000\nON\n".encode()
 
 
+def test_scpi_emulator_dp800_settings():
+    """The queries and settings of sigrok's DP800 profile, per channel (`:INST:NSEL n`, `CHn` or `:SOURn`)."""
+    dp = ScpiEmulator(constant(2.5))
+    assert dp.execute("SYST:BEEP:STAT?") == "ON" and dp.execute("SYST:BEEP:STAT OFF") is None
+    assert dp.execute(":SYSTem:BEEPer?") == "OFF" and dp.execute(":SYST:OTP?") == "ON"
+    channel_1 = {":OUTP?": "ON", ":OUTP:MODE?": "CV", ":SOUR:VOLT?": "5.000", ":SOUR:CURR?": "3.000",
+                 ":OUTP:OVP?": "OFF", ":OUTP:OVP:QUES?": "NO", ":OUTP:OVP:VAL?": "33.000", ":OUTP:OCP?": "OFF",
+                 ":OUTP:OCP:QUES?": "NO", ":OUTP:OCP:VAL?": "3.300"}
+    assert {q: dp.execute(q) for q in channel_1} == channel_1
+    assert dp.answer(b":INST:NSEL 2\n:SOUR:VOLT 7.5\n:OUTP ON\n") == b""
+    assert dp.execute(":MEAS:VOLT?") == "7.5000" and dp.execute(":MEAS:CURR?") == "0.0000"  # no load on CH2
+    assert dp.execute(":OUTP:OCP:STAT ON") is None and dp.execute(":OUTP:OCP? CH2") == "ON"
+    assert dp.execute(":OUTP:OCP? CH1") == "OFF" and dp.execute(":SOUR3:VOLT?") == "3.300"
+    assert dp.execute(":SOUR:VOLT 40") is None and dp.execute("SYST:ERR?") == '-222,"Data out of range"'
+    assert dp.execute(":VOLT?") == "7.500" and dp.execute("*RST") is None and dp.execute(":SOUR2:VOLT?") == "12.000"
+
+
+def test_scpi_error_queue_over_tcp(emulator):
+    """An unknown query queues -113 and, as on an SCPI instrument, gets no reply; SYST:ERR? pops the queue."""
+    url = emulator("scpi", tcp_port=0)
+    with serial.serial_for_url(url, timeout=0.3) as port:
+        port.write(b":BOGUS?\n")
+        assert port.readline() == b""
+        port.write(b"*ESR?\nSYST:ERR?\nSYST:ERR?\n*ESR?\n")
+        assert [port.readline() for _ in range(4)] == [b"32\n", b'-113,"Undefined header"\n', b'0,"No error"\n',
+                                                       b"0\n"]
+        port.write(b":SOUR:VOLT ABC;:FOO;*CLS;SYST:ERR?\n")
+        assert port.readline() == b'0,"No error"\n'
+
+
 def test_um25c_10hz_no_lost_frame(emulator):
     """The issue asks for 60 s: DEEPX_POWER_SOAK_S=60 pytest tests/test_power_meters.py -k 10hz."""
     url = emulator("um25c", constant(4.5))

@@ -276,22 +276,114 @@ class InaEmulator(Emulator):
         return (",".join(values.get(c, "0.00") for c in self.columns) + "\r\n").encode()
 
 
-class ScpiEmulator(Emulator):
-    """A Rigol DP832 as far as identifying, selecting a channel, measuring and output state go.
+class ScpiError(Exception):
+    """An error for an SCPI instrument's queue: `ScpiError(-113, "Undefined header")`."""
 
-    The source's power is drawn from channel `powered` (1..3); the other channels carry no load.
+
+def _header_rx(pattern: str) -> re.Pattern:
+    """A regex for an SCPI header pattern: each mnemonic in its short (upper-case part) or long form,
+    `[...]` an optional node, `#` an optional channel suffix (named group `n`)."""
+    def token(m: re.Match) -> str:
+        t = m.group(0)
+        if t.isalpha():
+            return f"(?:{t.upper()}|{''.join(c for c in t if c.isupper())})"
+        return {"[": "(?:", "]": ")?", "#": "(?P<n>[123])?"}.get(t, re.escape(t))
+    return re.compile(re.sub(r"[A-Za-z]+|.", token, pattern))
+
+
+def _channel(arg: str) -> int | None:
+    m = re.fullmatch(r"(?:CH)?([123])", arg)
+    return int(m.group(1)) if m else None
+
+
+def _no_args(args: list[str]):
+    if args:
+        raise ScpiError(-108, "Parameter not allowed")
+
+
+def _one_arg(args: list[str]) -> str:
+    if len(args) != 1:
+        raise ScpiError(-109, "Missing parameter") if not args else ScpiError(-108, "Parameter not allowed")
+    return args[0]
+
+
+class ScpiEmulator(Emulator):
+    """A Rigol DP832 to the commands a DP800 answers for sigrok's scpi-pps driver and the deepx driver:
+    identification, remote/local, beeper and OTP state, channel selection, per-channel output state, set
+    and measured voltage and current, OVP/OCP state and values (they never trip), `*OPC?`, `*ESR?`.
+
+    The source's power is drawn from channel `powered` (1..3) at its set voltage; the other channels carry
+    no load. A command it does not know, or a bad parameter, queues an SCPI error that `SYST:ERR?` pops
+    and sets `*ESR?` bits; a query with an error gets no reply, as IEEE 488.2 has it.
     """
 
     IDN = "RIGOL TECHNOLOGIES,DP832,DP8E000000001,00.01.16"
-    VOLTS = {1: 5.0, 2: 12.0, 3: 3.3}
+    VOLTS = {1: 5.0, 2: 12.0, 3: 3.3}  # set voltages at start and after *RST
+    LIMITS = {1: {"volt": 32.0, "curr": 3.2, "ovp_value": 33.0, "ocp_value": 3.3},
+              2: {"volt": 32.0, "curr": 3.2, "ovp_value": 33.0, "ocp_value": 3.3},
+              3: {"volt": 5.3, "curr": 3.2, "ovp_value": 5.5, "ocp_value": 3.3}}
+    # settings: header pattern, key, kind; the query is the pattern with "?" (ON/OFF or a number)
+    SETTINGS = [("OUTPut[:STATe]", "output", bool), ("OUTPut:OVP[:STATe]", "ovp", bool),
+                ("OUTPut:OVP:VALue", "ovp_value", float), ("OUTPut:OCP[:STATe]", "ocp", bool),
+                ("OUTPut:OCP:VALue", "ocp_value", float),
+                ("[SOURce#:]VOLTage[:LEVel][:IMMediate][:AMPLitude]", "volt", float),
+                ("[SOURce#:]CURRent[:LEVel][:IMMediate][:AMPLitude]", "curr", float),
+                ("SYSTem:BEEPer[:STATe]", "beeper", bool), ("SYSTem:OTP", "otp", bool)]
+    SYSTEM = {"beeper", "otp"}  # instrument-wide settings; the others are per channel
+    # queries without parameters: header pattern, per channel, reply of (emulator, channel)
+    QUERIES = [("*IDN?", False, lambda s, ch: s.IDN), ("*OPC?", False, lambda s, ch: "1"),
+               ("*ESR?", False, lambda s, ch: s._pop_esr()),
+               ("SYSTem:ERRor[:NEXT]?", False, lambda s, ch: s.errors.pop(0) if s.errors else '0,"No error"'),
+               ("INSTrument[:SELect]?", False, lambda s, ch: f"CH{s.channel}"),
+               ("INSTrument:NSELect?", False, lambda s, ch: str(s.channel)),
+               ("MEASure[:VOLTage][:DC]?", True, lambda s, ch: f"{s._vi(ch)[0]:.4f}"),
+               ("MEASure:CURRent[:DC]?", True, lambda s, ch: f"{s._vi(ch)[1]:.4f}"),
+               ("MEASure:POWEr[:DC]?", True, lambda s, ch: f"{s._all(ch)[2]:.3f}"),
+               ("MEASure:ALL[:DC]?", True, lambda s, ch: "{:.4f},{:.4f},{:.3f}".format(*s._all(ch))),
+               ("OUTPut:MODE?", True, lambda s, ch: "CC" if s._vi(ch)[1] >= s.state[ch]["curr"] else "CV"),
+               ("OUTPut:OVP:QUEStion?", True, lambda s, ch: "NO"),
+               ("OUTPut:OCP:QUEStion?", True, lambda s, ch: "NO")]
+    # commands without parameters: header pattern, action on the emulator
+    ACTIONS = [("*RST", lambda s: s.reset()), ("*CLS", lambda s: s.clear()),
+               ("SYSTem:REMote", lambda s: setattr(s, "remote", True)),
+               ("SYSTem:LOCal", lambda s: setattr(s, "remote", False))]
 
     def __init__(self, source: PowerSource, powered: int = 1, **kw):
         super().__init__(source, **kw)
-        self.powered, self.channel = powered, 1
-        self.output = {1: True, 2: False, 3: False}
+        self.powered, self.remote = powered, False
         self.errors: list[str] = []
-        self.remote = False
+        self.esr = 0
+        self.reset()
         self._buf = b""
+        self._table = self._build_table()
+
+    def reset(self):
+        """The state at start (`*RST`): channel 1 selected, the powered channel's output on, protections off."""
+        self.channel = 1
+        self.state = {0: {"beeper": True, "otp": True}}
+        for ch, top in self.LIMITS.items():
+            self.state[ch] = {"output": ch == self.powered, "volt": self.VOLTS[ch], "curr": 3.0, "ovp": False,
+                              "ovp_value": top["ovp_value"], "ocp": False, "ocp_value": top["ocp_value"]}
+
+    def clear(self):
+        """`*CLS`: empty the error queue and the event status register."""
+        self.errors.clear()
+        self.esr = 0
+
+    def _build_table(self) -> list[tuple[re.Pattern, bool, Callable]]:
+        """(header regex, per channel, handler(channel, args) -> reply or None) for every command."""
+        table = []
+        for pattern, key, kind in self.SETTINGS:
+            per_channel = key not in self.SYSTEM
+            table.append((_header_rx(pattern + "?"), per_channel, lambda ch, args, k=key: self._get(ch, k, args)))
+            table.append((_header_rx(pattern), per_channel, lambda ch, args, k=key, t=kind: self._set(ch, k, t, args)))
+        for pattern, per_channel, reply in self.QUERIES:
+            table.append((_header_rx(pattern), per_channel, lambda ch, args, f=reply: _no_args(args) or f(self, ch)))
+        for pattern, action in self.ACTIONS:
+            table.append((_header_rx(pattern), False, lambda ch, args, f=action: _no_args(args) or f(self)))
+        table.append((_header_rx("INSTrument[:SELect]"), False, lambda ch, args: self._select(args)))
+        table.append((_header_rx("INSTrument:NSELect"), False, lambda ch, args: self._select(args)))
+        return table
 
     def answer(self, data: bytes) -> bytes:
         self._buf += data
@@ -304,77 +396,78 @@ class ScpiEmulator(Emulator):
                     replies.append(reply + "\n")
         return "".join(replies).encode()
 
-    def _vi(self, ch: int) -> tuple[float, float]:
-        if not self.output[ch]:
-            return 0.0, 0.0
-        volts = self.VOLTS[ch]
-        return volts, self.source(time.monotonic()) / volts if ch == self.powered else 0.0
-
     def execute(self, command: str) -> str | None:
         """One SCPI command; the reply for a query, None otherwise (errors go to SYST:ERR?)."""
         if not command:
             return None
         head, _, arg = command.partition(" ")
-        words = [w for w in head.upper().lstrip(":").split(":")]
-        arg = arg.strip().upper()
-        if words == ["*IDN?"]:
-            return self.IDN
-        if words in (["*RST"], ["*CLS"]):
-            return None
-        if _is(words, "SYSTem", "REMote") or _is(words, "SYSTem", "LOCal"):
-            self.remote = words[1].startswith("REM")
-            return None
-        if _is(words, "SYSTem", "ERRor?"):
-            return self.errors.pop(0) if self.errors else '0,"No error"'
-        if _is(words, "INSTrument") or _is(words, "INSTrument", "SELect") or _is(words, "INSTrument", "NSELect"):
-            ch = _channel(arg)
+        head = head.upper().lstrip(":")
+        args = [a.strip().upper() for a in arg.split(",")] if arg.strip() else []
+        for rx, per_channel, handler in self._table:
+            m = rx.fullmatch(head)
+            if m:
+                break
+        else:
+            return self._error(-113, "Undefined header")
+        try:
+            return handler(self._target(m.groupdict().get("n"), args) if per_channel else None, args)
+        except ScpiError as e:
+            return self._error(*e.args)
+
+    def _target(self, suffix: str | None, args: list[str]) -> int:
+        """The channel a command acts on: a `SOURce<n>` suffix, a leading `CHn` parameter, or the selected one."""
+        if suffix:
+            return int(suffix)
+        if args and args[0].startswith("CH"):
+            ch = _channel(args.pop(0))
             if ch is None:
-                return self._error(-224, "Illegal parameter value")
-            self.channel = ch
-            return None
-        if _is(words, "INSTrument?") or _is(words, "INSTrument", "SELect?"):
-            return f"CH{self.channel}"
-        if _is(words, "INSTrument", "NSELect?"):
-            return str(self.channel)
-        if len(words) == 2 and _is(words[:1], "MEASure"):
-            ch = self.channel if not arg else _channel(arg)
-            if ch is None:
-                return self._error(-224, "Illegal parameter value")
-            v, i = self._vi(ch)
-            for name, value in (("VOLTage?", f"{v:.4f}"), ("CURRent?", f"{i:.4f}"), ("POWEr?", f"{v * i:.3f}"),
-                                ("ALL?", f"{v:.4f},{i:.4f},{v * i:.3f}")):
-                if _is(words[1:], name):
-                    return value
-        if _is(words, "OUTPut?") or _is(words, "OUTPut", "STATe?"):
-            ch = self.channel if not arg else _channel(arg)
-            return self._error(-224, "Illegal parameter value") if ch is None else ("ON" if self.output[ch] else "OFF")
-        if _is(words, "OUTPut") or _is(words, "OUTPut", "STATe"):
-            parts = arg.split(",")
-            ch = self.channel if len(parts) == 1 else _channel(parts[0])
-            if ch is None or parts[-1] not in ("ON", "OFF", "1", "0"):
-                return self._error(-224, "Illegal parameter value")
-            self.output[ch] = parts[-1] in ("ON", "1")
-            return None
-        return self._error(-113, "Undefined header")
+                raise ScpiError(-224, "Illegal parameter value")
+            return ch
+        return self.channel
+
+    def _select(self, args: list[str]) -> None:
+        ch = _channel(_one_arg(args))
+        if ch is None:
+            raise ScpiError(-224, "Illegal parameter value")
+        self.channel = ch
+
+    def _get(self, ch: int | None, key: str, args: list[str]) -> str:
+        _no_args(args)
+        value = self.state[ch or 0][key]
+        return ("ON" if value else "OFF") if isinstance(value, bool) else f"{value:.3f}"
+
+    def _set(self, ch: int | None, key: str, kind: type, args: list[str]) -> None:
+        arg = _one_arg(args)
+        if kind is bool:
+            if arg not in ("ON", "OFF", "1", "0"):
+                raise ScpiError(-224, "Illegal parameter value")
+            self.state[ch or 0][key] = arg in ("ON", "1")
+            return
+        if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)(E[-+]?\d+)?", arg):
+            raise ScpiError(-104, "Data type error")
+        value = float(arg)
+        if not 0 <= value <= self.LIMITS[ch][key]:
+            raise ScpiError(-222, "Data out of range")
+        self.state[ch][key] = value
+
+    def _vi(self, ch: int) -> tuple[float, float]:
+        """Measured volts and amps of channel `ch` now: the set voltage and the source's power on it."""
+        volts = self.state[ch]["volt"]
+        if not self.state[ch]["output"] or not volts:
+            return 0.0, 0.0
+        return volts, self.source(time.monotonic()) / volts if ch == self.powered else 0.0
+
+    def _all(self, ch: int) -> tuple[float, float, float]:
+        v, i = self._vi(ch)
+        return v, i, v * i
 
     def _error(self, code: int, text: str) -> None:
         self.errors.append(f'{code},"{text}"')
+        self.esr |= 32 if code > -200 else 16  # command error, execution error
 
-
-def _is(words: list[str], *mnemonics: str) -> bool:
-    """Whether header words match SCPI mnemonics, each in its short (upper-case part) or long form."""
-    if len(words) != len(mnemonics):
-        return False
-    for word, m in zip(words, mnemonics):
-        short = "".join(c for c in m if not c.islower())
-        if word not in (short, m.upper()):
-            return False
-    return True
-
-
-def _channel(arg: str) -> int | None:
-    m = re.fullmatch(r"(?:CH)?([123])", arg)
-    return int(m.group(1)) if m else None
+    def _pop_esr(self) -> str:
+        esr, self.esr = self.esr, 0
+        return str(esr)
 
 
 def make(kind: str, source: PowerSource, **kw) -> Emulator:
