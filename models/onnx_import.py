@@ -420,12 +420,15 @@ def load_onnx(path, input_shapes=None, example=None) -> Graph:
     from google.protobuf.message import DecodeError
 
     try:
+        empty = os.path.getsize(path) == 0
         model = onnx.load(str(path))
     except FileNotFoundError as e:
         missing = e.filename or path
         raise ModelError(f"{path}: cannot read {missing}" + (" (external data)" if missing != str(path) else ""))
     except (DecodeError, ValueError, OSError) as e:
         raise ModelError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
+    if empty:
+        raise ModelError(f"{path}: an empty file (0 bytes), not an ONNX model")
     return from_onnx(model, str(path), input_shapes, example, release=True)
 
 
@@ -434,6 +437,9 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
     must not use the model afterwards)."""
     import onnx
 
+    for part, what in (("node", "nodes"), ("output", "outputs")):
+        if not getattr(model.graph, part):
+            raise ModelError(f"{path}: not a model: its graph has no {what}")
     imp = _Importer(model, path, release)
     input_shapes = dict(input_shapes or {})
     real = [vi for vi in model.graph.input if vi.name not in imp.values]

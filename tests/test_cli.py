@@ -38,3 +38,29 @@ def test_user_mistake_is_one_line_and_exit_2():
     assert p.returncode == 2
     assert p.stderr.strip().splitlines()[-1] == "deepx: error: bench-kernels: no layer matches no-such-layer"
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["bench"], ["plan", "--board", "jetson-nano", "-o", "p.json"],
+                                     ["pack", "--board", "jetson-nano", "-o", "m.dxb"], ["compress", "-o", "c.onnx"]])
+def test_an_empty_model_file_is_refused_in_one_line(tmp_path, command):
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    p = deepx(command[0], str(empty), *command[1:])
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [f"deepx: error: {empty}: an empty file (0 bytes), not an ONNX model"]
+
+
+@pytest.mark.parametrize("nodes,outputs,message", [(False, True, "no nodes"), (True, False, "no outputs")])
+def test_a_graph_without_nodes_or_outputs_is_refused(tmp_path, nodes, outputs, message):
+    from onnx import TensorProto, helper, save
+
+    from deepx.models.graph import ModelError
+    from deepx.models.load import load_model
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])] if nodes else [], "g", [x],
+                              [y] if outputs else [])
+    save(helper.make_model(graph), tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match=f"m.onnx: not a model: its graph has {message}$"):
+        load_model(tmp_path / "m.onnx")
