@@ -64,3 +64,10 @@ def test_a_graph_without_nodes_or_outputs_is_refused(tmp_path, nodes, outputs, m
     save(helper.make_model(graph), tmp_path / "m.onnx")
     with pytest.raises(ModelError, match=f"m.onnx: not a model: its graph has {message}$"):
         load_model(tmp_path / "m.onnx")
+
+
+def test_version():
+    from deepx import __version__
+
+    p = deepx("--version")
+    assert p.returncode == 0 and p.stdout == f"deepx {__version__}\n"

@@ -81,3 +81,10 @@ def test_errors_are_one_line(emulator, tmp_path):
 @pytest.mark.parametrize("args", [["measure", "--meter", "um25c:/dev/null"], ["record", "--meter", "x", "-o"]])
 def test_usage_mistakes_exit_2(args):
     assert power(*args).returncode == 2
+
+
+def test_version():
+    from deepx import __version__
+
+    p = power("--version")
+    assert p.returncode == 0 and p.stdout == f"deepx-power {__version__}\n"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from .. import __version__
 from ..errors import DeepxError
 from ..runtime.power import KINDS, Sampler, TraceWriter, WindowReport, open_meter, read_trace
 
@@ -165,6 +166,7 @@ def _emulate(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepx-power", description="Record, measure and plot power from a meter.")
+    p.add_argument("--version", action="version", version=f"deepx-power {__version__}")
     sub = p.add_subparsers(dest="command_name", required=True)
     meter_help = f"meter spec KIND[:PORT][?options], KIND one of {', '.join(KINDS)}"
 
