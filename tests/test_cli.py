@@ -50,20 +50,25 @@ def test_an_empty_model_file_is_refused_in_one_line(tmp_path, command):
     assert p.stderr.strip().splitlines() == [f"deepx: error: {empty}: an empty file (0 bytes), not an ONNX model"]
 
 
-@pytest.mark.parametrize("nodes,outputs,message", [(False, True, "no nodes"), (True, False, "no outputs")])
-def test_a_graph_without_nodes_or_outputs_is_refused(tmp_path, nodes, outputs, message):
+def relu_model(path, nodes=True, outputs=True):
+    """A model y = relu(x), x of shape (1, 4), at path; without its node or its output if asked."""
     from onnx import TensorProto, helper, save
-
-    from deepx.models.graph import ModelError
-    from deepx.models.load import load_model
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])] if nodes else [], "g", [x],
                               [y] if outputs else [])
-    save(helper.make_model(graph), tmp_path / "m.onnx")
+    save(helper.make_model(graph), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("nodes,outputs,message", [(False, True, "no nodes"), (True, False, "no outputs")])
+def test_a_graph_without_nodes_or_outputs_is_refused(tmp_path, nodes, outputs, message):
+    from deepx.models.graph import ModelError
+    from deepx.models.load import load_model
+
     with pytest.raises(ModelError, match=f"m.onnx: not a model: its graph has {message}$"):
-        load_model(tmp_path / "m.onnx")
+        load_model(relu_model(tmp_path / "m.onnx", nodes, outputs))
 
 
 def test_version():
@@ -71,3 +76,50 @@ def test_version():
 
     p = deepx("--version")
     assert p.returncode == 0 and p.stdout == f"deepx {__version__}\n"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "m.onnx", "--repeat", "-3"], "argument --repeat: expected a whole number >= 0, got '-3'"),
+    (["run", "m.onnx", "--warmup", "1.5"], "argument --warmup: expected a whole number >= 0, got '1.5'"),
+    (["run", "m.onnx", "--threads", "-1"], "argument --threads: expected a thread count >= 0 (0: all cores)"),
+    (["run", "m.onnx", "--baseline", "nan"], "argument --baseline: expected seconds >= 0, got 'nan'"),
+    (["bench", "m.onnx", "--seconds", "0"], "argument --seconds: expected a number > 0, got '0'"),
+    (["compare", "--threads", "1", "-2"], "argument --threads: expected a thread count >= 0"),
+    (["compress", "digits-dnn", "-o", "c.onnx", "--error-budget", "5"],
+     "argument --error-budget: expected an error budget from 0 to 1 (a summed relative output error), got '5'"),
+    (["compress", "digits-dnn", "-o", "c.onnx", "--max-accuracy-loss", "-0.1"], "expected a fraction from 0 to 1"),
+    (["compress", "digits-dnn", "-o", "c.onnx", "--samples", "0"], "argument --samples: expected a whole number >= 1"),
+    (["plan", "m.onnx", "--board", "b", "-o", "p.json", "--deadline-ms", "-5"], "argument --deadline-ms: expected a"),
+    (["plan", "m.onnx", "--board", "b", "-o", "p.json", "--memory-mb", "0"], "argument --memory-mb: expected a"),
+    (["bench-kernels", "--batch", "0"], "argument --batch: expected a whole number >= 1, got '0'"),
+    (["calibrate", "--seconds", "-1"], "argument --seconds: expected a number > 0"),
+    (["demo", "--window", "inf"], "argument --window: expected a number > 0, got 'inf'"),
+    (["demo", "--error-budget", "1.5"], "argument --error-budget: expected an error budget from 0 to 1"),
+    (["flash", "m.dxb", "--board", "b", "--to", "d", "--timeout", "0"], "argument --timeout: expected a number > 0"),
+])
+def test_numbers_out_of_range_are_usage_errors(argv, message, capsys):
+    from deepx.tools.cli import parser
+
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(argv)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and last.startswith(f"deepx {argv[0]}: error: ") and message in last, last
+
+
+def test_a_large_error_budget_warns(capsys):
+    from deepx import argtypes
+
+    assert argtypes.error_budget("0.3") == 0.3 and capsys.readouterr().err == ""
+    assert argtypes.error_budget("0.5") == 0.5
+    assert capsys.readouterr().err.startswith("deepx: warning: error budget 0.5 is large (above 0.3)")
+
+
+def test_threads_help_says_zero_is_all_cores():
+    p = deepx("run", "--help")
+    assert p.returncode == 0 and "(default 0: all cores)" in " ".join(p.stdout.split())
+
+
+def test_an_input_shape_for_no_input_names_the_inputs(tmp_path):
+    p = deepx("run", relu_model(tmp_path / "m.onnx"), "--input-shape", "y=1,4")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [f"deepx: error: {tmp_path / 'm.onnx'}: no input named y (inputs: x)"]

@@ -83,6 +83,23 @@ def test_usage_mistakes_exit_2(args):
     assert power(*args).returncode == 2
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["record", "--meter", "x", "-o", "t.csv", "--duration", "-1"], "argument --duration: expected seconds >= 0"),
+    (["measure", "--meter", "x", "--baseline", "-2", "--", "true"], "argument --baseline: expected seconds >= 0"),
+    (["emulate", "um25c", "--watts", "-1"], "argument --watts: expected a number >= 0, got '-1'"),
+    (["emulate", "um25c", "--corrupt", "1.5"], "argument --corrupt: expected a fraction from 0 to 1"),
+    (["emulate", "um25c", "--drop", "-0.1"], "argument --drop: expected a fraction from 0 to 1"),
+    (["emulate", "um25c", "--tcp", "70000"], "argument --tcp: expected a TCP port, 0 to 65535"),
+])
+def test_numbers_out_of_range_are_usage_errors(argv, message, capsys):
+    from deepx.tools.power_cli import parser
+
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(argv)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and last.startswith(f"deepx-power {argv[0]}: error: ") and message in last, last
+
+
 def test_version():
     from deepx import __version__
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from .. import __version__
+from .. import __version__, argtypes
 from ..errors import DeepxError
 from ..runtime.power import KINDS, Sampler, TraceWriter, WindowReport, open_meter, read_trace
 
@@ -145,8 +145,6 @@ def _emulate(args) -> int:
 
     if (args.onnx or args.plan) and not (args.board and args.onnx and args.plan):
         raise DeepxError("--model and --plan go together, with --board emulated:NAME")
-    if args.watts < 0:
-        raise DeepxError(f"--watts {args.watts}: power must not be negative")
     if args.board:
         source = _board_source(args.board, args.onnx, args.plan)
     else:
@@ -172,13 +170,14 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("record", help="record a power trace to CSV")
     r.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
-    r.add_argument("--duration", type=float, default=0.0, metavar="S", help="seconds (default: until Ctrl-C)")
+    r.add_argument("--duration", type=argtypes.seconds, default=0.0, metavar="S",
+                   help="seconds (default 0: until Ctrl-C)")
     r.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
     r.set_defaults(func=_record)
 
     m = sub.add_parser("measure", help="energy of a command: deepx-power measure --meter SPEC -- CMD ...")
     m.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
-    m.add_argument("--baseline", type=float, default=0.0, metavar="S",
+    m.add_argument("--baseline", type=argtypes.seconds, default=0.0, metavar="S",
                    help="idle seconds measured first; the report subtracts their mean power")
     m.add_argument("-o", "--output", metavar="TRACE.csv", help="also write the trace, with a window column")
     m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
@@ -193,14 +192,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"])
     src = e.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="FILE", help="CSV of seconds,watts steps (piecewise constant)")
-    src.add_argument("--watts", type=float, default=2.5, help="constant power (default 2.5)")
+    src.add_argument("--watts", type=argtypes.non_negative, default=2.5, help="constant power (default 2.5)")
     src.add_argument("--board", metavar="emulated:BOARD", help="an emulated board's power: idle, or with --model "
                                                               "and --plan one planned inference after another")
     e.add_argument("--model", dest="onnx", metavar="MODEL.onnx", help="with --board: the model the plan was made for")
     e.add_argument("--plan", metavar="PLAN.json", help="with --board: the plan to run on it")
-    e.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty")
-    e.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="corrupt each byte with probability P")
-    e.add_argument("--drop", type=float, default=0.0, metavar="P", help="drop each byte with probability P")
+    e.add_argument("--tcp", type=argtypes.port, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty "
+                                                                     "(0: any free port)")
+    e.add_argument("--corrupt", type=argtypes.fraction, default=0.0, metavar="P",
+                   help="corrupt each byte with probability P")
+    e.add_argument("--drop", type=argtypes.fraction, default=0.0, metavar="P", help="drop each byte with probability P")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=_emulate)
     return p

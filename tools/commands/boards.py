@@ -2,6 +2,8 @@
 import json
 import sys
 
+from ... import argtypes
+
 
 def add(sub):
     """The boards and calibrate commands."""
@@ -14,8 +16,10 @@ def add(sub):
     ca = sub.add_parser("calibrate", help="measure this machine into a board profile (the `host` board)")
     ca.add_argument("-o", "--output", metavar="FILE.toml", help="where to write it (default: the host profile, "
                                                                  "$DEEPX_HOST_PROFILE or ~/.config/deepx/host.toml)")
-    ca.add_argument("--seconds", type=float, default=20.0, help="measuring time, compilation aside (default 20)")
-    ca.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    ca.add_argument("--seconds", type=argtypes.positive, default=20.0,
+                    help="measuring time, compilation aside (default 20)")
+    ca.add_argument("--threads", type=argtypes.threads, default=0,
+                    help="threads for every library (default 0: all cores)")
     ca.add_argument("--meter", metavar="SPEC", help="measure idle and active watts with this meter "
                                                     "(e.g. um25c:/dev/rfcomm0, jetson; see deepx-power)")
     ca.add_argument("--json", action="store_true", help="print the profile and the micro-benchmarks as JSON")

@@ -1,6 +1,8 @@
 """`deepx compress` (RLC) and `deepx zoo`: low-rank compression, small trained models."""
 import json
 
+from ... import argtypes
+
 
 def add(sub):
     """The compress and zoo commands."""
@@ -9,13 +11,15 @@ def add(sub):
                                  "accuracy on its test set)")
     c.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
     budget = c.add_mutually_exclusive_group()
-    budget.add_argument("--error-budget", type=float, default=0.05,
-                        help="summed estimated relative output error of the layers (default 0.05)")
-    budget.add_argument("--max-accuracy-loss", type=float, metavar="A",
+    budget.add_argument("--error-budget", type=argtypes.error_budget, default=0.05,
+                        help="summed estimated relative output error of the layers, 0 to 1 (default 0.05; "
+                             "above 0.3 accuracy may fall, with a warning)")
+    budget.add_argument("--max-accuracy-loss", type=argtypes.fraction, metavar="A",
                         help="largest test-accuracy loss (a fraction, e.g. 0.01); needs labelled data (zoo)")
     c.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs keyed by input name "
                                                              "(default: zoo training data, else random)")
-    c.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    c.add_argument("--samples", type=argtypes.positive_int, default=32,
+                   help="random calibration samples when no data is given")
     c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
                    help="conv factorization: svd (channel decomposition), tucker2, or the better per layer")
     c.add_argument("--json", action="store_true")

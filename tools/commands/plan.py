@@ -1,6 +1,8 @@
 """`deepx plan`, `emulate`, `pack` and `flash`: from a model to a plan, an emulated run, a bundle on a board."""
 import json
 
+from ... import argtypes
+
 from .compress import print_compression
 
 
@@ -11,16 +13,17 @@ def add(sub):
     pl.add_argument("--board", required=True, metavar="NAME", help="a board (deepx boards), emulated:NAME, "
                                                                    "or a profile FILE.toml")
     pl.add_argument("--objective", choices=["energy", "latency"], default="energy")
-    pl.add_argument("--deadline-ms", type=float, metavar="X", help="latency limit per inference")
-    pl.add_argument("--memory-mb", type=float, metavar="M", help="memory limit per processor")
+    pl.add_argument("--deadline-ms", type=argtypes.positive, metavar="X", help="latency limit per inference")
+    pl.add_argument("--memory-mb", type=argtypes.positive, metavar="M", help="memory limit per processor")
     pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
                     help="exhaustive: the reference, for <= 12 blocks")
     pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    pl.add_argument("--error-budget", type=float, metavar="E", help="also compress layers (RLC), chosen with the "
-                                                                    "placement, summed estimated error <= E")
+    pl.add_argument("--error-budget", type=argtypes.error_budget, metavar="E",
+                    help="also compress layers (RLC), chosen with the placement, summed estimated error <= E (0 to 1)")
     pl.add_argument("--calibration", metavar="DATA.npz", help="with --error-budget: calibration inputs "
                                                               "(default: random normal)")
-    pl.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    pl.add_argument("--samples", type=argtypes.positive_int, default=32,
+                    help="random calibration samples when no data is given")
     pl.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto", help="conv factorization")
     pl.add_argument("--compressed-output", metavar="M.onnx", help="with --error-budget: where the compressed "
                                                                   "model goes (default: PLAN.onnx beside the plan)")
@@ -55,7 +58,7 @@ def add(sub):
                                                                "ssh://[user@]host[:port]/path")
     fl.add_argument("--python", default="python3", help="the board's Python (default: python3)")
     fl.add_argument("--ssh-config", metavar="FILE", help="an ssh_config file for ssh (ssh -F)")
-    fl.add_argument("--timeout", type=float, default=10.0, metavar="S", help="ssh connect timeout")
+    fl.add_argument("--timeout", type=argtypes.positive, default=10.0, metavar="S", help="ssh connect timeout")
     fl.set_defaults(func=_flash)
 
 
