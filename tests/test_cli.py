@@ -2,7 +2,9 @@
 import json
 import subprocess
 import sys
+import zipfile
 
+import numpy as np
 import pytest
 
 from deepx import kernels
@@ -123,3 +125,43 @@ def test_an_input_shape_for_no_input_names_the_inputs(tmp_path):
     p = deepx("run", relu_model(tmp_path / "m.onnx"), "--input-shape", "y=1,4")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines() == [f"deepx: error: {tmp_path / 'm.onnx'}: no input named y (inputs: x)"]
+
+
+def _object_array(path):
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+
+
+def _truncated(path):
+    np.save(path, np.zeros((1, 64), np.float32))
+    path.write_bytes(path.read_bytes()[:150])
+
+
+def _bad_member(path):
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", b"garbage")
+
+
+@pytest.mark.parametrize("name,make,message", [
+    ("g.npy", lambda p: p.write_bytes(bytes(range(256))), "not a valid .npy or .npz file (it starts with neither"),
+    ("g.npz", lambda p: p.write_text("hello\n"), "not a valid .npy or .npz file (it starts with neither"),
+    ("e.npy", lambda p: p.write_bytes(b""), "not a valid .npy or .npz file (empty)"),
+    ("t.npy", _truncated, "not a valid .npy or .npz file (ValueError: Failed to read all data"),
+    ("o.npy", _object_array, "holds Python objects, not arrays of numbers (deepx never unpickles)"),
+    ("m.npz", _bad_member, "member 'x' is not a valid .npy array"),
+])
+def test_bad_input_files_are_named_never_unpickled(tmp_path, name, make, message):
+    from deepx.models.graph import ModelError
+    from deepx.models.io import read_inputs
+
+    make(tmp_path / name)
+    with pytest.raises(ModelError) as e:
+        read_inputs(tmp_path / name)
+    assert str(e.value).startswith(f"{tmp_path / name}: {message}") and "pickled" not in str(e.value)
+
+
+def test_a_garbage_npy_input_is_one_line(tmp_path):
+    (tmp_path / "x.npy").write_bytes(bytes(range(256)))
+    p = deepx("run", relu_model(tmp_path / "m.onnx"), "--input", str(tmp_path / "x.npy"))
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        f"deepx: error: {tmp_path / 'x.npy'}: not a valid .npy or .npz file (it starts with neither the .npy nor the "
+        "zip header)"]
