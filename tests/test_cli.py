@@ -1,5 +1,7 @@
-"""`deepx bench-kernels` end to end, and one-line errors with exit code 2."""
+"""`deepx` command lines: bench-kernels end to end, one-line errors with exit code 2, usage errors, help texts."""
+import argparse
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -165,3 +167,43 @@ def test_a_garbage_npy_input_is_one_line(tmp_path):
     assert p.returncode == 2 and p.stderr.strip().splitlines() == [
         f"deepx: error: {tmp_path / 'x.npy'}: not a valid .npy or .npz file (it starts with neither the .npy nor the "
         "zip header)"]
+
+
+def _options(p, prog):
+    """(command, option or positional, help) of a parser and its subcommands, recursively."""
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                yield from _options(sub, f"{prog} {name}")
+        elif not isinstance(a, argparse._HelpAction):
+            yield prog, a.option_strings or a.dest, a.help
+
+
+def test_every_option_has_help():
+    from deepx.runtime.onboard.deepx_run import parser as run_parser
+    from deepx.tools.cli import parser
+    from deepx.tools.power_cli import parser as power_parser
+
+    missing = [(prog, option) for p, name in [(parser(), "deepx"), (power_parser(), "deepx-power"),
+                                              (run_parser(), "deepx-run")]
+               for prog, option, text in _options(p, name) if not text]
+    assert missing == []
+
+
+def test_zoo_export_help_names_the_models():
+    from deepx.models import zoo
+
+    p = deepx("zoo", "export", "--help")
+    assert p.returncode == 0 and f"the model: {', '.join(zoo.MODELS)}" in " ".join(p.stdout.split())
+
+
+def test_boards_help_says_it_lists_them_and_columns_line_up(capsys):
+    from deepx.tools.cli import main
+
+    p = deepx("boards", "--help")
+    assert p.returncode == 0 and "`deepx boards` lists the board profiles" in " ".join(p.stdout.split())
+    main(["boards"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if "not calibrated yet" not in line]
+    assert len(rows) > 5 and len({line.index("  cpu ") for line in rows}) == 1
+    assert len({line.index("idle ") for line in rows}) == 1 and all("  idle " in line for line in rows)
+    assert len({re.match(r".*  idle \S+ W +", line).end() for line in rows}) == 1  # the boards' text

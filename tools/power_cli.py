@@ -172,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
     r.add_argument("--duration", type=argtypes.seconds, default=0.0, metavar="S",
                    help="seconds (default 0: until Ctrl-C)")
-    r.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
+    r.add_argument("-o", "--output", required=True, metavar="TRACE.csv", help="where the trace goes")
     r.set_defaults(func=_record)
 
     m = sub.add_parser("measure", help="energy of a command: deepx-power measure --meter SPEC -- CMD ...")
@@ -180,16 +180,17 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--baseline", type=argtypes.seconds, default=0.0, metavar="S",
                    help="idle seconds measured first; the report subtracts their mean power")
     m.add_argument("-o", "--output", metavar="TRACE.csv", help="also write the trace, with a window column")
-    m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command measured")
     m.set_defaults(func=_measure)
 
     pl = sub.add_parser("plot", help="plot a trace CSV to PNG, marked windows shaded")
-    pl.add_argument("trace", metavar="TRACE.csv")
-    pl.add_argument("-o", "--output", required=True, metavar="TRACE.png")
+    pl.add_argument("trace", metavar="TRACE.csv", help="a trace written by record, or measure -o")
+    pl.add_argument("-o", "--output", required=True, metavar="TRACE.png", help="where the plot goes")
     pl.set_defaults(func=_plot)
 
     e = sub.add_parser("emulate", help="serve an emulated meter on a pseudo-terminal or TCP port")
-    e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"])
+    e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"],
+                   help="the meter emulated, speaking its wire format")
     src = e.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="FILE", help="CSV of seconds,watts steps (piecewise constant)")
     src.add_argument("--watts", type=argtypes.non_negative, default=2.5, help="constant power (default 2.5)")
@@ -202,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--corrupt", type=argtypes.fraction, default=0.0, metavar="P",
                    help="corrupt each byte with probability P")
     e.add_argument("--drop", type=argtypes.fraction, default=0.0, metavar="P", help="drop each byte with probability P")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="seed of the faults (default 0)")
     e.set_defaults(func=_emulate)
     return p
 

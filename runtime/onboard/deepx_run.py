@@ -102,7 +102,7 @@ def _print(r, args):
 
 def parser():
     p = argparse.ArgumentParser(prog="deepx-run", description="Run a deepx bundle on this board.")
-    p.add_argument("bundle", metavar="MODEL.dxb")
+    p.add_argument("bundle", metavar="MODEL.dxb", help="a bundle made by deepx pack (and put here by deepx flash)")
     p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
                                                      "default: random normal inputs")
     p.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")

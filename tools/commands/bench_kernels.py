@@ -10,7 +10,7 @@ def add(sub):
     b = sub.add_parser("bench-kernels", help="time conv2d/dense kernels against numpy sgemm and ONNX Runtime")
     b.add_argument("--threads", type=argtypes.threads, default=0,
                    help="threads for every library (default 0: all cores)")
-    b.add_argument("--batch", type=argtypes.positive_int, default=1)
+    b.add_argument("--batch", type=argtypes.positive_int, default=1, help="batch size of every case (default 1)")
     b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
     b.add_argument("--backends", nargs="+", choices=[b for b in kernels.BACKENDS if not kernels.info(b).reference],
                    help="default: every usable CPU one; opencl is timed with upload + compute + download")

@@ -2,6 +2,7 @@
 import json
 
 from ... import argtypes
+from ...models import zoo
 
 
 def add(sub):
@@ -9,7 +10,7 @@ def add(sub):
     c = sub.add_parser("compress", help="RLC: low-rank factorize dense/conv layers under an error budget")
     c.add_argument("model", help="MODEL.onnx, or a zoo model's name (calibrated on its training data, "
                                  "accuracy on its test set)")
-    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where the compressed model goes")
     budget = c.add_mutually_exclusive_group()
     budget.add_argument("--error-budget", type=argtypes.error_budget, default=0.05,
                         help="summed estimated relative output error of the layers, 0 to 1 (default 0.05; "
@@ -22,15 +23,15 @@ def add(sub):
                    help="random calibration samples when no data is given")
     c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
                    help="conv factorization: svd (channel decomposition), tucker2, or the better per layer")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print the compression report as JSON")
     c.set_defaults(func=_compress)
 
     z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
     zsub = z.add_subparsers(dest="zoo_command", required=True)
     zsub.add_parser("list", help="the models, their inputs and test accuracy")
     e = zsub.add_parser("export", help="write a zoo model as ONNX")
-    e.add_argument("name")
-    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    e.add_argument("name", metavar="NAME", help=f"the model: {', '.join(zoo.MODELS)} (deepx zoo list)")
+    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="where the ONNX file goes")
     z.set_defaults(func=_zoo)
 
 
@@ -65,8 +66,6 @@ def print_compression(report):
 
 
 def _zoo(args):
-    from ...models import zoo
-
     if args.zoo_command == "export":
         zoo.export(args.name, args.output)
         print(f"wrote {args.output}")

@@ -22,18 +22,20 @@ def add(sub):
 
     bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process")
     _executor_args(bn)
-    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime")
+    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime",
+                    help="the runtime timed against (only onnxruntime so far)")
     bn.add_argument("--seconds", type=argtypes.positive, default=5.0, help="timing budget (at least 10 runs each)")
-    bn.add_argument("--json", action="store_true")
+    bn.add_argument("--json", action="store_true", help="print a JSON report")
     bn.set_defaults(func=_bench)
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
     cp.add_argument("--models", nargs="+", metavar="NAME", help="default: all nine light models")
-    cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2])
+    cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
+                    help="thread counts, each a row per model (default 1 2; 0: all cores)")
     cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
                     help="also AlexNet and VGG19 compressed at this error budget (default 0.05)")
     cp.add_argument("--seconds", type=argtypes.positive, default=3.0, help="timing budget per model and thread count")
-    cp.add_argument("--json", action="store_true")
+    cp.add_argument("--json", action="store_true", help="print a JSON list of rows")
     cp.set_defaults(func=_compare)
 
 
