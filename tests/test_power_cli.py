@@ -1,4 +1,5 @@
 """`deepx-power` end to end in subprocesses: record, measure, plot, emulate; one-line errors with exit 2."""
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,19 @@ def test_record_then_plot(emulator, tmp_path):
     p = power("plot", str(csv), "-o", str(png))
     assert p.returncode == 0, p.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_record_reports_the_samples_it_writes(emulator, tmp_path):
+    """Every row record writes is inside the window it reports: a read that ended after the window used to be
+    written but not counted (101 samples reported, 102 rows written for 10 s at 0.1 s)."""
+    url = emulator("um25c")
+    csv = tmp_path / "t.csv"
+    p = power("record", "--meter", f"um25c:{url}?interval=0.05", "--duration", "1", "-o", str(csv))
+    assert p.returncode == 0, p.stderr
+    rows = csv.read_text().splitlines()[1:]
+    reported = int(re.search(r", (\d+) samples, gaps", p.stderr)[1])
+    assert reported == len(rows) == int(re.search(r"meter samples (\d+),", p.stderr)[1]) >= 15
+    assert 1.0 <= float(re.search(r"duration ([\d.]+) s", p.stderr)[1]) < 1.2
 
 
 def test_measure_keeps_the_exit_code_and_reports_energy(emulator, tmp_path):

@@ -39,15 +39,17 @@ def _record(args) -> int:
     meter = open_meter(args.meter)
     with _open_output(args.output) as f:
         writer = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=False)
-        sampler = Sampler(meter, on_sample=lambda s, window: writer.write(s)).start()
+        sampler = Sampler(meter, on_sample=lambda s, window: writer.write(s))
+        # the window opens before the first read and closes after the last: the report counts every row written
         sampler.start_window("record")
+        sampler.start()
         bar = tqdm(total=args.duration, unit="s", desc="record", file=sys.stderr, mininterval=0.25, disable=None,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.0f} s{postfix}" if args.duration
                    else "{desc}: {n:.1f} s{postfix}")
         start = time.monotonic()
         try:
             while not args.duration or time.monotonic() - start < args.duration:
-                time.sleep(0.25)
+                time.sleep(min(0.25, max(0.0, start + args.duration - time.monotonic())) if args.duration else 0.25)
                 last = sampler.samples[-1:] or None
                 bar.set_postfix_str(f"{last[0].power_w:.3f} W, {writer.rows} samples" if last else "waiting")
                 bar.update(min(time.monotonic() - start, args.duration or float("inf")) - bar.n)
@@ -55,8 +57,8 @@ def _record(args) -> int:
             pass
         finally:
             bar.close()
-            report = sampler.stop_window("record")
             sampler.stop()
+            report = sampler.stop_window("record")
             meter.close()
     print(f"deepx-power: {args.output}: {_summary(report)}; meter {_stats(meter.stats)}", file=sys.stderr)
     for why in sampler.lost:
