@@ -19,7 +19,11 @@ def add(sub):
                     help="RLC's summed error, 0 to 1 (default 0.05)")
     dm.add_argument("--window", type=argtypes.positive, default=6.0, metavar="S",
                     help="seconds of metered inference per model")
-    dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go (default: a temp folder)")
+    dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go, kept (default: a temporary "
+                                                     "folder, removed at the end, the power trace PNG copied to the "
+                                                     "current folder)")
+    dm.add_argument("--keep", action="store_true", help="keep the temporary work folder (plans, bundles, traces and "
+                                                        "board folders: over a GB with AlexNet)")
     dm.set_defaults(func=_demo)
 
 
