@@ -26,11 +26,12 @@ def add(sub):
     c.add_argument("--json", action="store_true", help="print the compression report as JSON")
     c.set_defaults(func=_compress)
 
-    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
+    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits), and AlexNet untrained")
     zsub = z.add_subparsers(dest="zoo_command", required=True)
-    zsub.add_parser("list", help="the models, their inputs and test accuracy")
+    zsub.add_parser("list", help="the models, their inputs and test accuracy (untrained ones too)")
     e = zsub.add_parser("export", help="write a zoo model as ONNX")
-    e.add_argument("name", metavar="NAME", help=f"the model: {', '.join(zoo.MODELS)} (deepx zoo list)")
+    e.add_argument("name", metavar="NAME", help=f"the model: {', '.join([*zoo.MODELS, *zoo.RANDOM])} "
+                                                "(deepx zoo list)")
     e.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="where the ONNX file goes")
     z.set_defaults(func=_zoo)
 
@@ -70,7 +71,11 @@ def _zoo(args):
         zoo.export(args.name, args.output)
         print(f"wrote {args.output}")
         return
-    for name, spec in zoo.MODELS.items():
-        info = zoo.info(name)
-        print(f"{name:12} input (N, {', '.join(map(str, spec['input']))})  test accuracy "
-              f"{100 * info['test_accuracy']:.1f}%  {spec['about']}")
+    rows = [[name, f"input (N, {', '.join(map(str, spec['input']))})",
+             f"test accuracy {100 * zoo.info(name)['test_accuracy']:.1f}%", spec["about"]]
+            for name, spec in zoo.MODELS.items()]
+    rows += [[name, f"input (1, {', '.join(map(str, spec['input']))})", "untrained", spec["about"]]
+             for name, spec in zoo.RANDOM.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[3]]))

@@ -29,7 +29,8 @@ def add(sub):
     bn.set_defaults(func=_bench)
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
-    cp.add_argument("--models", nargs="+", metavar="NAME", help="default: all nine light models")
+    cp.add_argument("--models", nargs="+", metavar="NAME", help="onnx's light models by their names (bvlc_alexnet, "
+                                                                "vgg19, resnet50, …); default: all nine")
     cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
                     help="thread counts, each a row per model (default 1 2; 0: all cores)")
     cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
