@@ -51,7 +51,8 @@ setup(
         "numba>=0.60",
         "threadpoolctl>=3",
         "pyopencl>=2024.1",
-        "pocl-binary-distribution>=3",
+        # PoCL's binary wheels are x86_64 Linux only; elsewhere OpenCL comes from the system's driver, if any
+        'pocl-binary-distribution>=3; platform_machine == "x86_64" and sys_platform == "linux"',
         "pyserial>=3.5",
         "onnx>=1.16",
         "tqdm>=4.60",

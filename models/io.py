@@ -21,20 +21,31 @@ def parse_input_shapes(items) -> dict:
 
 
 def read_inputs(path):
-    """IN.npz as {name: array}, or IN.npy as one array (for a one-input model)."""
+    """IN.npz as {name: array}, or IN.npy as one array (for a one-input model); never unpickled."""
     try:
-        data = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            head = f.read(6)
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise ModelError(f"{path}: not a .npy or .npz file of plain arrays ({e})") from None
-    if isinstance(data, np.ndarray):
-        return data
-    with data:
-        try:
-            return {k: data[k] for k in data.files}
-        except ValueError as e:
-            raise ModelError(f"{path}: {e}") from None
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read: {e.strerror}") from None
+    if not head.startswith((b"\x93NUMPY", b"PK")):  # else numpy would take it for a pickle
+        raise ModelError(f"{path}: not a valid .npy or .npz file ("
+                         f"{'empty' if not head else 'it starts with neither the .npy nor the zip header'})")
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return data
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if "allow_pickle" in str(e):
+            raise ModelError(f"{path}: holds Python objects, not arrays of numbers (deepx never unpickles)") from None
+        raise ModelError(f"{path}: not a valid .npy or .npz file ({type(e).__name__}: {e})") from None
+    bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
+    if bad:
+        raise ModelError(f"{path}: member {bad[0]!r} is not a valid .npy array")
+    return arrays
 
 
 def bind_inputs(arrays, g: Graph, path="input") -> dict:

@@ -1,4 +1,6 @@
 """Model files: a Graph from an ONNX file, with its inputs for a command line."""
+import sys
+
 from . import io
 from .graph import Graph, ModelError
 from .onnx_import import load_onnx
@@ -6,10 +8,11 @@ from .onnx_import import load_onnx
 
 def load_model(path, input_shapes=None, example=None) -> Graph:
     """A Graph from an ONNX file; dynamic input dimensions come from input_shapes, else from the
-    example inputs (read_inputs' result)."""
+    example inputs (read_inputs' result); a dynamic batch is else 1, with a note on stderr."""
     if not str(path).endswith(".onnx"):
         raise ModelError(f"{path}: unknown model format (deepx reads .onnx files)")
-    return load_onnx(path, input_shapes, example)
+    return load_onnx(path, input_shapes, example, default_batch=1,
+                     note=lambda message: print(f"deepx: note: {message}", file=sys.stderr))
 
 
 def model_and_inputs(model, input_path=None, input_shape_items=None):

@@ -413,27 +413,35 @@ class _Importer:
                   value=value)
 
 
-def load_onnx(path, input_shapes=None, example=None) -> Graph:
+def load_onnx(path, input_shapes=None, example=None, default_batch=None, note=None) -> Graph:
     """Import an ONNX file. Inputs with dynamic dimensions take their shape from input_shapes
-    ({name: shape}), else from example inputs ({name: array}, or one array for a one-input model)."""
+    ({name: shape}), else from example inputs ({name: array}, or one array for a one-input model), else
+    a dynamic batch (first dimension) is default_batch, said by note(message); None: refused."""
     import onnx
     from google.protobuf.message import DecodeError
 
     try:
+        empty = os.path.getsize(path) == 0
         model = onnx.load(str(path))
     except FileNotFoundError as e:
         missing = e.filename or path
         raise ModelError(f"{path}: cannot read {missing}" + (" (external data)" if missing != str(path) else ""))
     except (DecodeError, ValueError, OSError) as e:
         raise ModelError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
-    return from_onnx(model, str(path), input_shapes, example, release=True)
+    if empty:
+        raise ModelError(f"{path}: an empty file (0 bytes), not an ONNX model")
+    return from_onnx(model, str(path), input_shapes, example, release=True, default_batch=default_batch, note=note)
 
 
-def from_onnx(model, path="<model>", input_shapes=None, example=None, release=False) -> Graph:
-    """Import a ModelProto; `release` frees its initializers' bytes as they are converted (the caller
-    must not use the model afterwards)."""
+def from_onnx(model, path="<model>", input_shapes=None, example=None, release=False, default_batch=None,
+              note=None) -> Graph:
+    """Import a ModelProto (input shapes as load_onnx's); `release` frees its initializers' bytes as they are
+    converted (the caller must not use the model afterwards)."""
     import onnx
 
+    for part, what in (("node", "nodes"), ("output", "outputs")):
+        if not getattr(model.graph, part):
+            raise ModelError(f"{path}: not a model: its graph has no {what}")
     imp = _Importer(model, path, release)
     input_shapes = dict(input_shapes or {})
     real = [vi for vi in model.graph.input if vi.name not in imp.values]
@@ -448,12 +456,8 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
         if shape is None and None in dims and isinstance(example, dict) and vi.name in example \
                 and len(example[vi.name].shape) == len(dims):
             shape = example[vi.name].shape
-        shape = shape or dims
-        if None in shape:
-            raise ModelError(f"{path}: input {vi.name!r} has a dynamic shape {dims}: give it with "
-                             f"--input-shape {vi.name}={','.join('1' if d is None else str(d) for d in dims)}")
         imp.g.inputs.append(vi.name)
-        imp.g.shapes[vi.name] = tuple(int(s) for s in shape)
+        imp.g.shapes[vi.name] = _input_shape(path, vi.name, shape or dims, default_batch, note)
     if input_shapes:
         raise ModelError(f"{path}: no input named {', '.join(input_shapes)} (inputs: {', '.join(imp.g.inputs)})")
     g = imp.run(model)
@@ -462,3 +466,14 @@ def from_onnx(model, path="<model>", input_shapes=None, example=None, release=Fa
     g.toposort()
     return g
 
+
+def _input_shape(path, name, dims, default_batch, note) -> tuple:
+    """An input's dimensions (None where dynamic) as a shape: a dynamic batch alone becomes default_batch."""
+    if default_batch and dims and dims[0] is None and None not in dims[1:]:
+        dims = [default_batch, *dims[1:]]
+        note(f"{path}: input {name!r} has a dynamic batch: running batch {default_batch} (another: "
+             f"--input-shape {name}={','.join(['N', *map(str, dims[1:])])})")
+    if None in dims:
+        raise ModelError(f"{path}: input {name!r} has a dynamic shape {list(dims)}: give it with "
+                         f"--input-shape {name}={','.join('1' if d is None else str(d) for d in dims)}")
+    return tuple(int(s) for s in dims)

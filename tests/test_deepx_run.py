@@ -117,3 +117,15 @@ def test_runs_a_plan_for_a_calibrated_profile_that_is_not_shipped(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["board"] == "my-nano"
+
+
+@pytest.mark.parametrize("option,value,message", [("--repeat", "-1", "expected a whole number >= 0"),
+                                                  ("--baseline", "-1", "expected seconds >= 0"),
+                                                  ("--window", "nan", "expected seconds >= 0")])
+def test_numbers_out_of_range_are_usage_errors(option, value, message, capsys):
+    from deepx.runtime.onboard.deepx_run import parser
+
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(["m.dxb", option, value])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and last == f"deepx-run: error: argument {option}: {message}, got {value!r}"

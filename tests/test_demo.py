@@ -1,6 +1,7 @@
 """`deepx demo` end to end on digits-dnn: plan with RLC, pack, flash to a folder, deepx-run with an emulated
 UM25C on a pty, the table and the power trace PNG."""
 import re
+import tempfile
 
 import pytest
 from deepx.runtime.power import MeterError, read_trace
@@ -68,3 +69,26 @@ def test_energy_per_run_unwritable_trace(emulator, tmp_path):
     bad = tmp_path / "missing" / "trace.csv"
     with pytest.raises(MeterError, match=f"{bad}: cannot write"):
         energy_per_run(f"um25c:{emulator('um25c')}", lambda: None, trace=str(bad))
+
+
+def test_demo_plain_progress_and_no_temporary_folder_left(tmp_path, monkeypatch, capsys):
+    """stderr is not a terminal here: one plain line per step; the temporary work folder goes at the end (the
+    PNG is copied to the current folder), and a failed demo leaves none either."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--window", "2"])
+    out, err = capsys.readouterr()
+    steps = [line for line in err.splitlines() if line.startswith("deepx demo: [")]
+    assert [s.split("] ")[0] for s in steps] == [f"deepx demo: [{i}/5" for i in range(1, 6)]
+    assert steps[0].endswith("] digits-dnn: compress + plan for jetson-nano")
+    assert "power trace: demo-power.png" in out and "work folder: removed" in out
+    assert (tmp_path / "demo-power.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((tmp_path / "tmp").iterdir()) == []
+    with pytest.raises(SystemExit) as e:
+        cli.main(["demo", "--models", "digits-dnn", "--board", "foo"])
+    assert e.value.code == 2 and "unknown board 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--python", "/no/python",
+                  "--meter", "um25c:/dev/null", "--to", str(tmp_path / "board")])
+    assert list((tmp_path / "tmp").iterdir()) == []

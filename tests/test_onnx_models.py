@@ -157,6 +157,23 @@ def test_dynamic_shape_needs_input_shape():
         from_onnx(model, input_shapes={"x": (3, 4), "z": (1,)})
 
 
+def test_a_dynamic_batch_defaults_with_a_note():
+    """The command lines' default: a dynamic batch alone becomes 1, said once; other dynamic dimensions are refused."""
+    from onnx import helper
+
+    notes = []
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], [("x", ["batch", 4])], ["y"])
+    assert from_onnx(model, "m.onnx", default_batch=1, note=notes.append).shapes["y"] == (1, 4)
+    assert notes == ["m.onnx: input 'x' has a dynamic batch: running batch 1 (another: --input-shape x=N,4)"]
+    assert from_onnx(model, input_shapes={"x": (3, 4)}, default_batch=1, note=notes.append).shapes["y"] == (3, 4)
+    assert from_onnx(model, example=np.zeros((5, 4), np.float32), default_batch=1, note=notes.append).shapes["y"] \
+        == (5, 4)
+    assert len(notes) == 1
+    model = _model([helper.make_node("Relu", ["x"], ["y"])], [("x", ["batch", "n"])], ["y"])
+    with pytest.raises(ModelError, match="--input-shape x=1,1"):
+        from_onnx(model, default_batch=1, note=notes.append)
+
+
 def test_missing_initializer_names_the_node():
     from onnx import helper
 

@@ -1,4 +1,5 @@
 """`deepx-power` end to end in subprocesses: record, measure, plot, emulate; one-line errors with exit 2."""
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,19 @@ def test_record_then_plot(emulator, tmp_path):
     p = power("plot", str(csv), "-o", str(png))
     assert p.returncode == 0, p.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_record_reports_the_samples_it_writes(emulator, tmp_path):
+    """Every row record writes is inside the window it reports: a read that ended after the window used to be
+    written but not counted (101 samples reported, 102 rows written for 10 s at 0.1 s)."""
+    url = emulator("um25c")
+    csv = tmp_path / "t.csv"
+    p = power("record", "--meter", f"um25c:{url}?interval=0.05", "--duration", "1", "-o", str(csv))
+    assert p.returncode == 0, p.stderr
+    rows = csv.read_text().splitlines()[1:]
+    reported = int(re.search(r", (\d+) samples, gaps", p.stderr)[1])
+    assert reported == len(rows) == int(re.search(r"meter samples (\d+),", p.stderr)[1]) >= 15
+    assert 1.0 <= float(re.search(r"duration ([\d.]+) s", p.stderr)[1]) < 1.2
 
 
 def test_measure_keeps_the_exit_code_and_reports_energy(emulator, tmp_path):
@@ -81,3 +95,27 @@ def test_errors_are_one_line(emulator, tmp_path):
 @pytest.mark.parametrize("args", [["measure", "--meter", "um25c:/dev/null"], ["record", "--meter", "x", "-o"]])
 def test_usage_mistakes_exit_2(args):
     assert power(*args).returncode == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["record", "--meter", "x", "-o", "t.csv", "--duration", "-1"], "argument --duration: expected seconds >= 0"),
+    (["measure", "--meter", "x", "--baseline", "-2", "--", "true"], "argument --baseline: expected seconds >= 0"),
+    (["emulate", "um25c", "--watts", "-1"], "argument --watts: expected a number >= 0, got '-1'"),
+    (["emulate", "um25c", "--corrupt", "1.5"], "argument --corrupt: expected a fraction from 0 to 1"),
+    (["emulate", "um25c", "--drop", "-0.1"], "argument --drop: expected a fraction from 0 to 1"),
+    (["emulate", "um25c", "--tcp", "70000"], "argument --tcp: expected a TCP port, 0 to 65535"),
+])
+def test_numbers_out_of_range_are_usage_errors(argv, message, capsys):
+    from deepx.tools.power_cli import parser
+
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(argv)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and last.startswith(f"deepx-power {argv[0]}: error: ") and message in last, last
+
+
+def test_version():
+    from deepx import __version__
+
+    p = power("--version")
+    assert p.returncode == 0 and p.stdout == f"deepx-power {__version__}\n"

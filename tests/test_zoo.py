@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from deepx import DeepxError
 from deepx.models import zoo
 from deepx.models.execute import run_graph
 from deepx.models.onnx_import import load_onnx
@@ -33,3 +34,30 @@ def test_zoo_cli(tmp_path):
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["outputs"]["logits"]["shape"] == [5, 10]
     assert np.load(tmp_path / "y.npz")["logits"].shape == (5, 10)
+
+
+def test_an_exported_zoo_model_runs_plans_and_packs_as_exported(tmp_path):
+    """A zoo model's batch is dynamic: run, plan and pack take batch 1 with a note, no --input-shape needed."""
+    dest = str(tmp_path / "dnn.onnx")
+    subprocess.run([sys.executable, "-m", "deepx.tools.cli", "zoo", "export", "digits-dnn", "-o", dest], check=True)
+    for command in (["run"], ["plan", "--board", "jetson-nano", "-o", str(tmp_path / "p.json")],
+                    ["pack", "--board", "jetson-nano", "-o", str(tmp_path / "m.dxb")]):
+        p = subprocess.run([sys.executable, "-m", "deepx.tools.cli", command[0], dest, *command[1:]],
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        assert f"deepx: note: {dest}: input 'x' has a dynamic batch: running batch 1 (another: " \
+               "--input-shape x=N,64)" in p.stderr.splitlines()
+    assert (tmp_path / "p.json").exists() and (tmp_path / "m.dxb").exists()
+
+
+def test_alexnet_exports_as_the_demo_runs_it(tmp_path, capsys):
+    """The README's alexnet.onnx: `deepx zoo export alexnet`, onnx's light AlexNet with random He weights."""
+    from deepx.models import light
+    from deepx.tools import cli
+
+    cli.main(["zoo", "list"])
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()][-1] == ["alexnet", "input"]
+    cli.main(["zoo", "export", "alexnet", "-o", str(tmp_path / "alexnet.onnx")])
+    assert (tmp_path / "alexnet.onnx").read_bytes() == open(light.path("bvlc_alexnet"), "rb").read()
+    with pytest.raises(DeepxError, match=r"no zoo model 'alex' \(known: digits-dnn, digits-cnn, alexnet\)"):
+        zoo.path("alex")

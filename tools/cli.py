@@ -2,12 +2,14 @@
 import argparse
 import sys
 
+from .. import __version__
 from ..errors import DeepxError
 from .commands import bench_kernels, boards, compress, demo, plan, run
 
 
 def parser():
     p = argparse.ArgumentParser(prog="deepx", description="Run trained deep models on single-board computers.")
+    p.add_argument("--version", action="version", version=f"deepx {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for command in (bench_kernels, run, compress, boards, plan, demo):
         command.add(sub)

@@ -8,11 +8,13 @@ at host speed; so "measured" energy per inference is the meter's mean power over
 board's modelled latency per inference, compared with the cost model's energy. With `--meter` the board is
 real: deepx-run's own energy per inference (above the idle baseline) is the measured figure.
 """
+import contextlib
 import functools
 import itertools
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -183,8 +185,42 @@ def plot(results: list, workdir: str) -> str:
     return png
 
 
-def run(args) -> int:
+def _copy_here(path: str) -> str:
+    """The file copied to the current folder (the temporary work folder goes at the end)."""
+    try:
+        return shutil.copy(path, os.path.basename(path))
+    except OSError as e:
+        raise DemoError(f"{os.path.basename(path)}: cannot write in {os.getcwd()}: {e.strerror} (--workdir DIR "
+                        "keeps it there)") from None
+
+
+@contextlib.contextmanager
+def _progress(total: int):
+    """Yields step(label), called as each step begins: a bar on a terminal, else one plain line per step on stderr
+    (tqdm would print nothing there)."""
+    if not sys.stderr.isatty():
+        begun = itertools.count(1)
+        yield lambda label: print(f"deepx demo: [{next(begun)}/{total}] {label}", file=sys.stderr, flush=True)
+        return
     from tqdm import tqdm
+
+    with tqdm(total=total, desc="demo", file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}]") as bar:
+        begun = itertools.count()
+
+        def step(label):
+            bar.update(next(begun) - bar.n)  # the steps begun before this one are done
+            bar.set_description_str(label)
+
+        yield step
+        bar.update(bar.total - bar.n)
+        bar.set_description_str("done")
+
+
+def run(args) -> int:
+    """The demo; its temporary work folder is removed at the end, also after a failure, unless --workdir or --keep
+    (the power trace PNG is then copied to the current folder)."""
+    from .. import boards as profiles
 
     models = args.models or list(MODELS)
     unknown = [m for m in models if m not in MODELS]
@@ -194,30 +230,36 @@ def run(args) -> int:
     real = args.meter is not None
     if real and (not args.to or len(boards) > 1):
         raise DemoError("--meter measures one real board: give one --board NAME and --to ssh://user@host/path")
+    for board in boards:
+        profiles.load(board)  # an unknown board fails now, before any work
+    keep = bool(args.workdir or args.keep)
     workdir = args.workdir or tempfile.mkdtemp(prefix="deepx-demo-")
+    try:
+        _run_in(args, models, boards, workdir, keep)
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _run_in(args, models: list, boards: list, workdir: str, keep: bool):
+    """Every model on every board in `workdir`; prints the table, the power trace and the work folder."""
+    real = args.meter is not None
     os.makedirs(workdir, exist_ok=True)
     if real:
         print(f"deepx demo: steps plan, accuracy and pack run here; flash and deepx-run need the board at {args.to} "
               f"and the meter {args.meter}", file=sys.stderr)
     t0 = time.perf_counter()
     results = []
-    with tqdm(total=len(models) * len(boards) * len(STEPS), desc="demo", file=sys.stderr, disable=None,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} [{elapsed}]") as bar:
-        begun = itertools.count()
-
-        def step(label):
-            bar.update(next(begun) - bar.n)  # the steps begun before this one are done
-            bar.set_description_str(label)
-
+    with _progress(len(models) * len(boards) * len(STEPS)) as step:
         for name in models:
             for board in boards:
                 results.append(demo_model(name, board, workdir, args.error_budget, args.meter,
                                           args.to or os.path.join(workdir, f"board-{board}"), args.window, step,
                                           args.python or ("python3" if real else sys.executable)))
-        bar.update(bar.total - bar.n)
-        bar.set_description_str("done")
     print(table(results))
     if not real:
-        print(f"power trace: {plot(results, workdir)}")
-    print(f"work folder: {workdir}; {time.perf_counter() - t0:.0f} s")
-    return 0
+        png = plot(results, workdir)
+        print(f"power trace: {png if keep else _copy_here(png)}")
+    print(f"work folder: {workdir if keep else 'removed (--keep or --workdir DIR keeps it)'}; "
+          f"{time.perf_counter() - t0:.0f} s")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+from .. import __version__, argtypes
 from ..errors import DeepxError
 from ..runtime.power import KINDS, Sampler, TraceWriter, WindowReport, open_meter, read_trace
 
@@ -38,15 +39,17 @@ def _record(args) -> int:
     meter = open_meter(args.meter)
     with _open_output(args.output) as f:
         writer = TraceWriter(f, time.monotonic(), meter.gives_vi, with_window=False)
-        sampler = Sampler(meter, on_sample=lambda s, window: writer.write(s)).start()
+        sampler = Sampler(meter, on_sample=lambda s, window: writer.write(s))
+        # the window opens before the first read and closes after the last: the report counts every row written
         sampler.start_window("record")
+        sampler.start()
         bar = tqdm(total=args.duration, unit="s", desc="record", file=sys.stderr, mininterval=0.25, disable=None,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.0f} s{postfix}" if args.duration
                    else "{desc}: {n:.1f} s{postfix}")
         start = time.monotonic()
         try:
             while not args.duration or time.monotonic() - start < args.duration:
-                time.sleep(0.25)
+                time.sleep(min(0.25, max(0.0, start + args.duration - time.monotonic())) if args.duration else 0.25)
                 last = sampler.samples[-1:] or None
                 bar.set_postfix_str(f"{last[0].power_w:.3f} W, {writer.rows} samples" if last else "waiting")
                 bar.update(min(time.monotonic() - start, args.duration or float("inf")) - bar.n)
@@ -54,8 +57,8 @@ def _record(args) -> int:
             pass
         finally:
             bar.close()
-            report = sampler.stop_window("record")
             sampler.stop()
+            report = sampler.stop_window("record")
             meter.close()
     print(f"deepx-power: {args.output}: {_summary(report)}; meter {_stats(meter.stats)}", file=sys.stderr)
     for why in sampler.lost:
@@ -144,8 +147,6 @@ def _emulate(args) -> int:
 
     if (args.onnx or args.plan) and not (args.board and args.onnx and args.plan):
         raise DeepxError("--model and --plan go together, with --board emulated:NAME")
-    if args.watts < 0:
-        raise DeepxError(f"--watts {args.watts}: power must not be negative")
     if args.board:
         source = _board_source(args.board, args.onnx, args.plan)
     else:
@@ -165,41 +166,46 @@ def _emulate(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepx-power", description="Record, measure and plot power from a meter.")
+    p.add_argument("--version", action="version", version=f"deepx-power {__version__}")
     sub = p.add_subparsers(dest="command_name", required=True)
     meter_help = f"meter spec KIND[:PORT][?options], KIND one of {', '.join(KINDS)}"
 
     r = sub.add_parser("record", help="record a power trace to CSV")
     r.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
-    r.add_argument("--duration", type=float, default=0.0, metavar="S", help="seconds (default: until Ctrl-C)")
-    r.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
+    r.add_argument("--duration", type=argtypes.seconds, default=0.0, metavar="S",
+                   help="seconds (default 0: until Ctrl-C)")
+    r.add_argument("-o", "--output", required=True, metavar="TRACE.csv", help="where the trace goes")
     r.set_defaults(func=_record)
 
     m = sub.add_parser("measure", help="energy of a command: deepx-power measure --meter SPEC -- CMD ...")
     m.add_argument("--meter", required=True, metavar="SPEC", help=meter_help)
-    m.add_argument("--baseline", type=float, default=0.0, metavar="S",
+    m.add_argument("--baseline", type=argtypes.seconds, default=0.0, metavar="S",
                    help="idle seconds measured first; the report subtracts their mean power")
     m.add_argument("-o", "--output", metavar="TRACE.csv", help="also write the trace, with a window column")
-    m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    m.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command measured")
     m.set_defaults(func=_measure)
 
     pl = sub.add_parser("plot", help="plot a trace CSV to PNG, marked windows shaded")
-    pl.add_argument("trace", metavar="TRACE.csv")
-    pl.add_argument("-o", "--output", required=True, metavar="TRACE.png")
+    pl.add_argument("trace", metavar="TRACE.csv", help="a trace written by record, or measure -o")
+    pl.add_argument("-o", "--output", required=True, metavar="TRACE.png", help="where the plot goes")
     pl.set_defaults(func=_plot)
 
     e = sub.add_parser("emulate", help="serve an emulated meter on a pseudo-terminal or TCP port")
-    e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"])
+    e.add_argument("model", choices=["um24c", "um25c", "um34c", "ina", "scpi"],
+                   help="the meter emulated, speaking its wire format")
     src = e.add_mutually_exclusive_group()
     src.add_argument("--trace", metavar="FILE", help="CSV of seconds,watts steps (piecewise constant)")
-    src.add_argument("--watts", type=float, default=2.5, help="constant power (default 2.5)")
+    src.add_argument("--watts", type=argtypes.non_negative, default=2.5, help="constant power (default 2.5)")
     src.add_argument("--board", metavar="emulated:BOARD", help="an emulated board's power: idle, or with --model "
                                                               "and --plan one planned inference after another")
     e.add_argument("--model", dest="onnx", metavar="MODEL.onnx", help="with --board: the model the plan was made for")
     e.add_argument("--plan", metavar="PLAN.json", help="with --board: the plan to run on it")
-    e.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty")
-    e.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="corrupt each byte with probability P")
-    e.add_argument("--drop", type=float, default=0.0, metavar="P", help="drop each byte with probability P")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--tcp", type=argtypes.port, metavar="PORT", help="serve on 127.0.0.1:PORT instead of a pty "
+                                                                     "(0: any free port)")
+    e.add_argument("--corrupt", type=argtypes.fraction, default=0.0, metavar="P",
+                   help="corrupt each byte with probability P")
+    e.add_argument("--drop", type=argtypes.fraction, default=0.0, metavar="P", help="drop each byte with probability P")
+    e.add_argument("--seed", type=int, default=0, help="seed of the faults (default 0)")
     e.set_defaults(func=_emulate)
     return p
 

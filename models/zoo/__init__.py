@@ -17,11 +17,19 @@ MODELS = {
     "digits-dnn": dict(file="digits-dnn.onnx", input=(64,), about="MLP 64→1024→1024→1024→10 (DeepX's audio DNN shape)"),
     "digits-cnn": dict(file="digits-cnn.onnx", input=(1, 32, 32), about="3 conv + 2 dense on 4× upsampled digits"),
 }
+#: untrained models that export too: onnx's light models with random He weights (models.light), by zoo name
+RANDOM = {"alexnet": dict(light="bvlc_alexnet", input=(3, 224, 224),
+                          about="AlexNet with random He weights (onnx's light bvlc_alexnet; deepx demo's third model)")}
 
 
 def path(name: str) -> str:
+    """The model's ONNX file; an untrained one of RANDOM is written once to the cache folder."""
+    if name in RANDOM:
+        from .. import light
+
+        return light.path(RANDOM[name]["light"])
     if name not in MODELS:
-        raise DeepxError(f"no zoo model {name!r} (known: {', '.join(MODELS)})")
+        raise DeepxError(f"no zoo model {name!r} (known: {', '.join([*MODELS, *RANDOM])})")
     return os.path.join(HERE, MODELS[name]["file"])
 
 

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import time
 
-from ... import __version__, kernels
+from ... import __version__, argtypes, kernels
 from ...errors import DeepxError
 from ...models import io
 from .. import bundle
@@ -102,15 +102,15 @@ def _print(r, args):
 
 def parser():
     p = argparse.ArgumentParser(prog="deepx-run", description="Run a deepx bundle on this board.")
-    p.add_argument("bundle", metavar="MODEL.dxb")
+    p.add_argument("bundle", metavar="MODEL.dxb", help="a bundle made by deepx pack (and put here by deepx flash)")
     p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
                                                      "default: random normal inputs")
     p.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
-    p.add_argument("--repeat", type=int, default=0, help="time this many runs after the first")
+    p.add_argument("--repeat", type=argtypes.count, default=0, help="time this many runs after the first")
     p.add_argument("--meter", metavar="SPEC", help="measure energy per inference (e.g. um25c:/dev/rfcomm0)")
-    p.add_argument("--baseline", type=float, default=1.0, metavar="S",
+    p.add_argument("--baseline", type=argtypes.seconds, default=1.0, metavar="S",
                    help="seconds of idle power measured first and subtracted (0: gross energy)")
-    p.add_argument("--window", type=float, default=0.0, metavar="S",
+    p.add_argument("--window", type=argtypes.seconds, default=0.0, metavar="S",
                    help="with --meter: repeat the inference for at least S seconds in the measured window")
     p.add_argument("--trace", metavar="TRACE.csv", help="with --meter: write every sample, with its window")
     p.add_argument("--board", metavar="NAME", help="this board (default: $DEEPX_BOARD); refuses bundles for others")

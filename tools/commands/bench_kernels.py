@@ -2,18 +2,19 @@
 import json
 import sys
 
-from ... import kernels
+from ... import argtypes, kernels
 
 
 def add(sub):
     """The bench-kernels command."""
     b = sub.add_parser("bench-kernels", help="time conv2d/dense kernels against numpy sgemm and ONNX Runtime")
-    b.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
-    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--threads", type=argtypes.threads, default=0,
+                   help="threads for every library (default 0: all cores)")
+    b.add_argument("--batch", type=argtypes.positive_int, default=1, help="batch size of every case (default 1)")
     b.add_argument("--layers", nargs="+", metavar="NAME", help="only layers whose name contains one of these")
     b.add_argument("--backends", nargs="+", choices=[b for b in kernels.BACKENDS if not kernels.info(b).reference],
                    help="default: every usable CPU one; opencl is timed with upload + compute + download")
-    b.add_argument("--seconds", type=float, default=1.0, help="timing budget per case and backend")
+    b.add_argument("--seconds", type=argtypes.positive, default=1.0, help="timing budget per case and backend")
     b.add_argument("--json", action="store_true", help="print a JSON list of rows")
     b.set_defaults(func=_bench_kernels)
 

@@ -1,32 +1,38 @@
 """`deepx compress` (RLC) and `deepx zoo`: low-rank compression, small trained models."""
 import json
 
+from ... import argtypes
+from ...models import zoo
+
 
 def add(sub):
     """The compress and zoo commands."""
     c = sub.add_parser("compress", help="RLC: low-rank factorize dense/conv layers under an error budget")
     c.add_argument("model", help="MODEL.onnx, or a zoo model's name (calibrated on its training data, "
                                  "accuracy on its test set)")
-    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where the compressed model goes")
     budget = c.add_mutually_exclusive_group()
-    budget.add_argument("--error-budget", type=float, default=0.05,
-                        help="summed estimated relative output error of the layers (default 0.05)")
-    budget.add_argument("--max-accuracy-loss", type=float, metavar="A",
+    budget.add_argument("--error-budget", type=argtypes.error_budget, default=0.05,
+                        help="summed estimated relative output error of the layers, 0 to 1 (default 0.05; "
+                             "above 0.3 accuracy may fall, with a warning)")
+    budget.add_argument("--max-accuracy-loss", type=argtypes.fraction, metavar="A",
                         help="largest test-accuracy loss (a fraction, e.g. 0.01); needs labelled data (zoo)")
     c.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs keyed by input name "
                                                              "(default: zoo training data, else random)")
-    c.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    c.add_argument("--samples", type=argtypes.positive_int, default=32,
+                   help="random calibration samples when no data is given")
     c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
                    help="conv factorization: svd (channel decomposition), tucker2, or the better per layer")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print the compression report as JSON")
     c.set_defaults(func=_compress)
 
-    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits)")
+    z = sub.add_parser("zoo", help="small trained models (scikit-learn's digits), and AlexNet untrained")
     zsub = z.add_subparsers(dest="zoo_command", required=True)
-    zsub.add_parser("list", help="the models, their inputs and test accuracy")
+    zsub.add_parser("list", help="the models, their inputs and test accuracy (untrained ones too)")
     e = zsub.add_parser("export", help="write a zoo model as ONNX")
-    e.add_argument("name")
-    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    e.add_argument("name", metavar="NAME", help=f"the model: {', '.join([*zoo.MODELS, *zoo.RANDOM])} "
+                                                "(deepx zoo list)")
+    e.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="where the ONNX file goes")
     z.set_defaults(func=_zoo)
 
 
@@ -61,13 +67,15 @@ def print_compression(report):
 
 
 def _zoo(args):
-    from ...models import zoo
-
     if args.zoo_command == "export":
         zoo.export(args.name, args.output)
         print(f"wrote {args.output}")
         return
-    for name, spec in zoo.MODELS.items():
-        info = zoo.info(name)
-        print(f"{name:12} input (N, {', '.join(map(str, spec['input']))})  test accuracy "
-              f"{100 * info['test_accuracy']:.1f}%  {spec['about']}")
+    rows = [[name, f"input (N, {', '.join(map(str, spec['input']))})",
+             f"test accuracy {100 * zoo.info(name)['test_accuracy']:.1f}%", spec["about"]]
+            for name, spec in zoo.MODELS.items()]
+    rows += [[name, f"input (1, {', '.join(map(str, spec['input']))})", "untrained", spec["about"]]
+             for name, spec in zoo.RANDOM.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[3]]))

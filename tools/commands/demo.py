@@ -1,4 +1,5 @@
 """`deepx demo`: the whole pipeline on the zoo's digits models and AlexNet."""
+from ... import argtypes
 
 
 def add(sub):
@@ -14,9 +15,15 @@ def add(sub):
     dm.add_argument("--python", metavar="PATH",
                     help="with --meter: the board's Python that has deepx (default python3)")
     dm.add_argument("--models", nargs="+", metavar="NAME", help="some of digits-dnn digits-cnn alexnet (default all)")
-    dm.add_argument("--error-budget", type=float, default=0.05, metavar="E", help="RLC's summed error (default 0.05)")
-    dm.add_argument("--window", type=float, default=6.0, metavar="S", help="seconds of metered inference per model")
-    dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go (default: a temp folder)")
+    dm.add_argument("--error-budget", type=argtypes.error_budget, default=0.05, metavar="E",
+                    help="RLC's summed error, 0 to 1 (default 0.05)")
+    dm.add_argument("--window", type=argtypes.positive, default=6.0, metavar="S",
+                    help="seconds of metered inference per model")
+    dm.add_argument("--workdir", metavar="DIR", help="where plans, bundles and traces go, kept (default: a temporary "
+                                                     "folder, removed at the end, the power trace PNG copied to the "
+                                                     "current folder)")
+    dm.add_argument("--keep", action="store_true", help="keep the temporary work folder (plans, bundles, traces and "
+                                                        "board folders: over a GB with AlexNet)")
     dm.set_defaults(func=_demo)
 
 

@@ -1,6 +1,8 @@
 """`deepx plan`, `emulate`, `pack` and `flash`: from a model to a plan, an emulated run, a bundle on a board."""
 import json
 
+from ... import argtypes
+
 from .compress import print_compression
 
 
@@ -10,32 +12,34 @@ def add(sub):
     pl.add_argument("model", help="MODEL.onnx")
     pl.add_argument("--board", required=True, metavar="NAME", help="a board (deepx boards), emulated:NAME, "
                                                                    "or a profile FILE.toml")
-    pl.add_argument("--objective", choices=["energy", "latency"], default="energy")
-    pl.add_argument("--deadline-ms", type=float, metavar="X", help="latency limit per inference")
-    pl.add_argument("--memory-mb", type=float, metavar="M", help="memory limit per processor")
+    pl.add_argument("--objective", choices=["energy", "latency"], default="energy",
+                    help="what the plan makes least per inference (default energy)")
+    pl.add_argument("--deadline-ms", type=argtypes.positive, metavar="X", help="latency limit per inference")
+    pl.add_argument("--memory-mb", type=argtypes.positive, metavar="M", help="memory limit per processor")
     pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
                     help="exhaustive: the reference, for <= 12 blocks")
     pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    pl.add_argument("--error-budget", type=float, metavar="E", help="also compress layers (RLC), chosen with the "
-                                                                    "placement, summed estimated error <= E")
+    pl.add_argument("--error-budget", type=argtypes.error_budget, metavar="E",
+                    help="also compress layers (RLC), chosen with the placement, summed estimated error <= E (0 to 1)")
     pl.add_argument("--calibration", metavar="DATA.npz", help="with --error-budget: calibration inputs "
                                                               "(default: random normal)")
-    pl.add_argument("--samples", type=int, default=32, help="random calibration samples when no data is given")
+    pl.add_argument("--samples", type=argtypes.positive_int, default=32,
+                    help="random calibration samples when no data is given")
     pl.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto", help="conv factorization")
     pl.add_argument("--compressed-output", metavar="M.onnx", help="with --error-budget: where the compressed "
                                                                   "model goes (default: PLAN.onnx beside the plan)")
-    pl.add_argument("-o", "--output", required=True, metavar="PLAN.json")
+    pl.add_argument("-o", "--output", required=True, metavar="PLAN.json", help="where the plan goes")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
 
     em = sub.add_parser("emulate", help="run a plan on an emulated board: real outputs, modelled time and energy")
     em.add_argument("model", help="MODEL.onnx (the one the plan was made for)")
-    em.add_argument("--plan", required=True, metavar="PLAN.json")
+    em.add_argument("--plan", required=True, metavar="PLAN.json", help="a plan made by deepx plan for MODEL")
     em.add_argument("--board", metavar="emulated:NAME", help="default: the plan's board")
     em.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name; default: random normal inputs")
     em.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
     em.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    em.add_argument("--json", action="store_true")
+    em.add_argument("--json", action="store_true", help="print a JSON report")
     em.set_defaults(func=_emulate)
 
     pk = sub.add_parser("pack", help="bundle a model, its weights and its plan for a board into one file")
@@ -44,18 +48,18 @@ def add(sub):
     pk.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: made now)")
     pk.add_argument("--objective", choices=["energy", "latency"], default="energy", help="when the plan is made now")
     pk.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    pk.add_argument("-o", "--output", required=True, metavar="MODEL.dxb")
+    pk.add_argument("-o", "--output", required=True, metavar="MODEL.dxb", help="where the bundle goes")
     pk.set_defaults(func=_pack)
 
     fl = sub.add_parser("flash", help="put a bundle on a board (a folder, or ssh://user@host[:port]/path) "
                                       "with the runtime that runs it")
-    fl.add_argument("bundle", metavar="MODEL.dxb")
+    fl.add_argument("bundle", metavar="MODEL.dxb", help="a bundle made by deepx pack")
     fl.add_argument("--board", required=True, metavar="NAME", help="the board at DEST")
     fl.add_argument("--to", required=True, metavar="DEST", help="a folder (an emulated board's root) or "
                                                                "ssh://[user@]host[:port]/path")
     fl.add_argument("--python", default="python3", help="the board's Python (default: python3)")
     fl.add_argument("--ssh-config", metavar="FILE", help="an ssh_config file for ssh (ssh -F)")
-    fl.add_argument("--timeout", type=float, default=10.0, metavar="S", help="ssh connect timeout")
+    fl.add_argument("--timeout", type=argtypes.positive, default=10.0, metavar="S", help="ssh connect timeout")
     fl.set_defaults(func=_flash)
 
 

@@ -2,7 +2,7 @@
 import json
 import sys
 
-from ... import kernels
+from ... import argtypes, kernels
 
 
 def add(sub):
@@ -10,30 +10,33 @@ def add(sub):
     r = sub.add_parser("run", help="run a model (ONNX) on this machine by a plan")
     _executor_args(r)
     r.add_argument("--output", metavar="OUT.npz", help="write every graph output, keyed by name")
-    r.add_argument("--repeat", type=int, default=0, help="time this many runs after the warm-up")
-    r.add_argument("--warmup", type=int, default=1, help="untimed runs first (compiles, warms caches)")
+    r.add_argument("--repeat", type=argtypes.count, default=0, help="time this many runs after the warm-up")
+    r.add_argument("--warmup", type=argtypes.count, default=1, help="untimed runs first (compiles, warms caches)")
     r.add_argument("--profile", action="store_true", help="print a table of blocks: processor, backend, ms, share")
     r.add_argument("--meter", metavar="SPEC", help="measure energy per inference with this meter "
                                                    "(e.g. um25c:/dev/rfcomm0; see deepx-power)")
-    r.add_argument("--baseline", type=float, default=1.0, metavar="S",
+    r.add_argument("--baseline", type=argtypes.seconds, default=1.0, metavar="S",
                    help="seconds of idle power measured first and subtracted (0: report gross energy)")
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
 
     bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process")
     _executor_args(bn)
-    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime")
-    bn.add_argument("--seconds", type=float, default=5.0, help="timing budget (at least 10 runs each)")
-    bn.add_argument("--json", action="store_true")
+    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime",
+                    help="the runtime timed against (only onnxruntime so far)")
+    bn.add_argument("--seconds", type=argtypes.positive, default=5.0, help="timing budget (at least 10 runs each)")
+    bn.add_argument("--json", action="store_true", help="print a JSON report")
     bn.set_defaults(func=_bench)
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
-    cp.add_argument("--models", nargs="+", metavar="NAME", help="default: all nine light models")
-    cp.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    cp.add_argument("--rlc", type=float, nargs="?", const=0.05, metavar="BUDGET",
+    cp.add_argument("--models", nargs="+", metavar="NAME", help="onnx's light models by their names (bvlc_alexnet, "
+                                                                "vgg19, resnet50, …); default: all nine")
+    cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
+                    help="thread counts, each a row per model (default 1 2; 0: all cores)")
+    cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
                     help="also AlexNet and VGG19 compressed at this error budget (default 0.05)")
-    cp.add_argument("--seconds", type=float, default=3.0, help="timing budget per model and thread count")
-    cp.add_argument("--json", action="store_true")
+    cp.add_argument("--seconds", type=argtypes.positive, default=3.0, help="timing budget per model and thread count")
+    cp.add_argument("--json", action="store_true", help="print a JSON list of rows")
     cp.set_defaults(func=_compare)
 
 
@@ -114,4 +117,5 @@ def _executor_args(p):
     p.add_argument("--input", metavar="IN.npz", help="inputs keyed by input name (.npy for one input); "
                                                      "default: random normal inputs")
     p.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    p.add_argument("--threads", type=int, default=0, help="threads for every library (default: all cores)")
+    p.add_argument("--threads", type=argtypes.threads, default=0,
+                   help="threads for every library (default 0: all cores)")
