@@ -76,7 +76,6 @@ def test_plan_cli_writes_the_compressed_model_it_planned(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--error-budget", "-1"], "error budget must be >= 0"),
     (["--error-budget", "0.1", "--samples", "2"], "2 calibration samples; at least 4 are needed"),
     (["--error-budget", "0.1", "--compressed-output", "{model}"], "would overwrite the model"),
     (["--calibration", "x.npz"], "--calibration and --compressed-output go with --error-budget"),
@@ -88,3 +87,12 @@ def test_plan_cli_rlc_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
               *[a.format(model=model) for a in args], "-o", str(tmp_path / "p.json"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
+
+
+def test_plan_cli_refuses_an_error_budget_out_of_range(tmp_path):
+    model = tmp_path / "dnn.onnx"
+    zoo.export("digits-dnn", model)
+    p = deepx("plan", str(model), "--board", "rpi4b", "--error-budget", "-1", "-o", str(tmp_path / "p.json"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1] == ("deepx plan: error: argument --error-budget: expected an error budget "
+                                                 "from 0 to 1 (a summed relative output error), got '-1'")
