@@ -6,7 +6,8 @@ import numpy as np
 
 
 def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -> tuple:
-    """([seconds of each of `repeat` runs], energy_per_run's report with `meter`, else None)."""
+    """([seconds of each of `repeat` runs], energy_per_run's report with `meter` (and `latency_ms` of the runs in
+    its window), else None)."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -16,7 +17,15 @@ def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -
         return times, None
     from ..power.measure import energy_per_run
 
-    return times, energy_per_run(meter, lambda: ex.run(feeds), max(1, repeat), baseline_s, **meter_kw)
+    window = []  # each run in the metered window, timed too: hundreds of runs where `repeat` gives a few
+
+    def run():
+        t = time.perf_counter()
+        ex.run(feeds)
+        window.append(time.perf_counter() - t)
+
+    energy = energy_per_run(meter, run, max(1, repeat), baseline_s, **meter_kw)
+    return times, dict(energy, latency_ms=dict(latency(window), runs=len(window)))
 
 
 def latency(times_s) -> dict:
