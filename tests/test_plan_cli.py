@@ -56,7 +56,7 @@ def test_plan_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     assert len(p.stderr.strip().splitlines()) == 1 and message in p.stderr
 
 
-def test_emulate_runs_the_plan_and_agrees_with_it(tmp_path):
+def test_emulate_runs_the_plan_plumbing_replays_its_prediction(tmp_path):
     plan = tmp_path / "plan.json"
     assert deepx("plan", ALEXNET, "--board", "rpi4b", "-o", str(plan)).returncode == 0
     p = deepx("emulate", ALEXNET, "--plan", str(plan), "--json", "--output", str(tmp_path / "y.npz"))
@@ -87,7 +87,7 @@ def test_power_meter_emulator_reads_an_emulated_board_running_a_plan(tmp_path):
         assert proc.wait(timeout=10) == 0
 
 
-def test_emulated_meter_spec_reads_the_board_power_model(tmp_path):
+def test_emulated_meter_spec_plumbing_reads_the_board_power_model_back(tmp_path):
     from deepx.runtime.power import Sampler, open_meter
 
     idle = open_meter("emulated:jetson-tk1?interval=0.01")

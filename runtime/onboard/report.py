@@ -19,7 +19,8 @@ def print_run(r: dict, runs=None, board=None, gaps=False, after_outputs=(), afte
     e = r["meter"]
     if e:
         gap = f", gaps {e['gaps']}" if gaps and e["gaps"] else ""
-        print(f"energy: {e['energy_mj_per_inference']:.3f} mJ per inference over {e['runs']} runs "
+        what = "energy (emulated meter: the model replayed, not measured)" if e.get("replays_model") else "energy"
+        print(f"{what}: {e['energy_mj_per_inference']:.3f} mJ per inference over {e['runs']} runs "
               f"({e['samples']} meter samples, mean {e['mean_w']:.3f} W{gap})")
     if wrote:
         print(f"wrote {wrote}")

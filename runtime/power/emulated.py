@@ -7,6 +7,8 @@ from .meter import Meter, MeterError, Sample
 class EmulatedMeter(Meter):
     """Samples the board's power(t): idle, or a plan's inference on it repeated back to back."""
 
+    replays_model = True
+
     def __init__(self, spec: str, board: str, model: str = "", plan: str = "", interval: float = 0.1):
         super().__init__()
         from ..emulate import board_power_source

@@ -16,7 +16,8 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
     min_window_s seconds. `trace`: a CSV path for every sample, with its window ("baseline", "inference").
 
     Returns energy_mj_per_inference (above the idle baseline when baseline_s > 0), the runs, the
-    window's samples, mean power and gaps (start from the window's start, length; seconds)."""
+    window's samples, mean power and gaps (start from the window's start, length; seconds), and
+    replays_model (an `emulated:` meter: the board's cost model read back, not measured)."""
     with ExitStack() as stack:
         meter = open_meter(meter_spec)
         stack.callback(meter.close)
@@ -39,4 +40,4 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
             w = sampler.report("inference")
     energy = w.energy_j if w.net_energy_j is None else w.net_energy_j
     return dict(energy_mj_per_inference=1e3 * energy / runs, runs=runs, window_s=w.duration_s, samples=w.samples,
-                mean_w=w.mean_w, baseline_w=w.baseline_w, gaps=w.gaps)
+                mean_w=w.mean_w, baseline_w=w.baseline_w, gaps=w.gaps, replays_model=meter.replays_model)

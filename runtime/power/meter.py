@@ -30,12 +30,14 @@ class Meter(ABC):
     """A driver: `read()` blocks for at most about a second and returns the new samples (maybe none).
 
     `read()` raises `MeterLost` when the device is gone; `reopen()` raises `MeterError` while it stays gone.
-    `interval_s` is the sampling period; `gives_vi` says whether samples carry voltage and current.
+    `interval_s` is the sampling period; `gives_vi` says whether samples carry voltage and current;
+    `replays_model` says the samples are an emulated board's modelled power, not a measurement.
     """
 
     spec = ""
     interval_s = 0.1
     gives_vi = False
+    replays_model = False
 
     def __init__(self):
         self.stats = {"samples": 0, "discarded": 0, "timeouts": 0}

@@ -134,7 +134,7 @@ def _emulate(args):
         print(json.dumps(report, indent=1))
         return
     p = plan["predicted"]
-    print(f"emulated {board.name}: {emu.now_ms:.3f} ms, {emu.energy_mj():.2f} mJ per inference "
+    print(f"emulated {board.name} (modelled): {emu.now_ms:.3f} ms, {emu.energy_mj():.2f} mJ per inference "
           f"(plan predicted {p['latency_ms']:.3f} ms, {p['energy_mj']:.2f} mJ)")
     print("busy: " + ", ".join(f"{who} {ms:.3f} ms" for who, ms in busy.items()))
     if args.output:
