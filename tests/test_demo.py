@@ -9,18 +9,23 @@ from deepx.runtime.power.measure import energy_per_run
 from deepx.tools import cli
 
 
-def test_demo_digits_dnn(tmp_path, capsys):
+def test_demo_digits_dnn_emulated_meter_plumbing(tmp_path, capsys):
+    """On the emulated board the meter reads the model back: its figure equal to the model's checks the plumbing
+    (pty, wire format, windows, energy accounting), and the output says it is no measurement."""
     cli.main(["demo", "--models", "digits-dnn", "--board", "jetson-nano", "--window", "2",
               "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| digits-dnn")]
+    assert "| emulated meter mJ (model replayed) |" in out and "measured" not in out
     labels = [r[2].strip() for r in rows]
     assert labels == ["CPU only, uncompressed", "GPU only, uncompressed", "deepx plan, uncompressed",
                       "deepx: RLC (0.05) + plan"]
     energy = [float(r[4]) for r in rows]
     assert energy[3] < min(energy[:3])  # the compressed plan beats every uncompressed configuration
-    measured = float(rows[3][5])
-    assert measured == pytest.approx(energy[3], rel=0.05)
+    replayed = float(rows[3][5])
+    assert replayed == pytest.approx(energy[3], rel=0.05)
+    closing = next(line for line in out.splitlines() if line.startswith("- digits-dnn on jetson-nano"))
+    assert "emulated meter (model replayed)" in closing and re.search(r"median [\d.]+ ms, p90 [\d.]+, min", closing)
     accuracy = [float(r[7].strip().rstrip("%")) for r in rows]
     assert accuracy[0] > 95 and accuracy[3] > 95
     assert float(rows[3][6]) < float(rows[0][6])  # fewer weights

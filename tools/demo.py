@@ -4,9 +4,10 @@ For each model: RLC and placement together (`deepx plan --error-budget`), accura
 set, `deepx pack`, `deepx flash` to a board folder, then the flashed `deepx-run` runs the bundle while a
 UM25C is read over a pseudo-terminal. On the emulated board the meter reads the board's modelled power
 (the plan's inference replayed back to back on its virtual clock, in real time), while deepx-run computes
-at host speed; so "measured" energy per inference is the meter's mean power over deepx-run's window x the
-board's modelled latency per inference, compared with the cost model's energy. With `--meter` the board is
-real: deepx-run's own energy per inference (above the idle baseline) is the measured figure.
+at host speed; its energy per inference (the meter's mean power over deepx-run's window x the board's
+modelled latency per inference) is the model replayed, not a measurement: it equals the cost model's
+energy when the meter, its wire format and the energy accounting work. With `--meter` the board is real:
+deepx-run's own energy per inference (above the idle baseline) is the measured figure.
 """
 import contextlib
 import functools
@@ -99,7 +100,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
     if meter:  # a real board: deepx-run measures energy above the idle baseline itself
         report = _run_on_board(["sh", "-c", f"{flashed['command']} --meter {shlex.quote(meter)} " + " ".join(args)])
         modelled_ms = plan["predicted"]["latency_ms"]
-        measured_mj = report["energy_mj_per_inference"]
+        meter_mj = report["energy_mj_per_inference"]
     else:
         _, emu = run_plan(small, plan, io.random_inputs(small), board)
         um = make("um25c", emu.power_source())
@@ -110,7 +111,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
         finally:
             um.unplug()
         modelled_ms = emu.now_ms
-        measured_mj = report["meter"]["mean_w"] * modelled_ms
+        meter_mj = report["meter"]["mean_w"] * modelled_ms
     c = plan["compression"]
     base = c["uncompressed"]["baselines"]
     return dict(model=name, board=board.name, budget=budget, accuracy=acc, plan=plan["predicted"],
@@ -118,8 +119,7 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
                 weights_mib=(c["params_before"] * 4 / 2**20, c["params_after"] * 4 / 2**20),
                 flops=(c["flops_before"], c["flops_after"]), modelled_ms=modelled_ms,
                 modelled_mj=emu.energy_mj() if emu else plan["predicted"]["energy_mj"] - board.idle_w * modelled_ms,
-                measured_mj=measured_mj,
-                meter=report["meter"], host_ms=report["latency_ms"]["median"],
+                meter_mj=meter_mj, meter=report["meter"], host_ms=report["meter"]["latency_ms"],
                 peak_rss_mib=report["peak_rss_bytes"] / 2**20, trace=None if meter else trace)
 
 
@@ -128,9 +128,11 @@ def _pct(a):
 
 
 def table(results: list) -> str:
-    """The paper-style table (baselines against the deepx plan, per model and board), then how it was measured."""
-    lines = ["| model | board | configuration | latency ms | energy mJ | measured mJ | weights MiB | test accuracy |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    """The paper-style table (baselines against the deepx plan, per model and board), then how it was measured,
+    or, with an emulated meter, that its figure is the model replayed."""
+    emulated = any(r["trace"] for r in results)
+    lines = [f"| model | board | configuration | latency ms | energy mJ | {METER_COLUMN[emulated]} | weights MiB "
+             "| test accuracy |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         a0, a1 = r["accuracy"]
         w0, w1 = r["weights_mib"]
@@ -139,43 +141,60 @@ def table(results: list) -> str:
             rows.append(("deepx plan, uncompressed", r["uncompressed"], w0, a0))
         rows.append((f"deepx: RLC ({r['budget']:g}) + plan", r["plan"], w1, a1))
         for i, (label, p, w, a) in enumerate(rows):
-            measured = f"{r['measured_mj']:.3f}" if i == len(rows) - 1 else ""
+            meter = f"{r['meter_mj']:.3f}" if i == len(rows) - 1 else ""
             lines.append(f"| {r['model']} | {r['board']} | {label} | {p['latency_ms']:.3f} | {p['energy_mj']:.3f} "
-                         f"| {measured} | {w:.2f} | {_pct(a)} |")
-    emulated = any(r["trace"] for r in results)
-    lines += ["", "latency ms, energy mJ: per inference, the board's cost model. measured mJ: " +
-              ("the UM25C's mean power over deepx-run's window x the emulated board's modelled latency per "
-               "inference" if emulated else "deepx-run's energy per inference above idle, by the meter"), ""]
-    for r in results:
-        best = min(r["baselines"].items(), key=lambda kv: kv[1]["energy_mj"])
-        m = r["meter"]
-        how = (f"{m['mean_w']:.3f} W over {m['samples']} samples x {r['modelled_ms']:.3f} ms, " if r["trace"] else
-               f"{r['measured_mj']:.3f} mJ above idle against the model's {r['modelled_mj']:.3f}, ")
-        lines.append(
-            f"- {r['model']} on {r['board']}: measured {how}{100 * (r['measured_mj'] / r['modelled_mj'] - 1):+.1f}% "
-            f"from the model; deepx {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x less energy than the best "
-            f"single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M -> "
-            f"{r['flops'][1] / 1e6:.1f}M; deepx-run on {'this host' if r['trace'] else 'the board'} "
-            f"{r['host_ms']:.2f} ms, peak RSS {r['peak_rss_mib']:.0f} MiB")
+                         f"| {meter} | {w:.2f} | {_pct(a)} |")
+    lines += ["", "latency ms, energy mJ: per inference, the board's cost model. " + (
+        "emulated meter mJ: a UM25C emulator reads the emulated board's modelled power (the plan's inference "
+        "replayed), its mean power over deepx-run's window x the modelled latency per inference; not a "
+        "measurement: it can only equal the model's energy, and checks the meter plumbing and the energy accounting"
+        if emulated else "measured mJ: deepx-run's energy per inference above idle, by the meter"), ""]
+    lines += [_summary(r) for r in results]
     if any(r["model"] == "alexnet" for r in results):
         lines.append("AlexNet has random (He) weights: no test accuracy, and little to compress at a small budget "
                      "(README, Known limits); the 2x is reached at --error-budget 0.75 (jetson-nano), 0.3 (jetson-tk1)")
     return "\n".join(lines)
 
 
+METER_COLUMN = {True: "emulated meter mJ (model replayed)", False: "measured mJ"}
+
+
+def _summary(r: dict) -> str:
+    """One model's closing line: the meter's figure against the model, the gain, and deepx-run's own time."""
+    best = min(r["baselines"].items(), key=lambda kv: kv[1]["energy_mj"])
+    m, off = r["meter"], 100 * (r["meter_mj"] / r["modelled_mj"] - 1)
+    if r["trace"]:
+        meter = (f"emulated meter (model replayed) {m['mean_w']:.3f} W over {m['samples']} samples x "
+                 f"{r['modelled_ms']:.3f} ms = {r['meter_mj']:.3f} mJ, the model's {r['modelled_mj']:.3f} read back "
+                 f"({off:+.1f}%: the meter plumbing and energy accounting work)")
+    else:
+        meter = f"measured {r['meter_mj']:.3f} mJ above idle against the model's {r['modelled_mj']:.3f}, {off:+.1f}%"
+    h = r["host_ms"]
+    busy = (" (p90 >> min: other processes held cores while the kernels' OpenMP threads waited for them)"
+            if h["p90"] > 3 * h["min"] + 0.1 else "")
+    where = "this host (its CPU, not the board's)" if r["trace"] else "the board"
+    return (f"- {r['model']} on {r['board']}: {meter}; deepx {best[1]['energy_mj'] / r['plan']['energy_mj']:.2f}x "
+            f"less energy than the best single processor uncompressed ({best[0]}); FLOPs {r['flops'][0] / 1e6:.1f}M "
+            f"-> {r['flops'][1] / 1e6:.1f}M; deepx-run on {where}: median {h['median']:.2f} ms, p90 {h['p90']:.2f}, "
+            f"min {h['min']:.2f} over the {h['runs']} runs in the metered window{busy}; "
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+
+
 def plot(results: list, workdir: str) -> str:
-    """One PNG of the power traces one after another, each model's inference window shaded."""
+    """One PNG of the power traces one after another, each model's inference window shaded, with the modelled
+    mean power per inference dashed (the 10 Hz samples alias the replayed inferences)."""
     from ..runtime.power import read_trace
 
     merged = os.path.join(workdir, "demo-trace.csv")
     offset = 0.0
     with open(merged, "w") as f:
-        f.write("time_s,power_w,window\n")
+        f.write("time_s,power_w,window,modelled_w\n")
         for r in results:
             t = read_trace(r["trace"])
             name = f"{r['model']} on {r['board']}"
+            model_w = r["modelled_mj"] / r["modelled_ms"]  # the replayed inference's mean power
             for ts, p, w in zip(t.time_s, t.power_w, t.window):
-                f.write(f"{offset + ts:.6f},{p:.6g},{name if w else ''}\n")
+                f.write(f"{offset + ts:.6f},{p:.6g},{name if w else ''},{model_w:.6g}\n")
             offset += (t.time_s[-1] if t.time_s else 0.0) + 0.5
     png = os.path.join(workdir, "demo-power.png")
     r = subprocess.run([sys.executable, "-m", "deepx.tools.power_cli", "plot", merged, "-o", png],
