@@ -49,6 +49,21 @@ def test_record_reports_the_samples_it_writes(emulator, tmp_path):
     assert 1.0 <= float(re.search(r"duration ([\d.]+) s", p.stderr)[1]) < 1.2
 
 
+def test_record_from_an_emulated_board_says_it_is_the_model_and_plot_draws_it(tmp_path):
+    """An `emulated:` meter's trace is the cost model replayed: record says so; a trace with a modelled_w column is
+    plotted with the modelled mean power dashed and a note on the aliasing."""
+    csv, png = tmp_path / "t.csv", tmp_path / "t.png"
+    p = power("record", "--meter", "emulated:jetson-nano?interval=0.05", "--duration", "0.3", "-o", str(csv))
+    assert p.returncode == 0, p.stderr
+    assert "emulated meter: the board's modelled power replayed, not measured" in p.stderr
+    csv.write_text("time_s,power_w,window,modelled_w\n0,2,a,3\n0.1,4,a,3\n0.2,2,,3\n")
+    p = power("plot", str(csv), "-o", str(png))
+    assert p.returncode == 0, p.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv.write_text("time_s,power_w,modelled_w\n0,2,x\n")
+    one_line_error(power("plot", str(csv), "-o", str(png)), "t.csv:2: expected a number in column modelled_w")
+
+
 def test_measure_keeps_the_exit_code_and_reports_energy(emulator, tmp_path):
     url = emulator("scpi", tcp_port=0)
     csv = tmp_path / "m.csv"

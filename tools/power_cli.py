@@ -60,10 +60,15 @@ def _record(args) -> int:
             sampler.stop()
             report = sampler.stop_window("record")
             meter.close()
-    print(f"deepx-power: {args.output}: {_summary(report)}; meter {_stats(meter.stats)}", file=sys.stderr)
+    print(f"deepx-power: {args.output}: {_summary(report)}; meter {_stats(meter.stats)}{_replayed(meter)}",
+          file=sys.stderr)
     for why in sampler.lost:
         print(f"deepx-power: meter lost: {why}", file=sys.stderr)
     return 0
+
+
+def _replayed(meter) -> str:
+    return "; emulated meter: the board's modelled power replayed, not measured" if meter.replays_model else ""
 
 
 def _stats(stats: dict) -> str:
@@ -91,10 +96,15 @@ def _measure(args) -> int:
         meter.close()
         if f:
             f.close()
-    print(f"deepx-power: {' '.join(args.command)}: {_summary(report)}", file=sys.stderr)
+    print(f"deepx-power: {' '.join(args.command)}: {_summary(report)}{_replayed(meter)}", file=sys.stderr)
     for why in sampler.lost:
         print(f"deepx-power: meter lost: {why}", file=sys.stderr)
     return code
+
+
+MODELLED_NOTE = ("Emulated board: the meter reads the board's modelled power, one inference replayed after another. "
+                 "Sampled every 0.1 s, inferences far shorter than that alias into plateaus and dips;\nthe dashed line is "
+                 "the model's mean power over an inference (the column modelled_w of the trace).")
 
 
 def _plot(args) -> int:
@@ -120,8 +130,12 @@ def _plot(args) -> int:
                        label=None if name in labelled else name)
             labelled.add(name)
         start = i
+    if trace.modelled_w is not None:
+        ax.plot(trace.time_s, trace.modelled_w, lw=1.5, ls="--", color="C3", label="modelled mean power per inference")
+        labelled.add("modelled")
+        fig.supxlabel(MODELLED_NOTE, fontsize=8, x=0.01, ha="left")
     if labelled:
-        ax.legend(loc="upper right")
+        fig.legend(loc="outside upper right", ncols=len(labelled))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("power (W)")
     ax.set_title(os.path.basename(args.trace))

@@ -32,6 +32,7 @@ class Trace(NamedTuple):
     time_s: list[float]
     power_w: list[float]
     window: list[str]  # "" where no window was open (all "" when the file has no window column)
+    modelled_w: list[float] | None = None  # an emulated board's modelled mean power, where the file has the column
 
 
 def read_trace(path: str) -> Trace:
@@ -46,7 +47,8 @@ def read_trace(path: str) -> Trace:
     head = rows[0]
     it, ip = head.index("time_s"), head.index("power_w")
     iw = head.index("window") if "window" in head else None
-    trace = Trace([], [], [])
+    im = head.index("modelled_w") if "modelled_w" in head else None
+    trace = Trace([], [], [], [] if im is not None else None)
     for n, row in enumerate(rows[1:], start=2):
         try:
             t, p = float(row[it]), float(row[ip])
@@ -57,4 +59,16 @@ def read_trace(path: str) -> Trace:
         trace.time_s.append(t)
         trace.power_w.append(p)
         trace.window.append(row[iw] if iw is not None and iw < len(row) else "")
+        if im is not None:
+            trace.modelled_w.append(_number(row, im, path, n))
     return trace
+
+
+def _number(row: list, i: int, path: str, n: int) -> float:
+    try:
+        x = float(row[i])
+    except (IndexError, ValueError):
+        raise MeterError(f"{path}:{n}: expected a number in column modelled_w, got {row}") from None
+    if not math.isfinite(x):
+        raise MeterError(f"{path}:{n}: modelled_w must be finite, got {row}")
+    return x
