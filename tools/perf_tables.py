@@ -25,7 +25,7 @@ from ..runtime.machine import cpu_name
 from . import bench_kernels, compare
 
 BLOCK = re.compile(r"(<!-- perf:(\w+) -->\n)(.*?)(<!-- end perf -->)", re.S)
-#: the first paragraph of every block (tests/test_readme.py checks it)
+#: the first paragraph of every block, its lines joined by spaces (tests/test_readme.py checks it)
 HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes on \w+), on .+ \(.+\), \d+ of \d+ "
                     r"cores used; numpy sgemm .+ GFLOP/s .+; ONNX Runtime [\d.]+ .+; waiting: deepx .+; ONNX Runtime "
                     r".+allow_spinning.+\. Regenerate: `python -m deepx\.tools\.perf_tables .+`\.", re.S)
