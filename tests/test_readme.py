@@ -46,3 +46,30 @@ def test_tables_match_the_code(readme):
     assert [m.group(2) for m in readme_tables.BLOCK.finditer(readme)] == ["operators", "boards", "meters"]
     assert readme_tables.render(readme) == readme, \
         "README tables differ from the code: run python -m deepx.tools.readme_tables README.md"
+
+
+def test_performance_tables_are_generated(readme):
+    """The Performance tables are perf_tables' output: a header with date, commit, machine, sgemm rate, both
+    sides' waiting settings and the command, then the table's columns (their numbers are not checked)."""
+    from deepx.tools import perf_tables
+
+    blocks = {m.group(2): m.group(3) for m in perf_tables.BLOCK.finditer(readme)}
+    assert sorted(blocks) == ["kernels", "models"]
+    columns = {"models": perf_tables.models_table([]).splitlines()[0],
+               "kernels": perf_tables.kernels_table([]).splitlines()[0]}
+    for name, block in blocks.items():
+        head, _, table = block.partition("\n\n")
+        assert perf_tables.HEADER.fullmatch(" ".join(head.split())), f"{name}: header not in perf_tables' format:\n{head}"
+        rows = table.splitlines()
+        assert rows[0] == columns[name] and len(rows) > 2
+        assert all(row.count("|") == rows[0].count("|") for row in rows[1:] if row.startswith("|"))
+    assert perf_tables.render(readme, {}) == readme
+
+
+def test_perf_header_format(monkeypatch):
+    from deepx.tools import perf_tables
+
+    monkeypatch.setattr(perf_tables, "sgemm_gflops", lambda n: (100.0, "openblas 0.3.31, Haswell kernel"))
+    head = perf_tables.header([1, 2], "python -m deepx.tools.perf_tables README.md --seconds 1").rstrip("\n")
+    assert perf_tables.HEADER.fullmatch(" ".join(head.split())), head
+    assert all(len(line) <= 120 for line in head.splitlines())

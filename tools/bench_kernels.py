@@ -1,5 +1,6 @@
 """`deepx bench-kernels`: conv2d / dense (and low-rank variants) on real networks' layer shapes,
 timed against numpy's sgemm and against ONNX Runtime running the same single-op model in-process."""
+import os
 import statistics
 import sys
 import time
@@ -158,17 +159,50 @@ def onnx_model(case: Case):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
+def _spin_count(text: str):
+    """libgomp's GOMP_SPINCOUNT as a number of spins (None: unset or unreadable; "infinite" is inf)."""
+    text = text.strip().lower()
+    if text in ("infinite", "infinity"):
+        return float("inf")
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}.get(text[-1:], 1)
+    try:
+        return float(text.rstrip("kmgt")) * scale
+    except ValueError:
+        return None
+
+
+def waiting() -> dict:
+    """How idle worker threads wait on each side. deepx's from the environment libgomp and OpenBLAS read when
+    they load (`import deepx` sets them unless the user did); ONNX Runtime's chosen to match: it spins between
+    the ops of a run when deepx's OpenMP workers spin, and stops when the run returns
+    (`session.force_spinning_stop`), as deepx's spin ends ~0.5 ms after its last parallel region."""
+    env = {k: os.environ.get(k, "") for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")}
+    count = _spin_count(env["GOMP_SPINCOUNT"])
+    spins = count > 0 if count is not None else env["OMP_WAIT_POLICY"].upper() != "PASSIVE"
+    return dict(deepx=dict(env, spins=spins),
+                onnxruntime={"session.intra_op.allow_spinning": "1" if spins else "0",
+                             "session.force_spinning_stop": "1"})
+
+
+def waiting_line(w: dict) -> str:
+    """One line of both sides' waiting settings, for the commands' headers."""
+    d = " ".join(f"{k}={v or 'unset'}" for k, v in w["deepx"].items() if k != "spins")
+    o = ", ".join(f"{k}={v}" for k, v in w["onnxruntime"].items())
+    return (f"waiting: deepx {d} ({'spins, then sleeps' if w['deepx']['spins'] else 'sleeps at once'}); "
+            f"ONNX Runtime {o}")
+
+
 def ort_inference_session(model, threads: int):
-    """ONNX Runtime's CPU session on `model` (a path or serialized bytes) as deepx's benchmarks run it."""
+    """ONNX Runtime's CPU session on `model` (a path or serialized bytes) as deepx's benchmarks run it: the
+    same thread count, and idle threads waiting as deepx's do (`waiting`)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    # ONNX Runtime's idle workers spin for a while after each run, holding the cores that the deepx
-    # run timed next needs; without spinning its own single-op times are the same (checked here)
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for key, value in waiting()["onnxruntime"].items():
+        so.add_session_config_entry(key, value)
     return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
 
 
@@ -230,7 +264,7 @@ def bench(threads: int = 0, batch: int = 1, layers=None, backends=None, min_runs
             row = dict(op=case.op, layer=case.layer, shape=case.shape, backend=backend, threads=threads,
                        ms=ours * 1e3, gflops=gflops, sgemm_gflops=sgemm_gflops, sgemm_fraction=gflops / sgemm_gflops,
                        onnxruntime_ms=theirs * 1e3, speed_vs_onnxruntime=theirs / ours,
-                       max_abs_diff=float(np.abs(out - expected).max()))
+                       max_abs_diff=float(np.abs(out - expected).max()), waiting=waiting())
             if case.rank:
                 speedup = full_ms[(case.layer, backend)] / row["ms"]
                 reduction = full_flops[case.layer] / case.flops

@@ -54,18 +54,29 @@ def bench(args) -> dict:
         ex.close()
 
 
-def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: float, min_runs: int = 10) -> dict:
-    """deepx's executor and ONNX Runtime (on `onnx_path`, which may be another model with the same inputs and
-    outputs, e.g. the uncompressed one) on the same inputs in this process, in alternating turns."""
-    from .bench_kernels import median_times, ort_inference_session
+def _diff(ours: dict, theirs: dict) -> dict:
+    return dict(max_abs_diff=max(float(np.abs(ours[n] - theirs[n]).max()) for n in theirs),
+                max_abs_onnxruntime=max(float(np.abs(theirs[n]).max()) for n in theirs))
 
-    sess = ort_inference_session(onnx_path, threads)
-    names = [o.name for o in sess.get_outputs() if o.name in g.outputs]
+
+def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: float, min_runs: int = 10,
+                        uncompressed: str | None = None) -> dict:
+    """deepx's executor and ONNX Runtime on the same model `onnx_path` and inputs in this process, in alternating
+    turns; with `uncompressed` (the model before RLC, same inputs and outputs), ONNX Runtime on that one too,
+    in the same turns (keys `…_uncompressed`): the kernels' speed and the compression's gain apart."""
+    from .bench_kernels import median_times, ort_inference_session, waiting
+
+    paths = [onnx_path] + ([uncompressed] if uncompressed else [])
+    sessions = [ort_inference_session(p, threads) for p in paths]
+    names = [o.name for o in sessions[0].get_outputs() if o.name in g.outputs]
     ours = ex.run(feeds)
-    theirs = dict(zip(names, sess.run(names, feeds)))
-    ours_s, theirs_s = median_times([lambda: ex.run(feeds), lambda: sess.run(names, feeds)], min_runs, seconds)
-    return dict(threads=threads, deepx_ms=1e3 * ours_s, onnxruntime_ms=1e3 * theirs_s,
-                speed_vs_onnxruntime=theirs_s / ours_s,
-                max_abs_diff=max(float(np.abs(ours[n] - theirs[n]).max()) for n in names),
-                max_abs_onnxruntime=max(float(np.abs(theirs[n]).max()) for n in names),
-                arena_bytes=ex.arena_bytes, tensor_bytes=ex.tensor_bytes, blocks=len(ex.blocks))
+    theirs = [dict(zip(names, s.run(names, feeds))) for s in sessions]
+    times = median_times([lambda: ex.run(feeds)] + [lambda s=s: s.run(names, feeds) for s in sessions],
+                         min_runs, seconds)
+    r = dict(threads=threads, deepx_ms=1e3 * times[0], onnxruntime_ms=1e3 * times[1],
+             speed_vs_onnxruntime=times[1] / times[0], **_diff(ours, theirs[0]),
+             arena_bytes=ex.arena_bytes, tensor_bytes=ex.tensor_bytes, blocks=len(ex.blocks), waiting=waiting())
+    if uncompressed:
+        r.update(onnxruntime_uncompressed_ms=1e3 * times[2], speed_vs_onnxruntime_uncompressed=times[2] / times[0],
+                 **{k + "_uncompressed": v for k, v in _diff(ours, theirs[1]).items()})
+    return r

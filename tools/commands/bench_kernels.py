@@ -36,6 +36,7 @@ def _bench_kernels(args):
     print(f"deepx bench-kernels: batch {args.batch}, {rows[0]['threads']} threads; vs ORT = ORT time / deepx time;"
           " lowrank = speedup over the full layer / FLOP reduction; /mult = the same over the reduction in"
           " multiplications the kernels do (Winograd 3x3 convs: 4 per output and channel pair, not 9)")
+    print(bench_kernels.waiting_line(rows[0]["waiting"]))
     print(head)
     print("-" * len(head))
     for r in rows:

@@ -70,6 +70,7 @@ def _profile_table(rows) -> list:
 
 def _bench(args):
     from .. import runner
+    from ..bench_kernels import waiting_line
 
     r = runner.bench(args)
     if args.json:
@@ -78,29 +79,45 @@ def _bench(args):
     print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
           f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
           f"difference {r['max_abs_diff']:.3g} (outputs up to {r['max_abs_onnxruntime']:.3g})")
+    print(waiting_line(r["waiting"]))
+
+
+def compare_line(r: dict) -> str:
+    """One row of `deepx compare`'s text table; an RLC row also has ONNX Runtime on the uncompressed model."""
+    def rel(suffix=""):
+        return r["max_abs_diff" + suffix] / max(1.0, r["max_abs_onnxruntime" + suffix])
+
+    line = (f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} {r['onnxruntime_ms']:9.2f} "
+            f"{r['speed_vs_onnxruntime']:6.2f} {rel():9.2g} ")
+    if "onnxruntime_uncompressed_ms" in r:
+        line += (f"{r['onnxruntime_uncompressed_ms']:12.2f} {r['speed_vs_onnxruntime_uncompressed']:10.2f} "
+                 f"{rel('_uncompressed'):9.2g} ")
+    else:
+        line += f"{'':12} {'':10} {'':9} "
+    return line + f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}"
 
 
 def _compare(args):
     from tqdm import tqdm
 
     from .. import compare
+    from ..bench_kernels import waiting, waiting_line
 
     rows = []
-    head = f"{'model':14} {'variant':12} {'thr':>3} {'deepx ms':>9} {'ORT ms':>9} {'vs ORT':>6} {'rel diff':>9} " \
-           f"{'arena MB':>8} {'tensors MB':>10}"
     if not args.json:
-        print("deepx compare: deepx against ONNX Runtime, same process, alternating runs (medians); vs ORT = ORT time"
-              " / deepx time; rel diff = largest output difference / max(1, largest output); rlc rows: deepx runs the"
-              " compressed model, ORT the uncompressed one")
-        print(head)
+        print("deepx compare: deepx against ONNX Runtime on the same model, same process, same threads, "
+              "alternating runs (medians); vs ORT = ORT time / deepx time; rel diff = largest output difference / "
+              "max(1, largest output); rlc rows: both run the compressed model, and ORT uncompr = ONNX Runtime on "
+              "the uncompressed one (vs uncompr: its time / deepx's, the kernels' and the compression's gain "
+              "together; rel diff uncompr: the compression's error)")
+        print(waiting_line(waiting()))
+        print(f"{'model':14} {'variant':12} {'thr':>3} {'deepx ms':>9} {'ORT ms':>9} {'vs ORT':>6} {'rel diff':>9} "
+              f"{'ORT uncompr':>12} {'vs uncompr':>10} {'rel diff':>9} {'arena MB':>8} {'tensors MB':>10}")
     for r in compare.rows(args.models, args.threads, args.seconds, args.rlc,
                           lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False)):
         rows.append(r)
         if not args.json:
-            tqdm.write(f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} "
-                       f"{r['onnxruntime_ms']:9.2f} {r['speed_vs_onnxruntime']:6.2f} "
-                       f"{r['max_abs_diff'] / max(1.0, r['max_abs_onnxruntime']):9.2g} "
-                       f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}", file=sys.stdout)
+            tqdm.write(compare_line(r), file=sys.stdout)
     if args.json:
         print(json.dumps(rows, indent=1))
 
