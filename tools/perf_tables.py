@@ -26,9 +26,10 @@ from . import bench_kernels, compare
 
 BLOCK = re.compile(r"(<!-- perf:(\w+) -->\n)(.*?)(<!-- end perf -->)", re.S)
 #: the first paragraph of every block, its lines joined by spaces (tests/test_readme.py checks it)
-HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes on \w+), on .+ \(.+\), \d+ of \d+ "
-                    r"cores used; numpy sgemm .+ GFLOP/s .+; ONNX Runtime [\d.]+ .+; waiting: deepx .+; ONNX Runtime "
-                    r".+allow_spinning.+\. Regenerate: `python -m deepx\.tools\.perf_tables .+`\.", re.S)
+HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes on \w+|unknown \(not a git "
+                    r"checkout\)), on .+ \(.+\), \d+ of \d+ cores used; numpy sgemm .+ GFLOP/s .+; ONNX Runtime "
+                    r"[\d.]+ .+; waiting: deepx .+; ONNX Runtime .+allow_spinning.+\. Regenerate: "
+                    r"`python -m deepx\.tools\.perf_tables .+`\.", re.S)
 NAMES = dict(bvlc_alexnet="AlexNet", densenet121="DenseNet121", inception_v1="Inception v1",
              inception_v2="Inception v2", resnet50="ResNet50", shufflenet="ShuffleNet", squeezenet="SqueezeNet",
              vgg19="VGG19", zfnet512="ZFNet512")
@@ -47,9 +48,9 @@ def cpu_flags() -> list:
 
 
 def commit() -> str:
-    """`git rev-parse --short HEAD`, or "uncommitted changes on HASH" when the tree differs from it."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    git = lambda *a: subprocess.run(["git", "-C", here, *a], capture_output=True, text=True)  # noqa: E731
+    """The checkout's `git rev-parse --short HEAD` (the folder the command runs in: an installed deepx is not a
+    checkout), or "uncommitted changes on HASH" when the tree differs from it."""
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True)  # noqa: E731
     head = git("rev-parse", "--short", "HEAD")
     if head.returncode:
         return "unknown (not a git checkout)"
