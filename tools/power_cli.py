@@ -103,8 +103,8 @@ def _measure(args) -> int:
 
 
 MODELLED_NOTE = ("Emulated board: the meter reads the board's modelled power, one inference replayed after another. "
-                 "Sampled every 0.1 s, inferences far shorter than that alias into plateaus and dips;\nthe dashed line is "
-                 "the model's mean power over an inference (the column modelled_w of the trace).")
+                 "Sampled every 0.1 s, inferences far shorter than that alias into plateaus and dips;\n"
+                 "the dashed line is the model's mean power over an inference (the column modelled_w of the trace).")
 
 
 def _plot(args) -> int:
