@@ -131,11 +131,11 @@ def _plot(args) -> int:
             labelled.add(name)
         start = i
     if trace.modelled_w is not None:
-        ax.plot(trace.time_s, trace.modelled_w, lw=1.5, ls="--", color="C3", label="modelled mean power per inference")
+        ax.plot(trace.time_s, trace.modelled_w, lw=1.5, ls="--", color="darkred", label="modelled mean power per inference")
         labelled.add("modelled")
         fig.supxlabel(MODELLED_NOTE, fontsize=8, x=0.01, ha="left")
     if labelled:
-        fig.legend(loc="outside upper right", ncols=len(labelled))
+        fig.legend(loc="outside upper right", ncols=min(len(labelled), 3))  # rows of 3: long names fit
     ax.set_xlabel("time (s)")
     ax.set_ylabel("power (W)")
     ax.set_title(os.path.basename(args.trace))
