@@ -131,7 +131,8 @@ def _plot(args) -> int:
             labelled.add(name)
         start = i
     if trace.modelled_w is not None:
-        ax.plot(trace.time_s, trace.modelled_w, lw=1.5, ls="--", color="darkred", label="modelled mean power per inference")
+        ax.plot(trace.time_s, trace.modelled_w, lw=1.5, ls="--", color="darkred",
+                label="modelled mean power per inference")
         labelled.add("modelled")
         fig.supxlabel(MODELLED_NOTE, fontsize=8, x=0.01, ha="left")
     if labelled:
