@@ -1,4 +1,4 @@
-"""What this machine is: its CPU's name and clock, and the OpenCL devices pyopencl finds (for calibration)."""
+"""What this machine is: its CPU's name, clock and vector extensions, and the OpenCL devices pyopencl finds."""
 import platform
 
 
@@ -69,3 +69,18 @@ def unified_memory(dev) -> bool:
         return bool(dev.host_unified_memory)
     except (cl.Error, AttributeError):
         return False
+
+
+#: /proc/cpuinfo flags of the vector extensions, and their names
+VECTOR_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("fma", "FMA"), ("asimd", "NEON"), ("neon", "NEON"))
+
+
+def cpu_flags() -> list:
+    """The vector extensions /proc/cpuinfo lists (AVX-512, AVX2, FMA, NEON), in that order."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            words = set(" ".join(line.split(":", 1)[1] for line in f if line.split(":")[0].strip()
+                                 in ("flags", "Features")).split())
+    except OSError:
+        return []
+    return list(dict.fromkeys(name for flag, name in VECTOR_FLAGS if flag in words))

@@ -13,6 +13,12 @@ from .runner import against_onnxruntime
 RLC_MODELS = ("bvlc_alexnet", "vgg19")
 
 
+def rel_diff(r: dict, suffix: str = "") -> float:
+    """A row's largest output difference / max(1, largest output) (`suffix` "_uncompressed": against ORT on the
+    uncompressed model)."""
+    return r["max_abs_diff" + suffix] / max(1.0, r["max_abs_onnxruntime" + suffix])
+
+
 def compressed(name: str, budget: float) -> str:
     """The light model `name` compressed by RLC at `budget` (written once, cached)."""
     from ..models import compress

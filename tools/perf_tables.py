@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import kernels
 from ..models import light
-from ..runtime.machine import cpu_name
+from ..runtime.machine import cpu_flags, cpu_name
 from . import bench_kernels, compare
 
 BLOCK = re.compile(r"(<!-- perf:(\w+) -->\n)(.*?)(<!-- end perf -->)", re.S)
@@ -33,20 +33,6 @@ HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes 
 NAMES = dict(bvlc_alexnet="AlexNet", densenet121="DenseNet121", inception_v1="Inception v1",
              inception_v2="Inception v2", resnet50="ResNet50", shufflenet="ShuffleNet", squeezenet="SqueezeNet",
              vgg19="VGG19", zfnet512="ZFNet512")
-FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("fma", "FMA"), ("asimd", "NEON"), ("neon", "NEON"))
-
-
-def cpu_flags() -> list:
-    """The vector extensions /proc/cpuinfo lists (AVX-512, AVX2, FMA, NEON), in that order."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            words = set(" ".join(line.split(":", 1)[1] for line in f if line.split(":")[0].strip()
-                                 in ("flags", "Features")).split())
-    except OSError:
-        return []
-    return list(dict.fromkeys(name for flag, name in FLAGS if flag in words))
-
-
 def commit() -> str:
     """The checkout's `git rev-parse --short HEAD` (the folder the command runs in: an installed deepx is not a
     checkout), or "uncommitted changes on HASH" when the tree differs from it."""
@@ -93,10 +79,6 @@ def _both(rows, key, fmt) -> str:
     return " / ".join(format(r[key], fmt) for r in rows)
 
 
-def _rel(r, suffix="") -> float:
-    return r["max_abs_diff" + suffix] / max(1.0, r["max_abs_onnxruntime" + suffix])
-
-
 def models_table(rows: list) -> str:
     """`deepx compare`'s rows, one line per model and variant, thread counts side by side."""
     lines = ["| model | threads | deepx ms | ORT ms | vs ORT | rel diff | ORT ms, uncompressed model | "
@@ -108,7 +90,7 @@ def models_table(rows: list) -> str:
         name = NAMES.get(model, model) + ("" if variant == "uncompressed" else f", {variant.upper()}")
         rlc = "onnxruntime_uncompressed_ms" in rs[0]
         cells = [name, _both(rs, "threads", "d"), _both(rs, "deepx_ms", ".3g"), _both(rs, "onnxruntime_ms", ".3g"),
-                 _both(rs, "speed_vs_onnxruntime", ".2f"), f"{max(_rel(r) for r in rs):.0e}",
+                 _both(rs, "speed_vs_onnxruntime", ".2f"), f"{max(compare.rel_diff(r) for r in rs):.0e}",
                  _both(rs, "onnxruntime_uncompressed_ms", ".3g") if rlc else "",
                  _both(rs, "speed_vs_onnxruntime_uncompressed", ".2f") if rlc else "",
                  f"{rs[0]['arena_bytes'] / 1e6:.1f}", f"{rs[0]['tensor_bytes'] / 1e6:.1f}"]

@@ -17,7 +17,7 @@ from ... import __version__, argtypes, kernels
 from ...errors import DeepxError
 from ...models import io
 from .. import bundle
-from .report import print_run
+from .report import outputs_summary, print_run
 
 def process_age_s():
     """Seconds since this process started (Linux: /proc, 10 ms resolution), or None."""
@@ -88,8 +88,7 @@ def run(args) -> dict:
                 latency_ms=dict(latency(times), runs=len(times)) if times else None,
                 peak_rss_bytes=peak_rss_bytes(), weights_bytes=b.manifest["model"]["param_bytes"],
                 energy_mj_per_inference=energy and energy["energy_mj_per_inference"], meter=energy,
-                outputs={n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max()))
-                         for n, y in outputs.items()})
+                outputs=outputs_summary(outputs))
 
 
 def _print(r, args):

@@ -1,4 +1,9 @@
-"""The lines a run prints, shared by `deepx run` and `deepx-run`: outputs, latency, energy."""
+"""What a run reports, shared by `deepx run` and `deepx-run`: its outputs in brief, and the lines it prints."""
+
+
+def outputs_summary(outputs: dict) -> dict:
+    """{name: {shape, min, max}} of a run's output arrays, for its report."""
+    return {n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in outputs.items()}
 
 
 def print_run(r: dict, runs=None, board=None, gaps=False, after_outputs=(), after_latency=(), wrote=None):

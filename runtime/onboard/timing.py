@@ -8,23 +8,20 @@ import numpy as np
 def timed_runs(ex, feeds, repeat: int, meter=None, baseline_s=1.0, **meter_kw) -> tuple:
     """([seconds of each of `repeat` runs], energy_per_run's report with `meter` (and `latency_ms` of the runs in
     its window), else None)."""
-    times = []
-    for _ in range(repeat):
+    def run(into: list):
         t = time.perf_counter()
         ex.run(feeds)
-        times.append(time.perf_counter() - t)
+        into.append(time.perf_counter() - t)
+
+    times = []
+    for _ in range(repeat):
+        run(times)
     if not meter:
         return times, None
     from ..power.measure import energy_per_run
 
     window = []  # each run in the metered window, timed too: hundreds of runs where `repeat` gives a few
-
-    def run():
-        t = time.perf_counter()
-        ex.run(feeds)
-        window.append(time.perf_counter() - t)
-
-    energy = energy_per_run(meter, run, max(1, repeat), baseline_s, **meter_kw)
+    energy = energy_per_run(meter, lambda: run(window), max(1, repeat), baseline_s, **meter_kw)
     return times, dict(energy, latency_ms=dict(latency(window), runs=len(window)))
 
 

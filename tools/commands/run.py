@@ -42,14 +42,14 @@ def add(sub):
 
 def _run(args):
     from ...models import io
-    from ...runtime.onboard.report import print_run
+    from ...runtime.onboard.report import outputs_summary, print_run
     from .. import runner
 
     r = runner.run(args)
     outputs = r.pop("outputs")
     if args.output:
         io.save_outputs(args.output, outputs)
-    r["outputs"] = {n: dict(shape=list(y.shape), min=float(y.min()), max=float(y.max())) for n, y in outputs.items()}
+    r["outputs"] = outputs_summary(outputs)
     if args.json:
         print(json.dumps(r, indent=1))
         return
@@ -84,14 +84,13 @@ def _bench(args):
 
 def compare_line(r: dict) -> str:
     """One row of `deepx compare`'s text table; an RLC row also has ONNX Runtime on the uncompressed model."""
-    def rel(suffix=""):
-        return r["max_abs_diff" + suffix] / max(1.0, r["max_abs_onnxruntime" + suffix])
+    from ..compare import rel_diff
 
     line = (f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} {r['onnxruntime_ms']:9.2f} "
-            f"{r['speed_vs_onnxruntime']:6.2f} {rel():9.2g} ")
+            f"{r['speed_vs_onnxruntime']:6.2f} {rel_diff(r):9.2g} ")
     if "onnxruntime_uncompressed_ms" in r:
         line += (f"{r['onnxruntime_uncompressed_ms']:12.2f} {r['speed_vs_onnxruntime_uncompressed']:10.2f} "
-                 f"{rel('_uncompressed'):9.2g} ")
+                 f"{rel_diff(r, '_uncompressed'):9.2g} ")
     else:
         line += f"{'':12} {'':10} {'':9} "
     return line + f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}"
