@@ -9,7 +9,7 @@ from setuptools import Extension, setup
 
 FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
 SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "kernels.opencl", "models.zoo", "runtime.power",
-               "runtime.planner",
+               "runtime.planner", "models.onnx_ops",
                "runtime.onboard", "tools.commands"]
 
 package_dir = {"deepx": "core"}  # the package root: version, errors, config

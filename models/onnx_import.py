@@ -2,30 +2,30 @@
 per-channel Mul / Add into the Conv before them, fuse activations into their producer and factor chains into
 low-rank ops.
 
-Over 400 lines: one short method per ONNX operator (about 30), all on the importer's tensor helpers.
+The operators' methods live in models/onnx_ops, one mixin per op family; here: the tensor helpers, the
+conversion loop, constants and views.
 """
 import math
 import os
 
 import numpy as np
 
-from ..kernels.common import CLIP, IDENTITY, NAMED_ACTS, Act
 from ..errors import DeepxError
 from . import passes
 from .graph import Graph, ModelError, Node
-
-ACTIVATIONS = {"Relu": NAMED_ACTS["relu"], "Sigmoid": NAMED_ACTS["sigmoid"], "Tanh": NAMED_ACTS["tanh"]}
-
-
-def _ints(v):
-    return [int(i) for i in v]
+from .onnx_ops import ints
+from .onnx_ops.conv import ConvOps
+from .onnx_ops.elementwise import ElementwiseOps
+from .onnx_ops.layout import LayoutOps
+from .onnx_ops.reduce import ReduceOps
+from .onnx_ops.rnn import RecurrentOps
 
 
 def _label(node):
     return node.name or node.output[0]
 
 
-class _Importer:
+class _Importer(ElementwiseOps, LayoutOps, ConvOps, ReduceOps, RecurrentOps):
     """Dispatches each ONNX node by op type to its method `op_<type>`, whose docstring is the operator's row
     in the README's table ("deepx op: limits")."""
 
@@ -104,6 +104,12 @@ class _Importer:
                 self.g.shapes[out] = self.shape(self.name(out))
         return self.g
 
+    def weight(self, node, suffix, value):
+        """A float32 constant made for the node's IR nodes (a transposed weight, a bias), by name."""
+        name = f"{node.output[0]}/{suffix}"
+        self.values[name] = np.ascontiguousarray(value, dtype=np.float32)
+        return name
+
     def fold(self, node, value):
         self.values[node.output[0]] = np.asarray(value)
 
@@ -122,17 +128,11 @@ class _Importer:
     def op_ConstantOfShape(self, node, a):
         """(folded): a constant shape."""
         fill = self.onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-        self.fold(node, np.full(_ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
+        self.fold(node, np.full(ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
 
     def op_Shape(self, node, a):
         """(folded): shapes are static."""
         self.fold(node, np.array(self.shape(node.input[0]), np.int64))
-
-    def op_Gather(self, node, a):
-        """(folded): constant inputs only."""
-        if self.runtime(node):
-            raise ModelError("Gather on a runtime tensor is not supported")
-        self.fold(node, np.take(self.value(node.input[0]), self.value(node.input[1]), axis=a.get("axis", 0)))
 
     def op_Cast(self, node, a):
         """(folded) on constants: on a runtime tensor nothing, float32 stays float32."""
@@ -157,7 +157,7 @@ class _Importer:
 
     def op_Reshape(self, node, a):
         """`reshape` (a view): `0`, `-1` and `allowzero`; folded on constants."""
-        shape = _ints(a["shape"] if self.opset < 5 else self.value(node.input[1]))
+        shape = ints(a["shape"] if self.opset < 5 else self.value(node.input[1]))
         src = self.shape(node.input[0])
         if not a.get("allowzero", 0):
             shape = [src[i] if s == 0 else s for i, s in enumerate(shape)]
@@ -176,8 +176,8 @@ class _Importer:
 
     def _axes(self, node, a):
         if self.opset >= 13 and len(node.input) > 1 and node.input[1]:
-            return _ints(self.value(node.input[1]))
-        return _ints(a.get("axes", []))
+            return ints(self.value(node.input[1]))
+        return ints(a.get("axes", []))
 
     def op_Squeeze(self, node, a):
         """`reshape` (a view): axes as attribute or constant input."""
@@ -193,224 +193,26 @@ class _Importer:
             shape.insert(axis, 1)
         self._reshape(node, shape)
 
-    # compute
-    def _windowed(self, node, a, op, x, k, inputs=(), **extra):
-        """Emit a 2-D windowed op (conv2d, pools); a 1-D one (N,C,L) runs as 2-D on (N,C,1,L)."""
-        src = self.shape(x)
-        if len(src) not in (3, 4) or len(k) != len(src) - 2:
-            raise ModelError(f"only 1-D and 2-D {node.op_type} is supported, input has shape {src}")
-        lift = (lambda v, d: [d] + list(v)) if len(src) == 3 else (lambda v, d: list(v))
-        stride, dil = lift(a.get("strides", [1] * len(k)), 1), lift(a.get("dilations", [1] * len(k)), 1)
-        hw, k = lift(src[2:], 1), lift(k, 1)
-        pads = self._pads(a, hw, k, stride, dil, len(src) - 2)
-        out = node.output[0]
-        if len(src) == 3:
-            x = self.emit(node, "reshape", [x], out + "/2d", shape=tuple(src[:2]) + (1, src[2]))
-            out += "/2d_out"
-        y = self.emit(node, op, [x, *inputs], out, stride=tuple(stride), pads=pads, **extra,
-                      **({"dilation": tuple(dil)} if op != "avgpool2d" else {}))
-        if len(src) == 3:
-            shape = self.g.shapes[y]
-            self.emit(node, "reshape", [y], node.output[0], shape=shape[:2] + shape[3:])
 
-    @staticmethod
-    def _pads(a, hw, k, stride, dil, ndim):
-        """ONNX pads / auto_pad -> (top, left, bottom, right)."""
-        mode = a.get("auto_pad", "NOTSET")
-        if mode == "NOTSET":
-            pads = _ints(a.get("pads", [0] * 2 * ndim))
-            return tuple(pads) if ndim == 2 else (0, pads[0], 0, pads[1])
-        if mode == "VALID":
-            return (0, 0, 0, 0)
-        begin, end = [], []
-        for size, kk, s, d in zip(hw, k, stride, dil):
-            total = max(0, (-(-size // s) - 1) * s + (kk - 1) * d + 1 - size)
-            begin.append(total // 2 if mode == "SAME_UPPER" else total - total // 2)
-            end.append(total - begin[-1])
-        return tuple(begin + end)
 
-    def op_Conv(self, node, a):
-        """`conv2d`: 1-D and 2-D, constant weight, groups, dilations, `auto_pad`; activations after it fused."""
-        x, w = node.input[0], node.input[1]
-        if not self.is_const(w):
-            raise ModelError("Conv with a runtime weight is not supported")
-        wv = self.value(w)
-        w2 = self._weight(node, "w2d", wv[:, :, None, :]) if wv.ndim == 3 else w
-        self._windowed(node, a, "conv2d", x, wv.shape[2:], [w2, node.input[2] if len(node.input) > 2 else ""],
-                       groups=int(a.get("group", 1)), act=IDENTITY)
 
-    def op_Gemm(self, node, a):
-        """`dense` (+ `add` for a C that is not a bias vector): 2-D x, constant B, no `transA`."""
-        x, b = node.input[0], node.input[1]
-        if a.get("transA", 0) or not self.is_const(b) or len(self.shape(x)) != 2:
-            raise ModelError("Gemm is supported as x (N,M) times a constant weight, without transA")
-        w = self.value(b).astype(np.float32, copy=False)
-        if a.get("alpha", 1.0) != 1.0:
-            w = w * np.float32(a["alpha"])
-        w = w if a.get("transB", 0) else w.T
-        return self._dense(node, w, node.input[2] if len(node.input) > 2 else "", a.get("beta", 1.0))
 
-    def op_MatMul(self, node, a):
-        """`dense` (+ `reshape` for N-D x): constant 2-D second operand."""
-        x, b = node.input
-        if not self.is_const(b) or self.value(b).ndim != 2:
-            raise ModelError("MatMul is supported with a constant 2-D second operand")
-        src = self.shape(x)
-        if len(src) == 2:
-            return self._dense(node, self.value(b).T, "", 1.0)
-        flat = self.emit(node, "reshape", [x], node.output[0] + "/flat", shape=(math.prod(src[:-1]), src[-1]))
-        y = self.emit(node, "dense", [flat, self._weight(node, "w", self.value(b).T), ""], node.output[0] + "/2d",
-                      act=IDENTITY)
-        self.emit(node, "reshape", [y], node.output[0], shape=tuple(src[:-1]) + (self.shape(b)[1],))
 
-    def _weight(self, node, suffix, value):
-        name = f"{node.output[0]}/{suffix}"
-        self.values[name] = np.ascontiguousarray(value, dtype=np.float32)
-        return name
 
-    def _dense(self, node, w, c, beta):
-        k = w.shape[0]
-        bias, add = "", None
-        if c:
-            cv = self.value(c) * np.float32(beta) if self.is_const(c) else None
-            if cv is not None and cv.size in (1, k) and cv.ndim <= 2 and (cv.ndim < 2 or cv.shape[0] == 1):
-                bias = self._weight(node, "b", np.broadcast_to(cv.reshape(-1), (k,)))
-            else:
-                add = c if cv is None else self._weight(node, "c", cv)
-        out = node.output[0] if add is None else node.output[0] + "/gemm"
-        self.emit(node, "dense", [node.input[0], self._weight(node, "w", w), bias], out, act=IDENTITY)
-        if add is not None:
-            if beta != 1.0 and not self.is_const(c):
-                raise ModelError("Gemm with beta != 1 on a runtime C")
-            self.emit(node, "add", [out, add], node.output[0], act=IDENTITY)
 
-    def _binary(self, node, op, fn):
-        if not self.runtime(node):
-            return self.fold(node, fn(self.value(node.input[0]), self.value(node.input[1])))
-        self.emit(node, op, list(node.input), node.output[0], act=IDENTITY)
 
-    def op_Add(self, node, a):
-        """`add`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
-        into the Conv or BatchNormalization before it."""
-        self._binary(node, "add", np.add)
 
-    def op_Mul(self, node, a):
-        """`mul`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
-        into the Conv or BatchNormalization before it."""
-        self._binary(node, "mul", np.multiply)
 
-    def op_Sum(self, node, a):
-        """`add`, one per extra input: folded on constants."""
-        if not self.runtime(node):
-            return self.fold(node, sum(self.value(i) for i in node.input))
-        acc = node.input[0]
-        for i, other in enumerate(node.input[1:], 1):
-            out = node.output[0] if i == len(node.input) - 1 else f"{node.output[0]}/sum{i}"
-            acc = self.emit(node, "add", [acc, other], out, act=IDENTITY)
-        if len(node.input) == 1:
-            self.alias[node.output[0]] = acc
 
-    def _activation(self, node, act):
-        if not self.runtime(node, 1):
-            from ..kernels.ref.elementwise import apply_act
 
-            return self.fold(node, apply_act(self.value(node.input[0]), act).astype(np.float32))
-        self.emit(node, "activation", [node.input[0]], node.output[0], act=act)
 
-    def op_Relu(self, node, a):
-        """`activation` `relu`: fused into its producer."""
-        self._activation(node, ACTIVATIONS["Relu"])
 
-    def op_Sigmoid(self, node, a):
-        """`activation` `sigmoid`: fused into its producer."""
-        self._activation(node, ACTIVATIONS["Sigmoid"])
 
-    def op_Tanh(self, node, a):
-        """`activation` `tanh`: fused into its producer."""
-        self._activation(node, ACTIVATIONS["Tanh"])
 
-    def op_Clip(self, node, a):
-        """`activation` `clip`: constant bounds; fused into its producer."""
-        if self.opset < 11:
-            lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
-        else:
-            bound = [float(self.value(i)) if i else None for i in list(node.input[1:]) + ["", ""]][:2]
-            if any(i and not self.is_const(i) for i in node.input[1:]):
-                raise ModelError("Clip with runtime bounds is not supported")
-            lo, hi = (-math.inf if bound[0] is None else bound[0]), (math.inf if bound[1] is None else bound[1])
-        self._activation(node, Act(CLIP, float(lo), float(hi)))
 
-    def _pool(self, node, a, op, **extra):
-        x = node.input[0]
-        k = _ints(a["kernel_shape"])
-        kernel = tuple(k) if len(k) == 2 else (1, *k)
-        self._windowed(node, a, op, x, k, kernel=kernel, ceil_mode=bool(a.get("ceil_mode", 0)), **extra)
 
-    def op_MaxPool(self, node, a):
-        """`maxpool2d`: 1-D and 2-D, `ceil_mode`, pads, dilations."""
-        self._pool(node, a, "maxpool2d")
 
-    def op_AveragePool(self, node, a):
-        """`avgpool2d`: 1-D and 2-D, `ceil_mode`, `count_include_pad`; no dilations."""
-        if any(d != 1 for d in a.get("dilations", [])):
-            raise ModelError("AveragePool with dilations is not supported")
-        self._pool(node, a, "avgpool2d", count_include_pad=bool(a.get("count_include_pad", 0)))
 
-    def op_GlobalAveragePool(self, node, a):
-        """`global_avgpool`."""
-        self.emit(node, "global_avgpool", [node.input[0]], node.output[0])
-
-    def op_LRN(self, node, a):
-        """`lrn`."""
-        self.emit(node, "lrn", [node.input[0]], node.output[0], size=int(a["size"]), alpha=a.get("alpha", 1e-4),
-                  beta=a.get("beta", 0.75), bias=a.get("bias", 1.0))
-
-    def op_BatchNormalization(self, node, a):
-        """folded into the Conv before it, else `batchnorm`: inference mode, constant parameters."""
-        if a.get("training_mode", 0):
-            raise ModelError("BatchNormalization in training mode")
-        if not all(self.is_const(i) for i in node.input[1:5]):
-            raise ModelError("BatchNormalization needs constant parameters")
-        self.emit(node, "batchnorm", list(node.input[:5]), node.output[0], eps=a.get("epsilon", 1e-5),
-                  act=IDENTITY)
-
-    def op_Softmax(self, node, a):
-        """`softmax`: before opset 13 over the flattened axes from `axis` on."""
-        src = self.shape(node.input[0])
-        axis = a.get("axis", -1 if self.opset >= 13 else 1) % len(src)
-        if self.opset >= 13 or axis == len(src) - 1:
-            return self.emit(node, "softmax", [node.input[0]], node.output[0], axis=axis)
-        # before opset 13: softmax over everything from `axis` on, as one flattened row
-        flat = self.emit(node, "reshape", [node.input[0]], node.output[0] + "/2d",
-                         shape=(math.prod(src[:axis]), math.prod(src[axis:])))
-        y = self.emit(node, "softmax", [flat], node.output[0] + "/softmax", axis=1)
-        self.emit(node, "reshape", [y], node.output[0], shape=src)
-
-    def op_Concat(self, node, a):
-        """`concat`: folded on constants."""
-        if not self.runtime(node):
-            return self.fold(node, np.concatenate([self.value(i) for i in node.input], axis=a["axis"]))
-        self.emit(node, "concat", list(node.input), node.output[0], axis=a["axis"] % len(self.shape(node.input[0])))
-
-    def op_Transpose(self, node, a):
-        """`transpose`: folded on constants."""
-        perm = tuple(_ints(a.get("perm", range(len(self.shape(node.input[0])))[::-1])))
-        if not self.runtime(node):
-            return self.fold(node, np.transpose(self.value(node.input[0]), perm))
-        self.emit(node, "transpose", [node.input[0]], node.output[0], perm=perm)
-
-    def op_Pad(self, node, a):
-        """`pad`: constant mode, H and W of NCHW tensors, pads >= 0."""
-        pads = _ints(a["pads"] if self.opset < 11 else self.value(node.input[1]))
-        mode = a.get("mode", "constant")
-        value = a.get("value", 0.0) if self.opset < 11 else (
-            float(self.value(node.input[2])) if len(node.input) > 2 and node.input[2] else 0.0)
-        rank = len(self.shape(node.input[0]))
-        if mode != "constant" or rank != 4 or any(pads[i] or pads[i + rank] for i in (0, 1)) or min(pads) < 0:
-            raise ModelError(f"Pad is supported in constant mode on the H and W "
-                             f"axes of NCHW tensors, got mode {mode!r}, pads {pads}")
-        self.emit(node, "pad", [node.input[0]], node.output[0], pads=(pads[2], pads[3], pads[6], pads[7]),
-                  value=value)
 
 
 def load_onnx(path, input_shapes=None, example=None, default_batch=None, note=None) -> Graph:

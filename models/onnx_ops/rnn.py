@@ -1,0 +1,5 @@
+"""ONNX recurrent operators."""
+
+
+class RecurrentOps:
+    """(filled by the recurrent family)"""
