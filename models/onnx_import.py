@@ -14,18 +14,17 @@ from ..errors import DeepxError
 from . import passes
 from .graph import Graph, ModelError, Node
 from .onnx_ops import ints
-from .onnx_ops.conv import ConvOps
-from .onnx_ops.elementwise import ElementwiseOps
-from .onnx_ops.layout import LayoutOps
-from .onnx_ops.reduce import ReduceOps
-from .onnx_ops.rnn import RecurrentOps
+from .onnx_ops import conv, elementwise, layout, reduce, rnn
 
 
 def _label(node):
     return node.name or node.output[0]
 
 
-class _Importer(ElementwiseOps, LayoutOps, ConvOps, ReduceOps, RecurrentOps):
+PATTERNS = elementwise.PATTERNS + layout.PATTERNS + conv.PATTERNS + reduce.PATTERNS + rnn.PATTERNS
+
+
+class _Importer(elementwise.ElementwiseOps, layout.LayoutOps, conv.ConvOps, reduce.ReduceOps, rnn.RecurrentOps):
     """Dispatches each ONNX node by op type to its method `op_<type>`, whose docstring is the operator's row
     in the README's table ("deepx op: limits")."""
 
@@ -80,12 +79,14 @@ class _Importer(ElementwiseOps, LayoutOps, ConvOps, ReduceOps, RecurrentOps):
 
     # conversion ------------------------------------------------------------
     def run(self, model):
-        g = model.graph
-        unsupported = [f"{n.op_type} (node {_label(n)!r})" for n in g.node
+        nodes = list(model.graph.node)
+        for rewrite in PATTERNS:
+            nodes = rewrite(self, nodes)
+        unsupported = [f"{n.op_type} (node {_label(n)!r})" for n in nodes
                        if n.domain not in ("", "ai.onnx") or not hasattr(self, "op_" + n.op_type)]
         if unsupported:
             raise ModelError(f"{self.path}: unsupported operators: {', '.join(unsupported)}")
-        for node in g.node:
+        for node in nodes:
             attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
             attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
             missing = [i for i in node.input if i and not self.is_const(i) and self.name(i) not in self.g.shapes]
