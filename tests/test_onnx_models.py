@@ -136,12 +136,14 @@ def test_per_channel_mul_add_after_batchnorm_fold_into_it():
     np.testing.assert_allclose(run_graph(g, {"x": x})["y"], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_unsupported_operators_are_all_listed_before_running():
+def test_unsupported_operators_are_grouped_before_running():
     from onnx import helper
 
-    model = _model([helper.make_node("Elu", ["x"], ["a"], name="elu1"), helper.make_node("Relu", ["a"], ["b"]),
-                    helper.make_node("Selu", ["b"], ["y"], name="selu2")], [("x", [1, 4])], ["y"])
-    with pytest.raises(ModelError, match=r"unsupported operators: Elu \(node 'elu1'\), Selu \(node 'selu2'\)"):
+    nodes = [helper.make_node("NonZero", ["x"], [f"n{i}"], name=f"nz{i}") for i in range(5)]
+    nodes += [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Foo", ["r"], ["f"], name="foo", domain="acme")]
+    model = _model(nodes, [("x", [1, 4])], ["n0", "f"])
+    with pytest.raises(ModelError, match=r"unsupported operators: NonZero x5 \(nz0, nz1, nz2, …\), "
+                                         r"acme.Foo x1 \(foo\) \(the operators deepx reads: README"):
         from_onnx(model)
 
 
