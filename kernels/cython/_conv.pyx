@@ -700,6 +700,26 @@ cdef void col2im_channel(const float* col, Py_ssize_t T, int k, int R, int S, in
                         yrow[iw * sw] += c[i * W + iw]
 
 
+cdef void gemm_t_parts(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc, int nth) noexcept nogil:
+    # c (m,n) = aᵀ · b, a stored (k,m); nth > 1: blocks of columns (of rows when the columns are
+    # few) shared by nth threads, one serial-BLAS GEMM each
+    cdef int nb = 1, part, lo, hi
+    cdef bint cols = n >= 256 * nth
+    if nth > 1 and (cols or m >= 16 * nth):
+        nb = min(cdiv_up(n, 128), SHARES * nth) if cols else nth
+    for part in prange(nb, num_threads=nth, schedule='dynamic', use_threads_if=nb > 1):
+        if cols:
+            lo = (<long>n * part // nb) & ~15
+            hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~15
+            gemm(True, False, m, hi - lo, k, a, lda, b + lo, ldb, 0.0, c + lo, ldc)
+        else:
+            lo = <long>m * part // nb
+            hi = <long>m * (part + 1) // nb
+            gemm(True, False, hi - lo, n, k, a + lo, lda, b, ldb, 0.0, c + <Py_ssize_t>lo * ldc,
+                 ldc)
+
+
 def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b,
                      stride, pads, output_padding, dilation, int groups, act, out=None):
     """x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): per (image, group) and tile of input
@@ -715,9 +735,6 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
     if out is None:
         out = np.empty((N, K, P, Q), np.float32)
     cdef float[:, :, :, ::1] y = out
-    # per group: w_g (C/g, K/g*R*S) transposed, groups stacked -> wt (g, K/g*R*S, C/g)
-    cdef const float[:, :, ::1] wt = np.ascontiguousarray(
-        np.asarray(w).reshape(groups, Cg, KRS).transpose(0, 2, 1))
     cdef const float* bp = &b[0] if b is not None else NULL
     cdef ActC a = as_act(act)
     cdef int blas = blas_serial(), nth = kernel_threads(blas)
@@ -735,8 +752,8 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
                     h0 = 0
                     while h0 < H:
                         m = min(rows, H - h0)
-                        gemm_parts(KRS, m * W, Cg, &wt[g, 0, 0], Cg, &x[n, g * Cg, h0, 0], HW, col,
-                                   m * W, NULL, IDENT, nth)
+                        gemm_t_parts(KRS, m * W, Cg, &w[g * Cg, 0, 0, 0], KRS, &x[n, g * Cg, h0, 0],
+                                     HW, col, m * W, nth)
                         par = nth > 1 and <Py_ssize_t>KRS * m * W >= PAR_MIN
                         for k in prange(Kg, num_threads=nth, schedule='static', use_threads_if=par):
                             col2im_channel(col, <Py_ssize_t>m * W, k, R, S, sh, sw, pt, pl, dh, dw,

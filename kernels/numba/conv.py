@@ -156,9 +156,9 @@ def _col2im(col, R, S, sh, sw, pt, pl, dh, dw, h0, W, y):
 
 
 @jit()
-def _conv_transpose2d(x, wt, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, hi, tile, y):
-    # x (N,C,H,W), wt (K*R*S, C/g) per group stacked -> y (N,K,P,Q): per (image, group) and tile of input
-    # rows, col = wt_g · x rows (one GEMM) then col2im; bias first, activation last
+def _conv_transpose2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, hi, tile, y):
+    # x (N,C,H,W), w2 (C, K/g*R*S) -> y (N,K,P,Q): per (image, group) and tile of input rows,
+    # col = w2_gᵀ · x rows (one GEMM) then col2im; bias first, activation last
     N, C, H, W = x.shape
     K = y.shape[1]
     Cg, Kg = C // groups, K // groups
@@ -168,7 +168,7 @@ def _conv_transpose2d(x, wt, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, 
         for k in range(K):
             y[n, k] = b[k] if b.shape[0] > 0 else np.float32(0.0)
         for g in range(groups):
-            wg = wt[g * Kg * R * S:(g + 1) * Kg * R * S]
+            wg = w2[g * Cg:(g + 1) * Cg].T
             xg = x[n, g * Cg:(g + 1) * Cg].reshape(Cg, H * W)
             for h0 in range(0, H, rows):
                 m = min(rows, H - h0) * W
@@ -185,9 +185,7 @@ def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, ac
     P, Q = (stride[i] * (x.shape[2 + i] - 1) + output_padding[i] + (w.shape[2 + i] - 1) * dilation[i] + 1
             - pads[i] - pads[i + 2] for i in range(2))
     y = out_array(out, (x.shape[0], Kg * groups, P, Q))
-    # per group: w_g (C/g, K/g*R*S) -> its transpose, groups stacked: wt (K*R*S, C/g)
-    wt = np.ascontiguousarray(w.reshape(groups, C // groups, Kg * R * S).transpose(0, 2, 1)).reshape(-1, C // groups)
-    _conv_transpose2d(x, wt, bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
+    _conv_transpose2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
                       config.CONV_TILE, y)
     return y
 
