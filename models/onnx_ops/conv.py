@@ -57,6 +57,54 @@ class ConvOps:
         self._windowed(node, a, "conv2d", x, wv.shape[2:], [w2, node.input[2] if len(node.input) > 2 else ""],
                        groups=int(a.get("group", 1)), act=IDENTITY)
 
+    def op_ConvTranspose(self, node, a):
+        """`conv_transpose2d`: 1-D and 2-D, constant weight, groups, dilations, `output_padding`, `output_shape`,
+        `auto_pad`; activations after it fused."""
+        x, w = node.input[0], node.input[1]
+        if not self.is_const(w):
+            raise ModelError("ConvTranspose with a runtime weight is not supported")
+        src, wv = self.shape(x), self.value(w)
+        if len(src) not in (3, 4) or wv.ndim != len(src):
+            raise ModelError(f"only 1-D and 2-D ConvTranspose is supported, input has shape {src}")
+        nd = len(src) - 2
+        k, stride = list(wv.shape[2:]), ints(a.get("strides", [1] * nd))
+        dil, outpad = ints(a.get("dilations", [1] * nd)), ints(a.get("output_padding", [0] * nd))
+        begin, end = self._transpose_pads(a, src[2:], k, stride, dil, outpad)
+        out = node.output[0]
+        if nd == 1:  # (N,C,L) as (N,C,1,L)
+            x = self.emit(node, "reshape", [x], out + "/2d", shape=tuple(src[:2]) + (1, src[2]))
+            w = self.weight(node, "w2d", wv[:, :, None, :])
+            stride, dil, outpad, begin, end = [1] + stride, [1] + dil, [0] + outpad, [0] + begin, [0] + end
+            out += "/2d_out"
+        y = self.emit(node, "conv_transpose2d", [x, w, node.input[2] if len(node.input) > 2 else ""], out,
+                      stride=tuple(stride), pads=tuple(begin + end), output_padding=tuple(outpad),
+                      dilation=tuple(dil), groups=int(a.get("group", 1)), act=IDENTITY)
+        if nd == 1:
+            shape = self.g.shapes[y]
+            self.emit(node, "reshape", [y], node.output[0], shape=shape[:2] + shape[3:])
+
+    @staticmethod
+    def _transpose_pads(a, size, k, stride, dil, outpad):
+        """ConvTranspose's pads, `output_shape` or `auto_pad` -> (begin, end) pads per axis (ONNX Runtime's rule:
+        `auto_pad` never grows the output; an `output_shape` past the full output grows `outpad`, in place)."""
+        mode, nd = a.get("auto_pad", "NOTSET"), len(size)
+        if mode == "VALID":
+            return [0] * nd, [0] * nd
+        if "output_shape" not in a and mode == "NOTSET":
+            pads = ints(a.get("pads", [0] * 2 * nd))
+            return pads[:nd], pads[nd:]
+        want = ints(a["output_shape"])[-nd:] if "output_shape" in a else [n * s for n, s in zip(size, stride)]
+        begin, end = [], []
+        for i in range(nd):
+            total = stride[i] * (size[i] - 1) + outpad[i] + (k[i] - 1) * dil[i] + 1 - want[i]
+            if "output_shape" in a:
+                outpad[i] += max(0, -total)
+            total = max(0, total)
+            small = total // 2
+            begin.append(small if mode == "SAME_UPPER" else total - small)
+            end.append(total - begin[-1])
+        return begin, end
+
     def _pool(self, node, a, op, **extra):
         x = node.input[0]
         k = ints(a["kernel_shape"])
