@@ -67,7 +67,8 @@ def test_conv_transpose_matches_onnxruntime(x_shape, w_shape, attrs, bias):
 
 def test_conv_transpose_opset_7_then_relu():
     inits = _weights(4, 3, 2, 2)
-    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["t"], strides=[2, 2]), helper.make_node("Relu", ["t"], ["y"])]
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["t"], strides=[2, 2]),
+             helper.make_node("Relu", ["t"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4, 3, 3))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
@@ -82,3 +83,35 @@ def test_conv_transpose_runtime_weight_refused():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     with pytest.raises(ModelError, match="runtime weight"):
         from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", [
+    ((2, 4, 5, 6, 7), (6, 4, 3, 3, 2), dict(pads=[1, 0, 1, 2, 1, 0])),
+    ((1, 4, 6, 5, 5), (4, 2, 2, 3, 3), dict(strides=[2, 1, 2], dilations=[2, 1, 1], group=2)),
+    ((1, 3, 5, 5, 4), (3, 1, 3, 3, 3), dict(auto_pad="SAME_UPPER", group=3)),
+    ((1, 3, 7, 5, 4), (2, 3, 2, 1, 1), dict(strides=[3, 1, 1], auto_pad="SAME_LOWER")),
+])
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv3d_matches_onnxruntime(x_shape, w_shape, attrs, bias):
+    g = _check(_one_node("Conv", x_shape, _weights(*w_shape, bias=(w_shape[0],) if bias else None), **attrs), x_shape)
+    assert "conv2d" in [n.op for n in g.nodes]
+
+
+@pytest.mark.parametrize("op_type, attrs", [
+    ("MaxPool", dict(kernel_shape=[2, 3, 2], strides=[2, 2, 1], pads=[1, 1, 0, 0, 1, 1])),
+    ("MaxPool", dict(kernel_shape=[3, 2, 2], strides=[2, 2, 2], dilations=[2, 1, 1], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[3, 3, 3], auto_pad="SAME_UPPER", strides=[2, 1, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 2, 3], strides=[2, 2, 2], pads=[1, 0, 1, 1, 1, 0])),
+    ("AveragePool", dict(kernel_shape=[3, 2, 3], strides=[2, 2, 2], pads=[1, 0, 1, 1, 1, 0], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 2, 3], strides=[2, 2, 2], ceil_mode=1, pads=[0, 1, 1, 1, 0, 1])),
+    ("AveragePool", dict(kernel_shape=[2, 2, 3], strides=[2, 2, 2], ceil_mode=1, count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[3, 3, 3], auto_pad="SAME_LOWER", strides=[2, 2, 1])),
+])
+def test_pool3d_matches_onnxruntime(op_type, attrs):
+    _check(_one_node(op_type, (2, 3, 7, 6, 5), {}, opset=19, **attrs), (2, 3, 7, 6, 5))
+
+
+@pytest.mark.parametrize("op_type", ["GlobalAveragePool", "GlobalMaxPool"])
+@pytest.mark.parametrize("x_shape", [(2, 3, 7), (2, 3, 5, 4), (2, 3, 4, 5, 3)])
+def test_global_pools_of_any_rank_match_onnxruntime(op_type, x_shape):
+    _check(_one_node(op_type, x_shape, {}), x_shape)
