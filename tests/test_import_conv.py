@@ -115,3 +115,34 @@ def test_pool3d_matches_onnxruntime(op_type, attrs):
 @pytest.mark.parametrize("x_shape", [(2, 3, 7), (2, 3, 5, 4), (2, 3, 4, 5, 3)])
 def test_global_pools_of_any_rank_match_onnxruntime(op_type, x_shape):
     _check(_one_node(op_type, x_shape, {}), x_shape)
+
+
+def test_unet_decoder_runs_on_the_executor_and_its_plans():
+    from deepx import kernels
+    from deepx.models.io import random_inputs
+    from deepx.runtime.executor import Executor
+
+    from test_executor import close, random_plan
+
+    rng = np.random.default_rng(2)
+    inits = {"w1": rng.standard_normal((8, 4, 3, 3)), "wt": rng.standard_normal((8, 6, 2, 2)),
+             "bt": rng.standard_normal(6), "w2": rng.standard_normal((6, 5, 4, 4)),
+             "w3": rng.standard_normal((3, 5, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("ConvTranspose", ["r", "wt", "bt"], ["u"], strides=[2, 2]),
+             helper.make_node("Relu", ["u"], ["v"]),
+             helper.make_node("ConvTranspose", ["v", "w2"], ["t"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["t", "w3"], ["y"])]
+    graph = helper.make_graph(nodes, "unet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4, 6, 5))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    feeds = random_inputs(g)
+    want = run_graph(g, feeds, "ref")
+    close(Executor(g).run(feeds), want)
+    gpu = ("opencl",) if kernels.backend_usable("opencl")[0] else ("cython", "numba")
+    for seed in range(3):
+        ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu))
+        close(ex.run(feeds), want)
+        ex.close()
