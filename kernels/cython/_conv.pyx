@@ -663,6 +663,10 @@ def prepare_conv2d_tucker2(w_in, w_core, w_out, b=None):
     return prepared(_planned_conv2d_tucker2, (w_in, w_core, w_out))
 
 
+cdef enum:
+    COL_FLOATS = 1 << 18  # a transposed conv's col tile (K/g*R*S, rows*W): about an L2 cache
+
+
 cdef inline void fill(float* y, Py_ssize_t n, float v) noexcept nogil:
     cdef Py_ssize_t j
     for j in range(n):
@@ -730,7 +734,7 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
     cdef int pt = pads[0], pl = pads[1], KRS = Kg * R * S
     cdef int P = sh * (H - 1) + output_padding[0] + (R - 1) * dh + 1 - pads[0] - pads[2]
     cdef int Q = sw * (W - 1) + output_padding[1] + (S - 1) * dw + 1 - pads[1] - pads[3]
-    cdef int rows = min(H, max(1, config.CONV_TILE // W)), n, g, h0, m, k
+    cdef int rows = min(H, max(1, COL_FLOATS // (KRS * W))), n, g, h0, m, k
     cdef Py_ssize_t PQ = <Py_ssize_t>P * Q, HW = <Py_ssize_t>H * W
     if out is None:
         out = np.empty((N, K, P, Q), np.float32)

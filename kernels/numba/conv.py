@@ -134,6 +134,9 @@ def _conv2d_tucker2(x, w_in, w_core, w_out, b, R, S, sh, sw, pt, pl, dh, dw, kin
         _conv_image(t2, w_out, b, 0, 1, 1, 1, 1, 0, 0, 1, 1, kind, lo, hi, tile, y[n])
 
 
+COL_FLOATS = 1 << 18  # a transposed conv's col tile (K/g*R*S, rows*W): about an L2 cache
+
+
 @jit(parallel=True)
 def _col2im(col, R, S, sh, sw, pt, pl, dh, dw, h0, W, y):
     # col (K*R*S, rows*W) of input rows h0.. -> y (K,P,Q) += each column's window, scattered
@@ -162,7 +165,7 @@ def _conv_transpose2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, 
     N, C, H, W = x.shape
     K = y.shape[1]
     Cg, Kg = C // groups, K // groups
-    rows = min(H, max(1, tile // W))
+    rows = min(H, max(1, tile // (Kg * R * S * W)))
     col = np.empty(Kg * R * S * rows * W, np.float32)
     for n in range(N):
         for k in range(K):
@@ -173,10 +176,12 @@ def _conv_transpose2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, 
             for h0 in range(0, H, rows):
                 m = min(rows, H - h0) * W
                 c2 = col[:Kg * R * S * m].reshape(Kg * R * S, m)
-                np.dot(wg, np.ascontiguousarray(xg[:, h0 * W:h0 * W + m]), c2)
+                xt = xg if m == H * W else np.ascontiguousarray(xg[:, h0 * W:h0 * W + m])
+                np.dot(wg, xt, c2)
                 _col2im(c2, R, S, sh, sw, pt, pl, dh, dw, h0, W, y[n, g * Kg:(g + 1) * Kg])
-        yn = y[n].reshape(K, -1)
-        finish_rows(yn, NO_BIAS, 0, kind, lo, hi, yn)
+        if kind != 0:
+            yn = y[n].reshape(K, -1)
+            finish_rows(yn, NO_BIAS, 0, kind, lo, hi, yn)
 
 
 def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, act, out=None):
@@ -186,7 +191,7 @@ def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, ac
             - pads[i] - pads[i + 2] for i in range(2))
     y = out_array(out, (x.shape[0], Kg * groups, P, Q))
     _conv_transpose2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
-                      config.CONV_TILE, y)
+                      COL_FLOATS, y)
     return y
 
 
