@@ -68,6 +68,10 @@ class _Exporter:
         t = self.add("Conv", [t, ins[2]], n.outputs[0] + "/core", dilations=list(a["dilation"]), **_window(a))
         return self.add("Conv", [t, ins[3]] + [i for i in ins[4:] if i], y, **POINTWISE)
 
+    def op_conv_transpose2d(self, n, ins, a, y):  # x, w (C,K/g,R,S), b
+        return self.add("ConvTranspose", [i for i in ins if i], y, dilations=list(a["dilation"]), group=a["groups"],
+                        output_padding=list(a["output_padding"]), **_window(a))
+
     def op_dense(self, n, ins, a, y):
         return self.add("Gemm", [i for i in ins if i], y, transB=1)
 

@@ -174,3 +174,25 @@ def transpose(draw):
 def pad(draw):
     pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
     return (draw(_nchw()),), dict(pads=pads, value=draw(st.sampled_from([0.0, -1.5])))
+
+
+@st.composite
+def conv_transpose2d(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    output_padding = tuple(draw(st.integers(0, stride[i] - 1)) for i in range(2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    groups = draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    if groups == "depthwise":
+        groups = c = draw(st.integers(1, 6))
+        k = c
+    else:
+        c, k = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 4))
+    full = [stride[i] * ((h, w)[i] - 1) + output_padding[i] + ((kh, kw)[i] - 1) * dilation[i] + 1 for i in range(2)]
+    pads = tuple(min(p, (full[i % 2] - 1) // 2) for i, p in enumerate(pads))  # at least one output
+    b = _arr(draw, k) if draw(st.booleans()) else None
+    x, wt = _arr(draw, n, c, h, w), _arr(draw, c, k // groups, kh, kw)
+    return (x, wt, b), dict(stride=stride, pads=pads, output_padding=output_padding, dilation=dilation,
+                            groups=groups, act=draw(ACTS))

@@ -74,6 +74,10 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("softmax", (x4,), dict(axis=4), "axis"),
     ("transpose", (x4,), dict(perm=(0, 1, 1, 2)), "permutation"),
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(strides=2), "unknown attribute"),
+    ("conv_transpose2d", (x4, np.zeros((3, 2, 2, 2), np.float32)), {}, "input channels"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32)), dict(groups=3), "groups=3"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32), np.zeros(3, np.float32)), {}, "bias"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 1, 1), np.float32)), dict(pads=(4, 4, 4, 4)), "no output"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:

@@ -36,6 +36,8 @@ ONNX = {
     "concat": ("Concat", lambda a: a),
     "transpose": ("Transpose", lambda a: a),
     "pad": ("Pad", lambda a: {}),
+    "conv_transpose2d": ("ConvTranspose", lambda a: dict(strides=a["stride"], pads=_pads(a), dilations=a["dilation"],
+                                                         output_padding=a["output_padding"], group=a["groups"])),
 }
 # ops whose ONNX form takes some attributes as constant inputs
 EXTRA_INPUTS = {
