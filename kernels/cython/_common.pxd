@@ -1,6 +1,6 @@
 # Inline helpers shared by the Cython kernels: fused activation, row-major sgemm, scratch sizes.
 from cython.parallel cimport prange
-from libc.math cimport expf, tanhf
+from libc.math cimport ceilf, erff, expf, expm1f, fabsf, floorf, log1pf, logf, sqrtf, tanhf
 from scipy.linalg.cython_blas cimport sgemm, sgemv
 
 # activation kinds, as in kernels/common.py
@@ -9,6 +9,29 @@ cdef enum:
     CLIP = 1
     SIGMOID = 2
     TANH = 3
+    HARDSIGMOID = 4
+    HARDSWISH = 5
+    LEAKYRELU = 6
+    ELU = 7
+    SELU = 8
+    CELU = 9
+    THRESHOLDEDRELU = 10
+    SOFTPLUS = 11
+    SOFTSIGN = 12
+    GELU = 13
+    GELU_TANH = 14
+    MISH = 15
+    SILU = 16
+    EXP = 17
+    LOG = 18
+    NEG = 19
+    ABS = 20
+    SQRT = 21
+    RECIPROCAL = 22
+    ERF = 23
+    FLOOR = 24
+    CEIL = 25
+    NOT = 26
 
 # below this many elements of work a loop runs on one thread (an OpenMP fork costs a few µs)
 cdef enum:
@@ -31,6 +54,56 @@ cdef inline ActC as_act(object act):
     return a
 
 
+cdef inline float softplus(float v) noexcept nogil:
+    return (v if v > 0 else 0.0) + log1pf(expf(-fabsf(v)))
+
+
+cdef inline float act_one(float v, ActC act) noexcept nogil:
+    # the kinds that affine_act has no loop of its own for
+    if act.kind == HARDSIGMOID:
+        v = v * act.lo + act.hi
+        return 0.0 if v < 0 else (1.0 if v > 1 else v)
+    if act.kind == ELU:
+        return v if v >= 0 else act.lo * expm1f(v)
+    if act.kind == SELU:
+        return act.hi * (v if v > 0 else act.lo * expm1f(v))
+    if act.kind == CELU:
+        return (v if v > 0 else 0.0) + min(0.0, act.lo * expm1f(v / act.lo))
+    if act.kind == THRESHOLDEDRELU:
+        return v if v > act.lo else 0.0
+    if act.kind == SOFTPLUS:
+        return softplus(v)
+    if act.kind == SOFTSIGN:
+        return v / (1.0 + fabsf(v))
+    if act.kind == GELU:
+        return 0.5 * v * (1.0 + erff(v * <float>0.7071067811865476))
+    if act.kind == GELU_TANH:
+        return 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
+    if act.kind == MISH:
+        return v * tanhf(softplus(v))
+    if act.kind == EXP:
+        return expf(v)
+    if act.kind == LOG:
+        return logf(v)
+    if act.kind == NEG:
+        return -v
+    if act.kind == ABS:
+        return fabsf(v)
+    if act.kind == SQRT:
+        return sqrtf(v)
+    if act.kind == RECIPROCAL:
+        return 1.0 / v
+    if act.kind == ERF:
+        return erff(v)
+    if act.kind == FLOOR:
+        return floorf(v)
+    if act.kind == CEIL:
+        return ceilf(v)
+    if act.kind == NOT:
+        return 1.0 if v == 0 else 0.0
+    return v
+
+
 cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale, float shift,
                             ActC act) noexcept nogil:
     # x (n) -> y (n) = act(x * scale + shift); x may be y
@@ -47,9 +120,24 @@ cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale,
     elif act.kind == TANH:
         for j in range(n):
             y[j] = tanhf(x[j] * scale + shift)
-    else:
+    elif act.kind == SILU:
+        for j in range(n):
+            v = x[j] * scale + shift
+            y[j] = v / (1.0 + expf(-v))
+    elif act.kind == HARDSWISH:
+        for j in range(n):
+            v = x[j] * scale + shift
+            y[j] = v * min(max(v * act.lo + act.hi, <float>0.0), <float>1.0)
+    elif act.kind == LEAKYRELU:
+        for j in range(n):
+            v = x[j] * scale + shift
+            y[j] = v if v >= 0 else v * act.lo
+    elif act.kind == NONE:
         for j in range(n):
             y[j] = x[j] * scale + shift
+    else:
+        for j in range(n):
+            y[j] = act_one(x[j] * scale + shift, act)
 
 
 cdef inline void vector_act(float* y, Py_ssize_t n, const float* b, ActC act) noexcept nogil:
