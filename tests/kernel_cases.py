@@ -158,7 +158,7 @@ add = mul = sub = minimum = maximum = _binary
 @st.composite
 def div(draw):
     (a, b), attrs = draw(_binary())
-    return (a, np.where(b < 0, b - np.float32(0.1), b + np.float32(0.1))), attrs  # no divisor near 0
+    return (a, np.where(b < 0, b - np.float32(0.1), b + np.float32(0.1)).astype(np.float32)), attrs  # no divisor near 0
 
 
 @st.composite
@@ -166,13 +166,13 @@ def pow(draw):
     (a, b), attrs = draw(_binary())
     if draw(st.booleans()):  # a constant exponent, as real networks have
         b = np.full((1,) * draw(st.integers(0, a.ndim)), draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7])), np.float32)
-    return (np.abs(a) + np.float32(0.1), b), dict(act=draw(ACTS))
+    return (np.asarray(np.abs(a) + np.float32(0.1)), b), dict(act=draw(st.sampled_from(["none", "relu", "tanh", "silu"])))
 
 
 @st.composite
 def _compare(draw):
     (a, b), attrs = draw(_binary())
-    return (np.round(a), np.round(b)), attrs  # whole numbers, so that some are equal
+    return (np.asarray(np.round(a)), np.asarray(np.round(b))), attrs  # whole numbers, so that some are equal
 
 
 equal = less = greater = less_equal = greater_equal = _compare
@@ -181,7 +181,7 @@ equal = less = greater = less_equal = greater_equal = _compare
 @st.composite
 def _logic(draw):
     (a, b), attrs = draw(_binary())
-    return ((a > 0).astype(np.float32), (b > 0).astype(np.float32)), attrs
+    return (np.asarray(a > 0, np.float32), np.asarray(b > 0, np.float32)), attrs
 
 
 logical_and = logical_or = logical_xor = _logic
@@ -200,8 +200,8 @@ def where(draw):
     parts = [tuple(1 if draw(st.booleans()) else d for d in shape[draw(st.integers(0, len(shape))):])
              for _ in range(3)]
     parts[draw(st.integers(0, 2))] = shape
-    cond = (_arr(draw, *parts[0]) > 0).astype(np.float32)
-    return (cond, _arr(draw, *parts[1]), _arr(draw, *parts[2])), {}
+    cond, x, y = (np.asarray(_arr(draw, *p), np.float32) for p in parts)
+    return (np.asarray(cond > 0, np.float32), x, y), {}
 
 
 @st.composite
