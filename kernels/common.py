@@ -81,7 +81,7 @@ def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int, 
 def emit(y: np.ndarray, out):
     """Return `y` as float32, written into `out` when the caller gave a buffer."""
     if out is None:
-        return np.ascontiguousarray(y, dtype=np.float32)
+        return np.ascontiguousarray(y, dtype=np.float32).reshape(np.shape(y))  # a 0-d y stays 0-d
     out[...] = y
     return out
 

@@ -165,7 +165,7 @@ def div(draw):
 def pow(draw):
     (a, b), attrs = draw(_binary())
     if draw(st.booleans()):  # a constant exponent, as real networks have
-        b = np.full((1,) * draw(st.integers(0, a.ndim)), draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7])), np.float32)
+        b = np.full((1,) * draw(st.integers(1, max(1, a.ndim))), draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7])), np.float32)
     return (np.asarray(np.abs(a) + np.float32(0.1)), b), dict(act=draw(st.sampled_from(["none", "relu", "tanh", "silu"])))
 
 
