@@ -285,11 +285,16 @@ class ElementwiseOps:
         self.emit(node, "where", list(node.input), node.output[0])
 
     def op_PRelu(self, node, a):
-        """`prelu`: the slope broadcasts to x (unidirectional); activations after it fused."""
+        """`prelu`: the slope broadcasts to x (unidirectional; before opset 7 a (C) slope runs along axis 1);
+        activations after it fused."""
+        x, slope = node.input[:2]
         if not self.runtime(node):
-            x, s = self.value(node.input[0]), self.value(node.input[1])
+            x, s = self.value(x), self.value(slope)
             return self.fold(node, np.where(x < 0, x * s, x).astype(x.dtype))
-        self.emit(node, "prelu", list(node.input), node.output[0], act=IDENTITY)
+        shape = self.shape(x)
+        if self.opset < 7 and self.is_const(slope) and len(shape) > 2 and self.value(slope).shape == shape[1:2]:
+            slope = self.weight(node, "slope", self.value(slope).reshape((-1,) + (1,) * (len(shape) - 2)))
+        self.emit(node, "prelu", [x, slope], node.output[0], act=IDENTITY)
 
     def _activation(self, node, act, int_fold=None):
         if not self.runtime(node, 1):
