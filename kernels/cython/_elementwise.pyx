@@ -79,17 +79,43 @@ cdef void contiguous_row(const float* a, const float* b, float* y, Py_ssize_t n,
     elif op == DIV:
         for i in range(n):
             y[i] = a[i] / b[i]
+    elif op == MIN:
+        for i in range(n):
+            y[i] = a[i] if a[i] < b[i] else b[i]
+    elif op == MAX:
+        for i in range(n):
+            y[i] = a[i] if a[i] > b[i] else b[i]
     else:
         for i in range(n):
             y[i] = bin1(a[i], b[i], op)
 
 
-cdef void scalar_row(const float* a, float s, float* y, Py_ssize_t n, int op) noexcept nogil:
-    # y (n) = a (n) `op` s (a constant divisor or exponent: real networks' Div and Pow)
+cdef void scalar_row(const float* a, float s, float* y, Py_ssize_t n, int op, bint first) noexcept nogil:
+    # y (n) = a (n) `op` s, or s `op` a (n) when `first` (a constant divisor or exponent: real networks'
+    # Div and Pow; 1 - x, 1 / x)
     cdef Py_ssize_t i
-    if op == DIV:
+    if first:
+        if op == SUB:
+            for i in range(n):
+                y[i] = s - a[i]
+        elif op == DIV:
+            for i in range(n):
+                y[i] = s / a[i]
+        else:
+            for i in range(n):
+                y[i] = bin1(s, a[i], op)
+    elif op == SUB:
+        for i in range(n):
+            y[i] = a[i] - s
+    elif op == DIV:
         for i in range(n):
             y[i] = a[i] / s
+    elif op == MIN:
+        for i in range(n):
+            y[i] = a[i] if a[i] < s else s
+    elif op == MAX:
+        for i in range(n):
+            y[i] = a[i] if a[i] > s else s
     elif op == POW and s == 2:
         for i in range(n):
             y[i] = a[i] * a[i]
@@ -114,7 +140,9 @@ cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_
     if sa == 1 and sb == 1:
         contiguous_row(a, b, y, n, op)
     elif sa == 1 and sb == 0:
-        scalar_row(a, b[0], y, n, op)
+        scalar_row(a, b[0], y, n, op, False)
+    elif sa == 0 and sb == 1:
+        scalar_row(b, a[0], y, n, op, True)
     else:
         for i in range(n):
             y[i] = bin1(a[i * sa], b[i * sb], op)
