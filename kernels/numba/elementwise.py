@@ -82,16 +82,54 @@ def _logic(u, v, op):
     return np.float32(1.0) if t else np.float32(0.0)
 
 
+@jit()
+def _row(a, ia, ja, b, ib, jb, y, base, n, op):
+    # y[base:base+n] = a[ia + i*ja] `op` b[ib + i*jb]: the common ops get loops of their own (vectorized)
+    if ja == 1 and jb == 1 and op <= MAX:
+        if op == ADD:
+            for i in range(n):
+                y[base + i] = a[ia + i] + b[ib + i]
+        elif op == MUL:
+            for i in range(n):
+                y[base + i] = a[ia + i] * b[ib + i]
+        elif op == SUB:
+            for i in range(n):
+                y[base + i] = a[ia + i] - b[ib + i]
+        else:
+            for i in range(n):
+                y[base + i] = bin1(a[ia + i], b[ib + i], op)
+    elif ja == 1 and jb == 0 and op <= MAX:
+        s = b[ib]
+        if op == ADD:
+            for i in range(n):
+                y[base + i] = a[ia + i] + s
+        elif op == MUL:
+            for i in range(n):
+                y[base + i] = a[ia + i] * s
+        elif op == SUB:
+            for i in range(n):
+                y[base + i] = a[ia + i] - s
+        elif op == DIV and s != 0:
+            for i in range(n):
+                y[base + i] = a[ia + i] / s
+        else:
+            for i in range(n):
+                y[base + i] = bin1(a[ia + i], s, op)
+    else:
+        for i in range(n):
+            y[base + i] = bin1(a[ia + i * ja], b[ib + i * jb], op)
+
+
 @jit(parallel=True)
 def _binary(a, sa, b, sb, shape, op, kind, lo, hi, y):
     # a, b flat with element strides sa, sb over `shape` (rank MAX_RANK, 0 = broadcast) -> y flat
     inner = shape[-1]
     for row in numba.prange(y.shape[0] // inner):
-        ia, ib = row_offset(row, shape, sa), row_offset(row, shape, sb)
-        ja, jb = sa[-1], sb[-1]
         base = np.int64(row) * inner
-        for i in range(inner):
-            y[base + i] = act1(bin1(a[ia + i * ja], b[ib + i * jb], op), kind, lo, hi)
+        _row(a, row_offset(row, shape, sa), sa[-1], b, row_offset(row, shape, sb), sb[-1], y, base, inner, op)
+        if kind != 0:
+            for i in range(inner):
+                y[base + i] = act1(y[base + i], kind, lo, hi)
 
 
 @jit(parallel=True)
@@ -107,9 +145,17 @@ def _where(c, sc, a, sa, b, sb, shape, y):
 
 @jit(parallel=True)
 def _activation(x, kind, lo, hi, y):
-    # x flat -> act(x) -> y flat
-    for i in numba.prange(x.shape[0]):
-        y[i] = act1(x[i], kind, lo, hi)
+    # x flat -> act(x) -> y flat; none and relu / clip get loops of their own (vectorized)
+    if kind == 0:
+        for i in numba.prange(x.shape[0]):
+            y[i] = x[i]
+    elif kind == 1:
+        a, b = np.float32(lo), np.float32(hi)
+        for i in numba.prange(x.shape[0]):
+            y[i] = min(max(x[i], a), b)
+    else:
+        for i in numba.prange(x.shape[0]):
+            y[i] = act1(x[i], kind, lo, hi)
 
 
 def _run(op, a, b, act, out):
