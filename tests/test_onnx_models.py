@@ -213,7 +213,8 @@ def _gelu_chain(order):
 
 
 @pytest.mark.parametrize("chain, act", [
-    ("silu", "silu"), ("silu swapped", "silu"), ("hardswish", "hardswish"),
+    ("silu", "silu"), ("silu swapped", "silu"), ("hardswish", "hardswish"), ("relu6 hardswish", "hardswish"),
+    ("relu6 hardswish, sixth first", "hardswish"),
     (("div", "half last"), "gelu"), (("mul", "half first"), "gelu"), (("div", "half middle"), "gelu")])
 def test_spelled_out_activations_fuse_into_the_conv(chain, act):
     """Conv -> x * Sigmoid(x) / x * HardSigmoid(x) / the Erf Gelu chain imports as one conv2d with that act."""
@@ -227,10 +228,16 @@ def test_spelled_out_activations_fuse_into_the_conv(chain, act):
         nodes = [helper.make_node("Sigmoid", ["y"], ["s"]), helper.make_node("Mul", mul, ["z"])]
     elif chain == "hardswish":
         nodes = [helper.make_node("HardSigmoid", ["y"], ["s"], alpha=1 / 6), helper.make_node("Mul", ["y", "s"], ["z"])]
+    elif str(chain).startswith("relu6 hardswish"):
+        nodes = [helper.make_node("Add", ["three", "y"], ["a"]), helper.make_node("Clip", ["a", "zero", "six"], ["c"])]
+        nodes += [helper.make_node("Mul", ["sixth", "c"], ["m"]), helper.make_node("Mul", ["m", "y"], ["z"])] \
+            if chain.endswith("first") else [helper.make_node("Mul", ["y", "c"], ["m"]),
+                                              helper.make_node("Div", ["m", "six"], ["z"])]
     else:
         nodes = _gelu_chain(chain)
     consts = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4), "sqrt2": np.array(1.4142135),
-              "rsqrt2": np.array(0.70710677), "one": np.array(1.0), "half": np.array(0.5)}
+              "rsqrt2": np.array(0.70710677), "one": np.array(1.0), "half": np.array(0.5), "three": np.array(3.0),
+              "zero": np.array(0.0), "six": np.array(6.0), "sixth": np.array(1 / 6)}
     model = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"])] + nodes, [("x", [1, 3, 8, 8])], ["z"],
                    [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
     g = from_onnx(model)

@@ -81,7 +81,7 @@ class _Chains:
         """node's input other than `name` (a two-input node)."""
         return node.input[1] if node.input[0] == name else node.input[0]
 
-    def by_const(self, node, value, tol=1e-3):
+    def by_const(self, node, value, tol=1e-4):
         """The non-constant input of a two-input node whose other input is the scalar `value`, else None."""
         for i in (0, 1):
             c = self.const(node.input[1 - i])
@@ -150,7 +150,7 @@ def fuse_gelu(imp, nodes):
         if scale is None or ch.only(erf.input[0], "Erf") is not erf:
             continue
         if scale.op_type == "Div" and ch.const(scale.input[1]) is not None \
-                and abs(ch.const(scale.input[1]) - math.sqrt(2)) < 1e-3:
+                and abs(ch.const(scale.input[1]) - math.sqrt(2)) < 1e-4 * math.sqrt(2):
             x = scale.input[0]
         elif scale.op_type == "Mul":
             x = ch.by_const(scale, math.sqrt(0.5))
@@ -165,10 +165,47 @@ def fuse_gelu(imp, nodes):
     return ch.nodes
 
 
+def _clip_bounds(ch, clip):
+    """A Clip node's constant (min, max), else None."""
+    if ch.imp.opset < 11:
+        a = {t.name: ch.imp.onnx.helper.get_attribute_value(t) for t in clip.attribute}
+        return a.get("min"), a.get("max")
+    bounds = [ch.const(i) for i in list(clip.input[1:3]) + [""] * (3 - len(clip.input))]
+    return tuple(bounds)
+
+
+def fuse_relu6_hardswish(imp, nodes):
+    """x * Clip(x + 3, 0, 6) / 6 (Div by 6 or Mul by 1/6, before or after the Mul by x) -> HardSwish."""
+    ch = _Chains(imp, nodes)
+    for add in [n for n in nodes if n.op_type == "Add" and len(n.input) == 2]:
+        x, clip = ch.by_const(add, 3.0), ch.only(add.output[0], "Clip")
+        if x is None or clip is None or _clip_bounds(ch, clip) != (0.0, 6.0):
+            continue
+        c = clip.output[0]
+        m1 = ch.readers[c][0] if len(ch.readers.get(c, [])) == 1 and c not in ch.outputs else None
+        if m1 is None or m1.op_type not in ("Mul", "Div"):
+            continue
+        m2 = ch.only(m1.output[0], "Mul") or ch.only(m1.output[0], "Div")
+        if m2 is None:
+            continue
+        if m1.op_type == "Mul" and ch.other(m1, c) == x and _sixth(ch, m2, m1.output[0]):
+            ch.replace([add, clip, m1], m2, "HardSwish", x)
+        elif _sixth(ch, m1, c) and m2.op_type == "Mul" and ch.other(m2, m1.output[0]) == x:
+            ch.replace([add, clip, m1], m2, "HardSwish", x)
+    return ch.nodes
+
+
+def _sixth(ch, node, t):
+    """node is t / 6 or t * (1/6)."""
+    if node.op_type == "Div":
+        return node.input[0] == t and ch.const(node.input[1]) is not None and abs(ch.const(node.input[1]) - 6) < 1e-4
+    return ch.by_const(node, 1 / 6) == t
+
+
 # ONNX-level rewrites, run in order before conversion: (importer, [NodeProto]) -> [NodeProto], a new list in
 # which a chain the exporters spell out (say, an Erf-based Gelu) is one new node of the operator it computes;
 # the importer gives constants (`is_const`, `value`) and `g.outputs`; the model's own nodes are not changed
-PATTERNS = (fuse_gates, fuse_gelu)
+PATTERNS = (fuse_gates, fuse_relu6_hardswish, fuse_gelu)
 
 
 class ElementwiseOps:
