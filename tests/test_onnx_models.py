@@ -309,3 +309,15 @@ def test_shape_arithmetic_folds_to_ints():
     assert g.shapes["y"] == (4, 2, 9)  # -13 / 3 = -4 in ONNX
     x = np.arange(72, dtype=np.float32).reshape(3, 4, 2, 3)
     assert_matches(run_graph(g, {"x": x})["y"], onnxruntime(model, {"x": x})[0])
+
+
+@pytest.mark.parametrize("op_type, attrs, message", [
+    ("Gelu", dict(approximate="fast"), "approximate='fast' is not supported"),
+    ("Celu", dict(alpha=0.0), "alpha=0 is not supported"),
+])
+def test_unsupported_attribute_values_are_named(op_type, attrs, message):
+    from onnx import helper
+
+    model = _model([helper.make_node(op_type, ["x"], ["y"], name="n1", **attrs)], [("x", [2, 4])], ["y"], opset=20)
+    with pytest.raises(ModelError, match=f"node 'n1' \\({op_type}\\): .*{message}"):
+        from_onnx(model)
