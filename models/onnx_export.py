@@ -3,10 +3,20 @@ import math
 
 import numpy as np
 
-from ..kernels.common import CLIP, SIGMOID, TANH
+from ..kernels import common as k
+from ..kernels.common import CLIP
 from .graph import Graph
 
 OPSET = 13
+# activation kinds that are one ONNX operator at opset 13, without attributes / with alpha (act.lo)
+ONNX_UNARY = {k.SIGMOID: "Sigmoid", k.TANH: "Tanh", k.SOFTPLUS: "Softplus", k.SOFTSIGN: "Softsign", k.EXP: "Exp",
+              k.LOG: "Log", k.NEG: "Neg", k.ABS: "Abs", k.SQRT: "Sqrt", k.RECIPROCAL: "Reciprocal", k.ERF: "Erf",
+              k.FLOOR: "Floor", k.CEIL: "Ceil"}
+ONNX_ALPHA = {k.LEAKYRELU: "LeakyRelu", k.ELU: "Elu", k.CELU: "Celu", k.THRESHOLDEDRELU: "ThresholdedRelu"}
+# IR binary ops -> ONNX operator; MASKS give bool in ONNX (cast to 0/1 float), LOGIC also take bool
+ARITHMETIC = {"sub": "Sub", "div": "Div", "pow": "Pow", "minimum": "Min", "maximum": "Max", "prelu": "PRelu"}
+MASKS = {"equal": "Equal", "less": "Less", "greater": "Greater", "less_equal": "LessOrEqual",
+         "greater_equal": "GreaterOrEqual", "logical_and": "And", "logical_or": "Or", "logical_xor": "Xor"}
 POINTWISE = dict(strides=[1, 1], pads=[0, 0, 0, 0])  # a 1x1 conv's window
 
 
@@ -39,9 +49,47 @@ class _Exporter:
             lo = self.const(f"{output}/min", np.float32(max(act.lo, np.finfo(np.float32).min)))
             hi = self.const(f"{output}/max", np.float32(min(act.hi, np.finfo(np.float32).max)))
             return self.add("Clip", [y, lo, hi], output)
-        if act.kind in (SIGMOID, TANH):
-            return self.add("Sigmoid" if act.kind == SIGMOID else "Tanh", [y], output)
+        if act.kind in ONNX_UNARY:
+            return self.add(ONNX_UNARY[act.kind], [y], output)
+        if act.kind in ONNX_ALPHA:
+            return self.add(ONNX_ALPHA[act.kind], [y], output, alpha=act.lo)
+        if act.kind == k.HARDSIGMOID:
+            return self.add("HardSigmoid", [y], output, alpha=act.lo, beta=act.hi)
+        if act.kind == k.SELU:
+            return self.add("Selu", [y], output, alpha=act.lo, gamma=act.hi)
+        if act.kind == k.NOT:
+            zero = self.const(f"{output}/zero", np.float32(0.0))
+            return self.cast(self.add("Equal", [y, zero], f"{output}/not"), output)
+        if act.kind in (k.HARDSWISH, k.SILU, k.MISH, k.GELU, k.GELU_TANH):
+            return self.add("Mul", [y, self.gate(y, act, output)], output)
         return self.add("Identity", [y], output)
+
+    def gate(self, y, act, output):
+        """g(y) of the activations spelled y * g(y) at opset 13: hardswish, silu, mish and both gelus."""
+        t = f"{output}/gate"
+        if act.kind == k.HARDSWISH:
+            return self.add("HardSigmoid", [y], t, alpha=act.lo, beta=act.hi)
+        if act.kind == k.SILU:
+            return self.add("Sigmoid", [y], t)
+        if act.kind == k.MISH:
+            return self.add("Tanh", [self.add("Softplus", [y], t + "/softplus")], t)
+        if act.kind == k.GELU:  # 0.5 * (1 + erf(y / sqrt 2))
+            inner = self.add("Erf", [self.add("Mul", [y, self.const(t + "/s", np.float32(math.sqrt(0.5)))],
+                                              t + "/scaled")], t + "/erf")
+        else:  # 0.5 * (1 + tanh(sqrt(2 / pi) * (y + 0.044715 y^3)))
+            cube = self.add("Mul", [y, self.add("Mul", [y, y], t + "/sq")], t + "/cube")
+            inner = self.add("Add", [y, self.add("Mul", [cube, self.const(t + "/c", np.float32(0.044715))],
+                                                 t + "/c3")], t + "/poly")
+            inner = self.add("Tanh", [self.add("Mul", [inner, self.const(
+                t + "/s", np.float32(math.sqrt(2 / math.pi)))], t + "/scaled")], t + "/tanh")
+        one = self.add("Add", [inner, self.const(t + "/one", np.float32(1.0))], t + "/plus1")
+        return self.add("Mul", [one, self.const(t + "/half", np.float32(0.5))], t)
+
+    def cast(self, x, output, to=None):
+        """Cast to float32 (a bool mask to 0/1), or to `to`."""
+        from onnx import TensorProto
+
+        return self.add("Cast", [x], output, to=TensorProto.FLOAT if to is None else to)
 
     def node(self, n):
         """Add the ONNX nodes of IR node n: its op's `op_<op>` method makes the pre-activation tensor `y`
@@ -108,6 +156,21 @@ class _Exporter:
     def op_activation(self, n, ins, a, y):
         return ins[0]  # the activation alone, made by node()
 
+    def op_where(self, n, ins, a, y):
+        from onnx import TensorProto
+
+        return self.add("Where", [self.cast(ins[0], y + "/cond", TensorProto.BOOL), *ins[1:]], y)
+
+    def binary(self, n, ins, a, y):
+        """The binary ops past add and mul (bound to op_<name> below)."""
+        if n.op in ARITHMETIC:
+            return self.add(ARITHMETIC[n.op], ins, y)
+        if n.op.startswith("logical_"):
+            from onnx import TensorProto
+
+            ins = [self.cast(t, f"{y}/bool{i}", TensorProto.BOOL) for i, t in enumerate(ins)]
+        return self.cast(self.add(MASKS[n.op], ins, y + "/mask"), y)
+
     def op_concat(self, n, ins, a, y):
         return self.add("Concat", ins, y, axis=a["axis"])
 
@@ -135,6 +198,10 @@ class _Exporter:
             [vi(n, TensorProto.FLOAT, self.g.shapes[n]) for n in self.g.outputs], list(self.inits.values()))
         return self.helper.make_model(graph, opset_imports=[self.helper.make_opsetid("", OPSET)],
                                       producer_name="deepx")
+
+
+for _op in (*ARITHMETIC, *MASKS):
+    setattr(_Exporter, "op_" + _op, _Exporter.binary)
 
 
 def to_onnx(g: Graph):

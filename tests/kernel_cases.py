@@ -2,7 +2,14 @@
 import numpy as np
 from hypothesis import strategies as st
 
-ACTS = st.sampled_from(["none", "relu", "relu6", "sigmoid", "tanh", ("clip", -0.5, 0.5)])
+# the activations fused into producers: continuous and well conditioned, so a producer's float32 rounding stays
+# within the tolerance after them
+SMOOTH_ACTS = ["hardsigmoid", ("hardsigmoid", 0.25, 0.4), "hardswish", ("leakyrelu", 0.1), ("elu", 0.7), "selu",
+               ("celu", 0.5), "softplus", "softsign", "gelu", "gelu_tanh", "mish", "silu", "exp", "neg", "abs", "erf"]
+ACTS = st.sampled_from(["none", "relu", "relu6", "sigmoid", "tanh", ("clip", -0.5, 0.5)] + SMOOTH_ACTS)
+# every activation kind, for the activation op on exact inputs (log and sqrt get positive ones)
+ALL_ACTS = st.sampled_from(["none", "relu", "relu6", "sigmoid", "tanh", ("clip", -0.5, 0.5)] + SMOOTH_ACTS
+                           + ["log", "sqrt", "reciprocal", "floor", "ceil", "not", ("thresholdedrelu", 0.3)])
 
 
 def _arr(draw, *shape, positive=False):
@@ -145,12 +152,65 @@ def _binary(draw):
     return ((b, a) if draw(st.booleans()) else (a, b)), dict(act=draw(ACTS))
 
 
-add = mul = _binary
+add = mul = sub = minimum = maximum = _binary
+
+
+@st.composite
+def div(draw):
+    (a, b), attrs = draw(_binary())
+    return (a, np.where(b < 0, b - np.float32(0.1), b + np.float32(0.1)).astype(np.float32)), attrs  # no divisor near 0
+
+
+@st.composite
+def pow(draw):
+    (a, b), attrs = draw(_binary())
+    if draw(st.booleans()):  # a constant exponent, as real networks have
+        b = np.full((1,) * draw(st.integers(1, max(1, a.ndim))), draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7])), np.float32)
+    return (np.asarray(np.abs(a) + np.float32(0.1)), b), dict(act=draw(st.sampled_from(["none", "relu", "tanh", "silu"])))
+
+
+@st.composite
+def _compare(draw):
+    (a, b), attrs = draw(_binary())
+    return (np.asarray(np.round(a)), np.asarray(np.round(b))), attrs  # whole numbers, so that some are equal
+
+
+equal = less = greater = less_equal = greater_equal = _compare
+
+
+@st.composite
+def _logic(draw):
+    (a, b), attrs = draw(_binary())
+    return (np.asarray(a > 0, np.float32), np.asarray(b > 0, np.float32)), attrs
+
+
+logical_and = logical_or = logical_xor = _logic
+
+
+@st.composite
+def prelu(draw):
+    shape = draw(_shape(1, 4))
+    slope = tuple(1 if draw(st.booleans()) else d for d in shape[draw(st.integers(0, len(shape))):])
+    return (_arr(draw, *shape), _arr(draw, *slope)), dict(act=draw(ACTS))
+
+
+@st.composite
+def where(draw):
+    shape = draw(_shape(1, 4))
+    parts = [tuple(1 if draw(st.booleans()) else d for d in shape[draw(st.integers(0, len(shape))):])
+             for _ in range(3)]
+    parts[draw(st.integers(0, 2))] = shape
+    cond, x, y = (np.asarray(_arr(draw, *p), np.float32) for p in parts)
+    return (np.asarray(cond > 0, np.float32), x, y), {}
 
 
 @st.composite
 def activation(draw):
-    return (_arr(draw, *draw(_shape())),), dict(act=draw(ACTS))
+    act = draw(ALL_ACTS)
+    x = _arr(draw, *draw(_shape()), positive=act in ("log", "sqrt"))
+    if act == "not":
+        x = (x > 0).astype(np.float32)
+    return (x,), dict(act=act)
 
 
 @st.composite

@@ -68,7 +68,7 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32), np.zeros(3, np.float32)), {}, "bias"),
     ("conv2d", (x4, np.zeros((2, 4, 9, 9), np.float32)), {}, "larger than the padded input"),
     ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 4), np.float32)), {}, "input features"),
-    ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 5), np.float32)), dict(act="gelu"), "activation"),
+    ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 5), np.float32)), dict(act="gelu5"), "activation"),
     ("maxpool2d", (x4,), dict(kernel=2, pads=2), "padding"),
     ("add", (x4, np.zeros((3,), np.float32)), {}, "broadcast"),
     ("softmax", (x4,), dict(axis=4), "axis"),
@@ -78,6 +78,12 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32)), dict(groups=3), "groups=3"),
     ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32), np.zeros(3, np.float32)), {}, "bias"),
     ("conv_transpose2d", (x4, np.zeros((4, 2, 1, 1), np.float32)), dict(pads=(4, 4, 4, 4)), "no output"),
+    ("prelu", (np.zeros((4, 1), np.float32), np.zeros((4, 3), np.float32)), {}, "unidirectional"),
+    ("where", (x4, x4, np.zeros((3,), np.float32)), {}, "broadcast"),
+    ("sub", (x4, np.zeros((3,), np.float32)), {}, "broadcast"),
+    ("activation", (x4,), dict(act=("clip", 1.0, 0.0)), "lo <= hi"),
+    ("activation", (x4,), dict(act=("celu", 0.0)), "alpha"),
+    ("activation", (x4,), dict(act=("swish", 1.0)), "unknown activation"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:
