@@ -1,10 +1,16 @@
 """Fully connected layers on the device, full and low-rank: work-group reductions at small batch,
-conv.cl's tiled GEMM (a 1x1 convolution over N pixels) at larger batch."""
+conv.cl's tiled GEMM (a 1x1 convolution over N pixels) at larger batch; batched matrix products."""
+import math
+
+import numpy as np
+
 from ..common import IDENTITY
+from ..ref.dense import matmul_shape
 from . import conv
-from .common import Call
+from .common import Call, c_strides, strided_args
 
 GEMV_MAX_N = 8  # batches up to this size run as matrix-vector products
+MT = 8  # matmul's tile (dense.cl)
 
 
 def _dense(call, x, w, b, y, act):
@@ -30,4 +36,17 @@ def dense_lowrank(x, v, u, b, act, out=None):
     t = c.temp((x.shape[0], v.shape[0]))
     _dense(c, c.act(x), c.const(v), None, t, IDENTITY)
     _dense(c, t, c.const(u), c.const(b), c.y, act)
+    return c.result()
+
+
+def matmul(a, b, out=None):
+    # a (..., M, K) · b (..., K, N) -> y (..., M, N), batch axes broadcast, 1-D operands as numpy's matmul
+    c = Call([a, b], out, matmul_shape("matmul", (a, b), a, b))
+    sa, sb = (1,) * (a.ndim == 1) + a.shape, b.shape + (1,) * (b.ndim == 1)
+    (M, K), N = sa[-2:], sb[-1]
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    a_st = [s * M * K for s in c_strides(sa[:-2], batch)]
+    b_st = [s * K * N for s in c_strides(sb[:-2], batch)]
+    c.launch("dense", "matmul", (N, M, math.prod(batch)), (MT, MT, 1), c.act(a), c.act(b), c.y, M, K, N,
+             *strided_args(batch, a_st, b_st))
     return c.result()
