@@ -102,9 +102,9 @@ def _groupnorm(x, scale, bias, eps, y):
 @jit(parallel=True)
 def _layernorm(x, scale, bias, eps, y):
     # x (O,L) rows standardized, * scale (L) + bias (L, or empty)
-    O, L = x.shape
+    rows, L = x.shape
     has_bias = bias.shape[0] > 0
-    for o in numba.prange(O):
+    for o in numba.prange(rows):
         mean, inv = _moments(x[o], eps)
         m, k = np.float32(mean), np.float32(inv)
         for i in range(L):

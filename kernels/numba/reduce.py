@@ -1,5 +1,5 @@
-"""Reductions over axes and arg-extrema: x as (O, R, I) blocks, R reduced; threads share the O rows (or the I
-columns when O is small)."""
+"""Reductions over axes and arg-extrema: x as (O, R, I) blocks, R reduced; threads share the O rows (blocks of the I
+columns)."""
 import numba
 import numpy as np
 
@@ -70,11 +70,11 @@ COLS = 64  # columns a thread accumulates at once when the kept axes after the r
 @jit(parallel=True)
 def _reduce_cols(x, kind, y):
     # x (O,R,I) -> y (O,I): blocks of COLS columns, each row r of the block added to all of its accumulators
-    O, R, I = x.shape
-    nb = (I + COLS - 1) // COLS
-    for ob in numba.prange(O * nb):
+    n_out, R, n_in = x.shape
+    nb = (n_in + COLS - 1) // COLS
+    for ob in numba.prange(n_out * nb):
         o, i0 = ob // nb, ob % nb * COLS
-        n = min(COLS, I - i0)
+        n = min(COLS, n_in - i0)
         top = x[o, 0, i0:i0 + n].copy()
         if kind == MAX or kind == MIN or kind == LOG_SUM_EXP:
             for r in range(1, R):
@@ -96,9 +96,9 @@ def _reduce_cols(x, kind, y):
 @jit(parallel=True)
 def _arg(x, sign, last, y):
     # x (O,R,I) -> y (O,I): index of the extremum of sign * x along R (the last one when `last`)
-    O, R, I = x.shape
-    for oi in numba.prange(O * I):
-        o, i = oi // I, oi % I
+    n_out, R, n_in = x.shape
+    for oi in numba.prange(n_out * n_in):
+        o, i = oi // n_in, oi % n_in
         best, at = sign * x[o, 0, i], 0
         for r in range(1, R):
             v = sign * x[o, r, i]
