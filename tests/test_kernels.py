@@ -74,6 +74,15 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("softmax", (x4,), dict(axis=4), "axis"),
     ("transpose", (x4,), dict(perm=(0, 1, 1, 2)), "permutation"),
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(strides=2), "unknown attribute"),
+    ("reduce", (x4,), dict(kind="median"), "unknown kind"),
+    ("reduce", (x4,), dict(axes=(1, 4)), "axis"),
+    ("reduce", (np.zeros((2, 0), np.float32),), dict(kind="max", axes=(1,)), "empty axis"),
+    ("argmax", (x4,), dict(axis=-5), "axis"),
+    ("layernorm", (x4, np.ones((8, 7), np.float32)), dict(axis=2), "scale must have shape"),
+    ("groupnorm", (x4, np.ones(4, np.float32), np.zeros(4, np.float32)), dict(groups=3), "groups must divide"),
+    ("instancenorm", (x4, np.ones(3, np.float32), np.zeros(4, np.float32)), {}, "scale must have shape"),
+    ("matmul", (np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32)), {}, "inner dimensions"),
+    ("matmul", (np.zeros((2, 3, 4), np.float32), np.zeros((3, 4, 5), np.float32)), {}, "do not broadcast"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:
