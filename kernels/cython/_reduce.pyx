@@ -1,7 +1,7 @@
 """Reductions over axes and arg-extrema: x as (O, R, I) blocks, R reduced; threads share the O rows, or blocks
 of COLS columns of them when the kept axes after the reduced ones make I > 1."""
 from cython.parallel cimport prange
-from libc.math cimport exp, log, sqrt
+from libc.math cimport exp, expf, fabsf, log, sqrt
 
 import numpy as np
 
@@ -22,6 +22,8 @@ cdef enum:  # the kinds, numbered as KINDS
 
 cdef enum:
     COLS = 64  # columns one thread reduces at once
+    LANES = 8  # float partial sums (or extrema) of a contiguous row, so that the compiler may vectorize
+    BLOCK = 4096  # elements the lanes take before they are added into the double total
 
 
 cdef inline double term(float v, int kind, float top) noexcept nogil:
@@ -46,26 +48,67 @@ cdef inline float finish(double acc, int kind, Py_ssize_t R, float top) noexcept
     return acc
 
 
+cdef double lane_sum(const float* x, Py_ssize_t n, int kind) noexcept nogil:
+    # sum of x (SUM, MEAN, PROD: not here), |x| (L1) or x² (L2, SUM_SQUARE) over x (n), contiguous
+    cdef float s[LANES]
+    cdef double total = 0.0
+    cdef Py_ssize_t i, b, end, n8 = n - n % LANES
+    cdef int j
+    for b in range((n8 + BLOCK - 1) // BLOCK):
+        end = min((b + 1) * BLOCK, n8)
+        for j in range(LANES):
+            s[j] = 0.0
+        for i in range(b * BLOCK, end, 8):
+            for j in range(LANES):
+                if kind == L1:
+                    s[j] += fabsf(x[i + j])
+                elif kind == L2 or kind == SUM_SQUARE:
+                    s[j] += x[i + j] * x[i + j]
+                else:
+                    s[j] += x[i + j]
+        for j in range(LANES):
+            total += s[j]
+    for i in range(n8, n):
+        total += term(x[i], kind, 0.0)
+    return total
+
+
+cdef float lane_extremum(const float* x, Py_ssize_t n, bint low) noexcept nogil:
+    # max (min when `low`) of x (n), contiguous, n >= 1
+    cdef float t[LANES]
+    cdef float v
+    cdef Py_ssize_t i
+    cdef int j
+    for j in range(LANES):
+        t[j] = x[0]
+    for i in range(0, n - n % LANES, 8):
+        for j in range(LANES):
+            v = x[i + j]
+            t[j] = (v if v < t[j] else t[j]) if low else (v if v > t[j] else t[j])
+    for i in range(n - n % LANES, n):
+        t[0] = (x[i] if x[i] < t[0] else t[0]) if low else (x[i] if x[i] > t[0] else t[0])
+    for j in range(1, LANES):
+        t[0] = (t[j] if t[j] < t[0] else t[0]) if low else (t[j] if t[j] > t[0] else t[0])
+    return t[0]
+
+
 cdef float reduce_row(const float* x, Py_ssize_t R, int kind) noexcept nogil:
     # kind over x (R), contiguous
     cdef Py_ssize_t r
-    cdef float top = x[0]
-    cdef double acc = 1.0 if kind == PROD else 0.0
-    if kind == MAX or kind == MIN or kind == LOG_SUM_EXP:
-        for r in range(1, R):
-            if (x[r] < top) if kind == MIN else (x[r] > top):
-                top = x[r]
-        if kind != LOG_SUM_EXP:
-            return top
+    cdef float top
+    cdef double acc = 0.0
+    if kind == MAX or kind == MIN:
+        return lane_extremum(x, R, kind == MIN)
     if kind == PROD:
+        acc = 1.0
         for r in range(R):
             acc *= x[r]
-    elif kind == SUM or kind == MEAN:
-        for r in range(R):
-            acc += x[r]
-    else:
-        for r in range(R):
-            acc += term(x[r], kind, top)
+        return acc
+    if kind != LOG_SUM_EXP:
+        return finish(lane_sum(x, R, kind), kind, R, 0.0)
+    top = lane_extremum(x, R, False)
+    for r in range(R):
+        acc += expf(x[r] - top)
     return finish(acc, kind, R, top)
 
 

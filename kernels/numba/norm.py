@@ -67,19 +67,36 @@ def _log_softmax(x, y):
             y[a, j, d] = x[a, j, d] - shift
 
 
+LANES = 8  # float32 partial sums of a row, so that LLVM may vectorize without fastmath
+BLOCK = 4096  # elements the lanes take before they are added into the float64 total
+
+
+@jit()
+def _lane_sum(row, shift, square):
+    # sum of row - shift (of (row - shift)² when `square`) over row (L), contiguous
+    L = row.shape[0]
+    n8 = L - L % LANES
+    total = 0.0
+    s = np.zeros(LANES, np.float32)
+    for b in range(0, n8, BLOCK):
+        s[:] = 0.0
+        for i in range(b, min(b + BLOCK, n8), LANES):
+            for j in range(LANES):
+                d = row[i + j] - shift
+                s[j] += d * d if square else d
+        total += s.sum()
+    for i in range(n8, L):
+        d = row[i] - shift
+        total += d * d if square else d
+    return total
+
+
 @jit()
 def _moments(row, eps):
-    # row (L) -> (mean, 1 / sqrt(var + eps)), two passes in float64
+    # row (L) -> (mean, 1 / sqrt(var + eps)), two passes
     L = row.shape[0]
-    mean = 0.0
-    for i in range(L):
-        mean += row[i]
-    mean /= L
-    var = 0.0
-    for i in range(L):
-        d = row[i] - mean
-        var += d * d
-    return mean, 1.0 / np.sqrt(var / L + eps)
+    mean = _lane_sum(row, np.float32(0.0), False) / L
+    return mean, 1.0 / np.sqrt(_lane_sum(row, np.float32(mean), True) / L + eps)
 
 
 @jit(parallel=True)
@@ -90,13 +107,14 @@ def _groupnorm(x, scale, bias, eps, y):
     L = CL // CG
     for ng in numba.prange(N * G):
         n, g = ng // G, ng % G
-        mean, inv = _moments(x[n, g], eps)
+        xr, yr = x[n, g], y[n, g]
+        mean, inv = _moments(xr, eps)
         for j in range(CG):
             c = g * CG + j
             k = np.float32(inv * scale[c])
             t = np.float32(bias[c] - mean * inv * scale[c])
             for i in range(j * L, (j + 1) * L):
-                y[n, g, i] = x[n, g, i] * k + t
+                yr[i] = xr[i] * k + t
 
 
 @jit(parallel=True)
@@ -105,11 +123,12 @@ def _layernorm(x, scale, bias, eps, y):
     rows, L = x.shape
     has_bias = bias.shape[0] > 0
     for o in numba.prange(rows):
-        mean, inv = _moments(x[o], eps)
+        xr, yr = x[o], y[o]
+        mean, inv = _moments(xr, eps)
         m, k = np.float32(mean), np.float32(inv)
         for i in range(L):
-            v = (x[o, i] - m) * k * scale[i]
-            y[o, i] = v + bias[i] if has_bias else v
+            v = (xr[i] - m) * k * scale[i]
+            yr[i] = v + bias[i] if has_bias else v
 
 
 def _ncl(t):
