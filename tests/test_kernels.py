@@ -107,3 +107,14 @@ def test_cython_gemms_use_the_blas_numpy_links():
     numpy_blas = ctypes.CDLL(np._core._multiarray_umath.__file__)  # its BLAS's symbols are searched too
     found = any(hasattr(numpy_blas, s) for s in ("scipy_sgemm_64_", "sgemm_64_", "sgemm_"))
     assert _dense.blas_source() == ("numpy" if found else "scipy")
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3, 70, 40), (2, 3, 40, 50)), ((2, 1, 33, 64), (3, 64, 35)),
+                                              ((96,), (2, 96, 400)), ((130, 72), (72, 90))])
+def test_matmul_of_larger_matrices(a_shape, b_shape):
+    """Past the sizes of kernel_cases: the backends' GEMM paths (OpenCL: conv.cl's tiled GEMM per batch)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape, dtype=np.float32), rng.standard_normal(b_shape, dtype=np.float32)
+    ref = kernels.run("matmul", "ref", a, b)
+    for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
+        assert_close(kernels.run("matmul", backend, a, b), ref)

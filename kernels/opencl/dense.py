@@ -5,12 +5,13 @@ import math
 import numpy as np
 
 from ..common import IDENTITY
-from ..ref.dense import matmul_shape
+from ..ref.dense import batched, matmul_shape
 from . import conv
 from .common import Call, c_strides, strided_args
 
 GEMV_MAX_N = 8  # batches up to this size run as matrix-vector products
 MT = 8  # matmul's tile (dense.cl)
+GEMM_MIN = 32 ** 3  # matmuls of at least this many multiply-adds per batch matrix run as conv.cl's GEMM
 
 
 def _dense(call, x, w, b, y, act):
@@ -45,8 +46,16 @@ def matmul(a, b, out=None):
     sa, sb = (1,) * (a.ndim == 1) + a.shape, b.shape + (1,) * (b.ndim == 1)
     (M, K), N = sa[-2:], sb[-1]
     batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    av, bv = c.act(a), c.act(b)
+    if M * N * K >= GEMM_MIN:  # conv.cl's tiled GEMM (a 1x1 convolution of b's N pixels) per batch matrix
+        a3, b3, a_of, b_of = batched(av, bv)
+        y3 = c.y.reshape(len(a_of), M, N)
+        for i, (ia, ib) in enumerate(zip(a_of, b_of)):
+            conv.gemm(c, b3[int(ib)], a3[int(ia)], None, y3[i], (M, K, N, 1, 1, 1, N, 1), (1, 1, 0, 0, 1, 1), 1, 1,
+                      (N, 1, 0, N, 1, 0), IDENTITY)
+        return c.result()
     a_st = [s * M * K for s in c_strides(sa[:-2], batch)]
     b_st = [s * K * N for s in c_strides(sb[:-2], batch)]
-    c.launch("dense", "matmul", (N, M, math.prod(batch)), (MT, MT, 1), c.act(a), c.act(b), c.y, M, K, N,
+    c.launch("dense", "matmul", (N, M, math.prod(batch)), (MT, MT, 1), av, bv, c.y, M, K, N,
              *strided_args(batch, a_st, b_st))
     return c.result()
