@@ -25,11 +25,19 @@ def _fold_reduce(v, kind, axes, keepdims):
 def _layernorm_chains(imp, nodes):
     """ReduceMean -> Sub -> Pow(2) (or Mul(d, d)) -> ReduceMean -> Add(eps) -> Sqrt -> Div [-> Mul(gamma)]
     [-> Add(beta)], as older exporters spell a layer normalisation out, becomes one LayerNormalization."""
-    readers = {}
+    readers, consts = {}, {}
     for n in nodes:
+        if n.op_type == "Constant" and n.attribute:  # exporters write eps and the exponent 2 as Constant nodes
+            v = imp.onnx.helper.get_attribute_value(n.attribute[0])
+            consts[n.output[0]] = imp.onnx.numpy_helper.to_array(v) if n.attribute[0].name == "value" else \
+                np.asarray(v)
         for i in dict.fromkeys(n.input):  # a node reading a tensor twice (Mul(d, d)) is one reader
             readers.setdefault(i, []).append(n)
-    chains = [c for c in (_layernorm_chain(imp, n, readers) for n in nodes if n.op_type == "ReduceMean") if c]
+
+    def value(t):  # a constant's value, else None
+        return imp.value(t) if t and imp.is_const(t) else consts.get(t)
+
+    chains = [c for c in (_layernorm_chain(imp, n, readers, value) for n in nodes if n.op_type == "ReduceMean") if c]
     if not chains:
         return nodes
     drop = {id(n) for chain, _ in chains for n in chain}
@@ -37,19 +45,16 @@ def _layernorm_chains(imp, nodes):
     return [last.get(id(n), n) for n in nodes if id(n) not in drop or id(n) in last]
 
 
-def _layernorm_chain(imp, mean, readers):
+def _layernorm_chain(imp, mean, readers, value):
     """(the chain's nodes, the LayerNormalization node) for a chain starting at ReduceMean `mean`, else None."""
     def only(t, op_type):  # the one reader of tensor t, when it has op_type and t is no graph output
         r = readers.get(t, [])
         return r[0] if len(r) == 1 and r[0].op_type == op_type and t not in imp.g.outputs else None
 
-    def const(n, i):
-        return imp.value(n.input[i]) if imp.is_const(n.input[i]) else None
-
     def other(n, t):  # n's input that is not t
         return n.input[1] if n.input[0] == t else n.input[0]
 
-    x, axes = mean.input[0], _chain_axes(imp, mean)
+    x, axes = mean.input[0], _chain_axes(mean, value)
     sub = only(mean.output[0], "Sub")
     if axes is None or sub is None or list(sub.input) != [x, mean.output[0]] or sub.output[0] in imp.g.outputs:
         return None
@@ -58,13 +63,14 @@ def _layernorm_chain(imp, mean, readers):
     sq, div = by_type.get("Pow", by_type.get("Mul")), by_type.get("Div")
     if len(readers.get(d, [])) != 2 or sq is None or div is None or list(div.input[:1]) != [d]:
         return None
-    if sq.op_type == "Pow" and (sq.input[0] != d or const(sq, 1) is None or float(const(sq, 1)) != 2.0):
+    if sq.op_type == "Pow" and (sq.input[0] != d or value(sq.input[1]) is None or value(sq.input[1]).size != 1
+                                or float(value(sq.input[1]).reshape(-1)[0]) != 2.0):
         return None
     if sq.op_type == "Mul" and list(sq.input) != [d, d]:
         return None
     var = only(sq.output[0], "ReduceMean")
-    add = var and _chain_axes(imp, var) == axes and only(var.output[0], "Add")
-    if not add or not imp.is_const(other(add, var.output[0])):
+    add = var and _chain_axes(var, value) == axes and only(var.output[0], "Add")
+    if not add or value(other(add, var.output[0])) is None:
         return None
     sqrt = only(add.output[0], "Sqrt")
     if sqrt is None or only(sqrt.output[0], "Div") is not div or div.input[1] != sqrt.output[0]:
@@ -73,23 +79,22 @@ def _layernorm_chain(imp, mean, readers):
     for i, op_type in enumerate(("Mul", "Add")):
         step = only(out, op_type)
         p = step and other(step, out)
-        if not step or not imp.is_const(p) or imp.value(p).ndim > len(axes) and set(
-                imp.value(p).shape[:-len(axes)]) - {1}:
+        if not step or value(p) is None or value(p).ndim > len(axes) and set(value(p).shape[:-len(axes)]) - {1}:
             break
         chain, out, affine[i] = chain + [step], step.output[0], p
-    eps = float(np.asarray(imp.value(other(add, var.output[0]))).reshape(-1)[0])
+    eps = float(value(other(add, var.output[0])).reshape(-1)[0])
     fused = imp.onnx.helper.make_node("LayerNormalization", [x] + affine, [out], name=chain[-1].name,
                                       axis=axes[0], epsilon=eps, axes=axes)
     return chain, fused
 
 
-def _chain_axes(imp, n):
+def _chain_axes(n, value):
     """A ReduceMean's axes (attribute or constant input), when it keeps its dims; else None."""
-    if not n.attribute and len(n.input) < 2 or any(a.name == "keepdims" and a.i == 0 for a in n.attribute):
+    if any(a.name == "keepdims" and a.i == 0 for a in n.attribute):
         return None
     axes = [a.ints for a in n.attribute if a.name == "axes"]
     if len(n.input) > 1 and n.input[1]:
-        axes = [imp.value(n.input[1])] if imp.is_const(n.input[1]) else []
+        axes = [] if value(n.input[1]) is None else [value(n.input[1]).reshape(-1)]
     return sorted(ints(axes[0])) if axes and len(axes[0]) else None
 
 
