@@ -108,8 +108,8 @@ class ReduceOps:
     """The importer's methods for these operators (a mixin of models.onnx_import._Importer)."""
 
     def op_Gemm(self, node, a):
-        """`dense` for a constant B, else `matmul` (+ `transpose` for transA / transB, `mul` by alpha); C: the
-        bias, else `add` (`mul` by beta)."""
+        """`dense` for a constant B, else `matmul` (+ `transpose`, `mul` by alpha, `add` of beta * C): transA,
+        transB, alpha, beta, runtime or constant C (a constant one that fits a bias vector is the bias)."""
         x, b = node.input[0], node.input[1]
         c = node.input[2] if len(node.input) > 2 else ""
         alpha, beta = a.get("alpha", 1.0), a.get("beta", 1.0)
