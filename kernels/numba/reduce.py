@@ -57,11 +57,38 @@ def _line(x, o, i, kind):
     return np.float32(_finish(acc, kind, R, top))
 
 
+LANES = 8  # float32 partial sums of a contiguous row, so that LLVM may vectorize without fastmath
+BLOCK = 4096  # elements the lanes take before they are added into the float64 total
+
+
+@jit()
+def _lane_sum(row, kind):
+    # sum of row (SUM, MEAN), |row| (L1) or row² (L2, SUM_SQUARE) over row (R), contiguous
+    R = row.shape[0]
+    n8 = R - R % LANES
+    total = 0.0
+    s = np.zeros(LANES, np.float32)
+    for b in range(0, n8, BLOCK):
+        s[:] = 0.0
+        for i in range(b, min(b + BLOCK, n8), LANES):
+            for j in range(LANES):
+                s[j] += _term(row[i + j], kind, np.float32(0.0))
+        total += s.sum()
+    for i in range(n8, R):
+        total += _term(row[i], kind, np.float32(0.0))
+    return total
+
+
 @jit(parallel=True)
 def _reduce_rows(x, kind, y):
-    # x (O,R,1) -> y (O,1): one contiguous row per output
+    # x (O,R) -> y (O): one contiguous row per output
+    R = x.shape[1]
+    x3 = x.reshape(x.shape[0], R, 1)
     for o in numba.prange(x.shape[0]):
-        y[o, 0] = _line(x, o, 0, kind)
+        if kind == SUM or kind == MEAN or kind == L1 or kind == L2 or kind == SUM_SQUARE:
+            y[o] = _finish(_lane_sum(x[o], kind), kind, R, np.float32(0.0))
+        else:
+            y[o] = _line(x3, o, 0, kind)
 
 
 COLS = 64  # columns a thread accumulates at once when the kept axes after the reduced ones are contiguous
@@ -111,7 +138,10 @@ def reduce(x, kind, axes, keepdims, out=None):
     # x (any) -> y: `kind` over `axes`
     x3 = as_blocks(x, axes)
     y = out_array(out, reduced_shape(x.shape, axes, keepdims))
-    (_reduce_rows if x3.shape[2] == 1 else _reduce_cols)(x3, KINDS.index(kind), y.reshape(x3.shape[0], -1))
+    if x3.shape[2] == 1:
+        _reduce_rows(x3.reshape(x3.shape[:2]), KINDS.index(kind), y.reshape(-1))
+    else:
+        _reduce_cols(x3, KINDS.index(kind), y.reshape(x3.shape[0], -1))
     return y
 
 
