@@ -127,6 +127,9 @@ class _Exporter:
         t = self.add("Gemm", ins[:2], n.outputs[0] + "/rank", transB=1)
         return self.add("Gemm", [t, ins[2]] + [i for i in ins[3:] if i], y, transB=1)
 
+    def op_matmul(self, n, ins, a, y):
+        return self.add("MatMul", ins, y)
+
     def op_maxpool2d(self, n, ins, a, y):
         return self.add("MaxPool", ins, y, kernel_shape=list(a["kernel"]), ceil_mode=int(a["ceil_mode"]),
                         **_window(a), dilations=list(a["dilation"]))
@@ -146,6 +149,57 @@ class _Exporter:
 
     def op_softmax(self, n, ins, a, y):
         return self.add("Softmax", ins, y, axis=a["axis"])
+
+    def op_log_softmax(self, n, ins, a, y):
+        return self.add("LogSoftmax", ins, y, axis=a["axis"])
+
+    def _standardize(self, x, axes, eps, out):
+        """(x - mean) / sqrt(var + eps) over `axes`, spelled out (LayerNormalization needs opset 17)."""
+        d = self.add("Sub", [x, self.add("ReduceMean", [x], out + "/mean", axes=axes)], out + "/d")
+        var = self.add("ReduceMean", [self.add("Mul", [d, d], out + "/d2")], out + "/var", axes=axes)
+        std = self.add("Sqrt", [self.add("Add", [var, self.const(out + "/eps", np.float32(eps))], out + "/ve")],
+                       out + "/std")
+        return self.add("Div", [d, std], out + "/norm")
+
+    def op_layernorm(self, n, ins, a, y):  # x, scale (L...), bias (L...)
+        x, out = ins[0], n.outputs[0]
+        t = self.add("Mul", [self._standardize(x, list(range(a["axis"], len(self.g.shapes[x]))), a["eps"], out),
+                             ins[1]], out + "/scaled" if ins[2] else y)
+        return self.add("Add", [t, ins[2]], y) if ins[2] else t
+
+    def op_instancenorm(self, n, ins, a, y):
+        return self.add("InstanceNormalization", ins, y, epsilon=a["eps"])
+
+    def op_groupnorm(self, n, ins, a, y):  # x (N,C,...), scale (C), bias (C): per group, then per channel
+        x, out = ins[0], n.outputs[0]
+        shape = self.g.shapes[x]
+        per_channel = (1, shape[1]) + (1,) * (len(shape) - 2)
+        g = self.add("Reshape", [x, self.const(out + "/groups", np.array([shape[0], a["groups"], -1], np.int64))],
+                     out + "/g")
+        t = self.add("Reshape", [self._standardize(g, [2], a["eps"], out),
+                                 self.const(out + "/shape", np.array(shape, np.int64))], out + "/std_x")
+        scale = self.const(out + "/scale", self.g.constants[ins[1]].reshape(per_channel))
+        bias = self.const(out + "/bias", self.g.constants[ins[2]].reshape(per_channel))
+        return self.add("Add", [self.add("Mul", [t, scale], out + "/scaled"), bias], y)
+
+    def op_reduce(self, n, ins, a, y):
+        op_type = "Reduce" + dict(sum="Sum", mean="Mean", max="Max", min="Min", l1="L1", l2="L2",
+                                  sum_square="SumSquare", log_sum_exp="LogSumExp", prod="Prod")[a["kind"]]
+        if op_type == "ReduceSum":  # its axes are an input from opset 13
+            axes = self.const(n.outputs[0] + "/axes", np.array(a["axes"], np.int64))
+            return self.add(op_type, [ins[0], axes], y, keepdims=int(a["keepdims"]))
+        return self.add(op_type, ins, y, axes=list(a["axes"]), keepdims=int(a["keepdims"]))
+
+    def _arg(self, op_type, n, ins, a, y):
+        i = self.add(op_type, ins, n.outputs[0] + "/index", axis=a["axis"], keepdims=int(a["keepdims"]),
+                     select_last_index=int(a["select_last_index"]))
+        return self.add("Cast", [i], y, to=1)  # float32 indices, as deepx makes them
+
+    def op_argmax(self, n, ins, a, y):
+        return self._arg("ArgMax", n, ins, a, y)
+
+    def op_argmin(self, n, ins, a, y):
+        return self._arg("ArgMin", n, ins, a, y)
 
     def op_add(self, n, ins, a, y):
         return self.add("Add", ins, y)

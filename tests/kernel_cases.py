@@ -256,3 +256,61 @@ def conv_transpose2d(draw):
     x, wt = _arr(draw, n, c, h, w), _arr(draw, c, k // groups, kh, kw)
     return (x, wt, b), dict(stride=stride, pads=pads, output_padding=output_padding, dilation=dilation,
                             groups=groups, act=draw(ACTS))
+
+
+@st.composite
+def reduce(draw):
+    shape = draw(_shape())
+    kind = draw(st.sampled_from(["sum", "mean", "max", "min", "l1", "l2", "sum_square", "log_sum_exp", "prod"]))
+    axes = draw(st.lists(st.integers(-len(shape), len(shape) - 1), max_size=len(shape), unique=True))
+    return (_arr(draw, *shape),), dict(kind=kind, axes=tuple(axes), keepdims=draw(st.booleans()))
+
+
+@st.composite
+def argmax(draw):
+    shape = draw(_shape())
+    x = _arr(draw, *shape)
+    if draw(st.booleans()):  # ties, for select_last_index
+        x = np.round(x)
+    return (x,), dict(axis=draw(st.integers(-len(shape), len(shape) - 1)), keepdims=draw(st.booleans()),
+                      select_last_index=draw(st.booleans()))
+
+
+argmin = argmax
+log_softmax = softmax
+
+
+@st.composite
+def layernorm(draw):
+    shape = draw(_shape())
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    inner = shape[axis:] if axis >= 0 else shape[len(shape) + axis:]
+    bias = _arr(draw, *inner) if draw(st.booleans()) else None
+    return (_arr(draw, *shape), _arr(draw, *inner), bias), dict(axis=axis, eps=draw(st.sampled_from([1e-5, 1e-3])))
+
+
+@st.composite
+def groupnorm(draw):
+    groups, per = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    c = groups * per
+    shape = (draw(st.integers(1, 2)), c) + tuple(draw(st.lists(st.integers(1, 6), min_size=1, max_size=2)))
+    tensors = (_arr(draw, *shape), _arr(draw, c), _arr(draw, c))
+    return tensors, dict(groups=groups, eps=draw(st.sampled_from([1e-5, 1e-3])))
+
+
+@st.composite
+def instancenorm(draw):
+    tensors, attrs = draw(groupnorm())
+    return tensors, dict(eps=attrs["eps"])
+
+
+@st.composite
+def matmul(draw):
+    m, k, n = draw(st.integers(1, 9)), draw(st.integers(1, 40)), draw(st.integers(1, 20))
+    batch = draw(st.lists(st.integers(1, 3), max_size=2))
+    # each operand keeps a suffix of the batch axes, some of them 1 (broadcast); rank 1 some of the time
+    a_batch = tuple(1 if draw(st.booleans()) else d for d in batch[draw(st.integers(0, len(batch))):])
+    b_batch = tuple(1 if draw(st.booleans()) else d for d in batch[draw(st.integers(0, len(batch))):])
+    a_shape = (k,) if draw(st.integers(0, 5)) == 0 else a_batch + (m, k)
+    b_shape = (k,) if draw(st.integers(0, 5)) == 0 else b_batch + (k, n)
+    return (_arr(draw, *a_shape), _arr(draw, *b_shape)), {}

@@ -84,6 +84,15 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("activation", (x4,), dict(act=("clip", 1.0, 0.0)), "lo <= hi"),
     ("activation", (x4,), dict(act=("celu", 0.0)), "alpha"),
     ("activation", (x4,), dict(act=("swish", 1.0)), "unknown activation"),
+    ("reduce", (x4,), dict(kind="median"), "unknown kind"),
+    ("reduce", (x4,), dict(axes=(1, 4)), "axis"),
+    ("reduce", (np.zeros((2, 0), np.float32),), dict(kind="max", axes=(1,)), "empty axis"),
+    ("argmax", (x4,), dict(axis=-5), "axis"),
+    ("layernorm", (x4, np.ones((8, 7), np.float32)), dict(axis=2), "scale must have shape"),
+    ("groupnorm", (x4, np.ones(4, np.float32), np.zeros(4, np.float32)), dict(groups=3), "groups must divide"),
+    ("instancenorm", (x4, np.ones(3, np.float32), np.zeros(4, np.float32)), {}, "scale must have shape"),
+    ("matmul", (np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32)), {}, "inner dimensions"),
+    ("matmul", (np.zeros((2, 3, 4), np.float32), np.zeros((3, 4, 5), np.float32)), {}, "do not broadcast"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:
@@ -108,3 +117,14 @@ def test_cython_gemms_use_the_blas_numpy_links():
     numpy_blas = ctypes.CDLL(np._core._multiarray_umath.__file__)  # its BLAS's symbols are searched too
     found = any(hasattr(numpy_blas, s) for s in ("scipy_sgemm_64_", "sgemm_64_", "sgemm_"))
     assert _dense.blas_source() == ("numpy" if found else "scipy")
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3, 70, 40), (2, 3, 40, 50)), ((2, 1, 33, 64), (3, 64, 35)),
+                                              ((96,), (2, 96, 400)), ((130, 72), (72, 90))])
+def test_matmul_of_larger_matrices(a_shape, b_shape):
+    """Past the sizes of kernel_cases: the backends' GEMM paths (OpenCL: conv.cl's tiled GEMM per batch)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape, dtype=np.float32), rng.standard_normal(b_shape, dtype=np.float32)
+    ref = kernels.run("matmul", "ref", a, b)
+    for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
+        assert_close(kernels.run("matmul", backend, a, b), ref)

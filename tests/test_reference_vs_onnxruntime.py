@@ -44,16 +44,25 @@ ONNX = {
     "minimum": ("Min", lambda a: {}),
     "maximum": ("Max", lambda a: {}),
     "prelu": ("PRelu", lambda a: {}),
+    "reduce": (lambda a: "Reduce" + REDUCE_ONNX[a["kind"]], lambda a: dict(keepdims=int(a["keepdims"]))),
+    "log_softmax": ("LogSoftmax", lambda a: a),
+    "layernorm": ("LayerNormalization", lambda a: dict(axis=a["axis"], epsilon=a["eps"])),
+    "instancenorm": ("InstanceNormalization", lambda a: dict(epsilon=a["eps"])),
+    "matmul": ("MatMul", lambda a: {}),
 }
+REDUCE_ONNX = dict(sum="Sum", mean="Mean", max="Max", min="Min", l1="L1", l2="L2", sum_square="SumSquare",
+                   log_sum_exp="LogSumExp", prod="Prod")
 # ops whose ONNX form takes some attributes as constant inputs
 EXTRA_INPUTS = {
     "pad": lambda a: [np.array([0, 0, a["pads"][0], a["pads"][1], 0, 0, a["pads"][2], a["pads"][3]], np.int64),
                       np.array(a["value"], np.float32)],
+    "reduce": lambda a: [np.array(a["axes"], np.int64)],
 }
 
 
 def run_onnxruntime(op, tensors, attrs):
     op_type, convert = ONNX[op]
+    op_type = op_type(attrs) if callable(op_type) else op_type  # one IR op, several ONNX operators
     if op == "concat":
         tensors = tensors[0]
     tensors = [t for t in tensors if t is not None] + EXTRA_INPUTS.get(op, lambda a: [])(attrs)
@@ -148,3 +157,26 @@ def test_silu_matches_onnxruntime():
     x = (np.random.default_rng(0).standard_normal((3, 50)) * 4).astype(np.float32)
     nodes = [helper.make_node("Sigmoid", ["in0"], ["s"]), helper.make_node("Mul", ["in0", "s"], ["y"])]
     assert_close(kernels.run("activation", "ref", x, act="silu"), _onnxruntime_graph(nodes, [x], 13))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin", "groupnorm"])
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_reference_matches_onnxruntime_beyond_one_node(op, data):
+    """ArgMax / ArgMin (int64 indices, cast to float32) and GroupNormalization (per-channel scale: opset 21)."""
+    tensors, attrs = data.draw(getattr(kernel_cases, op)())
+    _, canon, _ = kernels.check(op, tensors, attrs)
+    names = [f"in{i}" for i in range(len(tensors))]
+    if op == "groupnorm":
+        nodes = [helper.make_node("GroupNormalization", names, ["y"], num_groups=canon["groups"],
+                                  epsilon=canon["eps"])]
+    else:
+        nodes = [helper.make_node("ArgMax" if op == "argmax" else "ArgMin", names, ["i"], axis=canon["axis"],
+                                  keepdims=int(canon["keepdims"]), select_last_index=int(canon["select_last_index"])),
+                 helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, op, [helper.make_tensor_value_info(n, TensorProto.FLOAT, t.shape)
+                                          for n, t in zip(names, tensors)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21 if op == "groupnorm" else 13)])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert_close(kernels.run(op, "ref", *tensors, **attrs), sess.run(None, dict(zip(names, tensors)))[0])
