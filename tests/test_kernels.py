@@ -74,6 +74,15 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("softmax", (x4,), dict(axis=4), "axis"),
     ("transpose", (x4,), dict(perm=(0, 1, 1, 2)), "permutation"),
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(strides=2), "unknown attribute"),
+    ("slice", (x4,), dict(starts=(0, 0, 0, 0), ends=(1, 4, 8, 8), steps=(1, 0, 1, 1)), "step is 0"),
+    ("slice", (x4,), dict(starts=(0, 0), ends=(1, 4)), "must have 4 values"),
+    ("gather", (x4,), dict(indices=(0, 4), axis=1), "out of range"),
+    ("expand", (x4,), dict(shape=(3, 8, 8)), "does not broadcast"),
+    ("pad", (x4,), dict(pads=(0,) * 8, mode="mirror"), "pad mode"),
+    ("pad", (x4,), dict(pads=(0, 0, -5, 0, 0, 0, -5, 0)), "crop more"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16, 16), mode="cubic"), "mode 'cubic'"),
+    ("resize", (x4,), dict(sizes=(1, 8, 16, 16), mode="linear"), "last two axes"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16)), "sizes must be 4 ints"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:

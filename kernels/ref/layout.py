@@ -15,6 +15,11 @@ from ..spec import OpSpec, check_rank, fail, parse_axis, parse_pads
 PAD_MODES = ("constant", "reflect", "edge", "wrap")
 
 
+def _emit(y, out):
+    # emit, keeping a rank-0 result rank 0 (np.ascontiguousarray makes it (1,))
+    return emit(y, out) if out is not None else emit(y, out).reshape(np.shape(y))
+
+
 def concat(xs, axis, out=None):
     # xs: tensors equal but along `axis` -> y
     return emit(np.concatenate(xs, axis=axis), out)
@@ -38,17 +43,17 @@ def _take(x, maps, fill):
 
 def slice(x, starts, ends, steps, out=None):
     # x -> y with y[..., i, ...] = x[..., starts[d] + i * steps[d], ...] per axis d
-    return emit(_take(x, slice_maps(x.shape, starts, ends, steps), 0.0), out)
+    return _emit(_take(x, slice_maps(x.shape, starts, ends, steps), 0.0), out)
 
 
 def gather(x, indices, shape, axis, out=None):
     # x (..., A, ...) -> y (..., *shape, ...): indices (prod(shape) ints in [0, A)) taken along `axis`
-    return emit(np.take(x, np.array(indices, np.int64).reshape(shape), axis=axis), out)
+    return _emit(np.take(x, np.array(indices, np.int64).reshape(shape), axis=axis), out)
 
 
 def expand(x, shape, out=None):
     # x -> y (shape): numpy broadcasting
-    return emit(np.broadcast_to(x, shape), out)
+    return _emit(np.broadcast_to(x, shape), out)
 
 
 def pad(x, pads, mode, value, out=None):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..common import emit
 from ..spec import OpSpec, fail
-from .layout import _take
+from .layout import _take, take_plan
 
 MODES = ("nearest", "linear")
 COORDS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
@@ -33,21 +33,22 @@ def resize(x, sizes, scales, mode, coord, nearest, out=None):
 
 
 def source_coords(n_in, n_out, scale, coord):
-    """Output positions 0..n_out-1 of an axis -> coordinates on the input axis (coordinate_transformation_mode)."""
-    x = np.arange(n_out, dtype=np.float64)
-    scale = float(np.float32(scale))
+    """Output positions 0..n_out-1 of an axis -> coordinates on the input axis (coordinate_transformation_mode),
+    in float32 as ONNX Runtime computes them (a float64 tie may fall on the other side)."""
+    f = np.float32
+    x, scale, n_in, half = np.arange(n_out, dtype=f), f(scale), f(n_in), f(0.5)
     if coord == "asymmetric":
         return x / scale
     if coord == "tf_half_pixel_for_nn":
-        return (x + 0.5) / scale
+        return (x + half) / scale
     if coord == "align_corners":
-        return x * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+        return x * (n_in - f(1)) / f(n_out - 1) if n_out > 1 else np.zeros(n_out, f)
     if coord == "pytorch_half_pixel" and n_out <= 1:
-        return np.zeros(n_out)
-    offset = 0.0
+        return np.zeros(n_out, f)
+    offset = f(0)
     if coord == "half_pixel_symmetric":
-        offset = n_in / 2 * (1 - n_out / (scale * n_in))
-    return offset + (x + 0.5) / scale - 0.5
+        offset = n_in / f(2) * (f(1) - f(n_out) / (scale * n_in))
+    return offset + (x + half) / scale - half
 
 
 def _nearest(c, n_in, scale, mode):
@@ -55,16 +56,16 @@ def _nearest(c, n_in, scale, mode):
     if mode == "simple":
         i = np.ceil(c) if scale < 1 else np.trunc(c)
     else:
-        i = {"floor": np.floor, "ceil": np.ceil, "round_prefer_floor": lambda v: np.ceil(v - 0.5),
-             "round_prefer_ceil": lambda v: np.floor(v + 0.5)}[mode](c)
+        i = {"floor": np.floor, "ceil": np.ceil, "round_prefer_floor": lambda v: np.ceil(v - np.float32(0.5)),
+             "round_prefer_ceil": lambda v: np.floor(v + np.float32(0.5))}[mode](c)
     return np.clip(i, 0, n_in - 1).astype(np.int64)
 
 
 def _linear(c, n_in):
     # input coordinates -> (first tap, second tap, weight of the second), clamped to the axis
-    c = np.clip(c, 0, n_in - 1)
+    c = np.clip(c, np.float32(0), np.float32(n_in - 1))
     i0 = np.floor(c).astype(np.int64)
-    return i0, np.minimum(i0 + 1, n_in - 1), (c - i0).astype(np.float32)
+    return i0, np.minimum(i0 + 1, n_in - 1), c - i0.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=256)
@@ -79,6 +80,12 @@ def resize_plan(shape, sizes, scales, mode, coord, nearest):
         c = source_coords(shape[d], sizes[d], scales[d], coord)
         plan.append(_nearest(c, shape[d], scales[d], nearest) if mode == "nearest" else _linear(c, shape[d]))
     return tuple(plan)
+
+
+@functools.lru_cache(maxsize=256)
+def nearest_plan(shape, sizes, scales, coord, nearest):
+    """A nearest resize's kernels.ref.layout.take_plan (cached)."""
+    return take_plan(shape, resize_plan(shape, sizes, scales, "nearest", coord, nearest))
 
 
 def _pick(op, t, name, value, allowed):
