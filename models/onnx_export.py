@@ -141,7 +141,8 @@ class _Exporter:
     def op_slice(self, n, ins, a, y):
         c = [self.const(f"{n.outputs[0]}/{k}", np.array(a[k], np.int64)) for k in ("starts", "ends")]
         axes = self.const(n.outputs[0] + "/axes", np.arange(len(a["steps"]), dtype=np.int64))
-        return self.add("Slice", [ins[0], *c, axes, self.const(n.outputs[0] + "/steps", np.array(a["steps"], np.int64))], y)
+        steps = self.const(n.outputs[0] + "/steps", np.array(a["steps"], np.int64))
+        return self.add("Slice", [ins[0], *c, axes, steps], y)
 
     def op_gather(self, n, ins, a, y):
         idx = self.const(n.outputs[0] + "/indices", np.array(a["indices"], np.int64).reshape(a["shape"]))
@@ -167,6 +168,9 @@ class _Exporter:
                      else coord, nearest_mode=nearest)
         if np.array_equal((scales * np.array(shape, np.float32)).astype(np.int64), sizes):
             return self.add("Resize", [ins[0], "", self.const(name + "/scales", scales)], y, **attrs)
+        if not np.array_equal(sizes.astype(np.float32) / np.array(shape, np.float32), scales):
+            raise ValueError(f"cannot export resize {n.name!r}: its scales neither give its sizes nor are sizes / "
+                             "input (keep_aspect_ratio_policy needs opset 18)")
         return self.add("Resize", [ins[0], "", "", self.const(name + "/sizes", sizes)], y, **attrs)
 
     def model(self):
