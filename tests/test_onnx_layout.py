@@ -85,7 +85,8 @@ CASES = [
     ("resize-symmetric", [N("Resize", ["x", "", "sc"], ["y"], mode="linear",
                             coordinate_transformation_mode="half_pixel_symmetric")], (1, 2, 5, 6),
      dict(sc=_f32(1, 1, 1.5, 0.75)), 19, False),
-    ("upsample-9", [N("Upsample", ["x", "sc"], ["y"], mode="linear")], (1, 3, 5, 6), dict(sc=_f32(1, 1, 2, 2)), 9, True),
+    ("upsample-9", [N("Upsample", ["x", "sc"], ["y"], mode="linear")], (1, 3, 5, 6), dict(sc=_f32(1, 1, 2, 2)), 9,
+     True),
     ("upsample-7", [N("Upsample", ["x"], ["y"], mode="nearest", scales=[1., 1., 2., 3.])], (1, 3, 5, 6), {}, 7, True),
 ]
 

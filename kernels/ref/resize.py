@@ -88,6 +88,20 @@ def nearest_plan(shape, sizes, scales, coord, nearest):
     return take_plan(shape, resize_plan(shape, sizes, scales, "nearest", coord, nearest))
 
 
+@functools.lru_cache(maxsize=256)
+def nearest_planes(shape, sizes, scales, coord, nearest):
+    """A nearest resize of the last two axes only, as (row map (P), column map (Q), f): f > 1 when column q reads
+    q // f (an integer enlargement), else 0; None when it changes other axes too (cached)."""
+    maps = resize_plan(shape, sizes, scales, "nearest", coord, nearest)
+    if any(not np.array_equal(m, np.arange(n)) for m, n in zip(maps[:-2], shape[:-2])):
+        return None
+    rows = maps[-2] if len(maps) > 1 else np.zeros(1, np.int64)
+    cols = maps[-1]
+    f = len(cols) // shape[-1]
+    f = f if f > 1 and len(cols) == f * shape[-1] and np.array_equal(cols, np.arange(len(cols)) // f) else 0
+    return rows, cols, f
+
+
 def _pick(op, t, name, value, allowed):
     if value not in allowed:
         fail(op, t, f"{name} {value!r} is not supported (one of {', '.join(allowed)})")
