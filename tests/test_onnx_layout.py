@@ -6,6 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from deepx import kernels
 from deepx.models.execute import run_graph
 from deepx.models.graph import ModelError
 from deepx.models.onnx_export import to_onnx
@@ -91,7 +92,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["ref", "numba", "cython"])
+def _backend(name):
+    ok, why = kernels.backend_usable(name)
+    return pytest.param(name, marks=pytest.mark.skipif(not ok, reason=why))
+
+
+@pytest.mark.parametrize("backend", [_backend(b) for b in kernels.BACKENDS])
 @pytest.mark.parametrize("nodes, shape, inits, opset, exportable", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_layout_operator_matches_onnxruntime(nodes, shape, inits, opset, exportable, backend):
     model = _model(nodes, shape, inits, opset)
@@ -124,3 +130,30 @@ def test_unsupported_resize_attribute_names_node_and_attribute(attrs, message):
     with pytest.raises(ModelError, match=message) as err:
         from_onnx(model)
     assert "'up1'" in str(err.value)
+
+
+@pytest.mark.parametrize("gpu", [("cython", "numba"), pytest.param(("opencl",), marks=pytest.mark.skipif(
+    not kernels.backend_usable("opencl")[0], reason="no OpenCL device"))])
+def test_executor_runs_a_neck_of_layout_ops(gpu):
+    """A YOLO-like neck (resize up, pad, slice, split, concat, tile) through the executor's arena, on
+    random plans, equals the graph run."""
+    from deepx.runtime.executor import Executor
+    from test_executor import close, random_plan
+
+    nodes = [N("Resize", ["x", "", "sc"], ["up"], mode="nearest"),
+             N("Resize", ["x", "", "sc"], ["lin"], mode="linear"),
+             N("Pad", ["up", "p"], ["pad"], mode="reflect"),
+             N("Slice", ["pad", "s", "e", "ax"], ["cut"]),
+             N("Split", ["cut"], ["a", "b"], axis=1, num_outputs=2),
+             N("Concat", ["b", "lin", "a"], ["cat"], axis=1),
+             N("Tile", ["cat", "r"], ["y"])]
+    inits = dict(sc=_f32(1, 1, 2, 2), p=_i64(0, 0, 1, 1, 0, 0, 1, 1), s=_i64(1, 1), e=_i64(-1, -1),
+                 ax=_i64(2, 3), r=_i64(2, 1, 1, 1))
+    g = from_onnx(_model(nodes, (1, 4, 6, 5), inits, 18))
+    feeds = {"x": np.random.default_rng(0).standard_normal((1, 4, 6, 5)).astype(np.float32)}
+    want = run_graph(g, feeds, "ref")
+    for seed in range(3):
+        ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu=gpu))
+        for _ in range(2):
+            close(ex.run(feeds), want)
+        ex.close()
