@@ -6,6 +6,7 @@ offsets every backend's take kernel walks; the reference takes with numpy.
 """
 import builtins
 import functools
+import math
 
 import numpy as np
 
@@ -100,6 +101,12 @@ def take_plan(shape, maps):
     offsets rise by one from lo's (copied as a block). A rank-0 x gets a unit axis."""
     if not maps:
         shape, maps = (1,), (np.zeros(1, np.int64),)
+    k = len(maps)  # trailing axes read whole and in order become one (longer block copies), up to 64 Ki elements
+    while k > 1 and np.array_equal(maps[k - 1], np.arange(shape[k - 1])) and math.prod(shape[k - 1:]) <= 1 << 16:
+        k -= 1
+    if k < len(maps) - 1:
+        inner = math.prod(shape[k:])
+        shape, maps = tuple(shape[:k]) + (inner,), tuple(maps[:k]) + (np.arange(inner, dtype=np.int64),)
     strides = np.cumprod((1,) + tuple(shape[::-1]))[:-1][::-1]
     offs = [np.where(m < 0, -1, m * s) for m, s in zip(maps, strides)]
     dims = np.array([len(m) for m in maps], np.int64)
