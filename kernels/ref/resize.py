@@ -77,6 +77,9 @@ def resize_plan(shape, sizes, scales, mode, coord, nearest):
         if d < 0:  # a rank-1 tensor: a unit axis before it
             plan.append((np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32)))
             continue
+        if mode == "nearest" and sizes[d] == shape[d] and scales[d] == 1:  # kept as it is (ONNX Runtime does)
+            plan.append(np.arange(shape[d], dtype=np.int64))
+            continue
         c = source_coords(shape[d], sizes[d], scales[d], coord)
         plan.append(_nearest(c, shape[d], scales[d], nearest) if mode == "nearest" else _linear(c, shape[d]))
     return tuple(plan)
