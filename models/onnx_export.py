@@ -235,9 +235,64 @@ class _Exporter:
         return self.add("Reshape", [ins[0], self.const(n.outputs[0] + "/shape", np.array(a["shape"], np.int64))], y)
 
     def op_pad(self, n, ins, a, y):
-        t, left, b, r = a["pads"]
-        pads = self.const(n.outputs[0] + "/pads", np.array([0, 0, t, left, 0, 0, b, r], np.int64))
-        return self.add("Pad", [ins[0], pads, self.const(n.outputs[0] + "/value", np.float32(a["value"]))], y)
+        pads = self.const(n.outputs[0] + "/pads", np.array(a["pads"], np.int64))
+        value = self.const(n.outputs[0] + "/value", np.float32(a["value"]))
+        if a["mode"] == "wrap":  # opset 19's; exported as a concatenation of the wrapped slices
+            return self._wrap_pad(n, ins[0], a["pads"], y)
+        return self.add("Pad", [ins[0], pads, value], y, mode=a["mode"])
+
+    def _wrap_pad(self, n, x, pads, y):
+        # per axis: crop the negative pads, then concat(x[-end:], x, x[:begin]) (pads at most the axis length)
+        shape, rank = list(self.g.shapes[x]), len(pads) // 2
+        for d in range(rank):
+            b, e = pads[d], pads[rank + d]
+            t = self._slice(f"{y}/crop{d}", x, d, max(-b, 0), shape[d] - max(-e, 0))
+            shape[d] += min(b, 0) + min(e, 0)
+            parts = ([self._slice(f"{y}/wrap{d}b", t, d, shape[d] - b, shape[d])] if b > 0 else []) + [t] + (
+                [self._slice(f"{y}/wrap{d}e", t, d, 0, e)] if e > 0 else [])
+            x = self.add("Concat", parts, y if d == rank - 1 else f"{y}/pad{d}", axis=d)
+            shape[d] += max(b, 0) + max(e, 0)
+        return x
+
+    def _slice(self, name, x, axis, start, end):
+        consts = [self.const(f"{name}/{k}", np.array([v], np.int64)) for k, v in
+                  (("starts", start), ("ends", end), ("axes", axis))]
+        return self.add("Slice", [x, *consts], name)
+
+    def op_slice(self, n, ins, a, y):
+        c = [self.const(f"{n.outputs[0]}/{k}", np.array(a[k], np.int64)) for k in ("starts", "ends")]
+        axes = self.const(n.outputs[0] + "/axes", np.arange(len(a["steps"]), dtype=np.int64))
+        steps = self.const(n.outputs[0] + "/steps", np.array(a["steps"], np.int64))
+        return self.add("Slice", [ins[0], *c, axes, steps], y)
+
+    def op_gather(self, n, ins, a, y):
+        idx = self.const(n.outputs[0] + "/indices", np.array(a["indices"], np.int64).reshape(a["shape"]))
+        return self.add("Gather", [ins[0], idx], y, axis=a["axis"])
+
+    def op_expand(self, n, ins, a, y):
+        return self.add("Expand", [ins[0], self.const(n.outputs[0] + "/shape", np.array(a["shape"], np.int64))], y)
+
+    def op_resize(self, n, ins, a, y):
+        # opset 13 has no half_pixel_symmetric (half_pixel where sizes are scale * input) nor Resize-10's
+        # "simple" nearest_mode (floor when enlarging, ceil when shrinking); sizes when the scales do not give them
+        shape, name = self.g.shapes[ins[0]], n.outputs[0]
+        scales, sizes = np.array(a["scales"], np.float32), np.array(a["sizes"], np.int64)
+        coord, nearest = a["coord"], a["nearest"]
+        if coord == "half_pixel_symmetric" and np.any(scales * np.array(shape, np.float32) != sizes):
+            raise ValueError(f"cannot export resize {n.name!r}: half_pixel_symmetric needs opset 19")
+        if nearest == "simple":
+            changed = {bool(s < 1) for s in scales if s != 1}
+            if len(changed) > 1:
+                raise ValueError(f"cannot export resize {n.name!r}: it enlarges and shrinks with nearest_mode simple")
+            nearest = "ceil" if changed == {True} else "floor"
+        attrs = dict(mode=a["mode"], coordinate_transformation_mode="half_pixel" if coord == "half_pixel_symmetric"
+                     else coord, nearest_mode=nearest)
+        if np.array_equal((scales * np.array(shape, np.float32)).astype(np.int64), sizes):
+            return self.add("Resize", [ins[0], "", self.const(name + "/scales", scales)], y, **attrs)
+        if not np.array_equal(sizes.astype(np.float32) / np.array(shape, np.float32), scales):
+            raise ValueError(f"cannot export resize {n.name!r}: its scales neither give its sizes nor are sizes / "
+                             "input (keep_aspect_ratio_policy needs opset 18)")
+        return self.add("Resize", [ins[0], "", "", self.const(name + "/sizes", sizes)], y, **attrs)
 
     def model(self):
         from onnx import TensorProto

@@ -132,8 +132,8 @@ class _Importer(elementwise.ElementwiseOps, layout.LayoutOps, conv.ConvOps, redu
         self.fold(node, np.full(ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
 
     def op_Shape(self, node, a):
-        """(folded): shapes are static."""
-        self.fold(node, np.array(self.shape(node.input[0]), np.int64))
+        """(folded): shapes are static; opset 15's `start` and `end`."""
+        self.fold(node, np.array(self.shape(node.input[0]), np.int64)[a.get("start", 0):a.get("end")])
 
     def op_Cast(self, node, a):
         """(folded) on constants: on a runtime tensor nothing, float32 stays float32."""

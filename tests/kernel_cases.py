@@ -230,10 +230,49 @@ def transpose(draw):
     return (_arr(draw, *shape),), dict(perm=tuple(draw(st.permutations(range(len(shape))))))
 
 
+
+
+@st.composite
+def slice(draw):
+    shape = draw(_shape(1, 4))
+    ends = st.one_of(st.integers(-8, 8), st.just(2**63 - 1), st.just(-2**63))
+    attrs = dict(starts=tuple(draw(st.integers(-8, 8)) for _ in shape), ends=tuple(draw(ends) for _ in shape),
+                 steps=tuple(draw(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in shape))
+    return (_arr(draw, *shape),), attrs
+
+
+@st.composite
+def gather(draw):
+    shape = draw(_shape(1, 4))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[axis]
+    idx = np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=6)), np.int64)
+    idx = draw(st.sampled_from([idx[:1].reshape(()), idx, idx[:len(idx) // 2 * 2].reshape(-1, 2)]))
+    return (_arr(draw, *shape),), dict(indices=idx.tolist(), axis=axis)
+
+
+@st.composite
+def expand(draw):
+    shape = draw(_shape(1, 4))
+    x_shape = tuple(1 if draw(st.booleans()) else d for d in shape[draw(st.integers(0, len(shape) - 1)):])
+    target = tuple(1 if draw(st.integers(0, 3)) == 0 else d for d in shape)  # 1: kept from x (bidirectional)
+    return (_arr(draw, *x_shape),), dict(shape=target)
+
+
 @st.composite
 def pad(draw):
-    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
-    return (draw(_nchw()),), dict(pads=pads, value=draw(st.sampled_from([0.0, -1.5])))
+    mode = draw(st.sampled_from(["constant", "reflect", "edge", "wrap"]))
+    x = draw(_nchw()) if draw(st.booleans()) else _arr(draw, *draw(_shape(1, 4)))
+    begin, end = [], []
+    for n in x.shape:
+        lo = -((n - 1) // 2)  # crop at most (n - 1) // 2 each side: one element stays
+        begin.append(draw(st.integers(lo, 3)))
+        end.append(draw(st.integers(lo, 3)))
+    if mode == "reflect":  # reflecting needs more input than it pads
+        n_left = [n + min(b, 0) + min(e, 0) for n, b, e in zip(x.shape, begin, end)]
+        begin = [min(b, k - 1) for b, k in zip(begin, n_left)]
+        end = [min(e, k - 1) for e, k in zip(end, n_left)]
+    return (x,), dict(pads=tuple(begin + end), mode=mode, value=draw(st.sampled_from([0.0, -1.5])))
 
 
 @st.composite
@@ -314,3 +353,32 @@ def matmul(draw):
     a_shape = (k,) if draw(st.integers(0, 5)) == 0 else a_batch + (m, k)
     b_shape = (k,) if draw(st.integers(0, 5)) == 0 else b_batch + (k, n)
     return (_arr(draw, *a_shape), _arr(draw, *b_shape)), {}
+    mode = draw(st.sampled_from(["constant", "reflect", "edge", "wrap"]))
+    x = draw(_nchw()) if draw(st.booleans()) else _arr(draw, *draw(_shape(1, 4)))
+    begin, end = [], []
+    for n in x.shape:
+        lo = -((n - 1) // 2)  # crop at most (n - 1) // 2 each side: one element stays
+        begin.append(draw(st.integers(lo, 3)))
+        end.append(draw(st.integers(lo, 3)))
+    if mode == "reflect":  # reflecting needs more input than it pads
+        n_left = [n + min(b, 0) + min(e, 0) for n, b, e in zip(x.shape, begin, end)]
+        begin = [min(b, k - 1) for b, k in zip(begin, n_left)]
+        end = [min(e, k - 1) for e, k in zip(end, n_left)]
+    return (x,), dict(pads=tuple(begin + end), mode=mode, value=draw(st.sampled_from([0.0, -1.5])))
+
+
+@st.composite
+def resize(draw):
+    mode = draw(st.sampled_from(["nearest", "linear"]))
+    rank = draw(st.integers(1 if mode == "nearest" else 2, 4))  # ONNX Runtime has no 1-D linear
+    shape = tuple(draw(st.integers(1, 7)) for _ in range(rank))
+    scaled = range(max(0, rank - 2), rank) if mode == "linear" else range(rank)
+    sizes = list(shape)
+    for d in scaled:  # up, down or kept; the scales default to sizes / shape
+        sizes[d] = draw(st.sampled_from([shape[d], 2 * shape[d], 3 * shape[d], max(1, shape[d] // 2)])) \
+            if draw(st.booleans()) else draw(st.integers(1, 12))
+    coords = ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric"]
+    attrs = dict(sizes=tuple(sizes), mode=mode,
+                 coord=draw(st.sampled_from(coords + (["tf_half_pixel_for_nn"] if mode == "nearest" else []))),
+                 nearest=draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])))
+    return (_arr(draw, *shape),), attrs

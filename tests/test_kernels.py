@@ -93,6 +93,15 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("instancenorm", (x4, np.ones(3, np.float32), np.zeros(4, np.float32)), {}, "scale must have shape"),
     ("matmul", (np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32)), {}, "inner dimensions"),
     ("matmul", (np.zeros((2, 3, 4), np.float32), np.zeros((3, 4, 5), np.float32)), {}, "do not broadcast"),
+    ("slice", (x4,), dict(starts=(0, 0, 0, 0), ends=(1, 4, 8, 8), steps=(1, 0, 1, 1)), "step is 0"),
+    ("slice", (x4,), dict(starts=(0, 0), ends=(1, 4)), "must have 4 values"),
+    ("gather", (x4,), dict(indices=(0, 4), axis=1), "out of range"),
+    ("expand", (x4,), dict(shape=(3, 8, 8)), "does not broadcast"),
+    ("pad", (x4,), dict(pads=(0,) * 8, mode="mirror"), "pad mode"),
+    ("pad", (x4,), dict(pads=(0, 0, -5, 0, 0, 0, -5, 0)), "crop more"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16, 16), mode="cubic"), "mode 'cubic'"),
+    ("resize", (x4,), dict(sizes=(1, 8, 16, 16), mode="linear"), "last two axes"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16)), "sizes must be 4 ints"),
 ])
 def test_bad_input_raises_kernel_error(op, tensors, attrs, message):
     for backend in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:

@@ -35,7 +35,6 @@ ONNX = {
     "mul": ("Mul", lambda a: {}),
     "concat": ("Concat", lambda a: a),
     "transpose": ("Transpose", lambda a: a),
-    "pad": ("Pad", lambda a: {}),
     "conv_transpose2d": ("ConvTranspose", lambda a: dict(strides=a["stride"], pads=_pads(a), dilations=a["dilation"],
                                                          output_padding=a["output_padding"], group=a["groups"])),
     "sub": ("Sub", lambda a: {}),
@@ -49,14 +48,25 @@ ONNX = {
     "layernorm": ("LayerNormalization", lambda a: dict(axis=a["axis"], epsilon=a["eps"])),
     "instancenorm": ("InstanceNormalization", lambda a: dict(epsilon=a["eps"])),
     "matmul": ("MatMul", lambda a: {}),
+    "pad": ("Pad", lambda a: dict(mode=a["mode"])),
+    "slice": ("Slice", lambda a: {}),
+    "gather": ("Gather", lambda a: dict(axis=a["axis"])),
+    "expand": ("Expand", lambda a: {}),
+    "resize": ("Resize", lambda a: dict(mode=a["mode"], coordinate_transformation_mode=a["coord"],
+                                        nearest_mode=a["nearest"])),
 }
 REDUCE_ONNX = dict(sum="Sum", mean="Mean", max="Max", min="Min", l1="L1", l2="L2", sum_square="SumSquare",
                    log_sum_exp="LogSumExp", prod="Prod")
 # ops whose ONNX form takes some attributes as constant inputs
 EXTRA_INPUTS = {
-    "pad": lambda a: [np.array([0, 0, a["pads"][0], a["pads"][1], 0, 0, a["pads"][2], a["pads"][3]], np.int64),
-                      np.array(a["value"], np.float32)],
     "reduce": lambda a: [np.array(a["axes"], np.int64)],
+    "pad": lambda a: [np.array(a["pads"], np.int64), np.array(a["value"], np.float32)],
+    "slice": lambda a: [np.array(a[k], np.int64) for k in ("starts", "ends")]
+    + [np.arange(len(a["steps"]), dtype=np.int64), np.array(a["steps"], np.int64)],
+    "gather": lambda a: [np.array(a["indices"], np.int64).reshape(a["shape"])],
+    "expand": lambda a: [np.array(a["shape"], np.int64)],
+    # no roi, no scales: the sizes (the cases' scales are sizes / input shape)
+    "resize": lambda a: [None, None, np.array(a["sizes"], np.int64)],
 }
 
 
@@ -65,9 +75,10 @@ def run_onnxruntime(op, tensors, attrs):
     op_type = op_type(attrs) if callable(op_type) else op_type  # one IR op, several ONNX operators
     if op == "concat":
         tensors = tensors[0]
-    tensors = [t for t in tensors if t is not None] + EXTRA_INPUTS.get(op, lambda a: [])(attrs)
-    names = [f"in{i}" for i in range(len(tensors))]
+    tensors = [t for t in tensors if t is not None] + EXTRA_INPUTS.get(op, lambda a: [])(attrs)  # None: absent
+    names = ["" if t is None else f"in{i}" for i, t in enumerate(tensors)]
     node = helper.make_node(op_type, names, ["y"], **convert(attrs))
+    names, tensors = zip(*[(n, t) for n, t in zip(names, tensors) if t is not None])
     graph = helper.make_graph([node], op, [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(t.dtype),
                                                                          t.shape) for n, t in zip(names, tensors)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
