@@ -1,5 +1,5 @@
-"""Recurrent layers: the input projection of every step in one GEMM per direction, then per step h·rᵀ
-(np.dot) per direction and the gate math of all directions, batch rows and hidden units in one parallel loop."""
+"""Recurrent layers: the input projection of every step in one GEMM per direction, then the steps (h·rᵀ by
+np.dot, then the gates), the two directions of a bidirectional layer side by side."""
 import numba
 import numpy as np
 
@@ -10,7 +10,7 @@ NONE = np.zeros((0, 0, 0, 0), np.float32)  # stands for y when the op returns a 
 
 @jit(parallel=True)
 def _project(x, w, bias, xw):
-    # x (T·N,I) · w (D,G,I)ᵀ + bias (D,G) -> xw (D,T·N,G)
+    # x (T·N,F) · w (D,G,F)ᵀ + bias (D,G) -> xw (D,T·N,G)
     D, M, G = xw.shape
     for d in range(D):
         np.dot(x, w[d].T, xw[d])
@@ -21,86 +21,98 @@ def _project(x, w, bias, xw):
 
 
 @jit()
-def _time(backwards, d, s, T):
-    return T - 1 - s if backwards[d] else s
-
-
-@jit()
 def _sigmoid(v):
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
 
 
+@jit()
+def _store(y, t, d, h):
+    # y[t, d] = h (N,H) unless y is empty
+    if y.shape[0] > 0:
+        y[t, d] = h
+
+
+@jit()
+def _lstm_steps(xw, r, p, backwards, T, h, c, y, d):
+    # one direction: xw (T·N,4H) projections with both biases, r (4H,H), p (3H) peepholes -> h, c (N,H) in place
+    N, H = h.shape
+    hr = np.empty((N, 4 * H), np.float32)
+    for s in range(T):
+        t = T - 1 - s if backwards else s
+        np.dot(h, r.T, hr)
+        for n in range(N):
+            g, a = xw[t * N + n], hr[n]
+            for j in range(H):
+                i = _sigmoid(g[j] + a[j] + p[j] * c[n, j])
+                f = _sigmoid(g[2 * H + j] + a[2 * H + j] + p[2 * H + j] * c[n, j])
+                cn = f * c[n, j] + i * np.tanh(g[3 * H + j] + a[3 * H + j])
+                c[n, j] = cn
+                h[n, j] = _sigmoid(g[H + j] + a[H + j] + p[H + j] * cn) * np.tanh(cn)
+        _store(y, t, d, h)
+
+
+@jit()
+def _gru_steps(xw, r, rbh, lbr, backwards, T, h, y, d):
+    # one direction: xw (T·N,3H) projections (+ r's bias for z, r, and for h unless lbr), r (3H,H), rbh (H) r_h's
+    # bias -> h (N,H) in place; lbr: r multiplies h·r_hᵀ + rbh, else (r·h)·r_hᵀ
+    N, H = h.shape
+    hr = np.empty((N, 3 * H if lbr else 2 * H), np.float32)  # h·r_{z,r(,h)}ᵀ
+    rh = np.empty((N, H), np.float32)  # unless lbr: r·h
+    hn = np.empty((N, H), np.float32)  # unless lbr: (r·h)·r_hᵀ
+    for s in range(T):
+        t = T - 1 - s if backwards else s
+        np.dot(h, r[:hr.shape[1]].T, hr)
+        if not lbr:  # z into hr, r·h into rh, then (r·h)·r_hᵀ
+            for n in range(N):
+                g = xw[t * N + n]
+                for j in range(H):
+                    hr[n, j] = _sigmoid(g[j] + hr[n, j])
+                    rh[n, j] = _sigmoid(g[H + j] + hr[n, H + j]) * h[n, j]
+            np.dot(rh, r[2 * H:].T, hn)
+        for n in range(N):
+            g = xw[t * N + n]
+            for j in range(H):
+                if lbr:
+                    z = _sigmoid(g[j] + hr[n, j])
+                    hh = np.tanh(g[2 * H + j] + _sigmoid(g[H + j] + hr[n, H + j]) * (hr[n, 2 * H + j] + rbh[j]))
+                else:
+                    z = hr[n, j]
+                    hh = np.tanh(g[2 * H + j] + hn[n, j])
+                h[n, j] = (np.float32(1.0) - z) * hh + z * h[n, j]
+        _store(y, t, d, h)
+
+
+@jit()
+def _rnn_steps(xw, r, backwards, T, h, y, d):
+    # one direction: xw (T·N,H) projections with both biases, r (H,H) -> h (N,H) in place
+    N, H = h.shape
+    hr = np.empty((N, H), np.float32)
+    for s in range(T):
+        t = T - 1 - s if backwards else s
+        np.dot(h, r.T, hr)
+        for n in range(N):
+            for j in range(H):
+                h[n, j] = np.tanh(xw[t * N + n, j] + hr[n, j])
+        _store(y, t, d, h)
+
+
+# the directions of a bidirectional layer run side by side, one thread each
 @jit(parallel=True)
 def _lstm(xw, r, p, backwards, T, h, c, y):
-    # xw (D,T·N,4H) projections with both biases, r (D,4H,H), p (D,3H) peepholes -> states h, c (D,N,H) in place,
-    # every step's h into y (T,D,N,H) unless y is empty
-    D, N, H = h.shape
-    hr = np.empty((D, N, 4 * H), np.float32)
-    for s in range(T):
-        for d in range(D):
-            np.dot(h[d], r[d].T, hr[d])
-        for k in numba.prange(D * N * H):
-            d, n, j = k // (N * H), k // H % N, k % H
-            t = _time(backwards, d, s, T)
-            g = xw[d, t * N + n]
-            a = hr[d, n]
-            i = _sigmoid(g[j] + a[j] + p[d, j] * c[d, n, j])
-            f = _sigmoid(g[2 * H + j] + a[2 * H + j] + p[d, 2 * H + j] * c[d, n, j])
-            cn = f * c[d, n, j] + i * np.tanh(g[3 * H + j] + a[3 * H + j])
-            c[d, n, j] = cn
-            h[d, n, j] = _sigmoid(g[H + j] + a[H + j] + p[d, H + j] * cn) * np.tanh(cn)
-            if y.shape[0] > 0:
-                y[t, d, n, j] = h[d, n, j]
+    for d in numba.prange(h.shape[0]):
+        _lstm_steps(xw[d], r[d], p[d], backwards[d], T, h[d], c[d], y, d)
 
 
 @jit(parallel=True)
 def _gru(xw, r, rbh, lbr, backwards, T, h, y):
-    # xw (D,T·N,3H) projections (+ r's bias for z, r, and for h unless lbr), r (D,3H,H), rbh (D,H) r's bias of h
-    # -> state h (D,N,H) in place, every step's h into y (T,D,N,H) unless y is empty
-    D, N, H = h.shape
-    hr = np.empty((D, N, 3 * H if lbr else 2 * H), np.float32)  # h·r_{z,r(,h)}ᵀ
-    rh = np.empty((D, N, H), np.float32)  # unless lbr: r·h
-    hn = np.empty((D, N, H), np.float32)  # unless lbr: (r·h)·r_hᵀ
-    for s in range(T):
-        for d in range(D):
-            np.dot(h[d], r[d, :hr.shape[2]].T, hr[d])
-        if not lbr:  # z into hr, r·h into rh, then (r·h)·r_hᵀ
-            for k in numba.prange(D * N * H):
-                d, n, j = k // (N * H), k // H % N, k % H
-                g = xw[d, _time(backwards, d, s, T) * N + n]
-                hr[d, n, j] = _sigmoid(g[j] + hr[d, n, j])
-                rh[d, n, j] = _sigmoid(g[H + j] + hr[d, n, H + j]) * h[d, n, j]
-            for d in range(D):
-                np.dot(rh[d], r[d, 2 * H:].T, hn[d])
-        for k in numba.prange(D * N * H):
-            d, n, j = k // (N * H), k // H % N, k % H
-            t = _time(backwards, d, s, T)
-            g = xw[d, t * N + n]
-            if lbr:
-                z = _sigmoid(g[j] + hr[d, n, j])
-                hh = np.tanh(g[2 * H + j] + _sigmoid(g[H + j] + hr[d, n, H + j]) * (hr[d, n, 2 * H + j] + rbh[d, j]))
-            else:
-                z = hr[d, n, j]
-                hh = np.tanh(g[2 * H + j] + hn[d, n, j])
-            h[d, n, j] = (np.float32(1.0) - z) * hh + z * h[d, n, j]
-            if y.shape[0] > 0:
-                y[t, d, n, j] = h[d, n, j]
+    for d in numba.prange(h.shape[0]):
+        _gru_steps(xw[d], r[d], rbh[d], lbr, backwards[d], T, h[d], y, d)
 
 
 @jit(parallel=True)
 def _rnn(xw, r, backwards, T, h, y):
-    # xw (D,T·N,H) projections with both biases, r (D,H,H) -> state h (D,N,H) in place, steps into y
-    D, N, H = h.shape
-    hr = np.empty((D, N, H), np.float32)
-    for s in range(T):
-        for d in range(D):
-            np.dot(h[d], r[d].T, hr[d])
-        for k in numba.prange(D * N * H):
-            d, n, j = k // (N * H), k // H % N, k % H
-            t = _time(backwards, d, s, T)
-            h[d, n, j] = np.tanh(xw[d, t * N + n, j] + hr[d, n, j])
-            if y.shape[0] > 0:
-                y[t, d, n, j] = h[d, n, j]
+    for d in numba.prange(h.shape[0]):
+        _rnn_steps(xw[d], r[d], backwards[d], T, h[d], y, d)
 
 
 def _setup(x, w, bias, H, h0, direction, result, out):
@@ -126,7 +138,7 @@ def _bias(b, D, G, keep=0):
 
 
 def lstm(x, w, r, b, h0, c0, p, direction, result, out=None):
-    # x (T,N,I), w (D,4H,I), r (D,4H,H), b (D,8H), h0/c0 (D,N,H), p (D,3H) -> y (T,D,N,H) | h, c (D,N,H)
+    # x (T,N,F), w (D,4H,F), r (D,4H,H), b (D,8H), h0/c0 (D,N,H), p (D,3H) -> y (T,D,N,H) | h, c (D,N,H)
     D, G, _ = w.shape
     xw, backwards, h, y = _setup(x, w, _bias(b, D, G), G // 4, h0, direction, result, out)
     c = out if result == "c" and out is not None else np.empty_like(h)
@@ -136,7 +148,7 @@ def lstm(x, w, r, b, h0, c0, p, direction, result, out=None):
 
 
 def gru(x, w, r, b, h0, direction, linear_before_reset, result, out=None):
-    # x (T,N,I), w (D,3H,I), r (D,3H,H), b (D,6H), h0 (D,N,H) -> y (T,D,N,H) | h (D,N,H)
+    # x (T,N,F), w (D,3H,F), r (D,3H,H), b (D,6H), h0 (D,N,H) -> y (T,D,N,H) | h (D,N,H)
     D, G, _ = w.shape
     H = G // 3
     bias = _bias(b, D, G, H if linear_before_reset else 0)
@@ -147,7 +159,7 @@ def gru(x, w, r, b, h0, direction, linear_before_reset, result, out=None):
 
 
 def rnn(x, w, r, b, h0, direction, result, out=None):
-    # x (T,N,I), w (D,H,I), r (D,H,H), b (D,2H), h0 (D,N,H) -> y (T,D,N,H) | h (D,N,H)
+    # x (T,N,F), w (D,H,F), r (D,H,H), b (D,2H), h0 (D,N,H) -> y (T,D,N,H) | h (D,N,H)
     D, G, _ = w.shape
     xw, backwards, h, y = _setup(x, w, _bias(b, D, G), G, h0, direction, result, out)
     _rnn(xw, r, backwards, x.shape[0], h, y)
