@@ -12,14 +12,27 @@ import numpy as np
 from kernels.cython._common cimport (SHARES, bind_blas, blas_restore, blas_serial, cdiv_up,
                                      gemm, kernel_threads)
 
-cdef void project(const float* x, const float* w, const float* b, float* xw, int D, int M, int F,
-                  int G, int keep, int nth) noexcept nogil:
-    # x (M,F) · w (D,G,F)ᵀ + w's bias + r's bias but its last `keep` (b (D,2G) or NULL) -> xw (D,M,G);
-    # blocks of 64+ gate rows of every direction shared by the threads
+cdef extern from *:  # pointers to memory no other pointer of the function reaches: the row loops vectorize
+    ctypedef float* rfloat "float * __restrict__"
+    ctypedef const float* crfloat "const float * __restrict__"
+
+
+cdef inline void add_row(rfloat y, crfloat b, int n) noexcept nogil:
+    cdef int j
+    for j in range(n):
+        y[j] += b[j]
+
+
+cdef void project(const float* x, const float* w, const float* b, float* bias, float* xw, int D, int M,
+                  int F, int G, int keep, int nth) noexcept nogil:
+    # x (M,F) · w (D,G,F)ᵀ + w's bias + r's bias but its last `keep` (b (D,2G) or NULL; their sum made in
+    # bias (D,G)) -> xw (D,M,G); blocks of 64+ gate rows of every direction shared by the threads
     cdef int per = max(1, min(cdiv_up(G, 64), cdiv_up(SHARES * nth, D))) if nth > 1 else 1
     cdef int part, d, lo, hi, m, g
-    cdef const float* bd
-    cdef float* row
+    if b != NULL:
+        for d in range(D):
+            for g in range(G):
+                bias[d * G + g] = b[d * 2 * G + g] + (b[(d * 2 + 1) * G + g] if g < G - keep else 0.0)
     for part in prange(D * per, num_threads=nth, schedule='dynamic', use_threads_if=D * per > 1):
         d = part // per
         lo = G * (part % per) // per
@@ -27,11 +40,8 @@ cdef void project(const float* x, const float* w, const float* b, float* xw, int
         gemm(False, True, M, hi - lo, F, x, F, w + (<Py_ssize_t>d * G + lo) * F, F, 0.0,
              xw + <Py_ssize_t>d * M * G + lo, G)
         if b != NULL:
-            bd = b + <Py_ssize_t>d * 2 * G
             for m in range(M):
-                row = xw + (<Py_ssize_t>d * M + m) * G
-                for g in range(lo, hi):
-                    row[g] += bd[g] + (bd[G + g] if g < G - keep else 0.0)
+                add_row(xw + (<Py_ssize_t>d * M + m) * G + lo, bias + d * G + lo, hi - lo)
 
 
 cdef struct Dir:
@@ -91,11 +101,6 @@ cdef inline float ftanh(float x) noexcept nogil:
 cdef inline float fsigm(float x) noexcept nogil:
     cdef float half = 0.5
     return half + half * ftanh(half * x)
-
-
-cdef extern from *:  # pointers to memory no other pointer of the function reaches: the row loops vectorize
-    ctypedef float* rfloat "float * __restrict__"
-    ctypedef const float* crfloat "const float * __restrict__"
 
 
 cdef inline void lstm_row(crfloat g, crfloat a, crfloat p, rfloat c, rfloat h, int H) noexcept nogil:
@@ -233,6 +238,7 @@ def _run(int op, const float[:, :, ::1] x, const float[:, :, ::1] w, const float
     rbh = None if op != 1 or not lbr else (np.zeros((D, H), np.float32) if b is None else
                                            np.ascontiguousarray(np.asarray(b)[:, 5 * H:]))
     xw, hr, rh = np.empty((D, T * N, G), np.float32), np.empty((D, N, G), np.float32), np.empty((D, N, H), np.float32)
+    bias = np.empty((D, G), np.float32)
     cdef Dir dirs[2]
     cdef int d
     for d in range(D):
@@ -242,10 +248,10 @@ def _run(int op, const float[:, :, ::1] x, const float[:, :, ::1] w, const float
         dirs[d].hr, dirs[d].rh = ptr(hr, d * N * G), ptr(rh, d * N * H)
         dirs[d].d, dirs[d].backwards = d, direction == "reverse" or d == 1
     cdef const float* bp = &b[0, 0] if b is not None else NULL
-    cdef float* xwp = ptr(xw)
+    cdef float *xwp = ptr(xw), *biasp = ptr(bias)
     cdef int blas = blas_serial(), nth = kernel_threads(blas)
     with nogil:
-        project(&x[0, 0, 0], &w[0, 0, 0], bp, xwp, D, T * N, F, G, H if op == 1 and lbr else 0, nth)
+        project(&x[0, 0, 0], &w[0, 0, 0], bp, biasp, xwp, D, T * N, F, G, H if op == 1 and lbr else 0, nth)
         steps(op, dirs, lbr, T, D, N, G, H, nth)
         blas_restore(blas)
     return {"y": y, "h": h, "c": c}[result]
