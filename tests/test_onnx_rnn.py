@@ -42,7 +42,7 @@ def _check_layouts(build, inputs, layout):
     expected = onnxruntime(build(0), feeds)
     expected = [e.transpose(2, 0, 1, 3) if e.ndim == 4 else e.transpose(1, 0, 2) for e in expected]
     feeds = {n: t.transpose(1, 0, 2) for n, t in feeds.items()}  # x (N,T,F), states (N,D,H)
-    return _check(build(1), feeds, export=False, expected=expected)
+    return _check(build(1), feeds, expected=expected)  # exported: layout 0 between transposes
 
 
 def test_crnn_head_with_a_bidirectional_lstm():
@@ -105,9 +105,10 @@ def test_gru_and_rnn_outputs(op, attrs):
     _check_layouts(build, [("x", (T, N, F)), ("h0", (D, N, H))], attrs.get("layout", 0))
 
 
-def test_only_the_outputs_read_are_computed():
+@pytest.mark.parametrize("outputs", [["y", "yh", "yc"], ["", "", "yc"]])
+def test_only_the_outputs_read_are_computed(outputs):
     T, N, F, H = 4, 1, 3, 5
-    node = helper.make_node("LSTM", ["x", "w", "r"], ["y", "yh", "yc"], hidden_size=H)
+    node = helper.make_node("LSTM", ["x", "w", "r"], outputs, hidden_size=H)
     model = _model([node], [("x", (T, N, F))], ["yc"], [_init("w", 1, 4 * H, F), _init("r", 1, 4 * H, H)])
     g = _check(model, {"x": RNG.standard_normal((T, N, F)).astype(np.float32)})
     assert [(n.op, n.attrs["result"]) for n in g.nodes if n.op == "lstm"] == [("lstm", "c")]
