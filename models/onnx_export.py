@@ -294,6 +294,25 @@ class _Exporter:
                              "input (keep_aspect_ratio_policy needs opset 18)")
         return self.add("Resize", [ins[0], "", "", self.const(name + "/sizes", sizes)], y, **attrs)
 
+    def _recurrent(self, op_type, ins, a, y, **attrs):
+        """An ONNX LSTM / GRU / RNN node whose output `a["result"]` (Y, Y_h or Y_c) is y; the others unnamed."""
+        ins = ins[:4] + [""] + ins[4:]  # no sequence_lens
+        while ins and not ins[-1]:
+            ins.pop()
+        outputs = [""] * ("y", "h", "c").index(a["result"]) + [y]
+        self.nodes.append(self.helper.make_node(op_type, ins, outputs, name=y, direction=a["direction"],
+                                                hidden_size=self.g.shapes[ins[2]][2], **attrs))
+        return y
+
+    def op_lstm(self, n, ins, a, y):  # x, w, r, b, h0, c0, p
+        return self._recurrent("LSTM", ins, a, y)
+
+    def op_gru(self, n, ins, a, y):  # x, w, r, b, h0
+        return self._recurrent("GRU", ins, a, y, linear_before_reset=int(a["linear_before_reset"]))
+
+    def op_rnn(self, n, ins, a, y):  # x, w, r, b, h0
+        return self._recurrent("RNN", ins, a, y)
+
     def model(self):
         from onnx import TensorProto
 

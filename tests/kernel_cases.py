@@ -382,3 +382,37 @@ def resize(draw):
                  coord=draw(st.sampled_from(coords + (["tf_half_pixel_for_nn"] if mode == "nearest" else []))),
                  nearest=draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])))
     return (_arr(draw, *shape),), attrs
+    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    return (draw(_nchw()),), dict(pads=pads, value=draw(st.sampled_from([0.0, -1.5])))
+
+
+@st.composite
+def _recurrent(draw, gates, states):
+    """x (T,N,I), w, r, optional b and initial states (None or an array each) for a recurrent op."""
+    direction = draw(st.sampled_from(["forward", "reverse", "bidirectional"]))
+    d = 2 if direction == "bidirectional" else 1
+    t, n, i, h = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    x, w, r = _arr(draw, t, n, i), _arr(draw, d, gates * h, i) * 0.5, _arr(draw, d, gates * h, h) * 0.5
+    b = _arr(draw, d, 2 * gates * h) if draw(st.booleans()) else None
+    extra = [_arr(draw, d, n, h) if draw(st.booleans()) else None for _ in range(states)]
+    return [x, w, r, b, *extra], dict(direction=direction), (d, h)
+
+
+@st.composite
+def lstm(draw):
+    tensors, attrs, (d, h) = draw(_recurrent(4, 2))
+    p = _arr(draw, d, 3 * h) if draw(st.booleans()) else None
+    return (*tensors, p), dict(attrs, result=draw(st.sampled_from(["y", "h", "c"])))
+
+
+@st.composite
+def gru(draw):
+    tensors, attrs, _ = draw(_recurrent(3, 1))
+    return tuple(tensors), dict(attrs, linear_before_reset=draw(st.booleans()),
+                                result=draw(st.sampled_from(["y", "h"])))
+
+
+@st.composite
+def rnn(draw):
+    tensors, attrs, _ = draw(_recurrent(1, 1))
+    return tuple(tensors), dict(attrs, result=draw(st.sampled_from(["y", "h"])))

@@ -191,3 +191,36 @@ def test_reference_matches_onnxruntime_beyond_one_node(op, data):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21 if op == "groupnorm" else 13)])
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert_close(kernels.run(op, "ref", *tensors, **attrs), sess.run(None, dict(zip(names, tensors)))[0])
+# recurrent ops: ONNX inputs X, W, R, B, sequence_lens, initial_h, initial_c, P (absent ones ""), and the op's
+# `result` is one of the outputs Y, Y_h, Y_c
+RECURRENT = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+
+
+def run_onnxruntime_recurrent(op, tensors, attrs):
+    x, w, r, b, *states = tensors
+    feeds = dict(zip(["x", "w", "r", "b", "h0", "c0", "p"], [x, w, r, b, *states]))
+    names = [n if feeds.get(n) is not None else "" for n in ("x", "w", "r", "b", "", "h0", "c0", "p")]
+    while not names[-1]:
+        names.pop()
+    outputs = [""] * ("y", "h", "c").index(attrs["result"]) + ["out"]
+    extra = dict(linear_before_reset=int(attrs["linear_before_reset"])) if op == "gru" else {}
+    node = helper.make_node(RECURRENT[op], names, outputs, direction=attrs["direction"], hidden_size=r.shape[2],
+                            **extra)
+    feeds = {n: t for n, t in feeds.items() if t is not None}
+    graph = helper.make_graph([node], op, [helper.make_tensor_value_info(n, TensorProto.FLOAT, t.shape)
+                                           for n, t in feeds.items()],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("op", list(RECURRENT))
+@settings(derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_recurrent_reference_matches_onnxruntime(op, data):
+    tensors, attrs = data.draw(getattr(kernel_cases, op)())
+    _, canon, _ = kernels.check(op, tensors, attrs)
+    assert_close(kernels.run(op, "ref", *tensors, **attrs), run_onnxruntime_recurrent(op, tensors, canon))
