@@ -1,0 +1,94 @@
+"""Issue 15's modern models (models/modern, made by tests/models/build.py) with random He weights: imported by
+deepx at batch 1, run on every usable compiled CPU backend and, where it is usable, on OpenCL (each block whose
+ops it has; the rest on the CPU), every output compared with ONNX Runtime. A model deepx refuses at import (an
+operator or attribute it does not support yet) skips with the refusal; any other error fails."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from deepx import kernels
+from deepx.models import light
+from deepx.models.graph import ModelError
+from deepx.models.onnx_import import load_onnx
+from deepx.runtime import blocks as B
+from deepx.runtime.executor import Executor
+
+MODELS = sorted(light.modern())
+CPU = [b for b in kernels.BACKENDS if not kernels.info(b).device and not kernels.info(b).reference]
+_cache = {}
+
+
+def imported(name):
+    """(Graph, feeds, ONNX Runtime's outputs by name), or pytest.skip with deepx's refusal."""
+    if name not in _cache:
+        path = light.path(name)
+        try:
+            g = load_onnx(path, default_batch=1, note=lambda message: None)
+        except ModelError as e:
+            _cache[name] = f"{name}: {str(e).split(': ', 1)[1]}"  # the refusal, without the cached file's path
+        else:
+            feeds = {n: np.random.default_rng(0).standard_normal(g.shapes[n]).astype(np.float32) for n in g.inputs}
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            options.intra_op_num_threads = 2
+            sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+            names = [o.name for o in sess.get_outputs()]
+            _cache[name] = g, feeds, dict(zip(names, sess.run(names, feeds)))
+    if isinstance(_cache[name], str):
+        pytest.skip(_cache[name])
+    return _cache[name]
+
+
+def opencl_plan(g) -> dict:
+    """Every block whose ops OpenCL has on the GPU with OpenCL, the others on the CPU."""
+    def has(op):
+        try:
+            return bool(kernels.lookup(op, "opencl"))
+        except kernels.KernelError:
+            return False
+
+    cpu = kernels.host_backend()
+    steps = []
+    for b in B.make_blocks(g):
+        proc, backend = ("gpu", "opencl") if all(has(n.op) for n in b.nodes if n.op != "reshape") else ("cpu", cpu)
+        steps.append(dict(name=b.name, home=proc, parts=[dict(processor=proc, backend=backend, channels=None)]))
+    return dict(board="test", blocks=steps)
+
+
+def assert_matches(ours, expected):
+    """The issue's bound for every output: max |deepx - ORT| <= 1e-4 * max(1, max |ORT|)."""
+    assert set(ours) == set(expected)
+    for name, e in expected.items():
+        assert ours[name].shape == e.shape, name
+        bound = 1e-4 * max(1.0, float(np.abs(e).max()))
+        assert np.abs(ours[name] - e).max() <= bound, f"{name}: {np.abs(ours[name] - e).max():.3g} > {bound:.3g}"
+
+
+@pytest.mark.parametrize("backend", CPU + ["opencl"])
+@pytest.mark.parametrize("name", MODELS)
+def test_modern_model_matches_onnxruntime(name, backend):
+    ok, why = kernels.backend_usable(backend)
+    if not ok:
+        pytest.skip(why)
+    g, feeds, expected = imported(name)
+    ex = Executor(g, opencl_plan(g)) if backend == "opencl" else Executor(g, backend=backend)
+    try:
+        assert_matches(ex.run(feeds), expected)
+    finally:
+        ex.close()
+
+
+def test_structure_files_are_small_and_described():
+    """Each structure file is small enough for git, and models.json's operator list is the file's."""
+    for name, info in light.modern().items():
+        model = onnx.load(light.path(name, "own"))
+        assert len(model.SerializeToString()) < 200_000, name
+        ops = {}
+        for n in model.graph.node:
+            ops[n.op_type] = ops.get(n.op_type, 0) + 1
+        ops.pop("ConstantOfShape", None)
+        info["operators"].pop("ConstantOfShape", None)
+        assert ops.keys() - {"Constant"} == info["operators"].keys() - {"Constant"}, name
+        assert [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim][1:] \
+            == info["input"][1:], name
