@@ -92,9 +92,6 @@ def he_initialised(path, seed=0):
     for out, node in consts.items():
         g.initializer.append(numpy_helper.from_array(random(out, tuple(int(d) for d in shapes[node.input[0]])), out))
         g.node.remove(node)
-    used = {i for n in g.node for i in n.input}
-    for t in [t for t in g.initializer if t.name not in used and t.name in {n.input[0] for n in consts.values()}]:
-        g.initializer.remove(t)  # a shape nothing reads now
     for i, t in enumerate(g.initializer):
         if t.data_type == onnx.TensorProto.FLOAT and t.name not in consts:
             g.initializer[i].CopyFrom(numpy_helper.from_array(random(t.name, tuple(t.dims)), t.name))
