@@ -96,3 +96,11 @@ def test_structure_files_are_small_and_described():
         assert ops.keys() - {"Constant"} == info["operators"].keys() - {"Constant"}, name
         assert [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim][1:] \
             == info["input"][1:], name
+
+
+def test_run_and_bench_take_a_model_name():
+    from deepx.tools.commands.run import model_file
+
+    assert model_file("efficientnet_b0") == light.path("efficientnet_b0")
+    assert model_file("squeezenet") == light.path("squeezenet")
+    assert model_file("net.onnx") == "net.onnx"
