@@ -11,7 +11,7 @@ import pytest
 
 from deepx import kernels
 from deepx.models import light
-from deepx.models.graph import ModelError
+from deepx.models.graph import VIEW_OPS, ModelError
 from deepx.models.onnx_import import load_onnx
 from deepx.runtime import blocks as B
 from deepx.runtime.executor import Executor
@@ -55,7 +55,7 @@ def opencl_plan(g) -> dict:
     cpu = kernels.host_backend()
     steps = []
     for b in B.make_blocks(g):
-        proc, backend = ("gpu", "opencl") if all(has(n.op) for n in b.nodes if n.op != "reshape") else ("cpu", cpu)
+        proc, backend = ("gpu", "opencl") if all(has(n.op) for n in b.nodes if n.op not in VIEW_OPS) else ("cpu", cpu)
         steps.append(dict(name=b.name, home=proc, parts=[dict(processor=proc, backend=backend, channels=None)]))
     return dict(board="test", blocks=steps)
 
