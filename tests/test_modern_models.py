@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from deepx import kernels
+from deepx.errors import KernelError
 from deepx.models import light
 from deepx.models.graph import VIEW_OPS, ModelError
 from deepx.models.onnx_import import load_onnx
@@ -49,7 +50,7 @@ def opencl_plan(g) -> dict:
     def has(op):
         try:
             return bool(kernels.lookup(op, "opencl"))
-        except kernels.KernelError:
+        except KernelError:
             return False
 
     cpu = kernels.host_backend()
