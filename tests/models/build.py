@@ -1,9 +1,10 @@
 """Builds the modern test models of issue 15 from architecture code with random weights, exports them to ONNX
-(opset 17, a dynamic batch axis on the input) and writes each as a small "structure" file: every float weight
-is a ConstantOfShape node of its shape (deepx.models.light.he_initialised turns such a file into a model with
-random He-initialised weights). Constants whose values matter (the mel filterbank before Log, scalars) stay
-Constant nodes. The files, and models.json (per model: input shape, ONNX operators with counts, parameters),
-go to models/modern/, which deepx installs (deepx.models.light.path(name) serves them He-initialised).
+(opset 17, two also at older opsets; a dynamic batch axis on the input) and writes each as a small "structure"
+file: every float weight is a ConstantOfShape node of its shape (deepx.models.light.he_initialised turns such a
+file into a model with random He-initialised weights). Constants whose values matter (the mel filterbank before
+Log, the detector's anchors, scalars) stay Constant nodes. The files, and models.json (per model: input shape,
+opset, ONNX operators with counts, parameters), go to models/modern/, which deepx installs
+(deepx.models.light.path(name) serves them He-initialised).
 
 Run with a Python that has torch, torchvision and onnx (not deepx's dependencies):
 
@@ -305,16 +306,20 @@ class KwsGRU(nn.Module):
 
 
 # --- the list -----------------------------------------------------------------------------------------------
-MODELS = {
-    "mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(), (1, 3, 224, 224)),
-    "mobilenet_v3_large": (lambda: torchvision.models.mobilenet_v3_large(), (1, 3, 224, 224)),
-    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (1, 3, 224, 224)),
-    "yolov8n": (lambda: YOLOv8n(size=320), (1, 3, 320, 320)),
-    "dbnet": (DBNet, (1, 3, 320, 320)),
-    "svtr": (SVTR, (1, 3, 32, 128)),
-    "crnn": (CRNN, (1, 1, 32, 128)),
-    "kws_dscnn": (DSCNN, (1, 16000)),
-    "kws_gru": (KwsGRU, (1, 16000)),
+MODELS = {  # name: (architecture, input shape, opset)
+    "mobilenet_v3_small": (lambda: torchvision.models.mobilenet_v3_small(), (1, 3, 224, 224), OPSET),
+    "mobilenet_v3_large": (lambda: torchvision.models.mobilenet_v3_large(), (1, 3, 224, 224), OPSET),
+    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(), (1, 3, 224, 224), OPSET),
+    "yolov8n": (lambda: YOLOv8n(size=320), (1, 3, 320, 320), OPSET),
+    "dbnet": (DBNet, (1, 3, 320, 320), OPSET),
+    "svtr": (SVTR, (1, 3, 32, 128), OPSET),
+    "crnn": (CRNN, (1, 1, 32, 128), OPSET),
+    "kws_dscnn": (DSCNN, (1, 16000), OPSET),
+    "kws_gru": (KwsGRU, (1, 16000), OPSET),
+    # older exports: Split / Squeeze / Unsqueeze / ReduceMean axes as attributes, Resize-11, LayerNorm and
+    # Gelu spelled out (ReduceMean, Sub, Pow, Sqrt, Div; Erf)
+    "yolov8n_opset11": (lambda: YOLOv8n(size=320), (1, 3, 320, 320), 11),
+    "svtr_opset13": (SVTR, (1, 3, 32, 128), 13),
 }
 #: tensors whose values matter, kept as Constant nodes: the mel filterbank keeps Log's input positive; the
 #: detector's anchors, strides and DFL bin weights make its boxes
@@ -355,19 +360,19 @@ def structure(model: onnx.ModelProto):
 
 def build(name: str) -> dict:
     """Export model `name` to its structure file; what models.json records of it."""
-    make, shape = MODELS[name]
+    make, shape, opset = MODELS[name]
     torch.manual_seed(0)
     net = make().eval()
     x = torch.randn(*shape)
     path = os.path.join(OUT, name + ".onnx")
     batch_axis = 1 if name == "crnn" else 0  # the CRNN's output is (T, N, classes)
-    torch.onnx.export(net, (x,), path, dynamo=False, opset_version=OPSET, input_names=["input"],
+    torch.onnx.export(net, (x,), path, dynamo=False, opset_version=opset, input_names=["input"],
                       output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {batch_axis: "batch"}})
     model, ops = structure(onnx.load(path))
     onnx.save(model, path)
     onnx.checker.check_model(onnx.load(path))
     params = sum(p.numel() for p in net.parameters())
-    return dict(input=list(shape), opset=OPSET, parameters=int(params), size_bytes=os.path.getsize(path),
+    return dict(input=list(shape), opset=opset, parameters=int(params), size_bytes=os.path.getsize(path),
                 operators=dict(sorted(ops.items())))
 
 
