@@ -36,7 +36,8 @@ setup(
     python_requires=">=3.10",
     packages=["deepx"] + [f"deepx.{p}" for p in FOLDERS + SUBPACKAGES],
     package_dir=package_dir,
-    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.boards": ["*.toml"],
+    package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.models": ["modern/*.onnx", "modern/models.json"],
+                  "deepx.boards": ["*.toml"],
                   "deepx.kernels.opencl": ["*.cl"]},
     ext_modules=cythonize(
         extensions,

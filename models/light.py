@@ -2,8 +2,14 @@
 ShuffleNet, Inception v1 and v2, DenseNet121), and their variants with random He-initialised weights: the
 models deepx is compared with ONNX Runtime on. Their own weights are constants (every class gets the same
 logit), so comparisons use the random ones; the files are written once to a cache folder.
+
+A second set, issue 15's modern models (MobileNetV3, EfficientNet-B0, a YOLOv8n-like detector, a DB text
+detector, an SVTR recogniser, a CRNN, keyword spotters), ships in models/modern as structure files (every
+weight a ConstantOfShape; tests/models/build.py makes them from torch code); `path` serves them the same way.
 """
 import glob
+import hashlib
+import json
 import os
 
 import numpy as np
@@ -18,19 +24,35 @@ def folder() -> str:
     return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
 
 
+MODERN = os.path.join(os.path.dirname(__file__), "modern")
+
+
 def names() -> list:
     return sorted(os.path.basename(p)[len("light_"):-len(".onnx")]
                   for p in glob.glob(os.path.join(folder(), "light_*.onnx")))
 
 
+def modern() -> dict:
+    """name -> what models/modern/models.json records: input shape, opset, ONNX operators, parameters."""
+    with open(os.path.join(MODERN, "models.json")) as f:
+        return json.load(f)
+
+
 def path(name: str, weights: str = "he") -> str:
-    """The model file: its own weights (`weights="own"`), or He-initialised ones (written once, cached)."""
-    if name not in names():
-        raise ModelError(f"no light model {name!r} (light models: {', '.join(names())})")
-    own = os.path.join(folder(), f"light_{name}.onnx")
+    """The model file: its own weights (`weights="own"`; a modern model's structure file), or He-initialised
+    ones (written once, cached)."""
+    if name in modern():
+        own = os.path.join(MODERN, f"{name}.onnx")
+        with open(own, "rb") as f:  # a rebuilt structure file gets a new cached model
+            cached = os.path.join(CACHE_DIR, "modern", f"{name}-{hashlib.sha256(f.read()).hexdigest()[:12]}-he.onnx")
+    elif name in names():
+        own = os.path.join(folder(), f"light_{name}.onnx")
+        cached = os.path.join(CACHE_DIR, "light", f"{name}-he.onnx")
+    else:
+        raise ModelError(f"no light model {name!r} (light models: {', '.join(names())}; "
+                         f"modern models: {', '.join(modern())})")
     if weights == "own":
         return own
-    cached = os.path.join(CACHE_DIR, "light", f"{name}-he.onnx")
     if not os.path.exists(cached):
         import onnx
 
@@ -55,8 +77,9 @@ def he_initialised(path, seed=0):
     for n in g.node:
         for i, name in enumerate(n.input):
             role.setdefault(name, (n.op_type, i))
-    consts = {n.output[0]: n for n in g.node if n.op_type == "ConstantOfShape"}
     shapes = {t.name: tuple(numpy_helper.to_array(t)) for t in g.initializer}
+    consts = {n.output[0]: n for n in g.node if n.op_type == "ConstantOfShape" and n.input[0] in shapes
+              and all(a.t.data_type == onnx.TensorProto.FLOAT for a in n.attribute)}  # float weights
 
     def random(name, shape):
         op, i = role.get(name, ("", 0))

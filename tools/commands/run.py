@@ -30,7 +30,9 @@ def add(sub):
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
     cp.add_argument("--models", nargs="+", metavar="NAME", help="onnx's light models by their names (bvlc_alexnet, "
-                                                                "vgg19, resnet50, …); default: all nine")
+                                                                "vgg19, resnet50, …) or issue 15's modern ones "
+                                                                "(mobilenet_v3_large, yolov8n, …); default: the "
+                                                                "nine light ones")
     cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
                     help="thread counts, each a row per model (default 1 2; 0: all cores)")
     cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
@@ -121,9 +123,17 @@ def _compare(args):
         print(json.dumps(rows, indent=1))
 
 
+def model_file(arg: str) -> str:
+    """The command line's model: a file, or a light or modern model's name -> its He-initialised file."""
+    from ...models import light
+
+    return light.path(arg) if arg in light.names() or arg in light.modern() else arg
+
+
 def _executor_args(p):
     """The model, plan, inputs and threads options of run and bench."""
-    p.add_argument("model", help="MODEL.onnx")
+    p.add_argument("model", type=model_file, help="MODEL.onnx, or the name of one of onnx's light models or of "
+                                                  "issue 15's modern ones (run with random He weights)")
     p.add_argument("--board", default="host", metavar="NAME",
                    help="the board whose plan runs here (default: host, this machine as calibrated)")
     p.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: a latency plan "
