@@ -206,7 +206,7 @@ class Executor:
         g, proc, backend = self.g, part["processor"], part["backend"]
         space = _space(backend)
         lo, hi = channels or (None, None)
-        K = g.shapes[b.output][1]
+        K = g.shapes[b.output][1] if channels else None  # a split block's output is (N, K, ...)
         local = {}
         for node in b.nodes:
             args = []

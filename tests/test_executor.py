@@ -247,3 +247,19 @@ def test_attention_layernorm_reductions_run_in_plans():
         ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu=gpu))
         close(ex.run(feeds), want)
         ex.close()
+
+
+def test_rank_0_outputs_run():
+    """A reduction over every axis and a vector·vector product make scalars; blocks may end in one."""
+    from onnx import TensorProto, helper
+
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0),
+                               helper.make_node("MatMul", ["v", "v"], ["z"])], "g",
+                              [vi("x", TensorProto.FLOAT, [2, 3]), vi("v", TensorProto.FLOAT, [3])],
+                              [vi("y", TensorProto.FLOAT, None), vi("z", TensorProto.FLOAT, None)])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "v": np.full(3, 2, np.float32)}
+    for backend in [b for b in ("cython", "numba") if kernels.backend_usable(b)[0]]:
+        out = Executor(g, backend=backend).run(feeds)
+        assert out["y"].shape == () and out["y"] == 15 and out["z"] == 12
