@@ -114,6 +114,17 @@ def test_layout_operator_matches_onnxruntime(nodes, shape, inits, opset, exporta
             _assert_matches(y, e)
 
 
+def test_graph_of_layout_ops_round_trips_as_json():
+    import json
+
+    from deepx.models.serialize import from_json, to_json
+
+    for _, nodes, shape, inits, opset, _ in CASES:
+        g = from_onnx(_model(nodes, shape, inits, opset))
+        back = from_json(json.loads(json.dumps(to_json(g))), g.constants)
+        assert [(n.op, n.attrs) for n in back.nodes] == [(n.op, n.attrs) for n in g.nodes]
+
+
 def test_compositions_are_views_and_transposes():
     ops = [n.op for n in from_onnx(_model(CASES[5][1], (1, 8, 3, 4), {}, 13)).nodes]
     assert ops == ["reshape", "transpose", "reshape"]
