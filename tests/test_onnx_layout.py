@@ -168,3 +168,24 @@ def test_executor_runs_a_neck_of_layout_ops(gpu):
         for _ in range(2):
             close(ex.run(feeds), want)
         ex.close()
+
+
+def test_runtime_shapes_and_indices_are_refused_clearly():
+    cast = N("Cast", ["x"], ["xi"], to=TensorProto.INT64)
+    for node, message in [(N("Pad", ["x", "xi"], ["y"], name="p"), "input 1 .* must be a constant"),
+                          (N("Gather", ["x", "xi"], ["y"], name="p"), "runtime indices")]:
+        with pytest.raises(ModelError, match=message) as err:
+            from_onnx(_model([cast, node], (8,), {}, 19))
+        assert "'p'" in str(err.value)
+
+
+@pytest.mark.parametrize("node, shape, message", [
+    (N("DepthToSpace", ["x"], ["y"], blocksize=3, name="p"), (1, 8, 2, 2), "blocksize 3 does not divide"),
+    (N("SpaceToDepth", ["x"], ["y"], blocksize=3, name="p"), (1, 8, 4, 4), "blocksize 3 does not divide"),
+    (N("DepthToSpace", ["x"], ["y"], blocksize=2, mode="XYZ", name="p"), (1, 8, 2, 2), "mode 'XYZ'"),
+    (N("Pad", ["x"], ["y"], mode="mirror", pads=[1, 1], name="p"), (4,), "mode 'mirror'"),
+])
+def test_unsupported_layout_attributes_name_node_and_attribute(node, shape, message):
+    with pytest.raises(ModelError, match=message) as err:
+        from_onnx(_model([node], shape, {}, 13 if node.op_type != "Pad" else 9))
+    assert "'p'" in str(err.value)
