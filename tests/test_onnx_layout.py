@@ -189,3 +189,11 @@ def test_unsupported_layout_attributes_name_node_and_attribute(node, shape, mess
     with pytest.raises(ModelError, match=message) as err:
         from_onnx(_model([node], shape, {}, 13 if node.op_type != "Pad" else 9))
     assert "'p'" in str(err.value)
+
+
+@pytest.mark.parametrize("backend", [_backend(b) for b in kernels.BACKENDS])
+def test_one_dimensional_linear_resize_interpolates(backend):
+    """1-D linear (ONNX allows it; ONNX Runtime has no kernel for it): numpy's interp on align_corners."""
+    x = np.arange(5, dtype=np.float32) ** 2
+    y = kernels.run("resize", backend, x, sizes=(9,), mode="linear", coord="align_corners")
+    np.testing.assert_allclose(y, np.interp(np.linspace(0, 4, 9), np.arange(5), x), atol=1e-6)
