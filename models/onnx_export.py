@@ -235,10 +235,10 @@ class _Exporter:
         return self.add("Reshape", [ins[0], self.const(n.outputs[0] + "/shape", np.array(a["shape"], np.int64))], y)
 
     def op_pad(self, n, ins, a, y):
-        pads = self.const(n.outputs[0] + "/pads", np.array(a["pads"], np.int64))
-        value = self.const(n.outputs[0] + "/value", np.float32(a["value"]))
         if a["mode"] == "wrap":  # opset 19's; exported as a concatenation of the wrapped slices
             return self._wrap_pad(n, ins[0], a["pads"], y)
+        pads = self.const(n.outputs[0] + "/pads", np.array(a["pads"], np.int64))
+        value = self.const(n.outputs[0] + "/value", np.float32(a["value"]))
         return self.add("Pad", [ins[0], pads, value], y, mode=a["mode"])
 
     def _wrap_pad(self, n, x, pads, y):
