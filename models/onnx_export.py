@@ -242,12 +242,14 @@ class _Exporter:
         return self.add("Pad", [ins[0], pads, value], y, mode=a["mode"])
 
     def _wrap_pad(self, n, x, pads, y):
-        # per axis: crop the negative pads, then concat(x[-end:], x, x[:begin]) (pads at most the axis length)
+        # per axis: crop the negative pads, then concat(x[-begin:], x, x[:end]) (pads at most the axis length)
         shape, rank = list(self.g.shapes[x]), len(pads) // 2
         for d in range(rank):
             b, e = pads[d], pads[rank + d]
             t = self._slice(f"{y}/crop{d}", x, d, max(-b, 0), shape[d] - max(-e, 0))
             shape[d] += min(b, 0) + min(e, 0)
+            if max(b, e) > shape[d]:
+                raise ValueError(f"cannot export pad {n.name!r}: wrap pads {pads} exceed axis {d}")
             parts = ([self._slice(f"{y}/wrap{d}b", t, d, shape[d] - b, shape[d])] if b > 0 else []) + [t] + (
                 [self._slice(f"{y}/wrap{d}e", t, d, 0, e)] if e > 0 else [])
             x = self.add("Concat", parts, y if d == rank - 1 else f"{y}/pad{d}", axis=d)
