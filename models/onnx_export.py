@@ -235,19 +235,21 @@ class _Exporter:
         return self.add("Reshape", [ins[0], self.const(n.outputs[0] + "/shape", np.array(a["shape"], np.int64))], y)
 
     def op_pad(self, n, ins, a, y):
-        pads = self.const(n.outputs[0] + "/pads", np.array(a["pads"], np.int64))
-        value = self.const(n.outputs[0] + "/value", np.float32(a["value"]))
         if a["mode"] == "wrap":  # opset 19's; exported as a concatenation of the wrapped slices
             return self._wrap_pad(n, ins[0], a["pads"], y)
+        pads = self.const(n.outputs[0] + "/pads", np.array(a["pads"], np.int64))
+        value = self.const(n.outputs[0] + "/value", np.float32(a["value"]))
         return self.add("Pad", [ins[0], pads, value], y, mode=a["mode"])
 
     def _wrap_pad(self, n, x, pads, y):
-        # per axis: crop the negative pads, then concat(x[-end:], x, x[:begin]) (pads at most the axis length)
+        # per axis: crop the negative pads, then concat(x[-begin:], x, x[:end]) (pads at most the axis length)
         shape, rank = list(self.g.shapes[x]), len(pads) // 2
         for d in range(rank):
             b, e = pads[d], pads[rank + d]
             t = self._slice(f"{y}/crop{d}", x, d, max(-b, 0), shape[d] - max(-e, 0))
             shape[d] += min(b, 0) + min(e, 0)
+            if max(b, e) > shape[d]:
+                raise ValueError(f"cannot export pad {n.name!r}: wrap pads {pads} exceed axis {d}")
             parts = ([self._slice(f"{y}/wrap{d}b", t, d, shape[d] - b, shape[d])] if b > 0 else []) + [t] + (
                 [self._slice(f"{y}/wrap{d}e", t, d, 0, e)] if e > 0 else [])
             x = self.add("Concat", parts, y if d == rank - 1 else f"{y}/pad{d}", axis=d)

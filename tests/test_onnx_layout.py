@@ -114,6 +114,17 @@ def test_layout_operator_matches_onnxruntime(nodes, shape, inits, opset, exporta
             _assert_matches(y, e)
 
 
+def test_graph_of_layout_ops_round_trips_as_json():
+    import json
+
+    from deepx.models.serialize import from_json, to_json
+
+    for _, nodes, shape, inits, opset, _ in CASES:
+        g = from_onnx(_model(nodes, shape, inits, opset))
+        back = from_json(json.loads(json.dumps(to_json(g))), g.constants)
+        assert [(n.op, n.attrs) for n in back.nodes] == [(n.op, n.attrs) for n in g.nodes]
+
+
 def test_compositions_are_views_and_transposes():
     ops = [n.op for n in from_onnx(_model(CASES[5][1], (1, 8, 3, 4), {}, 13)).nodes]
     assert ops == ["reshape", "transpose", "reshape"]
@@ -157,3 +168,32 @@ def test_executor_runs_a_neck_of_layout_ops(gpu):
         for _ in range(2):
             close(ex.run(feeds), want)
         ex.close()
+
+
+def test_runtime_shapes_and_indices_are_refused_clearly():
+    cast = N("Cast", ["x"], ["xi"], to=TensorProto.INT64)
+    for node, message in [(N("Pad", ["x", "xi"], ["y"], name="p"), "input 1 .* must be a constant"),
+                          (N("Gather", ["x", "xi"], ["y"], name="p"), "runtime indices")]:
+        with pytest.raises(ModelError, match=message) as err:
+            from_onnx(_model([cast, node], (8,), {}, 19))
+        assert "'p'" in str(err.value)
+
+
+@pytest.mark.parametrize("node, shape, message", [
+    (N("DepthToSpace", ["x"], ["y"], blocksize=3, name="p"), (1, 8, 2, 2), "blocksize 3 does not divide"),
+    (N("SpaceToDepth", ["x"], ["y"], blocksize=3, name="p"), (1, 8, 4, 4), "blocksize 3 does not divide"),
+    (N("DepthToSpace", ["x"], ["y"], blocksize=2, mode="XYZ", name="p"), (1, 8, 2, 2), "mode 'XYZ'"),
+    (N("Pad", ["x"], ["y"], mode="mirror", pads=[1, 1], name="p"), (4,), "mode 'mirror'"),
+])
+def test_unsupported_layout_attributes_name_node_and_attribute(node, shape, message):
+    with pytest.raises(ModelError, match=message) as err:
+        from_onnx(_model([node], shape, {}, 13 if node.op_type != "Pad" else 9))
+    assert "'p'" in str(err.value)
+
+
+@pytest.mark.parametrize("backend", [_backend(b) for b in kernels.BACKENDS])
+def test_one_dimensional_linear_resize_interpolates(backend):
+    """1-D linear (ONNX allows it; ONNX Runtime has no kernel for it): numpy's interp on align_corners."""
+    x = np.arange(5, dtype=np.float32) ** 2
+    y = kernels.run("resize", backend, x, sizes=(9,), mode="linear", coord="align_corners")
+    np.testing.assert_allclose(y, np.interp(np.linspace(0, 4, 9), np.arange(5), x), atol=1e-6)

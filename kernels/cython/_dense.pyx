@@ -82,9 +82,10 @@ def matmul(a, b, out=None):
     cdef int B = len(a_of), M = av.shape[1], K = av.shape[2], N = bv.shape[2], i
     cdef float[:, :, ::1] yv = out.reshape(B, M, N)
     cdef ActC ident = as_act(IDENTITY)
-    cdef int blas = blas_serial(), nth = kernel_threads(blas)
-    if B == 0 or M == 0 or N == 0:
+    if B == 0 or M == 0 or N == 0 or K == 0:  # nothing to multiply (BLAS refuses a leading dimension of 0)
+        out[...] = 0.0
         return out
+    cdef int blas = blas_serial(), nth = kernel_threads(blas)
     with nogil:
         if B >= nth:
             for i in prange(B, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):

@@ -73,23 +73,45 @@ cdef double lane_sum(const float* x, Py_ssize_t n, int kind) noexcept nogil:
     return total
 
 
-cdef float lane_extremum(const float* x, Py_ssize_t n, bint low) noexcept nogil:
-    # max (min when `low`) of x (n), contiguous, n >= 1
-    cdef float t[LANES]
-    cdef float v
-    cdef Py_ssize_t i
-    cdef int j
-    for j in range(LANES):
-        t[j] = x[0]
-    for i in range(0, n - n % LANES, 8):
-        for j in range(LANES):
-            v = x[i + j]
-            t[j] = (v if v < t[j] else t[j]) if low else (v if v > t[j] else t[j])
-    for i in range(n - n % LANES, n):
-        t[0] = (x[i] if x[i] < t[0] else t[0]) if low else (x[i] if x[i] > t[0] else t[0])
-    for j in range(1, LANES):
-        t[0] = (t[j] if t[j] < t[0] else t[0]) if low else (t[j] if t[j] > t[0] else t[0])
-    return t[0]
+cdef extern from *:
+    """
+    /* max (min when low) of x (n), n >= 1, in 8 lanes; without trapping math, so that GCC turns the
+       comparisons into selects and vectorizes */
+    __attribute__((optimize("no-trapping-math"))) static float deepx_extremum_line(const float* x, Py_ssize_t n,
+                                                                                  int low) {
+        float t[8];
+        Py_ssize_t i, n8 = n - n % 8;
+        for (int j = 0; j < 8; j++) t[j] = x[0];
+        if (low) {
+            for (i = 0; i < n8; i += 8)
+                for (int j = 0; j < 8; j++) t[j] = x[i + j] < t[j] ? x[i + j] : t[j];
+            for (i = n8; i < n; i++) t[0] = x[i] < t[0] ? x[i] : t[0];
+            for (int j = 1; j < 8; j++) t[0] = t[j] < t[0] ? t[j] : t[0];
+        } else {
+            for (i = 0; i < n8; i += 8)
+                for (int j = 0; j < 8; j++) t[j] = x[i + j] > t[j] ? x[i + j] : t[j];
+            for (i = n8; i < n; i++) t[0] = x[i] > t[0] ? x[i] : t[0];
+            for (int j = 1; j < 8; j++) t[0] = t[j] > t[0] ? t[j] : t[0];
+        }
+        return t[0];
+    }
+
+    /* top (n) = max (min when low) over the R rows (stride I) of n columns of x, row 0 included */
+    __attribute__((optimize("no-trapping-math"))) static void deepx_extremum_cols(const float* x, Py_ssize_t R,
+                                                                                 Py_ssize_t I, int n, int low,
+                                                                                 float* top) {
+        for (int j = 0; j < n; j++) top[j] = x[j];
+        for (Py_ssize_t r = 1; r < R; r++) {
+            const float* xr = x + r * I;
+            if (low)
+                for (int j = 0; j < n; j++) top[j] = xr[j] < top[j] ? xr[j] : top[j];
+            else
+                for (int j = 0; j < n; j++) top[j] = xr[j] > top[j] ? xr[j] : top[j];
+        }
+    }
+    """
+    float deepx_extremum_line(const float* x, Py_ssize_t n, bint low) noexcept nogil
+    void deepx_extremum_cols(const float* x, Py_ssize_t R, Py_ssize_t I, int n, bint low, float* top) noexcept nogil
 
 
 cdef float reduce_row(const float* x, Py_ssize_t R, int kind) noexcept nogil:
@@ -98,7 +120,7 @@ cdef float reduce_row(const float* x, Py_ssize_t R, int kind) noexcept nogil:
     cdef float top
     cdef double acc = 0.0
     if kind == MAX or kind == MIN:
-        return lane_extremum(x, R, kind == MIN)
+        return deepx_extremum_line(x, R, kind == MIN)
     if kind == PROD:
         acc = 1.0
         for r in range(R):
@@ -106,7 +128,7 @@ cdef float reduce_row(const float* x, Py_ssize_t R, int kind) noexcept nogil:
         return acc
     if kind != LOG_SUM_EXP:
         return finish(lane_sum(x, R, kind), kind, R, 0.0)
-    top = lane_extremum(x, R, False)
+    top = deepx_extremum_line(x, R, False)
     for r in range(R):
         acc += expf(x[r] - top)
     return finish(acc, kind, R, top)
@@ -118,16 +140,10 @@ cdef void reduce_cols(const float* x, Py_ssize_t R, Py_ssize_t I, int n, int kin
     cdef float top[COLS]
     cdef Py_ssize_t r
     cdef int j
-    cdef float v
     for j in range(n):
-        top[j] = x[j]
         acc[j] = 1.0 if kind == PROD else 0.0
     if kind == MAX or kind == MIN or kind == LOG_SUM_EXP:
-        for r in range(1, R):
-            for j in range(n):
-                v = x[r * I + j]
-                if (v < top[j]) if kind == MIN else (v > top[j]):
-                    top[j] = v
+        deepx_extremum_cols(x, R, I, n, kind == MIN, top)
         if kind != LOG_SUM_EXP:
             for j in range(n):
                 y[j] = top[j]

@@ -66,5 +66,8 @@ def matmul(a, b, out=None):
     # a (..., M, K) · b (..., K, N) -> y (..., M, N), batch axes broadcast, 1-D operands as numpy's matmul
     a3, b3, a_of, b_of = batched(a, b)
     y = out_array(out, matmul_shape("matmul", (a, b), a, b))
-    _matmul(a3, b3, a_of, b_of, y.reshape(len(a_of), a3.shape[1], b3.shape[2]))
+    if a3.shape[2] == 0:  # an empty inner axis: zeros (BLAS would leave y as it was)
+        y[...] = 0.0
+    else:
+        _matmul(a3, b3, a_of, b_of, y.reshape(len(a_of), a3.shape[1], b3.shape[2]))
     return y

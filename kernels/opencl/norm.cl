@@ -51,22 +51,37 @@ __kernel void log_softmax(__global const float *x, int xo, __global float *y, in
     for (int l = 0; l < L; l++) yr[l * inner] = xr[l * inner] - shift;
 }
 
+// the sum of v over the work-group (GROUP items, a power of two), through `part`; every item gets it
+float group_sum(float v, __local float *part) {
+    const int t = get_local_id(0);
+    part[t] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = GROUP / 2; h > 0; h >>= 1) {
+        if (t < h) part[t] += part[t + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float total = part[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
 // x (rows, CG, L): row r standardized, its channel j * scale[r % groups * CG + j] + bias[...]; a layer norm
-// is one channel (CG = 1) of L with scale and bias per element (per_element)
+// is one channel (CG = 1) of L with scale and bias per element (per_element). Work-group r does row r, its
+// GROUP items each every GROUP-th element
 __kernel void standardize(__global const float *x, int xo, __global const float *scale, int so,
                           __global const float *bias, int bo, int has_b, __global float *y, int yo,
-                          int groups, int CG, int L, float eps, int per_element, int rows) {
-    const int r = get_global_id(0);
-    if (r >= rows) return;
-    const int n = CG * L;
+                          int groups, int CG, int L, float eps, int per_element) {
+    __local float part[GROUP];
+    const int r = get_group_id(0), t = get_local_id(0), n = CG * L;
     __global const float *xr = x + xo + r * n;
     __global float *yr = y + yo + r * n;
-    float mean = 0.0f, var = 0.0f;
-    for (int i = 0; i < n; i++) mean += xr[i];
-    mean /= n;
-    for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
-    const float inv = rsqrt(var / n + eps);
-    for (int i = 0; i < n; i++) {
+    float s = 0.0f;
+    for (int i = t; i < n; i += GROUP) s += xr[i];
+    const float mean = group_sum(s, part) / n;
+    s = 0.0f;
+    for (int i = t; i < n; i += GROUP) s += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = rsqrt(group_sum(s, part) / n + eps);
+    for (int i = t; i < n; i += GROUP) {
         const int c = per_element ? i : r % groups * CG + i / L;
         yr[i] = (xr[i] - mean) * inv * scale[so + c] + (has_b ? bias[bo + c] : 0.0f);
     }

@@ -42,11 +42,11 @@ def log_softmax(x, axis, out=None):
 
 
 def _standardize(x, scale, bias, groups, CG, L, eps, per_element, out):
-    # x (rows, CG, L) -> y: each row standardized, then per channel (or element) scale and bias
+    # x (rows, CG, L) -> y: each row standardized (by one work-group), then per channel (or element) scale and bias
     c = Call(x, out, x.shape)
     rows = c.y.size // max(CG * L, 1)
-    c.launch("norm", "standardize", (rows,), (c.dev.group,), c.act(x), c.const(scale), c.const(bias),
-             bias is not None, c.y, groups, CG, L, eps, per_element, rows)
+    c.launch("norm", "standardize", (rows * c.dev.group,), (c.dev.group,), c.act(x), c.const(scale),
+             c.const(bias), bias is not None, c.y, groups, CG, L, eps, per_element)
     return c.result()
 
 

@@ -53,7 +53,7 @@ def batched(a, b):
     batch = np.broadcast_shapes(sa[:-2], sb[:-2])
     a_of = np.broadcast_to(np.arange(math.prod(sa[:-2])).reshape(sa[:-2]), batch).reshape(-1)
     b_of = np.broadcast_to(np.arange(math.prod(sb[:-2])).reshape(sb[:-2]), batch).reshape(-1)
-    return a.reshape((-1,) + sa[-2:]), b.reshape((-1,) + sb[-2:]), a_of, b_of
+    return a.reshape((math.prod(sa[:-2]),) + sa[-2:]), b.reshape((math.prod(sb[:-2]),) + sb[-2:]), a_of, b_of
 
 
 def _check_matmul(op, t, a):

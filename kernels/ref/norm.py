@@ -133,7 +133,8 @@ SPECS = (
     OpSpec("batchnorm", ("x", "scale", "bias", "mean", "var"), _check_batchnorm, in_place=True, rider=True),
     OpSpec("softmax", ("x",), _check_softmax),
     OpSpec("log_softmax", ("x",), _check_softmax),
-    OpSpec("layernorm", ("x", "scale", "bias?"), _check_layernorm, _norm_flops),
-    OpSpec("instancenorm", ("x", "scale", "bias"), _check_instancenorm, _norm_flops),
-    OpSpec("groupnorm", ("x", "scale", "bias"), _check_groupnorm, _norm_flops),
+    # the norms read each row (group) whole before writing it, element by element: in place
+    OpSpec("layernorm", ("x", "scale", "bias?"), _check_layernorm, _norm_flops, in_place=True),
+    OpSpec("instancenorm", ("x", "scale", "bias"), _check_instancenorm, _norm_flops, in_place=True),
+    OpSpec("groupnorm", ("x", "scale", "bias"), _check_groupnorm, _norm_flops, in_place=True),
 )

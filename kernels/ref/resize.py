@@ -25,6 +25,8 @@ def resize(x, sizes, scales, mode, coord, nearest, out=None):
         return emit(_take(x, resize_plan(x.shape, sizes, scales, mode, coord, nearest), 0.0), out)
     y = x.astype(np.float64)
     for d, (i0, i1, w) in enumerate(resize_plan(x.shape, sizes, scales, mode, coord, nearest), x.ndim - 2):
+        if d < 0:  # the unit axis the plan puts before a rank-1 x
+            continue
         shape = [1] * x.ndim
         shape[d] = len(w)
         w = w.astype(np.float64).reshape(shape)

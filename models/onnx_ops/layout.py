@@ -32,8 +32,13 @@ class LayoutOps:
     """The importer's methods for these operators (a mixin of models.onnx_import._Importer)."""
 
     def _input(self, node, i):
-        """The node's optional constant input i as an array, None when absent."""
-        return self.value(node.input[i]) if len(node.input) > i and node.input[i] else None
+        """The node's optional constant input i as an array, None when absent; ModelError when it is computed
+        at run time."""
+        if len(node.input) <= i or not node.input[i]:
+            return None
+        if not self.is_const(node.input[i]):
+            raise ModelError(f"input {i} ({node.input[i]!r}) must be a constant, it is computed at run time")
+        return self.value(node.input[i])
 
     def _emit_checked(self, node, op, x, out, **attrs):
         """Emit `op` on x with the attributes its check makes canonical (kernels.check)."""
@@ -60,7 +65,7 @@ class LayoutOps:
         if self.opset < 11:
             pads, value = ints(a.get("pads", a.get("paddings", ()))), a.get("value", 0.0)
         else:
-            pads, value = ints(self.value(node.input[1])), self._input(node, 2)
+            pads, value = ints(self._input(node, 1)), self._input(node, 2)
             value = 0 if value is None else value.reshape(-1)[0]
         axes = self._input(node, 3)
         if axes is not None:  # pads for these axes only
@@ -116,7 +121,7 @@ class LayoutOps:
 
     def op_Expand(self, node, a):
         """`expand`: numpy broadcasting to a constant shape; folded on constants."""
-        shape = ints(self.value(node.input[1]))
+        shape = ints(self._input(node, 1))
         if not self.runtime(node, 1):
             v = self.value(node.input[0])
             return self.fold(node, np.broadcast_to(v, np.broadcast_shapes(v.shape, shape)).copy())
@@ -124,7 +129,7 @@ class LayoutOps:
 
     def op_Tile(self, node, a):
         """`reshape`, `expand`, `reshape`: x (d..) as (1, d, ..), expanded to (r, d, ..); folded on constants."""
-        reps = ints(self.value(node.input[1]))
+        reps = ints(self._input(node, 1))
         if not self.runtime(node, 1):
             return self.fold(node, np.tile(self.value(node.input[0]), reps))
         shape = self.shape(node.input[0])
@@ -155,8 +160,10 @@ class LayoutOps:
                                steps=(1,) * len(shape))
                 self.g.nodes[-1].name = f"{node.name or node.output[0]}/{ir}"
 
-    def _rearrange(self, node, shape, perm, out_shape):
+    def _rearrange(self, node, b, shape, perm, out_shape):
         # x -> reshape (shape) -> transpose (perm) -> reshape (out_shape); numpy on constants
+        if min(shape) < 1 or math.prod(shape) != math.prod(self.shape(node.input[0])):
+            raise ModelError(f"blocksize {b} does not divide input {self.shape(node.input[0])}")
         if not self.runtime(node):
             return self.fold(node, np.transpose(self.value(node.input[0]).reshape(shape), perm).reshape(out_shape))
         out = node.output[0]
@@ -168,16 +175,18 @@ class LayoutOps:
         """`reshape`, `transpose`, `reshape`: modes DCR and CRD."""
         N, C, H, W = self.shape(node.input[0])
         b, mode = a["blocksize"], a.get("mode", "DCR")
+        if mode not in ("DCR", "CRD"):
+            raise ModelError(f"mode {mode!r} is not supported (DCR, CRD)")
         if mode == "DCR":
-            return self._rearrange(node, (N, b, b, C // (b * b), H, W), (0, 3, 4, 1, 5, 2),
+            return self._rearrange(node, b, (N, b, b, C // (b * b), H, W), (0, 3, 4, 1, 5, 2),
                                    (N, C // (b * b), H * b, W * b))
-        self._rearrange(node, (N, C // (b * b), b, b, H, W), (0, 1, 4, 2, 5, 3), (N, C // (b * b), H * b, W * b))
+        self._rearrange(node, b, (N, C // (b * b), b, b, H, W), (0, 1, 4, 2, 5, 3), (N, C // (b * b), H * b, W * b))
 
     def op_SpaceToDepth(self, node, a):
         """`reshape`, `transpose`, `reshape`."""
         N, C, H, W = self.shape(node.input[0])
         b = a["blocksize"]
-        self._rearrange(node, (N, C, H // b, b, W // b, b), (0, 3, 5, 1, 2, 4), (N, C * b * b, H // b, W // b))
+        self._rearrange(node, b, (N, C, H // b, b, W // b, b), (0, 3, 5, 1, 2, 4), (N, C * b * b, H // b, W // b))
 
     def _resize(self, node, a, scales, sizes):
         # scales or sizes (for all axes or opset 18's `axes`) -> the `resize` op
@@ -214,7 +223,7 @@ class LayoutOps:
         two axes); scales or sizes, opset 18's `axes` and keep_aspect_ratio_policy; coordinate modes but
         tf_crop_and_resize; no cubic, no antialias."""
         if self.opset < 11:
-            return self._resize(node, a, self.value(node.input[1]), None)
+            return self._resize(node, a, self._input(node, 1), None)
         scales, sizes = self._input(node, 2), self._input(node, 3)
         self._resize(node, a, scales if scales is not None and scales.size else None, sizes)
 
@@ -222,7 +231,7 @@ class LayoutOps:
         """`resize`: nearest and linear (the last two axes), scales as attribute (opset 7-8) or input (9)."""
         if a.get("mode", "nearest") == "bilinear":
             a = dict(a, mode="linear")
-        self._resize(node, a, a["scales"] if self.opset < 9 else self.value(node.input[1]), None)
+        self._resize(node, a, a["scales"] if self.opset < 9 else self._input(node, 1), None)
 
     def op_Range(self, node, a):
         """(folded): constant start, limit, delta."""
