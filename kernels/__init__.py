@@ -5,8 +5,8 @@
 """
 from .common import Act
 from .registry import (BACKENDS, OPS, available, backend, backend_usable, check, host_backend, info, lookup,
-                       prepare, run)
+                       prepare, run, supports)
 from .threads import set_threads
 
 __all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "check", "host_backend", "info",
-           "lookup", "prepare", "run", "set_threads"]
+           "lookup", "prepare", "run", "set_threads", "supports"]

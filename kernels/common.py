@@ -8,10 +8,19 @@ from ..errors import KernelError
 
 # fused activation kinds (ints, so compiled kernels take them as they are)
 NONE, CLIP, SIGMOID, TANH = 0, 1, 2, 3
+HARDSIGMOID, HARDSWISH, LEAKYRELU, ELU, SELU, CELU, THRESHOLDEDRELU = 4, 5, 6, 7, 8, 9, 10
+SOFTPLUS, SOFTSIGN, GELU, GELU_TANH, MISH, SILU = 11, 12, 13, 14, 15, 16
+EXP, LOG, NEG, ABS, SQRT, RECIPROCAL, ERF, FLOOR, CEIL, NOT = 17, 18, 19, 20, 21, 22, 23, 24, 25, 26
 
 
 class Act(NamedTuple):
-    """A fused activation: CLIP keeps y in [lo, hi] (relu: [0, inf), relu6: [0, 6])."""
+    """A fused activation y = f(v); lo and hi are the kind's parameters (unused ones stay -inf, inf):
+    CLIP keeps v in [lo, hi] (relu: [0, inf), relu6: [0, 6]); HARDSIGMOID max(0, min(1, lo*v + hi)) and
+    HARDSWISH v * hardsigmoid(v) (alpha lo, beta hi); LEAKYRELU v < 0: lo*v; ELU v < 0: lo*(exp(v) - 1);
+    SELU hi * (v > 0 ? v : lo*(exp(v) - 1)); CELU max(0, v) + min(0, lo*(exp(v/lo) - 1));
+    THRESHOLDEDRELU v > lo ? v : 0; the rest have none: SIGMOID, TANH, SOFTPLUS log(1 + exp(v)),
+    SOFTSIGN v / (1 + |v|), GELU (erf form), GELU_TANH (tanh form), MISH v * tanh(softplus(v)),
+    SILU v * sigmoid(v), EXP, LOG, NEG, ABS, SQRT, RECIPROCAL, ERF, FLOOR, CEIL, NOT (v == 0: 1, else 0)."""
 
     kind: int = NONE
     lo: float = -math.inf
@@ -25,7 +34,36 @@ NAMED_ACTS = {
     "relu6": Act(CLIP, 0.0, 6.0),
     "sigmoid": Act(SIGMOID),
     "tanh": Act(TANH),
+    "hardsigmoid": Act(HARDSIGMOID, 0.2, 0.5),
+    "hardswish": Act(HARDSWISH, 1.0 / 6.0, 0.5),
+    "leakyrelu": Act(LEAKYRELU, 0.01),
+    "elu": Act(ELU, 1.0),
+    "selu": Act(SELU, 1.6732632423543772, 1.0507009873554805),
+    "celu": Act(CELU, 1.0),
+    "thresholdedrelu": Act(THRESHOLDEDRELU, 1.0),
+    "softplus": Act(SOFTPLUS),
+    "softsign": Act(SOFTSIGN),
+    "gelu": Act(GELU),
+    "gelu_tanh": Act(GELU_TANH),
+    "mish": Act(MISH),
+    "silu": Act(SILU),
+    "exp": Act(EXP),
+    "log": Act(LOG),
+    "neg": Act(NEG),
+    "abs": Act(ABS),
+    "sqrt": Act(SQRT),
+    "reciprocal": Act(RECIPROCAL),
+    "erf": Act(ERF),
+    "floor": Act(FLOOR),
+    "ceil": Act(CEIL),
+    "not": Act(NOT),
 }
+# broadcasting binary ops, in the order of their op codes in the compiled kernels (comparisons and logic give 0/1)
+BINARY = ("add", "mul", "sub", "div", "pow", "minimum", "maximum", "equal", "less", "greater", "less_equal",
+          "greater_equal", "logical_and", "logical_or", "logical_xor", "prelu")
+# kinds whose parameters a name followed by numbers sets: ("leakyrelu", 0.1), ("selu", alpha, gamma), ("clip", lo, hi)
+PARAMETRIC = {"clip": CLIP, "hardsigmoid": HARDSIGMOID, "hardswish": HARDSWISH, "leakyrelu": LEAKYRELU,
+              "elu": ELU, "selu": SELU, "celu": CELU, "thresholdedrelu": THRESHOLDEDRELU}
 
 
 def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int, dilation: int,
@@ -43,7 +81,7 @@ def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int, 
 def emit(y: np.ndarray, out):
     """Return `y` as float32, written into `out` when the caller gave a buffer."""
     if out is None:
-        return np.ascontiguousarray(y, dtype=np.float32)
+        return np.ascontiguousarray(y, dtype=np.float32).reshape(np.shape(y))  # a 0-d y stays 0-d
     out[...] = y
     return out
 

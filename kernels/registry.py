@@ -4,8 +4,11 @@ Every backend module `deepx.kernels.<backend>.<family>` defines the op functions
 the reference's signature: tensors first, then the canonical attributes that `check` returns, then
 `out=None` (a float32 buffer of the output shape to write into). `run` checks once and calls.
 """
+import functools
 import importlib
+import os
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -102,6 +105,28 @@ def lookup(op: str, backend: str) -> Callable:
         return getattr(importlib.import_module(name), op)
     except (ImportError, AttributeError) as e:
         raise KernelError(f"{op}: no {backend} kernel ({e})") from None
+
+
+@functools.lru_cache(maxsize=None)
+def supports(op: str, backend: str) -> bool:
+    """Whether `backend` has a kernel for `op`, known without running it: its family module defines the op
+    (read from the module's source where the backend cannot be imported, so a plan for a board with an
+    OpenCL GPU is right on a workstation without one)."""
+    if op not in OPS:
+        raise KernelError(f"unknown op {op!r}")
+    if backend_usable(backend)[0]:
+        try:
+            lookup(op, backend)
+            return True
+        except KernelError:
+            return False
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), backend)
+    for ext in (".py", ".pyx"):
+        path = os.path.join(folder, f"{INFO[backend].prefix}{OPS[op].family}{ext}")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return re.search(rf"^(?:cp)?def {op}\(", f.read(), re.M) is not None
+    return False
 
 
 def prepare(op: str, backend: str, weights) -> Callable:

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import KernelError
-from .common import CLIP, NAMED_ACTS, Act, conv_out_size
+from .common import CLIP, NAMED_ACTS, PARAMETRIC, Act, conv_out_size
 
 
 def one_per_output(shapes, out, attrs) -> float:
@@ -65,15 +65,22 @@ def parse_pads(op, tensors, pads):
 
 
 def parse_act(op, tensors, act):
-    """'none'|'relu'|'relu6'|'sigmoid'|'tanh'|('clip', lo, hi)|Act -> Act."""
+    """A name of NAMED_ACTS (None: 'none') | (name, params...) of a PARAMETRIC kind, e.g. ('clip', lo, hi),
+    ('leakyrelu', alpha) | Act -> Act."""
     if isinstance(act, Act):
         return act
     if act is None or isinstance(act, str):
         if (act or "none") not in NAMED_ACTS:
             fail(op, tensors, f"unknown activation {act!r} (one of {', '.join(NAMED_ACTS)}, clip)")
         return NAMED_ACTS[act or "none"]
-    if len(act) == 3 and act[0] == "clip" and float(act[1]) <= float(act[2]):
-        return Act(CLIP, float(act[1]), float(act[2]))
+    if isinstance(act, (tuple, list)) and len(act) in (2, 3) and act[0] in PARAMETRIC:
+        default = NAMED_ACTS.get(act[0], Act(CLIP))
+        params = [float(p) for p in act[1:]] + [default.hi] * (3 - len(act))
+        if act[0] == "clip" and (len(act) != 3 or params[0] > params[1]):
+            fail(op, tensors, f"clip takes (lo, hi) with lo <= hi, got {act!r}")
+        if act[0] == "celu" and params[0] == 0:
+            fail(op, tensors, "celu's alpha must not be 0")
+        return Act(PARAMETRIC[act[0]], *params)
     fail(op, tensors, f"unknown activation {act!r}")
 
 

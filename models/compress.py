@@ -163,9 +163,11 @@ class Job:
     labelled: tuple = None  # (inputs dict, labels)
 
 
-def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None) -> Job:
+def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None,
+        input_shapes=None) -> Job:
     """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
-    (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs)."""
+    (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs). A dynamic
+    dimension of the file's inputs comes from input_shapes, else from one sample of DATA.npz."""
     from . import io, load, zoo
 
     if model in zoo.MODELS:
@@ -174,9 +176,11 @@ def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, gra
         data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
         return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
                    ({"x": x_test}, y_test))
-    g = graph or load.load_model(model)
+    arrays = io.read_inputs(calibration_path) if calibration_path else None
+    one = {k: v[:1] for k, v in arrays.items()} if isinstance(arrays, dict) else None if arrays is None else arrays[:1]
+    g = graph or load.load_model(model, input_shapes, one)
     if calibration_path:
-        data = io.bind_inputs(io.read_inputs(calibration_path), g, calibration_path)
+        data = io.bind_inputs(arrays, g, calibration_path)
         n = min(len(v) for v in data.values())
         if n < 4:
             raise ModelError(f"{calibration_path}: {n} samples; calibration needs at least 4 (fit, check, held out)")

@@ -82,10 +82,10 @@ class _Importer(elementwise.ElementwiseOps, layout.LayoutOps, conv.ConvOps, redu
         nodes = list(model.graph.node)
         for rewrite in PATTERNS:
             nodes = rewrite(self, nodes)
-        unsupported = [f"{n.op_type} (node {_label(n)!r})" for n in nodes
-                       if n.domain not in ("", "ai.onnx") or not hasattr(self, "op_" + n.op_type)]
+        unsupported = [n for n in nodes if n.domain not in ("", "ai.onnx") or not hasattr(self, "op_" + n.op_type)]
         if unsupported:
-            raise ModelError(f"{self.path}: unsupported operators: {', '.join(unsupported)}")
+            raise ModelError(f"{self.path}: unsupported operators: {_grouped(unsupported)} (the operators deepx "
+                             f"reads: README, 'Supported operators')")
         for node in nodes:
             attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
             attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
@@ -132,8 +132,8 @@ class _Importer(elementwise.ElementwiseOps, layout.LayoutOps, conv.ConvOps, redu
         self.fold(node, np.full(ints(self.value(node.input[0])), fill.reshape(-1)[0], dtype=fill.dtype))
 
     def op_Shape(self, node, a):
-        """(folded): shapes are static."""
-        self.fold(node, np.array(self.shape(node.input[0]), np.int64))
+        """(folded): shapes are static; opset 15's `start` and `end`."""
+        self.fold(node, np.array(self.shape(node.input[0]), np.int64)[a.get("start", 0):a.get("end")])
 
     def op_Cast(self, node, a):
         """(folded) on constants: on a runtime tensor nothing, float32 stays float32."""
@@ -214,6 +214,15 @@ class _Importer(elementwise.ElementwiseOps, layout.LayoutOps, conv.ConvOps, redu
 
 
 
+
+
+def _grouped(nodes, shown=3) -> str:
+    """Nodes grouped by operator, most frequent first: `Resize x6 (p2o.Resize.0, p2o.Resize.1, …)`."""
+    groups = {}
+    for n in nodes:
+        groups.setdefault(n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}", []).append(n)
+    return ", ".join(f"{op} x{len(ns)} ({', '.join(_label(n) for n in ns[:shown])}{', …' if len(ns) > shown else ''})"
+                     for op, ns in sorted(groups.items(), key=lambda kv: -len(kv[1])))
 
 
 def load_onnx(path, input_shapes=None, example=None, default_batch=None, note=None) -> Graph:

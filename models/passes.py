@@ -3,11 +3,11 @@ mul / add folded into the conv2d (or batchnorm) before them, activations fused i
 bias- and activation-free layers fused into low-rank ops."""
 import numpy as np
 
-from ..kernels.common import IDENTITY
+from ..kernels.common import BINARY, IDENTITY
 from .graph import Graph
 
 # ops with an `act` attribute: an activation after one of them can join it
-FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "add", "mul", "batchnorm")
+FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "batchnorm") + BINARY
 
 
 def _foldable(g: Graph, name: str, users, producer, ops=("conv2d",)):

@@ -49,6 +49,11 @@ def make_blocks(g: Graph) -> list:
     return blocks
 
 
+def lacking(b: Block, backend: str) -> list:
+    """The op types of the block that `backend` has no kernel for (the registry's capability check)."""
+    return sorted({n.op for n in b.nodes if n.op not in VIEW_OPS and not kernels.supports(n.op, backend)})
+
+
 def _splittable_channels(g: Graph, b: Block) -> int:
     head = b.nodes[0]
     if head.op in VIEW_OPS or not kernels.OPS[head.op].channel_inputs or head.attrs.get("groups", 1) != 1:

@@ -88,7 +88,7 @@ class Executor:
             return self._single_processor(host_backend)
         check_plan(plan, self.blocks, self.g, board)
         if backend != "auto":
-            return self._single_processor(backend)
+            return self._kernels_present(self._single_processor(backend), kernels.host_backend(), "cpu")
         used = {remap.get(p["backend"], p["backend"]) for s in plan["blocks"] for p in s["parts"]}
         for name in sorted(used):
             ok, why = kernels.backend_usable(name) if name in kernels.BACKENDS else (False, "not a kernel backend")
@@ -108,7 +108,24 @@ class Executor:
                     p["processor"] = cpu  # a GPU part fallen back to a CPU backend runs on the CPU
             homes = [p["processor"] for p in parts]
             out.append(dict(name=s["name"], parts=parts, home=s["home"] if s["home"] in homes else homes[0]))
-        return out
+        return self._kernels_present(out, host_backend, cpu)
+
+    def _kernels_present(self, steps: list, host_backend: str, cpu: str) -> list:
+        """Plan blocks with every part on a backend that has kernels for all the block's ops: a part whose
+        backend lacks one (a plan from an older deepx, a forced --backend) runs on host_backend, said once."""
+        blocks = {b.name: b for b in self.blocks}
+        moved = {}
+        for s in steps:
+            for p in s["parts"]:
+                missing = B.lacking(blocks[s["name"]], p["backend"])
+                if missing:
+                    moved.setdefault(p["backend"], set()).update(missing)
+                    p.update(backend=host_backend, processor=cpu)
+            s["home"] = s["home"] if s["home"] in [p["processor"] for p in s["parts"]] else s["parts"][0]["processor"]
+        for backend, ops in sorted(moved.items()):
+            self.warn(f"the {backend} backend has no kernel for {', '.join(sorted(ops))}: those blocks run on "
+                      f"{host_backend} on the CPU")
+        return steps
 
     def _select_device(self, name: str, plan: dict, board) -> tuple:
         """Open the device that the board profile names for the processors running `name`'s blocks (a

@@ -211,3 +211,46 @@ def test_boards_help_says_it_lists_them_and_columns_line_up(capsys):
     assert len(rows) > 5 and len({line.index("  cpu ") for line in rows}) == 1
     assert len({line.index("idle ") for line in rows}) == 1 and all("  idle " in line for line in rows)
     assert len({re.match(r".*  idle \S+ W +", line).end() for line in rows}) == 1  # the boards' text
+
+
+def conv_model(path, dims):
+    """A model y = relu(conv3x3(x)), x (dims: ints or names of dynamic dimensions), 3 -> 4 channels."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                               helper.make_node("Relu", ["c"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "{m}"], ["bench", "{m}", "--seconds", "0.05"], ["compress", "{m}", "-o", "{tmp}/c.onnx", "--samples", "4"],
+    ["plan", "{m}", "--board", "jetson-nano", "-o", "{tmp}/p.json"], ["pack", "{m}", "--board", "jetson-nano",
+                                                                      "-o", "{tmp}/m.dxb"],
+])
+def test_every_command_takes_input_shape_for_dynamic_dimensions(tmp_path, argv):
+    m = conv_model(tmp_path / "m.onnx", ["N", 3, "H", "W"])
+    argv = [a.format(m=m, tmp=tmp_path) for a in argv]
+    p = deepx(*argv)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [f"deepx: error: {m}: input 'x' has a dynamic shape [None, 3, None, None]: "
+                                             f"give it with --input-shape x=1,3,1,1"]
+    p = deepx(*argv, "--input-shape", "x=1,3,12,10")
+    assert p.returncode == 0, p.stderr
+    if argv[0] == "plan":  # the plan runs on an emulated board with the same shape
+        p = deepx("emulate", m, "--plan", f"{tmp_path}/p.json", "--input-shape", "x=1,3,12,10")
+        assert p.returncode == 0, p.stderr
+
+
+def test_dynamic_dimensions_come_from_the_input_file_and_a_dynamic_batch_is_one(tmp_path):
+    m = conv_model(tmp_path / "m.onnx", ["N", 3, "H", "W"])
+    np.save(tmp_path / "x.npy", np.ones((2, 3, 5, 7), np.float32))
+    p = deepx("run", m, "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npz"))
+    assert p.returncode == 0, p.stderr
+    assert np.load(tmp_path / "y.npz")["y"].shape == (2, 4, 5, 7)
+    p = deepx("run", conv_model(tmp_path / "b.onnx", ["N", 3, 6, 6]))
+    assert p.returncode == 0 and p.stderr.count("note:") == 1
+    assert "input 'x' has a dynamic batch: running batch 1 (another: --input-shape x=N,3,6,6)" in p.stderr

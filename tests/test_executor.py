@@ -214,3 +214,36 @@ def test_wrong_inputs_say_what_was_expected(cnn, feeds, message):
     g, _, _ = cnn
     with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Executor(g).run(feeds)
+
+
+def test_attention_layernorm_reductions_run_in_plans():
+    """Issue 15's new ops (matmul on two runtime operands and on a constant first one, layernorm, reduce,
+    log_softmax, argmax) through the executor: sequential, then random plans with OpenCL blocks."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
+    nodes = [helper.make_node("MatMul", ["x", "wq"], ["q"]), helper.make_node("MatMul", ["x", "wk"], ["k"]),
+             helper.make_node("MatMul", ["wv", "x"], ["v"]),
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["q", "kt"], ["qk"]), helper.make_node("Softmax", ["qk"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "v"], ["a"]),
+             helper.make_node("LayerNormalization", ["a", "g", "b"], ["ln"], axis=-1),
+             helper.make_node("ReduceMean", ["ln"], ["r"], axes=[1], keepdims=0),
+             helper.make_node("LogSoftmax", ["r"], ["y"], axis=-1),
+             helper.make_node("ArgMax", ["ln"], ["am"], axis=2, keepdims=0),
+             helper.make_node("Cast", ["am"], ["y2"], to=1)]
+    inits = [c("wq", rng.standard_normal((8, 8))), c("wk", rng.standard_normal((8, 8))),
+             c("wv", rng.standard_normal((6, 6))), c("g", rng.standard_normal(8)), c("b", rng.standard_normal(8))]
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "m", [vi("x", 1, [2, 6, 8])], [vi("y", 1, None), vi("y2", 1, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    g = from_onnx(model)
+    feeds = {"x": rng.standard_normal((2, 6, 8)).astype(np.float32)}
+    want = run_graph(g, feeds, "ref")
+    close(Executor(g).run(feeds), want)
+    gpu = ("opencl",) if kernels.backend_usable("opencl")[0] else ("cython", "numba")
+    for seed in range(4):
+        ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu=gpu))
+        close(ex.run(feeds), want)
+        ex.close()

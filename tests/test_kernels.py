@@ -80,12 +80,40 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32), np.zeros(3, np.float32)), {}, "bias"),
     ("conv2d", (x4, np.zeros((2, 4, 9, 9), np.float32)), {}, "larger than the padded input"),
     ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 4), np.float32)), {}, "input features"),
-    ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 5), np.float32)), dict(act="gelu"), "activation"),
+    ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 5), np.float32)), dict(act="gelu5"), "activation"),
     ("maxpool2d", (x4,), dict(kernel=2, pads=2), "padding"),
     ("add", (x4, np.zeros((3,), np.float32)), {}, "broadcast"),
     ("softmax", (x4,), dict(axis=4), "axis"),
     ("transpose", (x4,), dict(perm=(0, 1, 1, 2)), "permutation"),
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(strides=2), "unknown attribute"),
+    ("conv_transpose2d", (x4, np.zeros((3, 2, 2, 2), np.float32)), {}, "input channels"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32)), dict(groups=3), "groups=3"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 2, 2), np.float32), np.zeros(3, np.float32)), {}, "bias"),
+    ("conv_transpose2d", (x4, np.zeros((4, 2, 1, 1), np.float32)), dict(pads=(4, 4, 4, 4)), "no output"),
+    ("prelu", (np.zeros((4, 1), np.float32), np.zeros((4, 3), np.float32)), {}, "unidirectional"),
+    ("where", (x4, x4, np.zeros((3,), np.float32)), {}, "broadcast"),
+    ("sub", (x4, np.zeros((3,), np.float32)), {}, "broadcast"),
+    ("activation", (x4,), dict(act=("clip", 1.0, 0.0)), "lo <= hi"),
+    ("activation", (x4,), dict(act=("celu", 0.0)), "alpha"),
+    ("activation", (x4,), dict(act=("swish", 1.0)), "unknown activation"),
+    ("reduce", (x4,), dict(kind="median"), "unknown kind"),
+    ("reduce", (x4,), dict(axes=(1, 4)), "axis"),
+    ("reduce", (np.zeros((2, 0), np.float32),), dict(kind="max", axes=(1,)), "empty axis"),
+    ("argmax", (x4,), dict(axis=-5), "axis"),
+    ("layernorm", (x4, np.ones((8, 7), np.float32)), dict(axis=2), "scale must have shape"),
+    ("groupnorm", (x4, np.ones(4, np.float32), np.zeros(4, np.float32)), dict(groups=3), "groups must divide"),
+    ("instancenorm", (x4, np.ones(3, np.float32), np.zeros(4, np.float32)), {}, "scale must have shape"),
+    ("matmul", (np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32)), {}, "inner dimensions"),
+    ("matmul", (np.zeros((2, 3, 4), np.float32), np.zeros((3, 4, 5), np.float32)), {}, "do not broadcast"),
+    ("slice", (x4,), dict(starts=(0, 0, 0, 0), ends=(1, 4, 8, 8), steps=(1, 0, 1, 1)), "step is 0"),
+    ("slice", (x4,), dict(starts=(0, 0), ends=(1, 4)), "must have 4 values"),
+    ("gather", (x4,), dict(indices=(0, 4), axis=1), "out of range"),
+    ("expand", (x4,), dict(shape=(3, 8, 8)), "does not broadcast"),
+    ("pad", (x4,), dict(pads=(0,) * 8, mode="mirror"), "pad mode"),
+    ("pad", (x4,), dict(pads=(0, 0, -5, 0, 0, 0, -5, 0)), "crop more"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16, 16), mode="cubic"), "mode 'cubic'"),
+    ("resize", (x4,), dict(sizes=(1, 8, 16, 16), mode="linear"), "last two axes"),
+    ("resize", (x4,), dict(sizes=(1, 4, 16)), "sizes must be 4 ints"),
     ("lstm", (x4[0], np.zeros((1, 8, 7), np.float32), np.zeros((1, 8, 2), np.float32)), {}, "w must have shape"),
     ("gru", (x4[0], np.zeros((1, 6, 8), np.float32), np.zeros((1, 6, 2), np.float32)), dict(direction="up"),
      "direction"),
@@ -115,3 +143,14 @@ def test_cython_gemms_use_the_blas_numpy_links():
     numpy_blas = ctypes.CDLL(np._core._multiarray_umath.__file__)  # its BLAS's symbols are searched too
     found = any(hasattr(numpy_blas, s) for s in ("scipy_sgemm_64_", "sgemm_64_", "sgemm_"))
     assert _dense.blas_source() == ("numpy" if found else "scipy")
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((2, 3, 70, 40), (2, 3, 40, 50)), ((2, 1, 33, 64), (3, 64, 35)),
+                                              ((96,), (2, 96, 400)), ((130, 72), (72, 90))])
+def test_matmul_of_larger_matrices(a_shape, b_shape):
+    """Past the sizes of kernel_cases: the backends' GEMM paths (OpenCL: conv.cl's tiled GEMM per batch)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(a_shape, dtype=np.float32), rng.standard_normal(b_shape, dtype=np.float32)
+    ref = kernels.run("matmul", "ref", a, b)
+    for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
+        assert_close(kernels.run("matmul", backend, a, b), ref)

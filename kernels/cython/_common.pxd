@@ -1,6 +1,6 @@
 # Inline helpers shared by the Cython kernels: fused activation, row-major sgemm, scratch sizes.
 from cython.parallel cimport prange
-from libc.math cimport expf, tanhf
+from libc.math cimport ceilf, erff, expf, expm1f, fabsf, floorf, log1pf, logf, sqrtf, tanhf
 from scipy.linalg.cython_blas cimport sgemm, sgemv
 
 # activation kinds, as in kernels/common.py
@@ -9,6 +9,29 @@ cdef enum:
     CLIP = 1
     SIGMOID = 2
     TANH = 3
+    HARDSIGMOID = 4
+    HARDSWISH = 5
+    LEAKYRELU = 6
+    ELU = 7
+    SELU = 8
+    CELU = 9
+    THRESHOLDEDRELU = 10
+    SOFTPLUS = 11
+    SOFTSIGN = 12
+    GELU = 13
+    GELU_TANH = 14
+    MISH = 15
+    SILU = 16
+    EXP = 17
+    LOG = 18
+    NEG = 19
+    ABS = 20
+    SQRT = 21
+    RECIPROCAL = 22
+    ERF = 23
+    FLOOR = 24
+    CEIL = 25
+    NOT = 26
 
 # below this many elements of work a loop runs on one thread (an OpenMP fork costs a few µs)
 cdef enum:
@@ -31,6 +54,135 @@ cdef inline ActC as_act(object act):
     return a
 
 
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+    /* Branch-free float32 e^x, erf, mish, so that loops over them vectorize (libm's are a call per
+       element; a float compare-and-select does not vectorize under GCC's default -ftrapping-math, so x is
+       clamped on its bits). e^x: x clamped to [-87.3, 88.3], = 2^n e^r with |r| <= ln2/2, Cephes'
+       polynomial for e^r: within 2 ulp. */
+    static inline float deepx_exp(float x) {
+        int32_t ix, sign, mag, lim, bits;
+        float t, n, r, p, scale;
+        memcpy(&ix, &x, 4);
+        sign = ix & (int32_t)0x80000000;
+        mag = ix & 0x7fffffff;
+        lim = sign ? 0x42AE999A : 0x42B0999A;
+        ix = (mag < lim ? mag : lim) | sign;
+        memcpy(&x, &ix, 4);
+        t = x * 1.44269504f + 12582912.0f;  /* 1.5 * 2^23: t's low bits hold round(x / ln2) */
+        n = t - 12582912.0f;
+        memcpy(&bits, &t, 4);
+        r = x - n * 0.693359375f - n * -2.12194440e-4f;
+        p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        bits = (bits - 0x4B400000 + 127) << 23;
+        memcpy(&scale, &bits, 4);
+        return p * scale;
+    }
+    /* erf within 2e-7 (Abramowitz & Stegun 7.1.26) */
+    static inline float deepx_erf(float x) {
+        float a = fabsf(x), t = 1.0f / (1.0f + 0.3275911f * a);
+        float y = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f
+                  + t * 1.061405429f))));
+        return copysignf(1.0f - y * deepx_exp(-a * a), x);
+    }
+    /* max(0, min(1, u)) and v < 0 ? a v : v on the bits (integer selects vectorize) */
+    static inline float deepx_clamp01(float u) {
+        int32_t i;
+        memcpy(&i, &u, 4);
+        i &= ~(i >> 31);
+        i = i < 0x3F800000 ? i : 0x3F800000;
+        memcpy(&u, &i, 4);
+        return u;
+    }
+    static inline float deepx_leaky(float v, float a) {
+        int32_t i, ia, f;
+        float s;
+        memcpy(&i, &v, 4);
+        memcpy(&ia, &a, 4);
+        i >>= 31;
+        f = (0x3F800000 & ~i) | (ia & i);
+        memcpy(&s, &f, 4);
+        return v * s;
+    }
+    /* v tanh(log(1 + e^v)) = v (1 - 2 / (n + 2)), n = e^v (e^v + 2) */
+    static inline float deepx_mish(float v) {
+        float e = deepx_exp(v), n = e * (e + 2.0f);
+        return v - 2.0f * v / (n + 2.0f);
+    }
+    """
+    float exp_fast "deepx_exp"(float x) noexcept nogil
+    float erf_fast "deepx_erf"(float x) noexcept nogil
+    float mish_fast "deepx_mish"(float v) noexcept nogil
+    float clamp01 "deepx_clamp01"(float u) noexcept nogil
+    float leaky "deepx_leaky"(float v, float a) noexcept nogil
+
+
+cdef inline float sigmoid_fast(float v) noexcept nogil:
+    return 1 / (1 + exp_fast(-v))
+
+
+cdef inline float gelu_fast(float v) noexcept nogil:
+    return <float>0.5 * v * (1 + erf_fast(v * <float>0.7071067811865476))
+
+
+cdef inline float softplus(float v) noexcept nogil:
+    return (v if v > 0 else 0.0) + log1pf(expf(-fabsf(v)))
+
+
+cdef inline float act_one(float v, ActC act) noexcept nogil:
+    # the kinds that affine_act has no loop of its own for
+    if act.kind == HARDSIGMOID:
+        return clamp01(v * act.lo + act.hi)
+    if act.kind == ELU:
+        return v if v >= 0 else act.lo * expm1f(v)
+    if act.kind == SELU:
+        return act.hi * (v if v > 0 else act.lo * expm1f(v))
+    if act.kind == CELU:
+        return (v if v > 0 else 0.0) + min(0.0, act.lo * expm1f(v / act.lo))
+    if act.kind == THRESHOLDEDRELU:
+        return v if v > act.lo else 0.0
+    if act.kind == SOFTPLUS:
+        return softplus(v)
+    if act.kind == SOFTSIGN:
+        return v / (1.0 + fabsf(v))
+    if act.kind == GELU:
+        return gelu_fast(v)
+    if act.kind == GELU_TANH:
+        return 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
+    if act.kind == MISH:
+        return mish_fast(v)
+    if act.kind == EXP:
+        return expf(v)
+    if act.kind == LOG:
+        return logf(v)
+    if act.kind == NEG:
+        return -v
+    if act.kind == ABS:
+        return fabsf(v)
+    if act.kind == SQRT:
+        return sqrtf(v)
+    if act.kind == RECIPROCAL:
+        return 1.0 / v
+    if act.kind == ERF:
+        return erff(v)
+    if act.kind == FLOOR:
+        return floorf(v)
+    if act.kind == CEIL:
+        return ceilf(v)
+    if act.kind == NOT:
+        return 1.0 if v == 0 else 0.0
+    return v
+
+
 cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale, float shift,
                             ActC act) noexcept nogil:
     # x (n) -> y (n) = act(x * scale + shift); x may be y
@@ -43,13 +195,36 @@ cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale,
             y[j] = v if v < act.hi else act.hi
     elif act.kind == SIGMOID:
         for j in range(n):
-            y[j] = 1.0 / (1.0 + expf(-(x[j] * scale + shift)))
+            y[j] = sigmoid_fast(x[j] * scale + shift)
     elif act.kind == TANH:
         for j in range(n):
             y[j] = tanhf(x[j] * scale + shift)
-    else:
+    elif act.kind == SILU:
+        for j in range(n):
+            v = x[j] * scale + shift
+            y[j] = v * sigmoid_fast(v)
+    elif act.kind == GELU:
+        for j in range(n):
+            y[j] = gelu_fast(x[j] * scale + shift)
+    elif act.kind == MISH:
+        for j in range(n):
+            y[j] = mish_fast(x[j] * scale + shift)
+    elif act.kind == HARDSWISH:
+        for j in range(n):
+            v = x[j] * scale + shift
+            y[j] = v * clamp01(v * act.lo + act.hi)
+    elif act.kind == HARDSIGMOID:
+        for j in range(n):
+            y[j] = clamp01((x[j] * scale + shift) * act.lo + act.hi)
+    elif act.kind == LEAKYRELU:
+        for j in range(n):
+            y[j] = leaky(x[j] * scale + shift, act.lo)
+    elif act.kind == NONE:
         for j in range(n):
             y[j] = x[j] * scale + shift
+    else:
+        for j in range(n):
+            y[j] = act_one(x[j] * scale + shift, act)
 
 
 cdef inline void vector_act(float* y, Py_ssize_t n, const float* b, ActC act) noexcept nogil:

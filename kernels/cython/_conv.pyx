@@ -1,6 +1,7 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
 pixels + sgemm for the others, a direct depthwise loop, and the low-rank variants (channel
-decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one.
+decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
+transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~660 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
@@ -14,7 +15,7 @@ import numpy as np
 from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
-from kernels.cython._common cimport (PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
+from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, gemm,
                                      gemm_parts, kernel_threads)
 
@@ -660,6 +661,115 @@ def conv2d_tucker2(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w_in,
 def prepare_conv2d_tucker2(w_in, w_core, w_out, b=None):
     """conv2d_tucker2 for these constant weights (called like conv2d_tucker2)."""
     return prepared(_planned_conv2d_tucker2, (w_in, w_core, w_out))
+
+
+cdef enum:
+    COL_FLOATS = 1 << 18  # a transposed conv's col tile (K/g*R*S, rows*W): about an L2 cache
+
+
+cdef inline void fill(float* y, Py_ssize_t n, float v) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] = v
+
+
+cdef void col2im_channel(const float* col, Py_ssize_t T, int k, int R, int S, int sh, int sw,
+                         int pt, int pl, int dh, int dw, int h0, int rows, int W, int P, int Q,
+                         float* y) noexcept nogil:
+    # output channel k: y (P,Q) += the rows (k, r, s) of col (K*R*S, rows*W) scattered over their
+    # windows; col column i*W + iw is input pixel (h0 + i, iw), landing on (oh, ow) = (h0+i, iw) *
+    # stride - pads + (r, s) * dilation
+    cdef int r, s, i, oh, off, lo, hi
+    cdef Py_ssize_t iw
+    cdef const float* c
+    cdef float* yrow
+    for r in range(R):
+        for s in range(S):
+            c = col + ((<Py_ssize_t>k * R + r) * S + s) * T
+            off = s * dw - pl
+            span(W, sw, off, Q, &lo, &hi)
+            for i in range(rows):
+                oh = (h0 + i) * sh - pt + r * dh
+                if oh < 0 or oh >= P:
+                    continue
+                yrow = y + <Py_ssize_t>oh * Q + off
+                if sw == 1:
+                    for iw in range(lo, hi):
+                        yrow[iw] += c[i * W + iw]
+                elif sw == 2:  # a constant stride: vectorised
+                    for iw in range(lo, hi):
+                        yrow[2 * iw] += c[i * W + iw]
+                else:
+                    for iw in range(lo, hi):
+                        yrow[iw * sw] += c[i * W + iw]
+
+
+cdef void gemm_t_parts(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                       float* c, int ldc, int nth) noexcept nogil:
+    # c (m,n) = aᵀ · b, a stored (k,m); nth > 1: blocks of columns (of rows when the columns are
+    # few) shared by nth threads, one serial-BLAS GEMM each
+    cdef int nb = 1, part, lo, hi
+    cdef bint cols = n >= 256 * nth
+    if nth > 1 and (cols or m >= 16 * nth):
+        nb = min(cdiv_up(n, 128), SHARES * nth) if cols else nth
+    for part in prange(nb, num_threads=nth, schedule='dynamic', use_threads_if=nb > 1):
+        if cols:
+            lo = (<long>n * part // nb) & ~15
+            hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~15
+            gemm(True, False, m, hi - lo, k, a, lda, b + lo, ldb, 0.0, c + lo, ldc)
+        else:
+            lo = <long>m * part // nb
+            hi = <long>m * (part + 1) // nb
+            gemm(True, False, hi - lo, n, k, a + lo, lda, b, ldb, 0.0, c + <Py_ssize_t>lo * ldc,
+                 ldc)
+
+
+def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b,
+                     stride, pads, output_padding, dilation, int groups, act, out=None):
+    """x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): per (image, group) and tile of input
+    rows, one GEMM col (K/g*R*S, rows*W) = w_gᵀ · x rows, then col2im adds col's windows into y."""
+    cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int Kg = w.shape[1], R = w.shape[2], S = w.shape[3], K = Kg * groups, Cg = C // groups
+    cdef int sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1]
+    cdef int pt = pads[0], pl = pads[1], KRS = Kg * R * S
+    cdef int P = sh * (H - 1) + output_padding[0] + (R - 1) * dh + 1 - pads[0] - pads[2]
+    cdef int Q = sw * (W - 1) + output_padding[1] + (S - 1) * dw + 1 - pads[1] - pads[3]
+    cdef int rows = min(H, max(1, COL_FLOATS // (KRS * W))), n, g, h0, m, k
+    cdef Py_ssize_t PQ = <Py_ssize_t>P * Q, HW = <Py_ssize_t>H * W
+    if out is None:
+        out = np.empty((N, K, P, Q), np.float32)
+    cdef float[:, :, :, ::1] y = out
+    cdef const float* bp = &b[0] if b is not None else NULL
+    cdef ActC a = as_act(act)
+    cdef int blas = blas_serial(), nth = kernel_threads(blas)
+    cdef bint par
+    cdef float* col
+    cdef float* yn
+    try:
+        col = scratch(<Py_ssize_t>KRS * rows * W)
+        with nogil:
+            for n in range(N):
+                yn = &y[n, 0, 0, 0]
+                for k in range(K):
+                    fill(yn + k * PQ, PQ, bp[k] if bp != NULL else 0.0)
+                for g in range(groups):
+                    h0 = 0
+                    while h0 < H:
+                        m = min(rows, H - h0)
+                        gemm_t_parts(KRS, m * W, Cg, &w[g * Cg, 0, 0, 0], KRS, &x[n, g * Cg, h0, 0],
+                                     HW, col, m * W, nth)
+                        par = nth > 1 and <Py_ssize_t>KRS * m * W >= PAR_MIN
+                        for k in prange(Kg, num_threads=nth, schedule='static', use_threads_if=par):
+                            col2im_channel(col, <Py_ssize_t>m * W, k, R, S, sh, sw, pt, pl, dh, dw,
+                                           h0, m, W, P, Q, yn + (<Py_ssize_t>g * Kg + k) * PQ)
+                        h0 += m
+                if a.kind != NONE:
+                    for k in prange(K, num_threads=nth, schedule='static',
+                                    use_threads_if=nth > 1 and K * PQ >= PAR_MIN):
+                        affine_act(yn + k * PQ, yn + k * PQ, PQ, 1.0, 0.0, a)
+    finally:
+        blas_restore(blas)
+    return out
 
 
 cdef ActC IDENT = as_act(IDENTITY)

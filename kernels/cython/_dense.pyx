@@ -1,13 +1,16 @@
 """Fully connected layers, full and low-rank: blocks of output features shared by the threads,
-one serial-BLAS sgemm (sgemv for one row) per block, bias + activation fused after it."""
+one serial-BLAS sgemm (sgemv for one row) per block, bias + activation fused after it; batched matrix
+products."""
 from cython.parallel cimport prange
 
 import numpy as np
 
 from deepx.kernels.common import IDENTITY
+from deepx.kernels.ref.dense import batched, matmul_shape
 
 from kernels.cython._common cimport (SHARES, ActC, as_act, bind_blas, blas_restore, blas_serial,
-                                     cdiv_up, deepx_gemm_fn, gemm, kernel_threads, vector_act)
+                                     cdiv_up, deepx_gemm_fn, gemm, gemm_parts, kernel_threads,
+                                     vector_act)
 
 
 cdef void dense_parts(const float* x, const float* w, const float* b, float* y, int N, int M,
@@ -63,3 +66,31 @@ def blas_source():
 
 
 bind_blas()
+
+
+def matmul(a, b, out=None):
+    """a (..., M, K) · b (..., K, N) -> y (..., M, N), batch axes broadcast, 1-D operands as numpy's matmul:
+    one serial sgemm per batch matrix, the batches shared by the threads (each GEMM split over them when the
+    batches are fewer than the threads)."""
+    a3, b3, a_of, b_of = batched(a, b)
+    if out is None:
+        out = np.empty(matmul_shape("matmul", (a, b), a, b), np.float32)
+    cdef const float[:, :, ::1] av = a3
+    cdef const float[:, :, ::1] bv = b3
+    cdef const long[::1] ai = a_of.astype(np.int_)
+    cdef const long[::1] bi = b_of.astype(np.int_)
+    cdef int B = len(a_of), M = av.shape[1], K = av.shape[2], N = bv.shape[2], i
+    cdef float[:, :, ::1] yv = out.reshape(B, M, N)
+    cdef ActC ident = as_act(IDENTITY)
+    cdef int blas = blas_serial(), nth = kernel_threads(blas)
+    if B == 0 or M == 0 or N == 0:
+        return out
+    with nogil:
+        if B >= nth:
+            for i in prange(B, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):
+                gemm(False, False, M, N, K, &av[ai[i], 0, 0], K, &bv[bi[i], 0, 0], N, 0.0, &yv[i, 0, 0], N)
+        else:
+            for i in range(B):
+                gemm_parts(M, N, K, &av[ai[i], 0, 0], K, &bv[bi[i], 0, 0], N, &yv[i, 0, 0], N, NULL, ident, nth)
+        blas_restore(blas)
+    return out

@@ -1,50 +1,168 @@
-"""Activations and broadcasting add / mul: strided loops over merged axes, row by row."""
+"""Activations, broadcasting binary ops and where: strided loops over merged axes, row by row."""
 from cython.parallel cimport prange
+from libc.math cimport powf, sqrtf
 
 import numpy as np
 
-from deepx.kernels.common import merge_axes
+from deepx.kernels.common import BINARY, merge_axes
 
 from kernels.cython._common cimport MAXD, NONE, PAR_MIN, ActC, affine_act, as_act, row_offset
 
 cdef enum:
     BLOCK = 4096  # elements per parallel chunk of a flat loop
 
+# op codes: the order of kernels.common.BINARY
+cdef enum:
+    ADD, MUL, SUB, DIV, POW, MIN, MAX, EQ, LT, GT, LE, GE, AND, OR, XOR, PRELU
 
-cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_ssize_t sa,
-                     Py_ssize_t sb, bint mul, ActC act) noexcept nogil:
-    # y (n) = act(a[i*sa] (+|*) b[i*sb])
+
+cdef inline float pow1(float u, float v) noexcept nogil:
+    # the exponents of real networks without a call to pow
+    if v == 2:
+        return u * u
+    if v == 3:
+        return u * u * u
+    if v == 0.5:
+        return sqrtf(u)
+    if v == 1:
+        return u
+    return powf(u, v)
+
+
+cdef inline float bin1(float u, float v, int op) noexcept nogil:
+    # u `op` v; comparisons and logic as 0/1
+    if op == ADD:
+        return u + v
+    if op == MUL:
+        return u * v
+    if op == SUB:
+        return u - v
+    if op == DIV:
+        return u / v
+    if op == POW:
+        return pow1(u, v)
+    if op == MIN:
+        return u if u < v else v
+    if op == MAX:
+        return u if u > v else v
+    if op == PRELU:
+        return u if u >= 0 else u * v
+    if op == EQ:
+        return u == v
+    if op == LT:
+        return u < v
+    if op == GT:
+        return u > v
+    if op == LE:
+        return u <= v
+    if op == GE:
+        return u >= v
+    if op == AND:
+        return u != 0 and v != 0
+    if op == OR:
+        return u != 0 or v != 0
+    return (u != 0) != (v != 0)
+
+
+cdef void contiguous_row(const float* a, const float* b, float* y, Py_ssize_t n, int op) noexcept nogil:
+    # y (n) = a (n) `op` b (n): the common ops get loops of their own (vectorized)
     cdef Py_ssize_t i
-    if sa == 1 and sb == 1:
-        if mul:
-            for i in range(n):
-                y[i] = a[i] * b[i]
-        else:
-            for i in range(n):
-                y[i] = a[i] + b[i]
-    elif sa == 1 and sb == 0:
-        affine_act(a, y, n, b[0] if mul else 1.0, 0.0 if mul else b[0], act)
-        return
-    elif sa == 0 and sb == 1:
-        affine_act(b, y, n, a[0] if mul else 1.0, 0.0 if mul else a[0], act)
-        return
-    elif mul:
+    if op == ADD:
         for i in range(n):
-            y[i] = a[i * sa] * b[i * sb]
+            y[i] = a[i] + b[i]
+    elif op == MUL:
+        for i in range(n):
+            y[i] = a[i] * b[i]
+    elif op == SUB:
+        for i in range(n):
+            y[i] = a[i] - b[i]
+    elif op == DIV:
+        for i in range(n):
+            y[i] = a[i] / b[i]
+    elif op == MIN:
+        for i in range(n):
+            y[i] = a[i] if a[i] < b[i] else b[i]
+    elif op == MAX:
+        for i in range(n):
+            y[i] = a[i] if a[i] > b[i] else b[i]
     else:
         for i in range(n):
-            y[i] = a[i * sa] + b[i * sb]
+            y[i] = bin1(a[i], b[i], op)
+
+
+cdef void scalar_row(const float* a, float s, float* y, Py_ssize_t n, int op, bint first) noexcept nogil:
+    # y (n) = a (n) `op` s, or s `op` a (n) when `first` (a constant divisor or exponent: real networks'
+    # Div and Pow; 1 - x, 1 / x)
+    cdef Py_ssize_t i
+    if first:
+        if op == SUB:
+            for i in range(n):
+                y[i] = s - a[i]
+        elif op == DIV:
+            for i in range(n):
+                y[i] = s / a[i]
+        else:
+            for i in range(n):
+                y[i] = bin1(s, a[i], op)
+    elif op == SUB:
+        for i in range(n):
+            y[i] = a[i] - s
+    elif op == DIV:
+        for i in range(n):
+            y[i] = a[i] / s
+    elif op == MIN:
+        for i in range(n):
+            y[i] = a[i] if a[i] < s else s
+    elif op == MAX:
+        for i in range(n):
+            y[i] = a[i] if a[i] > s else s
+    elif op == POW and s == 2:
+        for i in range(n):
+            y[i] = a[i] * a[i]
+    elif op == POW and s == 0.5:
+        for i in range(n):
+            y[i] = sqrtf(a[i])
+    else:
+        for i in range(n):
+            y[i] = bin1(a[i], s, op)
+
+
+cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_ssize_t sa,
+                     Py_ssize_t sb, int op, ActC act) noexcept nogil:
+    # y (n) = act(a[i*sa] `op` b[i*sb])
+    cdef Py_ssize_t i
+    if (op == ADD or op == MUL) and sa == 1 and sb == 0:
+        affine_act(a, y, n, b[0] if op == MUL else 1.0, 0.0 if op == MUL else b[0], act)
+        return
+    if (op == ADD or op == MUL) and sa == 0 and sb == 1:
+        affine_act(b, y, n, a[0] if op == MUL else 1.0, 0.0 if op == MUL else a[0], act)
+        return
+    if sa == 1 and sb == 1:
+        contiguous_row(a, b, y, n, op)
+    elif sa == 1 and sb == 0:
+        scalar_row(a, b[0], y, n, op, False)
+    elif sa == 0 and sb == 1:
+        scalar_row(b, a[0], y, n, op, True)
+    else:
+        for i in range(n):
+            y[i] = bin1(a[i * sa], b[i * sb], op)
     if act.kind != NONE:
         affine_act(y, y, n, 1.0, 0.0, act)
 
 
-cdef binary(a, b, act, out, bint mul):
+def _strides(shape, tensors):
+    # merged shape and element strides of each tensor broadcast to `shape`
+    return merge_axes(shape, [[s // 4 for s in np.broadcast_to(t, shape).strides] for t in tensors], MAXD, "cython")
+
+
+cdef binary(a, b, act, out, int op):
     # a, b broadcast (numpy rules) -> y (contiguous)
     shape = np.broadcast_shapes(a.shape, b.shape)
     if out is None:
         out = np.empty(shape, np.float32)
-    dims, (st_a, st_b) = merge_axes(shape, [[s // 4 for s in np.broadcast_to(t, shape).strides]
-                                            for t in (a, b)], MAXD, "cython")
+    if out.size == 0:
+        return out
+    dims, (st_a, st_b) = _strides(shape, (a, b))
     cdef Py_ssize_t shp[MAXD]
     cdef Py_ssize_t sa[MAXD]
     cdef Py_ssize_t sb[MAXD]
@@ -60,18 +178,54 @@ cdef binary(a, b, act, out, bint mul):
     cdef ActC ac = as_act(act)
     for r in prange(rows, nogil=True, schedule='static', use_threads_if=rows * n >= PAR_MIN):
         binary_row(ap + row_offset(r, shp, sa), bp + row_offset(r, shp, sb), yp + r * n, n,
-                   sa[MAXD - 1], sb[MAXD - 1], mul, ac)
+                   sa[MAXD - 1], sb[MAXD - 1], op, ac)
     return out
 
 
-def add(a, b, act, out=None):
-    """a + b (broadcast) -> act(y)."""
-    return binary(a, b, act, out, False)
+def _binary_op(name):
+    cdef int code = BINARY.index(name)
+
+    def op(a, b, act, out=None):
+        return binary(a, b, act, out, code)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"a {name} b (broadcast) -> act(y)."
+    return op
 
 
-def mul(a, b, act, out=None):
-    """a * b (broadcast) -> act(y)."""
-    return binary(a, b, act, out, True)
+add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, logical_and, \
+    logical_or, logical_xor, prelu = [_binary_op(n) for n in BINARY]
+
+
+def where(cond, x, y, out=None):
+    """cond (0/1), x, y broadcast (numpy rules) -> x where cond != 0, else y."""
+    shape = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    if out is None:
+        out = np.empty(shape, np.float32)
+    if out.size == 0:
+        return out
+    dims, st = _strides(shape, (cond, x, y))
+    cdef Py_ssize_t shp[MAXD]
+    cdef Py_ssize_t s[3][MAXD]
+    for d in range(MAXD):
+        shp[d] = dims[d]
+        for k in range(3):
+            s[k][d] = st[k][d]
+    cdef const float[::1] cv = cond.reshape(-1)
+    cdef const float[::1] xv = x.reshape(-1)
+    cdef const float[::1] yv = y.reshape(-1)
+    cdef float[::1] ov = out.reshape(-1)
+    cdef Py_ssize_t n = shp[MAXD - 1], rows = ov.shape[0] // n, r, i
+    cdef const float* cp
+    cdef const float* xp
+    cdef const float* yp
+    for r in prange(rows, nogil=True, schedule='static', use_threads_if=rows * n >= PAR_MIN):
+        cp = &cv[0] + row_offset(r, shp, s[0])
+        xp = &xv[0] + row_offset(r, shp, s[1])
+        yp = &yv[0] + row_offset(r, shp, s[2])
+        for i in range(n):
+            ov[r * n + i] = xp[i * s[1][MAXD - 1]] if cp[i * s[0][MAXD - 1]] != 0 else yp[i * s[2][MAXD - 1]]
+    return out
 
 
 def activation(x, act, out=None):

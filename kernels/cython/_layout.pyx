@@ -1,10 +1,12 @@
-"""Data movement: concatenation (block copies), transposition (strided copy over merged axes), padding."""
+"""Data movement: concatenation (block copies), transposition (strided copy over merged axes); slice, gather,
+expand and pad as one take kernel (kernels.ref.layout.take_plan)."""
 from cython.parallel cimport prange
 from libc.string cimport memcpy
 
 import numpy as np
 
 from deepx.kernels.common import merge_axes
+from deepx.kernels.ref.layout import plan
 
 from kernels.cython._common cimport MAXD, PAR_MIN, row_offset
 
@@ -59,19 +61,74 @@ def transpose(x, perm, out=None):
     return out
 
 
-def pad(const float[:, :, :, ::1] x, pads, float value, out=None):
-    """x (N,C,H,W) -> y (N,C,top+H+bottom,left+W+right), the border filled with `value`."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t t = pads[0], left = pads[1], P = t + H + pads[2], Q = left + W + pads[3]
-    if out is None:
-        out = np.empty((N, C, P, Q), np.float32)
-    cdef float[:, :, :, ::1] y = out
-    cdef Py_ssize_t nc, i, j
-    cdef float* plane
-    for nc in prange(N * C, nogil=True, schedule='static', use_threads_if=N * C * P * Q >= PAR_MIN):
-        plane = &y[nc // C, nc % C, 0, 0]
-        for i in range(P * Q):
-            plane[i] = value
-        for i in range(H):
-            memcpy(plane + (t + i) * Q + left, &x[nc // C, nc % C, i, 0], W * sizeof(float))
+cdef void take_rows(const float* x, const long long* offs, const long long* starts,
+                    const long long* dims, int rank, Py_ssize_t lo, Py_ssize_t hi, float fill, float* y,
+                    Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # rows r0:r1 of y (dims): y[i0..in] = x[sum of axis d's offset at i_d], `fill` where one is -1;
+    # the last axis's positions lo:hi are one block
+    cdef Py_ssize_t inner = dims[rank - 1], r, rem, j, base, o
+    cdef const long long* last = offs + starts[rank - 1]
+    cdef bint inside
+    cdef int d
+    cdef float* yr
+    for r in range(r0, r1):
+        base, rem, inside = 0, r, True
+        for d in range(rank - 2, -1, -1):
+            o = offs[starts[d] + rem % dims[d]]
+            rem = rem // dims[d]
+            inside = inside and o >= 0
+            base = base + o
+        yr = y + r * inner
+        if not inside:
+            for j in range(inner):
+                yr[j] = fill
+            continue
+        for j in range(lo):
+            yr[j] = x[base + last[j]] if last[j] >= 0 else fill
+        if hi > lo:
+            memcpy(yr + lo, x + base + last[lo], (hi - lo) * sizeof(float))
+        for j in range(hi, inner):
+            yr[j] = x[base + last[j]] if last[j] >= 0 else fill
+
+
+def take(x, plan, float fill, out):
+    """x (C-contiguous) -> out through a kernels.ref.layout.take_plan (offsets, starts, dims, lo, hi)."""
+    cdef const long long[::1] offs = plan[0], starts = plan[1], dims = plan[2]
+    cdef Py_ssize_t lo = plan[3], hi = plan[4], rows, r, nth, inner
+    cdef int rank = dims.shape[0]
+    cdef const float[::1] xv = x.reshape(-1)
+    cdef float[::1] yv = out.reshape(-1)
+    if yv.shape[0] == 0:
+        return out
+    inner = dims[rank - 1]
+    rows = yv.shape[0] // inner
+    nth = 1 if yv.shape[0] < PAR_MIN else min(rows, 64)
+    for r in prange(nth, nogil=True, schedule='static', use_threads_if=nth > 1):
+        take_rows(&xv[0], &offs[0], &starts[0], &dims[0], rank, lo, hi, fill, &yv[0],
+                  rows * r // nth, rows * (r + 1) // nth)
     return out
+
+
+def slice(x, starts, ends, steps, out=None):
+    """x -> y with y[..., i, ...] = x[..., starts[d] + i * steps[d], ...] per axis d."""
+    shape = tuple(len(range(n)[s:e:k]) for n, s, e, k in zip(x.shape, starts, ends, steps))
+    return take(x, plan("slice", x.shape, starts, ends, steps), 0.0, np.empty(shape, np.float32) if out is None else out)
+
+
+def gather(x, indices, shape, int axis, out=None):
+    """x (..., A, ...) -> y (..., *shape, ...): the indices taken along `axis`."""
+    if out is None:
+        out = np.empty(x.shape[:axis] + shape + x.shape[axis + 1:], np.float32)
+    return take(x, plan("gather", x.shape, indices, axis), 0.0, out)
+
+
+def expand(x, shape, out=None):
+    """x -> y (shape): numpy broadcasting."""
+    return take(x, plan("expand", x.shape, shape), 0.0, np.empty(shape, np.float32) if out is None else out)
+
+
+def pad(x, pads, mode, float value, out=None):
+    """x (d0..dn) -> y (pads[d] + d + pads[n + d]...), a negative pad crops; border by `mode`."""
+    if out is None:
+        out = np.empty([pads[d] + n + pads[x.ndim + d] for d, n in enumerate(x.shape)], np.float32)
+    return take(x, plan("pad", x.shape, pads, mode), value, out)

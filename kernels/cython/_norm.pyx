@@ -1,11 +1,14 @@
-"""Normalisations: local response normalisation, inference batch norm (+ activation), softmax."""
+"""Normalisations: local response normalisation, inference batch norm (+ activation), softmax and
+log-softmax, layer, instance and group normalisation."""
 from cython.parallel cimport parallel, prange
-from libc.math cimport expf, powf
+from libc.math cimport expf, log, powf, sqrt
 from libc.stdlib cimport free, malloc
 
 import numpy as np
 
-from kernels.cython._common cimport PAR_MIN, ActC, affine_act, as_act
+from kernels.cython._common cimport NONE, PAR_MIN, ActC, affine_act, as_act
+
+cdef ActC IDENT = ActC(NONE, 0.0, 0.0)
 
 
 cdef void lrn_plane(const float* x, float* y, float* acc, int C, int c, Py_ssize_t HW, int size,
@@ -86,3 +89,127 @@ def softmax(x, int axis, out=None):
     for k in prange(lines, nogil=True, schedule='static', use_threads_if=lines * L >= PAR_MIN):
         softmax_line(&xv[k // inner, k % inner], &yv[k // inner, k % inner], L, inner)
     return out
+
+
+cdef void log_softmax_line(const float* x, float* y, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+    # y[i*step] = x[i*step] - max - log(sum exp(x - max)) over the n elements
+    cdef Py_ssize_t i
+    cdef float top = x[0], shift
+    cdef double total = 0.0
+    for i in range(1, n):
+        top = x[i * step] if x[i * step] > top else top
+    for i in range(n):
+        total += expf(x[i * step] - top)
+    shift = top + log(total)
+    for i in range(n):
+        y[i * step] = x[i * step] - shift
+
+
+def log_softmax(x, int axis, out=None):
+    """x (..., L, ...) -> x - log(sum exp(x)) along `axis` (of length L)."""
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    cdef Py_ssize_t L = x.shape[axis], inner = int(np.prod(x.shape[axis + 1:]))
+    cdef const float[:, ::1] xv = x.reshape(-1, L * inner)
+    cdef float[:, ::1] yv = out.reshape(-1, L * inner)
+    cdef Py_ssize_t lines = xv.shape[0] * inner, k
+    for k in prange(lines, nogil=True, schedule='static', use_threads_if=lines * L >= PAR_MIN):
+        log_softmax_line(&xv[k // inner, k % inner], &yv[k // inner, k % inner], L, inner)
+    return out
+
+
+cdef enum:
+    LANES = 8  # float partial sums of a row, so that the compiler may vectorize
+    BLOCK = 4096  # elements the lanes take before they are added into the double total
+
+
+cdef double lane_sum(const float* x, Py_ssize_t n, float shift, bint square) noexcept nogil:
+    # sum of x - shift (of (x - shift)² when `square`) over x (n)
+    cdef float s[LANES]
+    cdef float d
+    cdef double total = 0.0
+    cdef Py_ssize_t i, b, end, n8 = n - n % LANES
+    cdef int j
+    for b in range((n8 + BLOCK - 1) // BLOCK):
+        end = min((b + 1) * BLOCK, n8)
+        for j in range(LANES):
+            s[j] = 0.0
+        for i in range(b * BLOCK // LANES, end // LANES):
+            for j in range(LANES):
+                d = x[i * LANES + j] - shift
+                s[j] += d * d if square else d
+        for j in range(LANES):
+            total += s[j]
+    for i in range(n8, n):
+        d = x[i] - shift
+        total += d * d if square else d
+    return total
+
+
+cdef void moments(const float* x, Py_ssize_t n, double eps, double* mean, double* inv) noexcept nogil:
+    # x (n) -> its mean and 1 / sqrt(variance + eps), two passes
+    cdef double m = lane_sum(x, n, 0.0, False) / n
+    mean[0] = m
+    inv[0] = 1.0 / sqrt(lane_sum(x, n, <float>m, True) / n + eps)
+
+
+cdef void layernorm_row(const float* x, const float* scale, const float* bias, Py_ssize_t L, double eps,
+                        float* y) noexcept nogil:
+    # x (L) -> y (L) = (x - mean) / sqrt(var + eps) * scale + bias (bias may be NULL)
+    cdef double mean, inv
+    cdef Py_ssize_t i
+    cdef float m, k
+    moments(x, L, eps, &mean, &inv)
+    m, k = mean, inv
+    if bias != NULL:
+        for i in range(L):
+            y[i] = (x[i] - m) * k * scale[i] + bias[i]
+    else:
+        for i in range(L):
+            y[i] = (x[i] - m) * k * scale[i]
+
+
+def layernorm(x, scale, bias, int axis, double eps, out=None):
+    """x (..., L...) standardized over the axes from `axis` on, * scale (L...) + bias (L...)."""
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    cdef Py_ssize_t L = int(np.prod(x.shape[axis:])), o
+    cdef const float[:, ::1] xv = x.reshape(-1, L)
+    cdef float[:, ::1] yv = out.reshape(-1, L)
+    cdef const float[::1] s = scale.reshape(L)
+    cdef const float[::1] b = None if bias is None else bias.reshape(L)
+    cdef const float* bp = &b[0] if b is not None else NULL
+    cdef Py_ssize_t O = xv.shape[0]
+    for o in prange(O, nogil=True, schedule='static', use_threads_if=O * L >= PAR_MIN):
+        layernorm_row(&xv[o, 0], &s[0], bp, L, eps, &yv[o, 0])
+    return out
+
+
+cdef void group_row(const float* x, const float* scale, const float* bias, int CG, Py_ssize_t L, double eps,
+                    float* y) noexcept nogil:
+    # x (CG,L): one group standardized, channel j of it * scale[j] + bias[j]
+    cdef double mean, inv
+    cdef int j
+    moments(x, CG * L, eps, &mean, &inv)
+    for j in range(CG):
+        affine_act(x + j * L, y + j * L, L, inv * scale[j], bias[j] - mean * inv * scale[j], IDENT)
+
+
+def groupnorm(x, scale, bias, int groups, double eps, out=None):
+    """x (N,C,...) standardized over each group of channels (and all of ...), * scale (C) + bias (C)."""
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    cdef int C = x.shape[1], CG = C // groups
+    cdef const float[:, ::1] xv = x.reshape(x.shape[0] * groups, -1)
+    cdef float[:, ::1] yv = out.reshape(x.shape[0] * groups, -1)
+    cdef const float[::1] s = scale
+    cdef const float[::1] b = bias
+    cdef Py_ssize_t rows = xv.shape[0], L = xv.shape[1] // CG, r
+    for r in prange(rows, nogil=True, schedule='static', use_threads_if=rows * L * CG >= PAR_MIN):
+        group_row(&xv[r, 0], &s[r % groups * CG], &b[r % groups * CG], CG, L, eps, &yv[r, 0])
+    return out
+
+
+def instancenorm(x, scale, bias, double eps, out=None):
+    """x (N,C,...) standardized over ... per image and channel, * scale (C) + bias (C)."""
+    return groupnorm(x, scale, bias, x.shape[1], eps, out)

@@ -1,4 +1,6 @@
 """Shared numba pieces: the `njit` factory from `deepx.config`, the fused activation, argument packing."""
+import math
+
 import numba
 import numpy as np
 
@@ -29,15 +31,78 @@ def out_array(out, shape):
 
 
 @jit()
+def _softplus(v):
+    return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+
+
+@jit()
 def act1(v, kind, lo, hi):
-    """The fused activation of one float32 value (kind: NONE, CLIP, SIGMOID, TANH)."""
+    """The fused activation of one float32 value (kernels.common's kinds; lo, hi their parameters)."""
+    if kind == 0:
+        return v
     if kind == 1:
         return min(max(v, np.float32(lo)), np.float32(hi))
     if kind == 2:
         return np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
     if kind == 3:
         return np.tanh(v)
-    return v
+    if kind == 5:
+        return v * min(max(v * np.float32(lo) + np.float32(hi), np.float32(0.0)), np.float32(1.0))
+    if kind == 16:
+        return v / (np.float32(1.0) + np.exp(-v))
+    return np.float32(_act_rare(np.float64(v), kind, lo, hi))
+
+
+@jit()
+def _act_rare(v, kind, lo, hi):
+    # the kinds past NONE, CLIP, SIGMOID, TANH, HARDSWISH, SILU, in float64
+    if kind == 4:
+        return min(max(v * lo + hi, 0.0), 1.0)
+    if kind == 6:
+        return v if v >= 0 else v * lo
+    if kind == 7:
+        return v if v >= 0 else lo * math.expm1(v)
+    if kind == 8:
+        return hi * (v if v > 0 else lo * math.expm1(v))
+    if kind == 9:
+        return max(v, 0.0) + min(0.0, lo * math.expm1(v / lo))
+    if kind == 10:
+        return v if v > lo else 0.0
+    if kind == 11:
+        return _softplus(v)
+    if kind == 12:
+        return v / (1.0 + abs(v))
+    if kind == 13:
+        return 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+    if kind == 14:
+        return 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+    if kind == 15:
+        return v * math.tanh(_softplus(v))
+    return _math1(v, kind)
+
+
+@jit()
+def _math1(v, kind):
+    # EXP .. NOT
+    if kind == 17:
+        return math.exp(v)
+    if kind == 18:
+        return math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
+    if kind == 19:
+        return -v
+    if kind == 20:
+        return abs(v)
+    if kind == 21:
+        return math.sqrt(v) if v >= 0 else math.nan
+    if kind == 22:
+        return 1.0 / v if v != 0 else math.copysign(math.inf, v)
+    if kind == 23:
+        return math.erf(v)
+    if kind == 24:
+        return np.floor(v)
+    if kind == 25:
+        return np.ceil(v)
+    return 1.0 if v == 0 else 0.0
 
 
 @jit(parallel=True)

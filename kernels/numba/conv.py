@@ -1,4 +1,5 @@
-"""2-D convolution (NCHW): tiled im2col + sgemm, direct depthwise loops, low-rank chains of GEMMs."""
+"""2-D convolution (NCHW): tiled im2col + sgemm, direct depthwise loops, low-rank chains of GEMMs;
+transposed convolution as GEMM + col2im over tiles of input rows."""
 import numba
 import numpy as np
 
@@ -131,6 +132,67 @@ def _conv2d_tucker2(x, w_in, w_core, w_out, b, R, S, sh, sw, pt, pl, dh, dw, kin
         _conv_image(x[n], w_in, NO_BIAS, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0.0, 0.0, tile, t1)
         _conv_image(t1, w_core, NO_BIAS, 0, R, S, sh, sw, pt, pl, dh, dw, 0, 0.0, 0.0, tile, t2)
         _conv_image(t2, w_out, b, 0, 1, 1, 1, 1, 0, 0, 1, 1, kind, lo, hi, tile, y[n])
+
+
+COL_FLOATS = 1 << 18  # a transposed conv's col tile (K/g*R*S, rows*W): about an L2 cache
+
+
+@jit(parallel=True)
+def _col2im(col, R, S, sh, sw, pt, pl, dh, dw, h0, W, y):
+    # col (K*R*S, rows*W) of input rows h0.. -> y (K,P,Q) += each column's window, scattered
+    K, P, Q = y.shape
+    rows = col.shape[1] // W
+    for k in numba.prange(K):
+        for r in range(R):
+            for s in range(S):
+                c = col[(k * R + r) * S + s]
+                off = s * dw - pl
+                lo = 0 if off >= 0 else min(W, (-off + sw - 1) // sw)  # input columns landing in [0, Q)
+                hi = 0 if Q - 1 - off < 0 else min(W, (Q - 1 - off) // sw + 1)
+                for i in range(rows):
+                    oh = (h0 + i) * sh - pt + r * dh
+                    if oh < 0 or oh >= P:
+                        continue
+                    yrow = y[k, oh]
+                    for iw in range(lo, hi):
+                        yrow[iw * sw + off] += c[i * W + iw]
+
+
+@jit()
+def _conv_transpose2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, hi, tile, y):
+    # x (N,C,H,W), w2 (C, K/g*R*S) -> y (N,K,P,Q): per (image, group) and tile of input rows,
+    # col = w2_gᵀ · x rows (one GEMM) then col2im; bias first, activation last
+    N, C, H, W = x.shape
+    K = y.shape[1]
+    Cg, Kg = C // groups, K // groups
+    rows = min(H, max(1, tile // (Kg * R * S * W)))
+    col = np.empty(Kg * R * S * rows * W, np.float32)
+    for n in range(N):
+        for k in range(K):
+            y[n, k] = b[k] if b.shape[0] > 0 else np.float32(0.0)
+        for g in range(groups):
+            wg = w2[g * Cg:(g + 1) * Cg].T
+            xg = x[n, g * Cg:(g + 1) * Cg].reshape(Cg, H * W)
+            for h0 in range(0, H, rows):
+                m = min(rows, H - h0) * W
+                c2 = col[:Kg * R * S * m].reshape(Kg * R * S, m)
+                xt = xg if m == H * W else np.ascontiguousarray(xg[:, h0 * W:h0 * W + m])
+                np.dot(wg, xt, c2)
+                _col2im(c2, R, S, sh, sw, pt, pl, dh, dw, h0, W, y[n, g * Kg:(g + 1) * Kg])
+        if kind != 0:
+            yn = y[n].reshape(K, -1)
+            finish_rows(yn, NO_BIAS, 0, kind, lo, hi, yn)
+
+
+def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, act, out=None):
+    # x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q)
+    C, Kg, R, S = w.shape
+    P, Q = (stride[i] * (x.shape[2 + i] - 1) + output_padding[i] + (w.shape[2 + i] - 1) * dilation[i] + 1
+            - pads[i] - pads[i + 2] for i in range(2))
+    y = out_array(out, (x.shape[0], Kg * groups, P, Q))
+    _conv_transpose2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
+                      COL_FLOATS, y)
+    return y
 
 
 def _out(x, K, stride, pads, dilation, R, S, out):

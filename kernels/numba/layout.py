@@ -1,7 +1,8 @@
-"""Data movement: concatenation, transposition and padding."""
+"""Data movement: concatenation, transposition; slice, gather, expand and pad as one take kernel."""
 import numba
 import numpy as np
 
+from ..ref.layout import plan
 from .common import jit, merged, out_array, row_offset
 
 
@@ -50,18 +51,57 @@ def transpose(x, perm, out=None):
 
 
 @jit(parallel=True)
-def _pad(x, t, left, value, y):
-    # x (NC,H,W) -> y (NC,P,Q) with x at rows t.., columns left.., `value` elsewhere
-    H, W = x.shape[1], x.shape[2]
-    for i in numba.prange(x.shape[0]):
-        y[i] = value
-        y[i, t:t + H, left:left + W] = x[i]
+def take(x, offs, starts, dims, lo, hi, fill, y):
+    # x flat -> y flat (dims): y[i0..in] = x[sum of axis d's offset at i_d], `fill` where one is -1;
+    # the last axis's positions lo:hi are one block
+    rank = dims.shape[0]
+    inner, last = dims[rank - 1], starts[rank - 1]
+    for r in numba.prange(y.shape[0] // inner):
+        base, rem, inside = 0, np.int64(r), True
+        for d in range(rank - 2, -1, -1):
+            o = offs[starts[d] + rem % dims[d]]
+            rem //= dims[d]
+            inside = inside and o >= 0
+            base += o
+        yr = np.int64(r) * inner
+        if not inside:
+            y[yr:yr + inner] = fill
+        else:
+            for j in range(lo):
+                o = offs[last + j]
+                y[yr + j] = x[base + o] if o >= 0 else fill
+            if hi > lo:
+                b0 = base + offs[last + lo]
+                y[yr + lo:yr + hi] = x[b0:b0 + hi - lo]
+            for j in range(hi, inner):
+                o = offs[last + j]
+                y[yr + j] = x[base + o] if o >= 0 else fill
 
 
-def pad(x, pads, value, out=None):
-    # x (N,C,H,W) -> y (N,C,top+H+bottom,left+W+right)
-    N, C, H, W = x.shape
-    t, left, b, r = pads
-    y = out_array(out, (N, C, t + H + b, left + W + r))
-    _pad(x.reshape(N * C, H, W), t, left, np.float32(value), y.reshape(N * C, *y.shape[2:]))
+def _take(x, take_plan, fill, out, shape):
+    y = out_array(out, shape)
+    if y.size:
+        take(x.reshape(-1), *take_plan, np.float32(fill), y.reshape(-1))
     return y
+
+
+def slice(x, starts, ends, steps, out=None):
+    # x -> y with y[..., i, ...] = x[..., starts[d] + i * steps[d], ...] per axis d
+    shape = tuple(len(range(n)[s:e:k]) for n, s, e, k in zip(x.shape, starts, ends, steps))
+    return _take(x, plan("slice", x.shape, starts, ends, steps), 0.0, out, shape)
+
+
+def gather(x, indices, shape, axis, out=None):
+    # x (..., A, ...) -> y (..., *shape, ...): the indices taken along `axis`
+    return _take(x, plan("gather", x.shape, indices, axis), 0.0, out, x.shape[:axis] + shape + x.shape[axis + 1:])
+
+
+def expand(x, shape, out=None):
+    # x -> y (shape): numpy broadcasting
+    return _take(x, plan("expand", x.shape, shape), 0.0, out, shape)
+
+
+def pad(x, pads, mode, value, out=None):
+    # x (d0..dn) -> y (pads[d] + d + pads[n + d]...), a negative pad crops; border by `mode`
+    shape = tuple(pads[d] + n + pads[x.ndim + d] for d, n in enumerate(x.shape))
+    return _take(x, plan("pad", x.shape, pads, mode), value, out, shape)

@@ -1,7 +1,7 @@
 """Host-side pieces every OpenCL op module shares: one op call's tensors and result, kernel launches.
 
 An op given numpy activations uploads them, computes, downloads and returns numpy. Given a device
-array as an activation (the first tensor; either operand of add / mul), it returns a device array and
+array as an activation (the first tensor; any operand of a binary op or where), it returns a device array and
 does not wait: kernels are only enqueued, the caller synchronizes. `out` decides where the result
 goes when given (a device array, or numpy: downloaded into it). Numpy tensors next to device
 activations are graph constants, as weights and biases always are: each is uploaded once per device.

@@ -99,3 +99,33 @@ __kernel void conv_direct(__global const float *x, int xo, __global const float 
     }
     y[yo + i] = act(acc, kind, lo, hi);
 }
+
+// Transposed conv: x (N,C,H,W) *T w (C,K/groups,R,S) + b (K) -> y (N,K,P,Q), one output per work-item,
+// gathering the input pixels whose window covers it: (p, q) = (ih, iw) * stride - pads + (r, s) * dilation
+__kernel void conv_transpose_direct(__global const float *x, int xo, __global const float *w, int wo,
+                                    __global const float *b, int bo, int has_b, __global float *y, int yo,
+                                    int C, int H, int W, int K, int R, int S, int P, int Q,
+                                    int sh, int sw, int pt, int pl, int dh, int dw, int groups, int total,
+                                    int kind, float lo, float hi) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int q = i % Q, p = i / Q % P, k = i / (P * Q) % K, n = i / (K * P * Q);
+    const int Kg = K / groups, Cg = C / groups, c0 = k / Kg * Cg, kk = k % Kg;
+    float acc = has_b ? b[bo + k] : 0.0f;
+    for (int r = 0; r < R; r++) {
+        const int th = p + pt - r * dh;
+        if (th < 0 || th % sh) continue;
+        const int ih = th / sh;
+        if (ih >= H) continue;
+        for (int s = 0; s < S; s++) {
+            const int tw = q + pl - s * dw;
+            if (tw < 0 || tw % sw) continue;
+            const int iw = tw / sw;
+            if (iw >= W) continue;
+            __global const float *xp = x + xo + ((n * C + c0) * H + ih) * W + iw;
+            __global const float *wp = w + wo + ((c0 * Kg + kk) * R + r) * S + s;
+            for (int c = 0; c < Cg; c++) acc += xp[c * H * W] * wp[c * Kg * R * S];
+        }
+    }
+    y[yo + i] = act(acc, kind, lo, hi);
+}

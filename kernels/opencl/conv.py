@@ -1,5 +1,6 @@
 """2-D convolution (NCHW) on the device: an implicit GEMM with local-memory tiles, a direct kernel for
-depthwise and small channel counts, the low-rank variants as chains of those (one call each)."""
+depthwise and small channel counts, the low-rank variants as chains of those (one call each); the
+transposed conv as a direct gather kernel."""
 from ..common import IDENTITY, conv_out_size
 from .common import Call
 from .device import WM, WN
@@ -67,4 +68,16 @@ def conv2d_tucker2(x, w_in, w_core, w_out, b, stride, pads, dilation, act, out=N
     _conv(c, c.act(x), c.const(w_in), None, t1, *ONE, 1, IDENTITY)
     _conv(c, t1, c.const(w_core), None, t2, stride, pads, dilation, 1, IDENTITY)
     _conv(c, t2, c.const(w_out), c.const(b), c.y, *ONE, 1, act)
+    return c.result()
+
+
+def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, act, out=None):
+    # x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q)
+    (N, C, H, W), (_, Kg, R, S) = x.shape, w.shape
+    P, Q = (stride[i] * (x.shape[2 + i] - 1) + output_padding[i] + (w.shape[2 + i] - 1) * dilation[i] + 1
+            - pads[i] - pads[i + 2] for i in range(2))
+    c = Call(x, out, (N, Kg * groups, P, Q))
+    c.launch("conv", "conv_transpose_direct", (c.y.size,), (c.dev.group,), c.act(x), c.const(w), c.const(b),
+             b is not None, c.y, C, H, W, Kg * groups, R, S, P, Q, *stride, pads[0], pads[1], *dilation, groups,
+             c.y.size, act)
     return c.result()

@@ -27,3 +27,25 @@ __kernel void gemv(__global const float *x, int xo, __global const float *w, int
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 }
+
+#define MT 8  // matmul's tile: MT x MT outputs per work-group, K in steps of MT through local memory
+
+// y[i] (M,N) = a[i] (M,K) . b[i] (K,N) over the batches i, each operand's matrix at strided(i) (0 strides
+// where it broadcasts); work-item (n, m, i)
+__kernel void matmul(__global const float *a, int ao, __global const float *b, int bo, __global float *y, int yo,
+                     int M, int K, int N, int8 batch, int8 a_strides, int8 b_strides) {
+    __local float ta[MT][MT], tb[MT][MT];
+    const int n = get_global_id(0), m = get_global_id(1), i = get_global_id(2);
+    const int ln = get_local_id(0), lm = get_local_id(1);
+    __global const float *ai = a + ao + strided(i, batch, a_strides);
+    __global const float *bi = b + bo + strided(i, batch, b_strides);
+    float acc = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += MT) {
+        ta[lm][ln] = m < M && k0 + ln < K ? ai[m * K + k0 + ln] : 0.0f;
+        tb[lm][ln] = k0 + lm < K && n < N ? bi[(k0 + lm) * N + n] : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < MT; kk++) acc += ta[lm][kk] * tb[kk][ln];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (m < M && n < N) y[yo + (i * M + m) * N + n] = acc;
+}

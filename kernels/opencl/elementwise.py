@@ -1,25 +1,43 @@
-"""Activations and broadcasting add / mul on the device."""
+"""Activations, broadcasting binary ops and where on the device."""
 import numpy as np
 
+from ..common import BINARY
 from .common import Call, c_strides, strided_args
 
 
-def _binary(a, b, act, mul, out):
+def _binary(a, b, act, op, out):
     # a, b broadcast (numpy rules) -> y
     shape = np.broadcast_shapes(a.shape, b.shape)
     c = Call([a, b], out, shape)
     n = c.y.size
     c.launch("elementwise", "binary", (n,), (c.dev.group,), c.act(a), c.act(b), c.y,
-             *strided_args(shape, c_strides(a.shape, shape), c_strides(b.shape, shape)), mul, n, act)
+             *strided_args(shape, c_strides(a.shape, shape), c_strides(b.shape, shape)), op, n, act)
     return c.result()
 
 
-def add(a, b, act, out=None):
-    return _binary(a, b, act, False, out)
+def _binary_op(name):
+    code = BINARY.index(name)
+
+    def op(a, b, act, out=None):
+        # a, b broadcast (numpy rules) -> act(a `name` b)
+        return _binary(a, b, act, code, out)
+
+    op.__name__ = op.__qualname__ = name
+    return op
 
 
-def mul(a, b, act, out=None):
-    return _binary(a, b, act, True, out)
+add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, logical_and, \
+    logical_or, logical_xor, prelu = (_binary_op(n) for n in BINARY)
+
+
+def where(cond, x, y, out=None):
+    # cond (0/1), x, y broadcast (numpy rules) -> x where cond != 0, else y
+    shape = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    c = Call([cond, x, y], out, shape)
+    n = c.y.size
+    c.launch("elementwise", "where_", (n,), (c.dev.group,), c.act(cond), c.act(x), c.act(y), c.y,
+             *strided_args(shape, *(c_strides(t.shape, shape) for t in (cond, x, y))), n)
+    return c.result()
 
 
 def activation(x, act, out=None):

@@ -12,11 +12,22 @@ __kernel void gather(__global const float *x, int xo, __global float *y, int yo,
     if (i < total) y[yo + i] = x[xo + strided(i, shape, strides)];
 }
 
-// x (planes, H, W) -> y (planes, top+H+bottom, left+W+right), the border filled with `value`
-__kernel void pad(__global const float *x, int xo, __global float *y, int yo,
-                  int H, int W, int top, int left, int P, int Q, float value, int total) {
-    const int i = get_global_id(0);
+// y (dims, at most 8 axes, leading 1s) = x at the sum over axes of offs[starts[d] + i_d], `fill` where one is -1
+__kernel void take(__global const float *x, int xo, __global const int *offs, int oo, __global float *y, int yo,
+                   int8 dims8, int8 starts8, float fill, int total) {
+    int i = get_global_id(0);
     if (i >= total) return;
-    const int h = i / Q % P - top, w = i % Q - left, plane = i / (P * Q);
-    y[yo + i] = (h >= 0 && h < H && w >= 0 && w < W) ? x[xo + (plane * H + h) * W + w] : value;
+    int n[8], s[8], off = 0, out = i;
+    vstore8(dims8, 0, n);
+    vstore8(starts8, 0, s);
+    for (int d = 7; d >= 0; d--) {
+        const int o = offs[oo + s[d] + i % n[d]];
+        i /= n[d];
+        if (o < 0) {
+            y[yo + out] = fill;
+            return;
+        }
+        off += o;
+    }
+    y[yo + out] = x[xo + off];
 }

@@ -36,3 +36,38 @@ __kernel void softmax(__global const float *x, int xo, __global float *y, int yo
     for (int l = 0; l < L; l++) sum += exp(xr[l * inner] - m);
     for (int l = 0; l < L; l++) yr[l * inner] = exp(xr[l * inner] - m) / sum;
 }
+
+// x (outer, L, inner) -> x - log(sum exp(x)) along L; work-item (o, j) does one row
+__kernel void log_softmax(__global const float *x, int xo, __global float *y, int yo, int L, int inner, int rows) {
+    const int i = get_global_id(0);
+    if (i >= rows) return;
+    const int base = i / inner * L * inner + i % inner;
+    __global const float *xr = x + xo + base;
+    __global float *yr = y + yo + base;
+    float m = -INFINITY, sum = 0.0f;
+    for (int l = 0; l < L; l++) m = fmax(m, xr[l * inner]);
+    for (int l = 0; l < L; l++) sum += exp(xr[l * inner] - m);
+    const float shift = m + log(sum);
+    for (int l = 0; l < L; l++) yr[l * inner] = xr[l * inner] - shift;
+}
+
+// x (rows, CG, L): row r standardized, its channel j * scale[r % groups * CG + j] + bias[...]; a layer norm
+// is one channel (CG = 1) of L with scale and bias per element (per_element)
+__kernel void standardize(__global const float *x, int xo, __global const float *scale, int so,
+                          __global const float *bias, int bo, int has_b, __global float *y, int yo,
+                          int groups, int CG, int L, float eps, int per_element, int rows) {
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const int n = CG * L;
+    __global const float *xr = x + xo + r * n;
+    __global float *yr = y + yo + r * n;
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; i++) mean += xr[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = rsqrt(var / n + eps);
+    for (int i = 0; i < n; i++) {
+        const int c = per_element ? i : r % groups * CG + i / L;
+        yr[i] = (xr[i] - mean) * inv * scale[so + c] + (has_b ? bias[bo + c] : 0.0f);
+    }
+}

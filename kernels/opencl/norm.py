@@ -1,4 +1,5 @@
-"""Normalisations on the device: local response normalisation, inference batch norm, softmax."""
+"""Normalisations on the device: local response normalisation, inference batch norm, softmax and log-softmax,
+layer, instance and group normalisation."""
 import math
 
 from .common import Call
@@ -29,3 +30,36 @@ def softmax(x, axis, out=None):
     rows = c.y.size // L
     c.launch("norm", "softmax", (rows,), (c.dev.group,), c.act(x), c.y, L, inner, rows)
     return c.result()
+
+
+def log_softmax(x, axis, out=None):
+    # x (any) -> x - log(sum exp(x)) along `axis`
+    c = Call(x, out, x.shape)
+    L, inner = x.shape[axis], math.prod(x.shape[axis + 1:])
+    rows = c.y.size // L
+    c.launch("norm", "log_softmax", (rows,), (c.dev.group,), c.act(x), c.y, L, inner, rows)
+    return c.result()
+
+
+def _standardize(x, scale, bias, groups, CG, L, eps, per_element, out):
+    # x (rows, CG, L) -> y: each row standardized, then per channel (or element) scale and bias
+    c = Call(x, out, x.shape)
+    rows = c.y.size // max(CG * L, 1)
+    c.launch("norm", "standardize", (rows,), (c.dev.group,), c.act(x), c.const(scale), c.const(bias),
+             bias is not None, c.y, groups, CG, L, eps, per_element, rows)
+    return c.result()
+
+
+def layernorm(x, scale, bias, axis, eps, out=None):
+    # x (..., L...) standardized over the axes from `axis` on, * scale (L...) + bias (L...)
+    return _standardize(x, scale, bias, 1, 1, math.prod(x.shape[axis:]), eps, True, out)
+
+
+def groupnorm(x, scale, bias, groups, eps, out=None):
+    # x (N,C,...) standardized over each group of channels (and all of ...), * scale (C) + bias (C)
+    return _standardize(x, scale, bias, groups, x.shape[1] // groups, math.prod(x.shape[2:]), eps, False, out)
+
+
+def instancenorm(x, scale, bias, eps, out=None):
+    # x (N,C,...) standardized over ... per image and channel, * scale (C) + bias (C)
+    return groupnorm(x, scale, bias, x.shape[1], eps, out)

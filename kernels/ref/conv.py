@@ -1,4 +1,4 @@
-"""2-D convolution (NCHW), full and low-rank (channel decomposition, Tucker-2)."""
+"""2-D convolution (NCHW), full and low-rank (channel decomposition, Tucker-2), and transposed."""
 import numpy as np
 
 from ..common import conv_out_size, emit
@@ -49,6 +49,29 @@ def conv2d_tucker2(x, w_in, w_core, w_out, b, stride, pads, dilation, act, out=N
     t = _conv(x, w_in, *one)
     t = _conv(t, w_core, stride, pads, dilation, 1)
     return _finish(_conv(t, w_out, *one), b, act, out)
+
+
+def transpose_out_size(size, k, stride, pad_begin, pad_end, dilation, output_padding):
+    """Output length of a transposed conv (ONNX ConvTranspose's rule)."""
+    return stride * (size - 1) + output_padding + (k - 1) * dilation + 1 - pad_begin - pad_end
+
+
+def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, act, out=None):
+    # x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): each input pixel scatters w·x over its window
+    (N, C, H, W), (_, Kg, R, S) = x.shape, w.shape
+    (sh, sw), (pt, pl, pb, pr), (dh, dw) = stride, pads, dilation
+    Hf = sh * (H - 1) + (R - 1) * dh + 1 + output_padding[0]
+    Wf = sw * (W - 1) + (S - 1) * dw + 1 + output_padding[1]
+    full = np.zeros((N, Kg * groups, Hf, Wf))
+    Cg = C // groups
+    for g in range(groups):
+        xg = x[:, g * Cg:(g + 1) * Cg].astype(np.float64)
+        wg = w[g * Cg:(g + 1) * Cg].astype(np.float64)
+        for r in range(R):
+            for s in range(S):
+                full[:, g * Kg:(g + 1) * Kg, r * dh:r * dh + sh * (H - 1) + 1:sh, s * dw:s * dw + sw * (W - 1) + 1:sw] \
+                    += np.einsum("nchw,ck->nkhw", xg, wg[:, :, r, s])
+    return _finish(full[:, :, pt:Hf - pb, pl:Wf - pr], b, act, out)
 
 
 def _conv_attrs(op, t, kernel, a):
@@ -106,6 +129,31 @@ def _check_conv2d_tucker2(op, t, a):
     return dict(attrs, act=parse_act(op, t, a.get("act"))), (x.shape[0], w_out.shape[0], P, Q)
 
 
+def _check_conv_transpose2d(op, t, a):
+    x, w, b = t
+    check_rank(op, t, "x", x, 4)
+    check_rank(op, t, "w", w, 4)
+    groups = int(a.get("groups", 1))
+    C, K = x.shape[1], w.shape[1] * groups
+    if groups < 1 or C % groups:
+        fail(op, t, f"groups={groups} must divide input channels {C}")
+    if w.shape[0] != C:
+        fail(op, t, f"w (C,K/groups,R,S) expects {w.shape[0]} input channels, x has {C}")
+    check_bias(op, t, b, K)
+    stride = parse_pair(op, t, "stride", a.get("stride"), 1)
+    pads = parse_pads(op, t, a.get("pads"))
+    output_padding = parse_pair(op, t, "output_padding", a.get("output_padding"), 0)
+    dilation = parse_pair(op, t, "dilation", a.get("dilation"), 1)
+    if min(stride) < 1 or min(dilation) < 1 or min(output_padding) < 0:
+        fail(op, t, f"stride {stride} and dilation {dilation} must be >= 1, output_padding {output_padding} >= 0")
+    pq = tuple(transpose_out_size(x.shape[2 + i], w.shape[2 + i], stride[i], pads[i], pads[i + 2], dilation[i],
+                                  output_padding[i]) for i in range(2))
+    if min(pq) < 1:
+        fail(op, t, f"padding {pads} leaves no output")
+    attrs = dict(stride=stride, pads=pads, output_padding=output_padding, dilation=dilation, groups=groups)
+    return dict(attrs, act=parse_act(op, t, a.get("act"))), (x.shape[0], K) + pq
+
+
 def _conv2d_flops(shapes, out, attrs):
     # w (K,C/g,R,S) -> y (N,K,P,Q)
     return 2.0 * float(np.prod(out)) * float(np.prod(shapes[1][1:]))
@@ -124,6 +172,11 @@ def _conv2d_tucker2_flops(shapes, out, attrs):
     return 2.0 * (float(np.prod(x)) * w_in[0] + pixels * w_core[0] * (float(np.prod(w_core[1:])) + w_out[0]))
 
 
+def _conv_transpose2d_flops(shapes, out, attrs):
+    # x (N,C,H,W) w (C,K/g,R,S): each input element meets K/g*R*S weights
+    return 2.0 * float(np.prod(shapes[0])) * float(np.prod(shapes[1][1:]))
+
+
 ORDER = 1  # the family's place in kernels.OPS
 SPECS = (
     OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops, channel_inputs=(1, 2)),
@@ -131,4 +184,6 @@ SPECS = (
            channel_inputs=(2, 3)),
     OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops,
            channel_inputs=(3, 4)),
+    # w holds its output channels on axis 1: not split by them
+    OpSpec("conv_transpose2d", ("x", "w", "b?"), _check_conv_transpose2d, _conv_transpose2d_flops),
 )

@@ -1,4 +1,6 @@
-"""Fully connected layers, full and low-rank."""
+"""Fully connected layers, full and low-rank; batched matrix products."""
+import math
+
 import numpy as np
 
 from ..common import emit
@@ -21,6 +23,41 @@ def dense_lowrank(x, v, u, b, act, out=None):
     if b is not None:
         y += b
     return emit(apply_act(y, act), out)
+
+
+def matmul(a, b, out=None):
+    # a (..., M, K) · b (..., K, N) -> y (..., M, N), batch axes broadcast; a 1-D a is (1, K), a 1-D b (K, 1),
+    # their 1 dropped from y (numpy's matmul)
+    y = np.asarray(a.astype(np.float64) @ b.astype(np.float64))
+    return emit(y, out).reshape(y.shape)  # a 0-D y (two 1-D operands) stays 0-D
+
+
+def matmul_shape(op, t, a, b):
+    """numpy's matmul rule: the output shape of a · b, KernelError when they do not fit."""
+    if a.ndim == 0 or b.ndim == 0:
+        fail(op, t, "operands must have rank >= 1")
+    sa, sb = (1,) * (a.ndim == 1) + a.shape, b.shape + (1,) * (b.ndim == 1)
+    if sa[-1] != sb[-2]:
+        fail(op, t, f"inner dimensions differ: a has {sa[-1]} columns, b {sb[-2]} rows")
+    try:
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        fail(op, t, f"batch axes {sa[:-2]} and {sb[:-2]} do not broadcast")
+    return batch + sa[-2:-1] * (a.ndim > 1) + sb[-1:] * (b.ndim > 1)
+
+
+def batched(a, b):
+    """matmul's operands as batches of matrices: (a (Ba,M,K), b (Bb,K,N), a_of (B), b_of (B)): output batch i
+    multiplies a[a_of[i]] by b[b_of[i]] (int64 indices, the broadcast batch axes flattened)."""
+    sa, sb = (1,) * (a.ndim == 1) + a.shape, b.shape + (1,) * (b.ndim == 1)
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    a_of = np.broadcast_to(np.arange(math.prod(sa[:-2])).reshape(sa[:-2]), batch).reshape(-1)
+    b_of = np.broadcast_to(np.arange(math.prod(sb[:-2])).reshape(sb[:-2]), batch).reshape(-1)
+    return a.reshape((-1,) + sa[-2:]), b.reshape((-1,) + sb[-2:]), a_of, b_of
+
+
+def _check_matmul(op, t, a):
+    return {}, matmul_shape(op, t, *t)
 
 
 def _check_dense(op, t, a):
@@ -48,6 +85,11 @@ def _dense_flops(shapes, out, attrs):
     return 2.0 * float(np.prod(out)) * shapes[1][1]
 
 
+def _matmul_flops(shapes, out, attrs):
+    # y (..., M, N) from a K-long inner axis
+    return 2.0 * float(np.prod(out)) * shapes[0][-1]
+
+
 def _dense_lowrank_flops(shapes, out, attrs):
     # x (N,M) v (r,M) u (K,r)
     (n, _), (r, m), (k, _) = shapes[:3]
@@ -58,4 +100,5 @@ ORDER = 0  # the family's place in kernels.OPS
 SPECS = (
     OpSpec("dense", ("x", "w", "b?"), _check_dense, _dense_flops, channel_inputs=(1, 2)),
     OpSpec("dense_lowrank", ("x", "v", "u", "b?"), _check_dense_lowrank, _dense_lowrank_flops, channel_inputs=(2, 3)),
+    OpSpec("matmul", ("a", "b"), _check_matmul, _matmul_flops),
 )

@@ -1,4 +1,7 @@
-"""Normalisations: local response normalisation, inference batch norm, softmax."""
+"""Normalisations: local response normalisation, inference batch norm, softmax and log-softmax, layer,
+instance and group normalisation."""
+import math
+
 import numpy as np
 
 from ..common import emit
@@ -31,6 +34,38 @@ def softmax(x, axis, out=None):
     return emit(z / z.sum(axis=axis, keepdims=True), out)
 
 
+def log_softmax(x, axis, out=None):
+    # x (any) -> x - log(sum exp(x)) along `axis`
+    z = x.astype(np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    return emit(z - np.log(np.exp(z).sum(axis=axis, keepdims=True)), out)
+
+
+def _standardize(z, axes, eps):
+    # z (float64) -> (z - mean) / sqrt(var + eps) over `axes`
+    z = z - z.mean(axis=axes, keepdims=True)
+    return z / np.sqrt((z * z).mean(axis=axes, keepdims=True) + eps)
+
+
+def layernorm(x, scale, bias, axis, eps, out=None):
+    # x (..., L...) standardized over the axes from `axis` on, * scale (L...) + bias (L...)
+    y = _standardize(x.astype(np.float64), tuple(range(axis, x.ndim)), eps) * scale
+    return emit(y if bias is None else y + bias, out)
+
+
+def groupnorm(x, scale, bias, groups, eps, out=None):
+    # x (N,C,...) standardized over each of `groups` groups of channels (and all of ...), * scale (C) + bias (C)
+    g = x.astype(np.float64).reshape(x.shape[0], groups, -1)
+    y = _standardize(g, 2, eps).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return emit(y * scale.reshape(shape) + bias.reshape(shape), out)
+
+
+def instancenorm(x, scale, bias, eps, out=None):
+    # x (N,C,...) standardized over ... per image and channel, * scale (C) + bias (C)
+    return groupnorm(x, scale, bias, x.shape[1], eps, out)
+
+
 def _check_lrn(op, t, a):
     check_rank(op, t, "x", t[0], 4)
     size = int(a.get("size", 5))
@@ -55,9 +90,50 @@ def _check_softmax(op, t, a):
     return dict(axis=parse_axis(op, t, a.get("axis", -1), t[0].ndim)), t[0].shape
 
 
+def _check_layernorm(op, t, a):
+    x, scale, bias = t
+    if x.ndim == 0:
+        fail(op, t, "x must have rank >= 1")
+    axis = parse_axis(op, t, a.get("axis", -1), x.ndim)
+    for name, p in (("scale", scale), ("bias", bias)):
+        if p is not None and p.shape != x.shape[axis:]:
+            fail(op, t, f"{name} must have shape {x.shape[axis:]}, got {p.shape}")
+    return dict(axis=axis, eps=float(a.get("eps", 1e-5))), x.shape
+
+
+def _check_channels(op, t, x):
+    if x.ndim < 2:
+        fail(op, t, f"x must have rank >= 2, got shape {x.shape}")
+    for name, p in zip(("scale", "bias"), t[1:]):
+        if p.shape != (x.shape[1],):
+            fail(op, t, f"{name} must have shape ({x.shape[1]},), got {p.shape}")
+
+
+def _check_instancenorm(op, t, a):
+    _check_channels(op, t, t[0])
+    return dict(eps=float(a.get("eps", 1e-5))), t[0].shape
+
+
+def _check_groupnorm(op, t, a):
+    x = t[0]
+    _check_channels(op, t, x)
+    groups = int(a.get("groups", 1))
+    if groups < 1 or x.shape[1] % groups:
+        fail(op, t, f"groups must divide the {x.shape[1]} channels, got {groups}")
+    return dict(groups=groups, eps=float(a.get("eps", 1e-5))), x.shape
+
+
+def _norm_flops(shapes, out, attrs):
+    return 8.0 * math.prod(out)
+
+
 ORDER = 3  # the family's place in kernels.OPS
 SPECS = (
     OpSpec("lrn", ("x",), _check_lrn),
     OpSpec("batchnorm", ("x", "scale", "bias", "mean", "var"), _check_batchnorm, in_place=True, rider=True),
     OpSpec("softmax", ("x",), _check_softmax),
+    OpSpec("log_softmax", ("x",), _check_softmax),
+    OpSpec("layernorm", ("x", "scale", "bias?"), _check_layernorm, _norm_flops),
+    OpSpec("instancenorm", ("x", "scale", "bias"), _check_instancenorm, _norm_flops),
+    OpSpec("groupnorm", ("x", "scale", "bias"), _check_groupnorm, _norm_flops),
 )

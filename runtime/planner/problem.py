@@ -145,7 +145,7 @@ def _options(g, b, board, splits) -> list:
     held = B.weight_bytes(g, b) + B.tensor_bytes(g, b.output)
     opts = []
     for i, p in enumerate(procs):
-        for backend in p.backends:
+        for backend in [be for be in p.backends if not B.lacking(b, be)]:
             ms = cost.run_ms(p, backend, full)
             opts.append(Option((Part(i, backend),), i, ms, cost.busy_mj(board, p, ms),
                                tuple(held if j == i else 0 for j in range(len(procs)))))
@@ -166,6 +166,9 @@ def _split_options(g, b, board, splits) -> list:
     """Output channels split between the host CPU and each other processor, output gathered on either."""
     procs, K, out = board.processors, b.channels, []
     for j in range(1, len(procs)):
+        able = {i: [be for be in procs[i].backends if not B.lacking(b, be)] for i in (0, j)}
+        if not all(able.values()):
+            continue
         for share in splits:
             k = round(K * (1 - share))
             if not 0 < k < K:
@@ -173,7 +176,7 @@ def _split_options(g, b, board, splits) -> list:
             sides = []
             for i, lo, hi in ((0, 0, k), (j, k, K)):
                 w = B.works(g, b, lo, hi)
-                backend = min(procs[i].backends, key=lambda be: cost.run_ms(procs[i], be, w))
+                backend = min(able[i], key=lambda be: cost.run_ms(procs[i], be, w))
                 held = B.weight_bytes(g, b, lo, hi) + B.tensor_bytes(g, b.output) * (hi - lo) / K
                 sides.append((Part(i, backend, lo, hi), cost.run_ms(procs[i], backend, w), held,
                               sum(x.bytes for x in w)))

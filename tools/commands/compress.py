@@ -19,6 +19,7 @@ def add(sub):
                         help="largest test-accuracy loss (a fraction, e.g. 0.01); needs labelled data (zoo)")
     c.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs keyed by input name "
                                                              "(default: zoo training data, else random)")
+    c.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
     c.add_argument("--samples", type=argtypes.positive_int, default=32,
                    help="random calibration samples when no data is given")
     c.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto",
@@ -37,10 +38,11 @@ def add(sub):
 
 
 def _compress(args):
-    from ...models import compress
+    from ...models import compress, io
     from ...models.onnx_export import save_onnx
 
-    job = compress.job(args.model, args.calibration, args.samples)
+    shapes = io.parse_input_shapes(args.input_shape)
+    job = compress.job(args.model, args.calibration, args.samples, input_shapes=shapes)
     g, report = compress.compress_to(job, args.error_budget, args.max_accuracy_loss, args.method)
     save_onnx(g, args.output)
     if args.json:
