@@ -27,8 +27,10 @@ cdef inline void add_row(rfloat y, crfloat b, int n) noexcept nogil:
 cdef void project(const float* x, const float* w, const float* b, float* bias, float* xw, int D, int M,
                   int F, int G, int keep, int nth) noexcept nogil:
     # x (M,F) · w (D,G,F)ᵀ + w's bias + r's bias but its last `keep` (b (D,2G) or NULL; their sum made in
-    # bias (D,G)) -> xw (D,M,G); blocks of 64+ gate rows of every direction shared by the threads
-    cdef int per = max(1, min(cdiv_up(G, 64), cdiv_up(SHARES * nth, D))) if nth > 1 else 1
+    # bias (D,G)) -> xw (D,M,G); blocks of 64+ gate rows of every direction shared by the threads when the
+    # product is large enough to pay for a fork (2^18+ multiply-adds)
+    cdef bint share = nth > 1 and <long>D * M * G * F >= (1 << 18)
+    cdef int per = max(1, min(cdiv_up(G, 64), cdiv_up(SHARES * nth, D))) if share else 1
     cdef int part, d, lo, hi, m, g
     if b != NULL:
         for d in range(D):
@@ -204,11 +206,12 @@ cdef void recurrence(int op, Dir* v, bint lbr, int T, int D, int N, int H, int n
 
 cdef void steps(int op, Dir* dirs, bint lbr, int T, int D, int N, int G, int H, int nth) noexcept nogil:
     # the recurrence of every direction: with 2+ threads the directions of a bidirectional layer run side by
-    # side, one thread each; one direction shares each step among the threads when the step is large
-    # (h·rᵀ of 2^18+ multiply-adds), else runs on one (a fork per step costs more than it saves)
+    # side when they are long enough (2^18+ multiply-adds in h·rᵀ), one thread each, taken dynamically (a
+    # thread the OS starts late may find both done); one direction shares each step among the threads when
+    # the step is large (2^18+), else runs on one (a fork per step costs more than it saves)
     cdef int d
-    if D > 1 and nth > 1:
-        for d in prange(D, num_threads=D, schedule='static'):
+    if D > 1 and nth > 1 and <long>T * N * G * H >= (1 << 18):
+        for d in prange(D, num_threads=D, schedule='dynamic'):
             recurrence(op, &dirs[d], lbr, T, D, N, H, 1)
         return
     for d in range(D):
