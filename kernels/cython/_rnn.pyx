@@ -1,8 +1,8 @@
-"""Recurrent layers (ONNX LSTM, GRU, RNN): the input projection of every step in serial-BLAS sgemms over
-blocks of time-batch rows shared by the threads, then the steps: the two directions of a bidirectional
+"""Recurrent layers (ONNX LSTM, GRU, RNN): the input projection of every step at once, serial-BLAS sgemms
+over blocks of gate rows shared by the threads; then the steps: the two directions of a bidirectional
 layer side by side, one thread each; one direction alone shares a step's h·rᵀ (blocks of gate rows,
-sgemv for one batch row) and its gate loop over batch and hidden units among the threads when the step
-is large, else runs on one thread."""
+sgemv for one batch row) and its gates (blocks of batch rows) among the threads when the step is large,
+else runs on one thread. The gates of a batch row are one loop over its hidden units, vectorized."""
 from cython.parallel cimport prange
 from libc.math cimport fabsf
 from libc.string cimport memcpy
@@ -18,6 +18,7 @@ cdef extern from *:  # pointers to memory no other pointer of the function reach
 
 
 cdef inline void add_row(rfloat y, crfloat b, int n) noexcept nogil:
+    # y (n) += b (n)
     cdef int j
     for j in range(n):
         y[j] += b[j]
@@ -26,8 +27,10 @@ cdef inline void add_row(rfloat y, crfloat b, int n) noexcept nogil:
 cdef void project(const float* x, const float* w, const float* b, float* bias, float* xw, int D, int M,
                   int F, int G, int keep, int nth) noexcept nogil:
     # x (M,F) · w (D,G,F)ᵀ + w's bias + r's bias but its last `keep` (b (D,2G) or NULL; their sum made in
-    # bias (D,G)) -> xw (D,M,G); blocks of 64+ gate rows of every direction shared by the threads
-    cdef int per = max(1, min(cdiv_up(G, 64), cdiv_up(SHARES * nth, D))) if nth > 1 else 1
+    # bias (D,G)) -> xw (D,M,G); blocks of 64+ gate rows of every direction shared by the threads when the
+    # product is large enough to pay for a fork (2^18+ multiply-adds)
+    cdef bint share = nth > 1 and <long>D * M * G * F >= (1 << 18)
+    cdef int per = max(1, min(cdiv_up(G, 64), cdiv_up(SHARES * nth, D))) if share else 1
     cdef int part, d, lo, hi, m, g
     if b != NULL:
         for d in range(D):
@@ -47,8 +50,7 @@ cdef void project(const float* x, const float* w, const float* b, float* bias, f
 cdef struct Dir:
     # one direction of a layer: its slices of the projections xw (T·N,G), r (G,H), p (3H) (LSTM),
     # rbh (H) r_h's bias (GRU with linear_before_reset, else NULL), states h, c (N,H) and scratch hr (N,G),
-    # rh (N,H); y (T,D,N,H) or NULL; its index d
-    # and whether it runs backwards in time
+    # rh (N,H); y (T,D,N,H) or NULL; its index d and whether it runs backwards in time
     const float* xw
     const float* r
     const float* p
@@ -204,11 +206,12 @@ cdef void recurrence(int op, Dir* v, bint lbr, int T, int D, int N, int H, int n
 
 cdef void steps(int op, Dir* dirs, bint lbr, int T, int D, int N, int G, int H, int nth) noexcept nogil:
     # the recurrence of every direction: with 2+ threads the directions of a bidirectional layer run side by
-    # side, one thread each; one direction shares each step among the threads when the step is large
-    # (h·rᵀ of 2^18+ multiply-adds), else runs on one (a fork per step costs more than it saves)
+    # side when they are long enough (2^18+ multiply-adds in h·rᵀ), one thread each, taken dynamically (a
+    # thread the OS starts late may find both done); one direction shares each step among the threads when
+    # the step is large (2^18+), else runs on one (a fork per step costs more than it saves)
     cdef int d
-    if D > 1 and nth > 1:
-        for d in prange(D, num_threads=D, schedule='static'):
+    if D > 1 and nth > 1 and <long>T * N * G * H >= (1 << 18):
+        for d in prange(D, num_threads=D, schedule='dynamic'):
             recurrence(op, &dirs[d], lbr, T, D, N, H, 1)
         return
     for d in range(D):
@@ -225,20 +228,22 @@ cdef float* ptr(object a, Py_ssize_t offset=0):
 
 
 def _run(int op, const float[:, :, ::1] x, const float[:, :, ::1] w, const float[:, :, ::1] r,
-         const float[:, ::1] b, h0, c0, p, direction, bint lbr, result, out):
+         const float[:, ::1] b, h0, c0, peep, direction, bint lbr, result, out):
     """op 0 LSTM, 1 GRU, 2 RNN: the buffers (h, c or y is `out` when it is the result), then the projections
     and the recurrence."""
     cdef int T = x.shape[0], N = x.shape[1], F = x.shape[2], D = w.shape[0], G = w.shape[1], H = r.shape[2]
     h = out if out is not None and result == "h" else np.empty((D, N, H), np.float32)
     h[...] = 0.0 if h0 is None else h0
-    c = out if out is not None and result == "c" else np.empty((D, N, H), np.float32)
-    c[...] = 0.0 if c0 is None else c0
+    c = p = None
+    if op == 0:  # LSTM: the cell state, peepholes
+        c = out if out is not None and result == "c" else np.empty((D, N, H), np.float32)
+        c[...] = 0.0 if c0 is None else c0
+        p = np.zeros((D, 3 * H), np.float32) if peep is None else peep
     y = None if result != "y" else (np.empty((T, D, N, H), np.float32) if out is None else out)
-    p = np.zeros((D, 3 * H), np.float32) if p is None else p
     rbh = None if op != 1 or not lbr else (np.zeros((D, H), np.float32) if b is None else
                                            np.ascontiguousarray(np.asarray(b)[:, 5 * H:]))
-    xw, hr, rh = np.empty((D, T * N, G), np.float32), np.empty((D, N, G), np.float32), np.empty((D, N, H), np.float32)
-    bias = np.empty((D, G), np.float32)
+    xw, bias = np.empty((D, T * N, G), np.float32), np.empty((D, G), np.float32)
+    hr, rh = np.empty((D, N, G), np.float32), np.empty((D, N, H), np.float32)
     cdef Dir dirs[2]
     cdef int d
     for d in range(D):
