@@ -53,7 +53,8 @@ def make_plan(g: Graph, model_sha256: str, board: Board, objective="energy", dea
     baselines = {}
     for i, pid in enumerate(procs):
         base = PL.baseline(problem, i)
-        baselines[pid] = dict(latency_ms=base.latency_ms, energy_mj=base.energy_mj)
+        baselines[pid] = dict(latency_ms=base.latency_ms, energy_mj=base.energy_mj,
+                              blocks_on_host=PL.stays_on_host(problem, i))
     predicted = dict(latency_ms=r.latency_ms, energy_mj=r.energy_mj)
     if variants is not None:
         predicted["error"] = r.error

@@ -41,10 +41,17 @@ def _why_infeasible(problem: Problem, planner) -> str:
 
 
 def baseline(problem: Problem, processor: int) -> Result:
-    """The whole model, uncompressed, on one processor (each block's best backend there for the objective)."""
+    """The whole model, uncompressed, on one processor (each block's best backend there for the objective); a
+    block whose ops no backend of that processor has stays on the host CPU (processor 0)."""
     key = (lambda o: o.ms) if problem.objective == "latency" else (lambda o: o.mj)
     choice = []
     for opts in problem.options:
-        mine = [i for i, o in enumerate(opts) if len(o.parts) == 1 and o.home == processor and o.variant < 0]
+        alone = [(o.home, i) for i, o in enumerate(opts) if len(o.parts) == 1 and o.variant < 0]
+        mine = [i for home, i in alone if home == processor] or [i for home, i in alone if home == 0]
         choice.append(min(mine, key=lambda i: key(opts[i])))
     return evaluate(problem, choice)
+
+
+def stays_on_host(problem: Problem, processor: int) -> int:
+    """How many blocks `baseline(problem, processor)` leaves on the host CPU: no backend there has their ops."""
+    return sum(not any(len(o.parts) == 1 and o.home == processor for o in opts) for opts in problem.options)

@@ -103,7 +103,9 @@ def _plan(args):
     print(f"predicted on {board.name}: {p['latency_ms']:.2f} ms, {p['energy_mj']:.1f} mJ per inference "
           f"(objective {args.objective})")
     for pid, base in plan["baselines"].items():
-        print(f"  all on {pid}: {base['latency_ms']:.2f} ms, {base['energy_mj']:.1f} mJ")
+        rest = base.get("blocks_on_host", 0)
+        print(f"  all on {pid}: {base['latency_ms']:.2f} ms, {base['energy_mj']:.1f} mJ"
+              + (f" ({rest} blocks with ops it has no kernels for on the CPU)" if rest else ""))
     if "compression" in plan:
         c, key = plan["compression"], "latency_ms" if args.objective == "latency" else "energy_mj"
         best = min(c["uncompressed"]["baselines"].items(), key=lambda kv: kv[1][key])
