@@ -753,7 +753,8 @@ cdef void scatter_plane(const float* x, int H, int W, const float* w, int R, int
 def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b,
                      stride, pads, output_padding, dilation, int groups, act, out=None):
     """x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): per (image, group) and tile of input
-    rows, one GEMM col (K/g*R*S, rows*W) = w_gᵀ · x rows, then col2im adds col's windows into y."""
+    rows, one GEMM col (K/g*R*S, rows*W) = w_gᵀ · x rows, then col2im adds col's windows into y;
+    one input channel per group (depthwise): each output plane scatters its input plane directly."""
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int Kg = w.shape[1], R = w.shape[2], S = w.shape[3], K = Kg * groups, Cg = C // groups
     cdef int sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1]
@@ -781,7 +782,8 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
                     fill(y0 + nk * PQ, PQ, bp[nk % K] if bp != NULL else 0.0)
                     scatter_plane(&x[nk // K, nk % K // Kg, 0, 0], H, W, &w[nk % K // Kg, nk % Kg, 0, 0],
                                   R, S, sh, sw, pt, pl, dh, dw, y0 + nk * PQ, P, Q)
-                    affine_act(y0 + nk * PQ, y0 + nk * PQ, PQ, 1.0, 0.0, a)
+                    if a.kind != NONE:
+                        affine_act(y0 + nk * PQ, y0 + nk * PQ, PQ, 1.0, 0.0, a)
             return out
         col = scratch(<Py_ssize_t>KRS * rows * W)
         with nogil:
