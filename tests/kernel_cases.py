@@ -284,9 +284,9 @@ def conv_transpose2d(draw):
     pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
     groups = draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
     n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    if groups == "depthwise":
+    if groups == "depthwise":  # one input channel per group, one or two output channels
         groups = c = draw(st.integers(1, 6))
-        k = c
+        k = c * draw(st.integers(1, 2))
     else:
         c, k = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 4))
     full = [stride[i] * ((h, w)[i] - 1) + output_padding[i] + ((kh, kw)[i] - 1) * dilation[i] + 1 for i in range(2)]

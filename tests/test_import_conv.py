@@ -146,3 +146,29 @@ def test_unet_decoder_runs_on_the_executor_and_its_plans():
         ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu))
         close(ex.run(feeds), want)
         ex.close()
+
+
+CACHED_CALLS = """
+import sys
+import numpy as np
+from deepx import kernels
+x = np.ones((1, 4, 5, 6), np.float32)
+for groups in (1, 4):
+    w = np.ones((4, 3 if groups == 1 else 1, 2, 2), np.float32)
+    w.setflags(write=sys.argv[1] == "rw")
+    kernels.run("conv_transpose2d", "numba", x, w, None, stride=2, groups=groups)
+"""
+
+
+@pytest.mark.skipif(not __import__("deepx").kernels.backend_usable("numba")[0], reason="numba not installed")
+def test_numba_conv_transpose_loads_from_the_cache_whatever_weights_it_met(tmp_path):
+    """Writable weights, then read-only ones (graph constants), then each again from the cache."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for flags in ("rw", "ro", "rw", "ro"):
+        p = subprocess.run([sys.executable, "-c", CACHED_CALLS, flags], env=env, capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]

@@ -724,10 +724,37 @@ cdef void gemm_t_parts(int m, int n, int k, const float* a, int lda, const float
                  ldc)
 
 
+cdef void scatter_plane(const float* x, int H, int W, const float* w, int R, int S, int sh, int sw,
+                        int pt, int pl, int dh, int dw, float* y, int P, int Q) noexcept nogil:
+    # y (P,Q) += x (H,W) scattered through the window w (R,S): x[ih, iw] * w[r, s] lands on
+    # (ih, iw) * stride - pads + (r, s) * dilation
+    cdef int r, s, ih, oh, off, lo, hi
+    cdef Py_ssize_t iw
+    cdef float wv
+    cdef const float* xrow
+    cdef float* yrow
+    for r in range(R):
+        for s in range(S):
+            wv, off = w[r * S + s], s * dw - pl
+            span(W, sw, off, Q, &lo, &hi)
+            for ih in range(H):
+                oh = ih * sh - pt + r * dh
+                if oh < 0 or oh >= P:
+                    continue
+                xrow, yrow = x + <Py_ssize_t>ih * W, y + <Py_ssize_t>oh * Q + off
+                if sw == 1:
+                    for iw in range(lo, hi):
+                        yrow[iw] += wv * xrow[iw]
+                else:
+                    for iw in range(lo, hi):
+                        yrow[iw * sw] += wv * xrow[iw]
+
+
 def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b,
                      stride, pads, output_padding, dilation, int groups, act, out=None):
     """x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): per (image, group) and tile of input
-    rows, one GEMM col (K/g*R*S, rows*W) = w_gᵀ · x rows, then col2im adds col's windows into y."""
+    rows, one GEMM col (K/g*R*S, rows*W) = w_gᵀ · x rows, then col2im adds col's windows into y;
+    one input channel per group (depthwise): each output plane scatters its input plane directly."""
     cdef int N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int Kg = w.shape[1], R = w.shape[2], S = w.shape[3], K = Kg * groups, Cg = C // groups
     cdef int sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1]
@@ -745,7 +772,19 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
     cdef bint par
     cdef float* col
     cdef float* yn
+    cdef int nk
+    cdef float* y0 = &y[0, 0, 0, 0]
     try:
+        if Cg == 1:  # one input channel per group: output plane (n, k) scatters input plane k // (K/C)
+            with nogil:
+                for nk in prange(N * K, schedule='static',
+                                 use_threads_if=<Py_ssize_t>N * K * HW * R * S >= PAR_MIN):
+                    fill(y0 + nk * PQ, PQ, bp[nk % K] if bp != NULL else 0.0)
+                    scatter_plane(&x[nk // K, nk % K // Kg, 0, 0], H, W, &w[nk % K // Kg, nk % Kg, 0, 0],
+                                  R, S, sh, sw, pt, pl, dh, dw, y0 + nk * PQ, P, Q)
+                    if a.kind != NONE:
+                        affine_act(y0 + nk * PQ, y0 + nk * PQ, PQ, 1.0, 0.0, a)
+            return out
         col = scratch(<Py_ssize_t>KRS * rows * W)
         with nogil:
             for n in range(N):

@@ -158,40 +158,61 @@ def _col2im(col, R, S, sh, sw, pt, pl, dh, dw, h0, W, y):
                         yrow[iw * sw + off] += c[i * W + iw]
 
 
-@jit()
-def _conv_transpose2d(x, w2, b, R, S, sh, sw, pt, pl, dh, dw, groups, kind, lo, hi, tile, y):
-    # x (N,C,H,W), w2 (C, K/g*R*S) -> y (N,K,P,Q): per (image, group) and tile of input rows,
-    # col = w2_gᵀ · x rows (one GEMM) then col2im; bias first, activation last
+@jit(parallel=True)
+def _scatter_planes(x, w, b, sh, sw, pt, pl, dh, dw, y):
+    # one input channel per group: x (N,C,H,W), w (C,K/C,R,S), b (K) or empty -> y (N,K,P,Q), each output
+    # plane (n, k) the sum of input plane k // (K/C)'s pixels times w's window, scattered
     N, C, H, W = x.shape
-    K = y.shape[1]
-    Cg, Kg = C // groups, K // groups
-    rows = min(H, max(1, tile // (Kg * R * S * W)))
-    col = np.empty(Kg * R * S * rows * W, np.float32)
-    for n in range(N):
-        for k in range(K):
-            y[n, k] = b[k] if b.shape[0] > 0 else np.float32(0.0)
-        for g in range(groups):
-            wg = w2[g * Cg:(g + 1) * Cg].T
-            xg = x[n, g * Cg:(g + 1) * Cg].reshape(Cg, H * W)
-            for h0 in range(0, H, rows):
-                m = min(rows, H - h0) * W
-                c2 = col[:Kg * R * S * m].reshape(Kg * R * S, m)
-                xt = xg if m == H * W else np.ascontiguousarray(xg[:, h0 * W:h0 * W + m])
-                np.dot(wg, xt, c2)
-                _col2im(c2, R, S, sh, sw, pt, pl, dh, dw, h0, W, y[n, g * Kg:(g + 1) * Kg])
-        if kind != 0:
-            yn = y[n].reshape(K, -1)
-            finish_rows(yn, NO_BIAS, 0, kind, lo, hi, yn)
+    K, P, Q = y.shape[1], y.shape[2], y.shape[3]
+    Kc, R, S = w.shape[1], w.shape[2], w.shape[3]
+    for nk in numba.prange(N * K):
+        n, k = nk // K, nk % K
+        c, yk = k // Kc, y[n, k]
+        yk[:, :] = b[k] if b.shape[0] > 0 else np.float32(0.0)
+        for r in range(R):
+            for s in range(S):
+                wv, off = w[c, k % Kc, r, s], s * dw - pl
+                lo = 0 if off >= 0 else min(W, (-off + sw - 1) // sw)  # input columns landing in [0, Q)
+                hi = 0 if Q - 1 - off < 0 else min(W, (Q - 1 - off) // sw + 1)
+                for ih in range(H):
+                    oh = ih * sh - pt + r * dh
+                    if 0 <= oh < P:
+                        for iw in range(lo, hi):
+                            yk[oh, iw * sw + off] += wv * x[n, c, ih, iw]
+
+
+def _own(a):
+    """a as a writable C-contiguous array (a copy only when it is not one)."""
+    return a if a.flags.writeable and a.flags.c_contiguous else np.array(a)
 
 
 def conv_transpose2d(x, w, b, stride, pads, output_padding, dilation, groups, act, out=None):
-    # x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q)
-    C, Kg, R, S = w.shape
+    # x (N,C,H,W) *ᵀ w (C,K/g,R,S) + b (K) -> y (N,K,P,Q): per image, group and tile of input rows one GEMM
+    # col = w_gᵀ · x rows (numpy's BLAS), then the compiled col2im adds col's windows into y; one input channel
+    # per group: a compiled scatter. (The compiled kernels take only arrays of their own, never the weights
+    # as given, read-only or not: one signature each.)
+    (N, C, H, W), (_, Kg, R, S) = x.shape, w.shape
     P, Q = (stride[i] * (x.shape[2 + i] - 1) + output_padding[i] + (w.shape[2 + i] - 1) * dilation[i] + 1
             - pads[i] - pads[i + 2] for i in range(2))
-    y = out_array(out, (x.shape[0], Kg * groups, P, Q))
-    _conv_transpose2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
-                      COL_FLOATS, y)
+    K, Cg, KRS = Kg * groups, C // groups, Kg * R * S
+    y = out_array(out, (N, K, P, Q))
+    if Cg == 1:
+        _scatter_planes(_own(x), np.array(w), np.array(bias_arg(b)), *stride, pads[0], pads[1], *dilation, y)
+    else:
+        y[...] = 0.0 if b is None else b.reshape(1, K, 1, 1)
+        w2, rows = w.reshape(C, KRS), min(H, max(1, COL_FLOATS // (KRS * W)))
+        col = np.empty(KRS * rows * W, np.float32)
+        for n in range(N):
+            for g in range(groups):
+                xg = x[n, g * Cg:(g + 1) * Cg].reshape(Cg, H * W)
+                for h0 in range(0, H, rows):
+                    m = min(rows, H - h0) * W
+                    c2 = col[:KRS * m].reshape(KRS, m)
+                    np.dot(w2[g * Cg:(g + 1) * Cg].T, xg[:, h0 * W:h0 * W + m], out=c2)
+                    _col2im(c2, R, S, *stride, pads[0], pads[1], *dilation, h0, W, y[n, g * Kg:(g + 1) * Kg])
+    if act.kind:
+        y2 = y.reshape(N * K, P * Q)
+        finish_rows(y2, NO_BIAS, 0, *act_args(act), y2)
     return y
 
 

@@ -54,7 +54,7 @@ class ConvOps:
 
     def op_Conv(self, node, a):
         """`conv2d`: 1-D, 2-D and 3-D, constant weight, groups, dilations, `auto_pad`; activations after a 1-D or 2-D
-        one fused. A 3-D one is a conv2d over (N,C*D,H,W) whose weight spans all D input depths."""
+        one fused; a 3-D one runs over the (N,C*D,H,W) view with a weight Do*D/kd times as large."""
         x, w = node.input[0], node.input[1]
         if not self.is_const(w):
             raise ModelError("Conv with a runtime weight is not supported")
@@ -67,7 +67,7 @@ class ConvOps:
 
     def op_ConvTranspose(self, node, a):
         """`conv_transpose2d`: 1-D and 2-D, constant weight, groups, dilations, `output_padding`, `output_shape`,
-        `auto_pad`; activations after it fused."""
+        `auto_pad`."""
         x, w = node.input[0], node.input[1]
         if not self.is_const(w):
             raise ModelError("ConvTranspose with a runtime weight is not supported")
@@ -183,11 +183,11 @@ class ConvOps:
         self.emit(node, "reshape", [t], out, shape=src[:2] + (1,) * (len(src) - 2))
 
     def op_GlobalAveragePool(self, node, a):
-        """`global_avgpool`: any rank >= 3 (not NCHW: over a view)."""
+        """`global_avgpool`: any rank >= 3."""
         if len(self.shape(node.input[0])) != 4:
             return self._global(node, "global_avgpool")
         self.emit(node, "global_avgpool", [node.input[0]], node.output[0])
 
     def op_GlobalMaxPool(self, node, a):
-        """`maxpool2d` over the whole (H,W) window: any rank >= 3."""
+        """`maxpool2d` (one window over the whole input): any rank >= 3."""
         self._global(node, "maxpool2d")
