@@ -7,7 +7,8 @@ from ..kernels.common import BINARY, IDENTITY
 from .graph import Graph
 
 # ops with an `act` attribute: an activation after one of them can join it
-FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "batchnorm") + BINARY
+FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "conv_transpose2d",
+           "batchnorm") + BINARY
 
 
 def _foldable(g: Graph, name: str, users, producer, ops=("conv2d",)):

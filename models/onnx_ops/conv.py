@@ -67,7 +67,7 @@ class ConvOps:
 
     def op_ConvTranspose(self, node, a):
         """`conv_transpose2d`: 1-D and 2-D, constant weight, groups, dilations, `output_padding`, `output_shape`,
-        `auto_pad`."""
+        `auto_pad`; activations after it fused."""
         x, w = node.input[0], node.input[1]
         if not self.is_const(w):
             raise ModelError("ConvTranspose with a runtime weight is not supported")
