@@ -38,7 +38,9 @@ def call_node(node, args: list, backend: str):
     if node.op == "reshape":
         return args[0].reshape(node.attrs["shape"])
     fn = kernels.lookup(node.op, backend)
-    return fn(*([args] if node.op == "concat" else args), **node.attrs)
+    if node.op == "concat":
+        return fn(args, **node.attrs)
+    return fn(*args, *[None] * (len(kernels.OPS[node.op].tensors) - len(args)), **node.attrs)  # absent optional ones
 
 
 def run_batches(g: Graph, feeds: dict, backend: str = "auto", keep=()) -> dict:

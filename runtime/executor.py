@@ -85,7 +85,7 @@ class Executor:
     def _plan_steps(self, plan, board, backend, remap) -> list:
         host_backend = kernels.host_backend(backend)
         if plan is None:
-            return self._single_processor(host_backend)
+            return self._kernels_present(self._single_processor(host_backend), kernels.host_backend(), "cpu")
         check_plan(plan, self.blocks, self.g, board)
         if backend != "auto":
             return self._kernels_present(self._single_processor(backend), kernels.host_backend(), "cpu")
@@ -231,6 +231,8 @@ class Executor:
                 tid = self._tensor(name, node.attrs["shape"], space, alias=args[0])
             else:
                 tid = self._tensor(name, shape, space)
+                if node.op != "concat":  # absent trailing optional tensors (a graph built in code may omit them)
+                    args += [None] * (len(kernels.OPS[node.op].tensors) - len(args))
                 self._add(Step(b.name, proc, space, "call", backend, node.op, node.attrs,
                                [args] if node.op == "concat" else args, tid))
             local[node.outputs[0]] = tid

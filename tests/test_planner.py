@@ -227,3 +227,33 @@ def test_channel_slices_concatenate_to_the_block_output():
         for name in g.outputs:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
     assert split >= 5
+
+
+def _add_then_lstm(rng) -> Graph:
+    """x (6,1,8) -> add a constant -> forward LSTM, hidden 4 -> y (6,1,1,4): one op OpenCL has, one it lacks."""
+    g = Graph("g", ["x"], [])
+    g.shapes["x"] = (6, 1, 8)
+    a = node(g, "a", "add", ["x", const(g, "c", (8,), rng)])
+    y = node(g, "y", "lstm", [a, const(g, "w", (1, 16, 8), rng), const(g, "r", (1, 16, 4), rng)])
+    g.outputs = [y]
+    return g
+
+
+def test_ops_a_backend_lacks_stay_off_it(capsys):
+    """The registry's capability check (read from the source where OpenCL cannot load): the planner never puts
+    the LSTM on the GPU, and an executor told to use OpenCL runs it on the CPU, saying so."""
+    assert kernels.supports("add", "opencl") and not kernels.supports("lstm", "opencl")
+    assert kernels.supports("lstm", "cython") and kernels.supports("lstm", "numba")
+    g = _add_then_lstm(np.random.default_rng(0))
+    blocks = B.make_blocks(g)
+    assert [B.lacking(b, "opencl") for b in blocks] == [[], ["lstm"]]
+    problem = PL.build(g, blocks, boards.load("jetson-nano"))
+    lstm = problem.options[[b.name for b in blocks].index("y")]
+    assert lstm and all(p.backend != "opencl" for o in lstm for p in o.parts)
+    assert any(p.backend == "opencl" for o in problem.options[0] for p in o.parts)
+    if kernels.backend_usable("opencl")[0]:
+        feeds = {"x": np.random.default_rng(1).standard_normal((6, 1, 8)).astype(np.float32)}
+        ex = Executor(g, backend="opencl")
+        np.testing.assert_allclose(ex.run(feeds)["y"], run_graph(g, feeds, "ref")["y"], rtol=1e-4, atol=1e-5)
+        ex.close()
+        assert "the opencl backend has no kernel for lstm: those blocks run on" in capsys.readouterr().err
