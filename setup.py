@@ -17,13 +17,32 @@ package_dir.update({f"deepx.{f}": f for f in FOLDERS})
 package_dir.update({f"deepx.{p}": p.replace(".", "/") for p in SUBPACKAGES})
 
 openmp = [] if sys.platform == "darwin" else ["-fopenmp"]
+
+
+def _march() -> str:
+    """The instruction set the Cython kernels are built for: on x86-64, x86-64-v3 (AVX2, FMA) when this CPU has
+    it (the vector loops run ~3x faster than on the x86-64 baseline); DEEPX_MARCH overrides ("" = the compiler's
+    default). Written to kernels/cython/built_for.txt, which the backend checks before loading on another CPU."""
+    if "DEEPX_MARCH" in os.environ:
+        return os.environ["DEEPX_MARCH"]
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return ""
+    return "x86-64-v3" if {"avx2", "fma", "bmi2", "f16c", "movbe"} <= flags else ""
+
+
+march = _march()
+with open("kernels/cython/built_for.txt", "w") as f:
+    f.write(march + "\n")
 extensions = [
     Extension(
         "deepx.kernels.cython." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O3"] + openmp,
+        extra_compile_args=["-O3"] + openmp + ([f"-march={march}"] if march else []),
         extra_link_args=openmp,
     )
     for pyx in sorted(glob.glob("kernels/cython/_*.pyx"))
@@ -38,7 +57,8 @@ setup(
     package_dir=package_dir,
     package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.models": ["modern/*.onnx", "modern/models.json"],
                   "deepx.boards": ["*.toml"],
-                  "deepx.kernels.opencl": ["*.cl"]},
+                  "deepx.kernels.opencl": ["*.cl"],
+                  "deepx.kernels.cython": ["built_for.txt"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,

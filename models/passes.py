@@ -4,7 +4,7 @@ bias- and activation-free layers fused into low-rank ops."""
 import numpy as np
 
 from ..kernels.common import BINARY, IDENTITY
-from .graph import Graph
+from .graph import Graph, Node
 
 # ops with an `act` attribute: an activation after one of them can join it
 FUSABLE = ("conv2d", "dense", "dense_lowrank", "conv2d_lowrank", "conv2d_tucker2", "conv_transpose2d",
@@ -136,7 +136,25 @@ def fuse_lowrank(g: Graph):
 
 
 # folds first: they need their conv2d or batchnorm free of a fused activation
-PASSES = (fold_batchnorm, fold_channel_affine, fuse_activations, fuse_lowrank)
+def pointwise_on_a_pixel_as_dense(g: Graph):
+    """A 1x1 conv2d (stride 1, no padding, one group) of an (N,C,1,1) tensor, as squeeze-and-excitation blocks
+    have, is a matrix-vector product: reshape (N,C) -> dense -> reshape (N,K,1,1), without the conv's set-up."""
+    for i, node in enumerate(list(g.nodes)):
+        x, w = node.inputs[0], node.inputs[1] if node.op == "conv2d" else ""
+        if node.op != "conv2d" or g.shapes[x][2:] != (1, 1) or g.shapes[w][2:] != (1, 1) \
+                or node.attrs["groups"] != 1 or node.attrs["stride"] != (1, 1) or node.attrs["pads"] != (0,) * 4:
+            continue
+        (n, c), k, y = g.shapes[x][:2], g.shapes[w][0], node.outputs[0]
+        flat, w2, y2 = f"{y}/flat", f"{y}/w_dense", f"{y}/dense"
+        g.constants[w2] = g.constants[w].reshape(k, c)
+        g.shapes.update({flat: (n, c), w2: (k, c), y2: (n, k)})
+        at = g.nodes.index(node)
+        g.nodes[at:at + 1] = [Node(flat, "reshape", [x], [flat], dict(shape=(n, c))),
+                              Node(node.name, "dense", [flat, w2, node.inputs[2]], [y2], dict(act=node.attrs["act"])),
+                              Node(y, "reshape", [y2], [y], dict(shape=(n, k, 1, 1)))]
+
+
+PASSES = (fold_batchnorm, fold_channel_affine, fuse_activations, fuse_lowrank, pointwise_on_a_pixel_as_dense)
 
 
 def run(g: Graph):

@@ -1,2 +1,27 @@
-"""Cython kernels: compiled extensions `_<family>`, GEMMs through scipy's BLAS, OpenMP loops."""
-from . import _dense  # noqa: F401  (the backend is unusable when the extensions were not built)
+"""Cython kernels: compiled extensions `_<family>`, GEMMs through scipy's BLAS, OpenMP loops.
+
+They are built for one instruction set (setup.py: x86-64-v3 where the building CPU has AVX2 and FMA): on a CPU
+without it the backend is unusable, with the reason, instead of stopping the process on an illegal instruction.
+"""
+import os
+
+# what each -march level needs, as /proc/cpuinfo names it
+NEEDS = {"x86-64-v3": ("avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe")}
+
+
+def _check_cpu():
+    path = os.path.join(os.path.dirname(__file__), "built_for.txt")
+    level = open(path).read().strip() if os.path.exists(path) else ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "").split())
+    except OSError:
+        return
+    missing = [n for n in NEEDS.get(level, ()) if n not in flags]
+    if missing:
+        raise ImportError(f"the Cython kernels were built for {level}; this CPU lacks {', '.join(missing)} "
+                          f"(reinstall deepx on it, or build with DEEPX_MARCH=)")
+
+
+_check_cpu()
+from . import _dense  # noqa: F401,E402  (the backend is unusable when the extensions were not built)

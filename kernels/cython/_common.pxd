@@ -127,11 +127,11 @@ cdef extern from *:
 
 
 cdef inline float sigmoid_fast(float v) noexcept nogil:
-    return 1 / (1 + exp_fast(-v))
+    return <float>1 / (<float>1 + exp_fast(-v))  # float constants: a double division would not vectorize
 
 
 cdef inline float gelu_fast(float v) noexcept nogil:
-    return <float>0.5 * v * (1 + erf_fast(v * <float>0.7071067811865476))
+    return <float>0.5 * v * (<float>1 + erf_fast(v * <float>0.7071067811865476))
 
 
 cdef inline float softplus(float v) noexcept nogil:

@@ -163,6 +163,73 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
         free(xp)
 
 
+cdef enum:
+    CB = 8  # channels per block of the channel-interleaved depthwise path
+    # output planes up to this size take it (measured: rows of 14 and less waste depthwise_plane's vectors;
+    # up to 28 for windows larger than 3x3, whose taps it loops over)
+    DW_BLOCKED_PQ = 14 * 14
+    DW_BLOCKED_PQ_LARGE = 28 * 28
+
+
+cdef void depthwise_block(const float* x, const float* w, const float* b, float* y, const Geom* g,
+                          int c0, int nc, float* xb, float* wb, float* yb, int Hp, int Wp,
+                          ActC act) noexcept nogil:
+    # channels [c0, c0+nc) of one image x (C,H,W) * w (C,1,R,S) + b -> y (C,P,Q), nc <= CB: interleaved
+    # as xb (Hp,Wp,CB) padded, wb (R*S,CB), yb (P*Q,CB) so that every tap is one vector op over CB channels
+    cdef int R = g.R, S = g.S, P = g.P, Q = g.Q, H = g.H, W = g.W, c, h, i, p, q, r, t
+    cdef Py_ssize_t HW = <Py_ssize_t>H * W, PQ = <Py_ssize_t>P * Q, xo, o
+    cdef float acc[CB]
+    cdef const float* wt
+    memset(xb, 0, <Py_ssize_t>Hp * Wp * CB * sizeof(float))
+    memset(wb, 0, R * S * CB * sizeof(float))
+    for c in range(nc):
+        for h in range(min(H, Hp - g.pt)):
+            for i in range(min(W, Wp - g.pl)):
+                xb[((<Py_ssize_t>(h + g.pt)) * Wp + i + g.pl) * CB + c] = x[(c0 + c) * HW + h * W + i]
+        for t in range(R * S):
+            wb[t * CB + c] = w[(c0 + c) * R * S + t]
+    for p in range(P):
+        for q in range(Q):
+            for c in range(CB):
+                acc[c] = 0
+            for r in range(R):
+                xo = ((<Py_ssize_t>(p * g.sh + r * g.dh)) * Wp + q * g.sw) * CB
+                for t in range(S):
+                    wt = wb + (r * S + t) * CB
+                    o = xo + t * g.dw * CB
+                    for c in range(CB):
+                        acc[c] += wt[c] * xb[o + c]
+            for c in range(CB):
+                yb[(p * Q + q) * CB + c] = acc[c]
+    for c in range(nc):
+        for o in range(PQ):
+            y[(c0 + c) * PQ + o] = yb[o * CB + c]
+        affine_act(y + (c0 + c) * PQ, y + (c0 + c) * PQ, PQ, 1.0, b[c0 + c] if b != NULL else 0.0, act)
+
+
+cdef void depthwise_blocked(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
+                            ActC act) noexcept nogil:
+    # x (N,C,H,W) * w (C,1,R,S) + b -> y (N,C,P,Q), one output channel per input channel, CB channels at a time
+    cdef int Hp = (g.P - 1) * g.sh + (g.R - 1) * g.dh + 1
+    cdef int Wp = (g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1
+    cdef int blocks = cdiv_up(g.C, CB), nb, c0
+    cdef float* xb = NULL
+    cdef float* wb = NULL
+    cdef float* yb = NULL
+    with parallel(use_threads_if=N * g.K * g.P * g.Q * g.R * g.S >= PAR_MIN):
+        xb = <float*>malloc(<Py_ssize_t>Hp * Wp * CB * sizeof(float))
+        wb = <float*>malloc(g.R * g.S * CB * sizeof(float))
+        yb = <float*>malloc(<Py_ssize_t>g.P * g.Q * CB * sizeof(float))
+        for nb in prange(N * blocks, schedule='static'):
+            c0 = nb % blocks * CB
+            depthwise_block(x + <Py_ssize_t>(nb // blocks) * g.C * g.H * g.W, w, b,
+                            y + <Py_ssize_t>(nb // blocks) * g.C * g.P * g.Q, g, c0, min(CB, g.C - c0),
+                            xb, wb, yb, Hp, Wp, act)
+        free(xb)
+        free(wb)
+        free(yb)
+
+
 cdef struct Tiling:
     int n, cols  # tiles of output pixels and columns per tile (the last may be shorter)
 
@@ -554,7 +621,10 @@ cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, 
     cdef int blas
     if w2 is None and w.shape[1] == 1 and groups > 1:
         with nogil:
-            depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
+            if g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_LARGE and g.R * g.S > 9):
+                depthwise_blocked(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
+            else:
+                depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
     blas = blas_serial()
     try:
