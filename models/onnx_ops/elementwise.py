@@ -288,15 +288,15 @@ class ElementwiseOps:
         self._binary(node, "GreaterOrEqual")
 
     def op_And(self, node, a):
-        """`logical_and` on 0/1 masks; folded on constants."""
+        """`logical_and`: on 0/1 masks; folded on constants."""
         self._binary(node, "And")
 
     def op_Or(self, node, a):
-        """`logical_or` on 0/1 masks; folded on constants."""
+        """`logical_or`: on 0/1 masks; folded on constants."""
         self._binary(node, "Or")
 
     def op_Xor(self, node, a):
-        """`logical_xor` on 0/1 masks; folded on constants."""
+        """`logical_xor`: on 0/1 masks; folded on constants."""
         self._binary(node, "Xor")
 
     def op_Sum(self, node, a):
@@ -374,7 +374,7 @@ class ElementwiseOps:
         self._activation(node, Act(k.HARDSIGMOID, a.get("alpha", 0.2), a.get("beta", 0.5)))
 
     def op_HardSwish(self, node, a):
-        """`activation` `hardswish`: fused into its producer; also x * HardSigmoid(x)."""
+        """`activation` `hardswish`: fused into its producer; also x * HardSigmoid(x) and x * Clip(x + 3, 0, 6) / 6."""
         self._activation(node, Act(k.HARDSWISH, a.get("alpha", 1.0 / 6.0), a.get("beta", 0.5)))
 
     def op_Swish(self, node, a):
@@ -463,5 +463,5 @@ class ElementwiseOps:
         self._unary(node)
 
     def op_Not(self, node, a):
-        """`activation` `not` on a 0/1 mask; folded on constants."""
+        """`activation` `not`: on a 0/1 mask; fused into its producer; folded on constants."""
         self._unary(node)
