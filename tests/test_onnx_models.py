@@ -200,9 +200,16 @@ def _gelu_chain(order):
     """The Erf-based Gelu of y as older exporters spell it: (nodes, constants) making z."""
     from onnx import helper
 
-    scale = helper.make_node("Div", ["y", "sqrt2"], ["d"]) if order[0] == "div" else \
-        helper.make_node("Mul", ["rsqrt2", "y"], ["d"])
-    head = [scale, helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["p"])]
+    if order[0] in ("pow", "cube"):  # the tanh form
+        cube = [helper.make_node("Pow", ["y", "three"], ["y3"])] if order[0] == "pow" else \
+            [helper.make_node("Mul", ["y", "y"], ["y2"]), helper.make_node("Mul", ["y2", "y"], ["y3"])]
+        head = cube + [helper.make_node("Mul", ["y3", "c044"], ["k"]), helper.make_node("Add", ["y", "k"], ["i"]),
+                       helper.make_node("Mul", ["i", "s2pi"], ["d"]), helper.make_node("Tanh", ["d"], ["e"]),
+                       helper.make_node("Add", ["one", "e"], ["p"])]
+    else:
+        scale = helper.make_node("Div", ["y", "sqrt2"], ["d"]) if order[0] == "div" else \
+            helper.make_node("Mul", ["rsqrt2", "y"], ["d"])
+        head = [scale, helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["p"])]
     if order[1] == "half last":
         tail = [helper.make_node("Mul", ["y", "p"], ["q"]), helper.make_node("Mul", ["q", "half"], ["z"])]
     elif order[1] == "half first":
@@ -215,7 +222,8 @@ def _gelu_chain(order):
 @pytest.mark.parametrize("chain, act", [
     ("silu", "silu"), ("silu swapped", "silu"), ("hardswish", "hardswish"), ("relu6 hardswish", "hardswish"),
     ("relu6 hardswish, sixth first", "hardswish"),
-    (("div", "half last"), "gelu"), (("mul", "half first"), "gelu"), (("div", "half middle"), "gelu")])
+    (("div", "half last"), "gelu"), (("mul", "half first"), "gelu"), (("div", "half middle"), "gelu"),
+    (("pow", "half first"), "gelu_tanh"), (("cube", "half last"), "gelu_tanh")])
 def test_spelled_out_activations_fuse_into_the_conv(chain, act):
     """Conv -> x * Sigmoid(x) / x * HardSigmoid(x) / the Erf Gelu chain imports as one conv2d with that act."""
     from onnx import helper, numpy_helper
@@ -237,7 +245,8 @@ def test_spelled_out_activations_fuse_into_the_conv(chain, act):
         nodes = _gelu_chain(chain)
     consts = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4), "sqrt2": np.array(1.4142135),
               "rsqrt2": np.array(0.70710677), "one": np.array(1.0), "half": np.array(0.5), "three": np.array(3.0),
-              "zero": np.array(0.0), "six": np.array(6.0), "sixth": np.array(1 / 6)}
+              "zero": np.array(0.0), "six": np.array(6.0), "sixth": np.array(1 / 6), "c044": np.array(0.044715),
+              "s2pi": np.array(np.sqrt(2 / np.pi))}
     model = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"])] + nodes, [("x", [1, 3, 8, 8])], ["z"],
                    [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
     g = from_onnx(model)
