@@ -159,6 +159,13 @@ def _activation(x, kind, lo, hi, y):
         a, b = np.float32(lo), np.float32(hi)
         for i in numba.prange(x.shape[0]):
             y[i] = min(max(x[i], a), b)
+    elif kind == 5:  # hardswish
+        a, b = np.float32(lo), np.float32(hi)
+        for i in numba.prange(x.shape[0]):
+            y[i] = x[i] * min(max(x[i] * a + b, np.float32(0.0)), np.float32(1.0))
+    elif kind == 16:  # silu
+        for i in numba.prange(x.shape[0]):
+            y[i] = x[i] / (np.float32(1.0) + np.exp(-x[i]))
     else:
         for i in numba.prange(x.shape[0]):
             y[i] = act1(x[i], kind, lo, hi)
