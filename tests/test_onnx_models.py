@@ -330,3 +330,20 @@ def test_unsupported_attribute_values_are_named(op_type, attrs, message):
     model = _model([helper.make_node(op_type, ["x"], ["y"], name="n1", **attrs)], [("x", [2, 4])], ["y"], opset=20)
     with pytest.raises(ModelError, match=f"node 'n1' \\({op_type}\\): .*{message}"):
         from_onnx(model)
+
+
+@pytest.mark.parametrize("act", ["hardsigmoid", "hardswish", ("leakyrelu", 0.1), ("elu", 0.7), "selu", ("celu", 0.5),
+                                 ("thresholdedrelu", 0.3), "softplus", "softsign", "gelu", "gelu_tanh", "mish", "silu",
+                                 "exp", "neg", "abs", "erf", "floor", "ceil", "not", "relu6"], ids=str)
+def test_every_fused_activation_exports(act):
+    """An add with a fused activation exports at opset 13 (Gelu, Mish, HardSwish spelled out) and runs in ORT."""
+    from deepx import kernels
+    from deepx.models.graph import Graph, Node
+
+    c = np.array([0.5, -1.0, 0.0, 2.0], np.float32)
+    g = Graph("g", ["x"], ["y"], [Node("n", "add", ["x", "c"], ["y"], dict(act=kernels.check("add", (c, c), dict(
+        act=act))[1]["act"]))], {"x": (3, 4), "c": (4,), "y": (3, 4)}, {"c": c})
+    x = (np.random.default_rng(3).standard_normal((3, 4)) * 3).astype(np.float32)
+    exported = to_onnx(g)
+    onnx.checker.check_model(exported)
+    assert_matches(onnxruntime(exported, {"x": x})[0], kernels.run("add", "ref", x, c, act=act))
