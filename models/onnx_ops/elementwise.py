@@ -379,11 +379,11 @@ class ElementwiseOps:
 
     def _activation(self, node, act, int_fold=None):
         if not self.runtime(node, 1):
-            x = self.value(node.input[0])
+            x = self.value(node.input[0])  # folded in its own dtype (ONNX: the output's is the input's)
             if x.dtype.kind in "iub" and int_fold is not None:
                 return self.fold(node, int_fold(x))
             y = apply_act(x.astype(np.float64), act)
-            return self.fold(node, y.astype(x.dtype if x.dtype.kind == "f" else np.float32))
+            return self.fold(node, y.astype(x.dtype if x.dtype.kind in "fiu" else np.float32))
         self.emit(node, "activation", [node.input[0]], node.output[0], act=act)
 
     def _unary(self, node):
