@@ -165,8 +165,10 @@ def div(draw):
 def pow(draw):
     (a, b), attrs = draw(_binary())
     if draw(st.booleans()):  # a constant exponent, as real networks have
-        b = np.full((1,) * draw(st.integers(1, max(1, a.ndim))), draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7])), np.float32)
-    return (np.asarray(np.abs(a) + np.float32(0.1)), b), dict(act=draw(st.sampled_from(["none", "relu", "tanh", "silu"])))
+        exponent = draw(st.sampled_from([2, 3, 0.5, 1, -1, 1.7]))
+        b = np.full((1,) * draw(st.integers(1, max(1, a.ndim))), exponent, np.float32)
+    act = draw(st.sampled_from(["none", "relu", "tanh", "silu"]))  # no exp of a large power
+    return (np.asarray(np.abs(a) + np.float32(0.1)), b), dict(act=act)
 
 
 @st.composite

@@ -202,9 +202,16 @@ def _gelu_chain(order):
     """The Erf-based Gelu of y as older exporters spell it: (nodes, constants) making z."""
     from onnx import helper
 
-    scale = helper.make_node("Div", ["y", "sqrt2"], ["d"]) if order[0] == "div" else \
-        helper.make_node("Mul", ["rsqrt2", "y"], ["d"])
-    head = [scale, helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["p"])]
+    if order[0] in ("pow", "cube"):  # the tanh form
+        cube = [helper.make_node("Pow", ["y", "three"], ["y3"])] if order[0] == "pow" else \
+            [helper.make_node("Mul", ["y", "y"], ["y2"]), helper.make_node("Mul", ["y2", "y"], ["y3"])]
+        head = cube + [helper.make_node("Mul", ["y3", "c044"], ["k"]), helper.make_node("Add", ["y", "k"], ["i"]),
+                       helper.make_node("Mul", ["i", "s2pi"], ["d"]), helper.make_node("Tanh", ["d"], ["e"]),
+                       helper.make_node("Add", ["one", "e"], ["p"])]
+    else:
+        scale = helper.make_node("Div", ["y", "sqrt2"], ["d"]) if order[0] == "div" else \
+            helper.make_node("Mul", ["rsqrt2", "y"], ["d"])
+        head = [scale, helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["e", "one"], ["p"])]
     if order[1] == "half last":
         tail = [helper.make_node("Mul", ["y", "p"], ["q"]), helper.make_node("Mul", ["q", "half"], ["z"])]
     elif order[1] == "half first":
@@ -217,7 +224,8 @@ def _gelu_chain(order):
 @pytest.mark.parametrize("chain, act", [
     ("silu", "silu"), ("silu swapped", "silu"), ("hardswish", "hardswish"), ("relu6 hardswish", "hardswish"),
     ("relu6 hardswish, sixth first", "hardswish"),
-    (("div", "half last"), "gelu"), (("mul", "half first"), "gelu"), (("div", "half middle"), "gelu")])
+    (("div", "half last"), "gelu"), (("mul", "half first"), "gelu"), (("div", "half middle"), "gelu"),
+    (("pow", "half first"), "gelu_tanh"), (("cube", "half last"), "gelu_tanh")])
 def test_spelled_out_activations_fuse_into_the_conv(chain, act):
     """Conv -> x * Sigmoid(x) / x * HardSigmoid(x) / the Erf Gelu chain imports as one conv2d with that act."""
     from onnx import helper, numpy_helper
@@ -239,7 +247,8 @@ def test_spelled_out_activations_fuse_into_the_conv(chain, act):
         nodes = _gelu_chain(chain)
     consts = {"w": rng.standard_normal((4, 3, 3, 3)), "b": rng.standard_normal(4), "sqrt2": np.array(1.4142135),
               "rsqrt2": np.array(0.70710677), "one": np.array(1.0), "half": np.array(0.5), "three": np.array(3.0),
-              "zero": np.array(0.0), "six": np.array(6.0), "sixth": np.array(1 / 6)}
+              "zero": np.array(0.0), "six": np.array(6.0), "sixth": np.array(1 / 6), "c044": np.array(0.044715),
+              "s2pi": np.array(np.sqrt(2 / np.pi))}
     model = _model([helper.make_node("Conv", ["x", "w", "b"], ["y"])] + nodes, [("x", [1, 3, 8, 8])], ["z"],
                    [numpy_helper.from_array(v.astype(np.float32), k) for k, v in consts.items()])
     g = from_onnx(model)
@@ -543,3 +552,20 @@ def test_gemm_import(attrs, b_const, c):
     model = _model([helper.make_node("Gemm", names, ["y"], **attrs)], [(n, list(s)) for n, s in inputs], ["y"],
                    inits)
     _check_model(model, inputs, None, _backends())
+
+
+@pytest.mark.parametrize("act", ["hardsigmoid", "hardswish", ("leakyrelu", 0.1), ("elu", 0.7), "selu", ("celu", 0.5),
+                                 ("thresholdedrelu", 0.3), "softplus", "softsign", "gelu", "gelu_tanh", "mish", "silu",
+                                 "exp", "neg", "abs", "erf", "floor", "ceil", "not", "relu6"], ids=str)
+def test_every_fused_activation_exports(act):
+    """An add with a fused activation exports at opset 13 (Gelu, Mish, HardSwish spelled out) and runs in ORT."""
+    from deepx import kernels
+    from deepx.models.graph import Graph, Node
+
+    c = np.array([0.5, -1.0, 0.0, 2.0], np.float32)
+    g = Graph("g", ["x"], ["y"], [Node("n", "add", ["x", "c"], ["y"], dict(act=kernels.check("add", (c, c), dict(
+        act=act))[1]["act"]))], {"x": (3, 4), "c": (4,), "y": (3, 4)}, {"c": c})
+    x = (np.random.default_rng(3).standard_normal((3, 4)) * 3).astype(np.float32)
+    exported = to_onnx(g)
+    onnx.checker.check_model(exported)
+    assert_matches(onnxruntime(exported, {"x": x})[0], kernels.run("add", "ref", x, c, act=act))

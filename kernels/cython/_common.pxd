@@ -59,10 +59,10 @@ cdef extern from *:
     #include <math.h>
     #include <stdint.h>
     #include <string.h>
-    /* Branch-free float32 e^x, erf, mish, so that loops over them vectorize (libm's are a call per
-       element; a float compare-and-select does not vectorize under GCC's default -ftrapping-math, so x is
-       clamped on its bits). e^x: x clamped to [-87.3, 88.3], = 2^n e^r with |r| <= ln2/2, Cephes'
-       polynomial for e^r: within 2 ulp. */
+    /* Branch-free float32 e^x, erf, mish, so that loops over them vectorize (libm's are a call
+       per element; a float compare-and-select does not vectorize under GCC's default
+       -ftrapping-math, so x is clamped on its bits). e^x: x clamped to [-87.3, 88.3],
+       = 2^n e^r with |r| <= ln2/2, Cephes' polynomial for e^r: within 2 ulp. */
     static inline float deepx_exp(float x) {
         int32_t ix, sign, mag, lim, bits;
         float t, n, r, p, scale;
@@ -157,7 +157,8 @@ cdef inline float act_one(float v, ActC act) noexcept nogil:
     if act.kind == GELU:
         return gelu_fast(v)
     if act.kind == GELU_TANH:
-        return 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
+        return 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654
+                                      * (v + <float>0.044715 * v * v * v)))
     if act.kind == MISH:
         return mish_fast(v)
     if act.kind == EXP:

@@ -64,7 +64,8 @@ cdef inline float bin1(float u, float v, int op) noexcept nogil:
     return (u != 0) != (v != 0)
 
 
-cdef void contiguous_row(const float* a, const float* b, float* y, Py_ssize_t n, int op) noexcept nogil:
+cdef void contiguous_row(const float* a, const float* b, float* y, Py_ssize_t n,
+                         int op) noexcept nogil:
     # y (n) = a (n) `op` b (n): the common ops get loops of their own (vectorized)
     cdef Py_ssize_t i
     if op == ADD:
@@ -90,9 +91,10 @@ cdef void contiguous_row(const float* a, const float* b, float* y, Py_ssize_t n,
             y[i] = bin1(a[i], b[i], op)
 
 
-cdef void scalar_row(const float* a, float s, float* y, Py_ssize_t n, int op, bint first) noexcept nogil:
-    # y (n) = a (n) `op` s, or s `op` a (n) when `first` (a constant divisor or exponent: real networks'
-    # Div and Pow; 1 - x, 1 / x)
+cdef void scalar_row(const float* a, float s, float* y, Py_ssize_t n, int op,
+                     bint first) noexcept nogil:
+    # y (n) = a (n) `op` s, or s `op` a (n) when `first` (a constant divisor or exponent:
+    # real networks' Div and Pow; 1 - x, 1 / x)
     cdef Py_ssize_t i
     if first:
         if op == SUB:
@@ -152,7 +154,8 @@ cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_
 
 def _strides(shape, tensors):
     # merged shape and element strides of each tensor broadcast to `shape`
-    return merge_axes(shape, [[s // 4 for s in np.broadcast_to(t, shape).strides] for t in tensors], MAXD, "cython")
+    strides = [[s // 4 for s in np.broadcast_to(t, shape).strides] for t in tensors]
+    return merge_axes(shape, strides, MAXD, "cython")
 
 
 cdef binary(a, b, act, out, int op):
@@ -174,11 +177,17 @@ cdef binary(a, b, act, out, int op):
     cdef const float* ap = &av[0]
     cdef const float* bp = &bv[0]
     cdef float* yp = &yv[0]
-    cdef Py_ssize_t n = shp[MAXD - 1], rows = yv.shape[0] // n, r
+    # rows of the last axis, cut in pieces of BLOCK so that a few long rows still share the threads
+    cdef Py_ssize_t n = shp[MAXD - 1], rows = yv.shape[0] // n, t, r, lo
+    cdef Py_ssize_t pieces = (n + BLOCK - 1) // BLOCK
     cdef ActC ac = as_act(act)
-    for r in prange(rows, nogil=True, schedule='static', use_threads_if=rows * n >= PAR_MIN):
-        binary_row(ap + row_offset(r, shp, sa), bp + row_offset(r, shp, sb), yp + r * n, n,
-                   sa[MAXD - 1], sb[MAXD - 1], op, ac)
+    for t in prange(rows * pieces, nogil=True, schedule='static',
+                    use_threads_if=rows * n >= PAR_MIN):
+        r = t // pieces
+        lo = t % pieces * BLOCK
+        binary_row(ap + row_offset(r, shp, sa) + lo * sa[MAXD - 1],
+                   bp + row_offset(r, shp, sb) + lo * sb[MAXD - 1], yp + r * n + lo,
+                   min(BLOCK, n - lo), sa[MAXD - 1], sb[MAXD - 1], op, ac)
     return out
 
 
@@ -193,8 +202,8 @@ def _binary_op(name):
     return op
 
 
-add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, logical_and, \
-    logical_or, logical_xor, prelu = [_binary_op(n) for n in BINARY]
+add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, \
+    logical_and, logical_or, logical_xor, prelu = [_binary_op(n) for n in BINARY]
 
 
 def where(cond, x, y, out=None):
@@ -224,7 +233,8 @@ def where(cond, x, y, out=None):
         xp = &xv[0] + row_offset(r, shp, s[1])
         yp = &yv[0] + row_offset(r, shp, s[2])
         for i in range(n):
-            ov[r * n + i] = xp[i * s[1][MAXD - 1]] if cp[i * s[0][MAXD - 1]] != 0 else yp[i * s[2][MAXD - 1]]
+            ov[r * n + i] = (xp[i * s[1][MAXD - 1]] if cp[i * s[0][MAXD - 1]] != 0
+                             else yp[i * s[2][MAXD - 1]])
     return out
 
 

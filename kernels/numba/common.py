@@ -31,13 +31,9 @@ def out_array(out, shape):
 
 
 @jit()
-def _softplus(v):
-    return max(v, 0.0) + math.log1p(math.exp(-abs(v)))
-
-
-@jit()
 def act1(v, kind, lo, hi):
-    """The fused activation of one float32 value (kernels.common's kinds; lo, hi their parameters)."""
+    """The fused activation of one float32 value (kernels.common's kinds; lo, hi their parameters). One
+    function calling no other jitted one: Numba's cache keeps callees of a cached kernel badly."""
     if kind == 0:
         return v
     if kind == 1:
@@ -50,59 +46,49 @@ def act1(v, kind, lo, hi):
         return v * min(max(v * np.float32(lo) + np.float32(hi), np.float32(0.0)), np.float32(1.0))
     if kind == 16:
         return v / (np.float32(1.0) + np.exp(-v))
-    return np.float32(_act_rare(np.float64(v), kind, lo, hi))
-
-
-@jit()
-def _act_rare(v, kind, lo, hi):
-    # the kinds past NONE, CLIP, SIGMOID, TANH, HARDSWISH, SILU, in float64
+    u = np.float64(v)  # the other kinds in float64
     if kind == 4:
-        return min(max(v * lo + hi, 0.0), 1.0)
-    if kind == 6:
-        return v if v >= 0 else v * lo
-    if kind == 7:
-        return v if v >= 0 else lo * math.expm1(v)
-    if kind == 8:
-        return hi * (v if v > 0 else lo * math.expm1(v))
-    if kind == 9:
-        return max(v, 0.0) + min(0.0, lo * math.expm1(v / lo))
-    if kind == 10:
-        return v if v > lo else 0.0
-    if kind == 11:
-        return _softplus(v)
-    if kind == 12:
-        return v / (1.0 + abs(v))
-    if kind == 13:
-        return 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
-    if kind == 14:
-        return 0.5 * v * (1.0 + math.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-    if kind == 15:
-        return v * math.tanh(_softplus(v))
-    return _math1(v, kind)
-
-
-@jit()
-def _math1(v, kind):
-    # EXP .. NOT
-    if kind == 17:
-        return math.exp(v)
-    if kind == 18:
-        return math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan)
-    if kind == 19:
-        return -v
-    if kind == 20:
-        return abs(v)
-    if kind == 21:
-        return math.sqrt(v) if v >= 0 else math.nan
-    if kind == 22:
-        return 1.0 / v if v != 0 else math.copysign(math.inf, v)
-    if kind == 23:
-        return math.erf(v)
-    if kind == 24:
-        return np.floor(v)
-    if kind == 25:
-        return np.ceil(v)
-    return 1.0 if v == 0 else 0.0
+        r = min(max(u * lo + hi, 0.0), 1.0)
+    elif kind == 6:
+        r = u if u >= 0 else u * lo
+    elif kind == 7:
+        r = u if u >= 0 else lo * math.expm1(u)
+    elif kind == 8:
+        r = hi * (u if u > 0 else lo * math.expm1(u))
+    elif kind == 9:
+        r = max(u, 0.0) + min(0.0, lo * math.expm1(u / lo))
+    elif kind == 10:
+        r = u if u > lo else 0.0
+    elif kind == 11 or kind == 15:  # softplus, mish
+        r = max(u, 0.0) + math.log1p(math.exp(-abs(u)))
+        r = r if kind == 11 else u * math.tanh(r)
+    elif kind == 12:
+        r = u / (1.0 + abs(u))
+    elif kind == 13:
+        r = 0.5 * u * (1.0 + math.erf(u * 0.7071067811865476))
+    elif kind == 14:
+        r = 0.5 * u * (1.0 + math.tanh(0.7978845608028654 * (u + 0.044715 * u * u * u)))
+    elif kind == 17:
+        r = math.exp(u)
+    elif kind == 18:
+        r = math.log(u) if u > 0 else (-math.inf if u == 0 else math.nan)
+    elif kind == 19:
+        r = -u
+    elif kind == 20:
+        r = abs(u)
+    elif kind == 21:
+        r = math.sqrt(u) if u >= 0 else math.nan
+    elif kind == 22:
+        r = 1.0 / u if u != 0 else math.copysign(math.inf, u)
+    elif kind == 23:
+        r = math.erf(u)
+    elif kind == 24:
+        r = np.floor(u)
+    elif kind == 25:
+        r = np.ceil(u)
+    else:
+        r = 1.0 if u == 0 else 0.0
+    return np.float32(r)
 
 
 @jit(parallel=True)

@@ -8,6 +8,7 @@ from ..common import BINARY
 from .common import act1, act_args, elem_strides, jit, merged, out_array, row_offset
 
 ADD, MUL, SUB, DIV, POW, MIN, MAX = range(7)
+BLOCK = 4096  # elements per parallel piece of a row
 
 
 @jit()
@@ -123,12 +124,17 @@ def _row(a, ia, ja, b, ib, jb, y, base, n, op):
 @jit(parallel=True)
 def _binary(a, sa, b, sb, shape, op, kind, lo, hi, y):
     # a, b flat with element strides sa, sb over `shape` (rank MAX_RANK, 0 = broadcast) -> y flat
+    # rows of the last axis, cut in pieces of BLOCK so that a few long rows still share the threads
     inner = shape[-1]
-    for row in numba.prange(y.shape[0] // inner):
-        base = np.int64(row) * inner
-        _row(a, row_offset(row, shape, sa), sa[-1], b, row_offset(row, shape, sb), sb[-1], y, base, inner, op)
+    pieces = (inner + BLOCK - 1) // BLOCK
+    for t in numba.prange(y.shape[0] // inner * pieces):
+        row, start = t // pieces, t % pieces * BLOCK
+        n = min(BLOCK, inner - start)
+        base = np.int64(row) * inner + start
+        ia, ib = row_offset(row, shape, sa) + start * sa[-1], row_offset(row, shape, sb) + start * sb[-1]
+        _row(a, ia, sa[-1], b, ib, sb[-1], y, base, n, op)
         if kind != 0:
-            for i in range(inner):
+            for i in range(n):
                 y[base + i] = act1(y[base + i], kind, lo, hi)
 
 
@@ -153,6 +159,13 @@ def _activation(x, kind, lo, hi, y):
         a, b = np.float32(lo), np.float32(hi)
         for i in numba.prange(x.shape[0]):
             y[i] = min(max(x[i], a), b)
+    elif kind == 5:  # hardswish
+        a, b = np.float32(lo), np.float32(hi)
+        for i in numba.prange(x.shape[0]):
+            y[i] = x[i] * min(max(x[i] * a + b, np.float32(0.0)), np.float32(1.0))
+    elif kind == 16:  # silu
+        for i in numba.prange(x.shape[0]):
+            y[i] = x[i] / (np.float32(1.0) + np.exp(-x[i]))
     else:
         for i in numba.prange(x.shape[0]):
             y[i] = act1(x[i], kind, lo, hi)

@@ -202,10 +202,54 @@ def _sixth(ch, node, t):
     return ch.by_const(node, 1 / 6) == t
 
 
+def _cube(ch, name, x):
+    """The nodes making `name` = x^3 (Pow(x, 3), or x * (x * x) in either order), else None."""
+    node = ch.producer.get(name)
+    if node is None:
+        return None
+    if node.op_type == "Pow" and node.input[0] == x and ch.const(node.input[1]) == 3.0:
+        return [node]
+    if node.op_type != "Mul" or x not in node.input:
+        return None
+    sq = ch.made(ch.other(node, x), "Mul")
+    return [node, sq] if sq is not None and list(sq.input) == [x, x] and ch.only(sq.output[0], "Mul") is node \
+        else None
+
+
+def _tanh_head(ch, tanh):
+    """Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)) -> (x, its nodes but the Tanh), else None."""
+    scale = ch.made(tanh.input[0], "Mul")
+    t = None if scale is None else ch.by_const(scale, math.sqrt(2 / math.pi))
+    add = None if t is None else ch.made(t, "Add")
+    if add is None or ch.only(tanh.input[0], "Tanh") is not tanh or ch.only(t, "Mul") is not scale:
+        return None
+    for x in add.input:
+        m = ch.made(ch.other(add, x), "Mul")
+        cube = None if m is None or ch.only(m.output[0], "Add") is not add else ch.by_const(m, 0.044715)
+        nodes = None if cube is None or ch.only(cube, "Mul") is not m else _cube(ch, cube, x)
+        if nodes is not None:
+            return x, [scale, add, m, *nodes]
+    return None
+
+
+def fuse_gelu_tanh(imp, nodes):
+    """x * 0.5 * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3))) (the 0.5 first or last) -> Gelu approximate=tanh."""
+    ch = _Chains(imp, nodes)
+    for tanh in [n for n in nodes if n.op_type == "Tanh"]:
+        head = _tanh_head(ch, tanh)
+        add = ch.only(tanh.output[0], "Add")
+        if head is None or add is None or ch.by_const(add, 1.0) != tanh.output[0]:
+            continue
+        tail = _gelu_tail(ch, head[0], add.output[0])
+        if tail is not None:
+            ch.replace([*head[1], tanh, add, *tail[0]], tail[1], "Gelu", head[0], approximate="tanh")
+    return ch.nodes
+
+
 # ONNX-level rewrites, run in order before conversion: (importer, [NodeProto]) -> [NodeProto], a new list in
 # which a chain the exporters spell out (say, an Erf-based Gelu) is one new node of the operator it computes;
 # the importer gives constants (`is_const`, `value`) and `g.outputs`; the model's own nodes are not changed
-PATTERNS = (fuse_gates, fuse_relu6_hardswish, fuse_gelu)
+PATTERNS = (fuse_gates, fuse_relu6_hardswish, fuse_gelu, fuse_gelu_tanh)
 
 
 class ElementwiseOps:
@@ -288,15 +332,15 @@ class ElementwiseOps:
         self._binary(node, "GreaterOrEqual")
 
     def op_And(self, node, a):
-        """`logical_and` on 0/1 masks; folded on constants."""
+        """`logical_and`: on 0/1 masks; folded on constants."""
         self._binary(node, "And")
 
     def op_Or(self, node, a):
-        """`logical_or` on 0/1 masks; folded on constants."""
+        """`logical_or`: on 0/1 masks; folded on constants."""
         self._binary(node, "Or")
 
     def op_Xor(self, node, a):
-        """`logical_xor` on 0/1 masks; folded on constants."""
+        """`logical_xor`: on 0/1 masks; folded on constants."""
         self._binary(node, "Xor")
 
     def op_Sum(self, node, a):
@@ -335,11 +379,11 @@ class ElementwiseOps:
 
     def _activation(self, node, act, int_fold=None):
         if not self.runtime(node, 1):
-            x = self.value(node.input[0])
+            x = self.value(node.input[0])  # folded in its own dtype (ONNX: the output's is the input's)
             if x.dtype.kind in "iub" and int_fold is not None:
                 return self.fold(node, int_fold(x))
             y = apply_act(x.astype(np.float64), act)
-            return self.fold(node, y.astype(x.dtype if x.dtype.kind == "f" else np.float32))
+            return self.fold(node, y.astype(x.dtype if x.dtype.kind in "fiu" else np.float32))
         self.emit(node, "activation", [node.input[0]], node.output[0], act=act)
 
     def _unary(self, node):
@@ -374,7 +418,7 @@ class ElementwiseOps:
         self._activation(node, Act(k.HARDSIGMOID, a.get("alpha", 0.2), a.get("beta", 0.5)))
 
     def op_HardSwish(self, node, a):
-        """`activation` `hardswish`: fused into its producer; also x * HardSigmoid(x)."""
+        """`activation` `hardswish`: fused into its producer; also x * HardSigmoid(x) and x * Clip(x + 3, 0, 6) / 6."""
         self._activation(node, Act(k.HARDSWISH, a.get("alpha", 1.0 / 6.0), a.get("beta", 0.5)))
 
     def op_Swish(self, node, a):
@@ -407,8 +451,8 @@ class ElementwiseOps:
         self._activation(node, Act(k.THRESHOLDEDRELU, a.get("alpha", 1.0)))
 
     def op_Gelu(self, node, a):
-        """`activation` `gelu` (approximate none or tanh): fused into its producer; also the Erf chain
-        x * 0.5 * (1 + Erf(x / sqrt 2))."""
+        """`activation` `gelu` (approximate none or tanh): fused into its producer; also the chains
+        x * 0.5 * (1 + Erf(x / sqrt 2)) and x * 0.5 * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 x^3)))."""
         approximate = a.get("approximate", "none")
         if approximate not in ("none", "tanh"):
             raise ModelError(f"Gelu approximate={approximate!r} is not supported (none, tanh)")
@@ -463,5 +507,5 @@ class ElementwiseOps:
         self._unary(node)
 
     def op_Not(self, node, a):
-        """`activation` `not` on a 0/1 mask; folded on constants."""
+        """`activation` `not`: on a 0/1 mask; fused into its producer; folded on constants."""
         self._unary(node)
