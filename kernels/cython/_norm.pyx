@@ -128,76 +128,101 @@ cdef extern from *:
         for (int j = 1; j < 8; j++) t[0] = t[j] > t[0] ? t[j] : t[0];
         return t[0];
     }
+
+    /* columns [0, n) of x (L rows of stride `inner`), n <= 256 -> y normalised down each column (log_:
+       log-softmax): every step is a loop along a row, so a softmax over a non-last axis vectorizes too */
+    __attribute__((optimize("no-trapping-math"))) static void deepx_softmax_cols(
+            const float* x, float* y, Py_ssize_t L, Py_ssize_t inner, Py_ssize_t n, int log_) {
+        float m[256], s[256];
+        Py_ssize_t i, j;
+        for (i = 0; i < n; i++) { m[i] = x[i]; s[i] = 0.0f; }
+        for (j = 1; j < L; j++)
+            for (i = 0; i < n; i++) m[i] = x[j * inner + i] > m[i] ? x[j * inner + i] : m[i];
+        for (j = 0; j < L; j++)
+            for (i = 0; i < n; i++) {
+                float e = deepx_exp_neg(x[j * inner + i] - m[i]);
+                y[j * inner + i] = e;
+                s[i] += e;
+            }
+        if (log_) {
+            for (i = 0; i < n; i++) s[i] = m[i] + logf(s[i]);
+            for (j = 0; j < L; j++)
+                for (i = 0; i < n; i++) y[j * inner + i] = x[j * inner + i] - s[i];
+        } else {
+            for (i = 0; i < n; i++) s[i] = 1.0f / s[i];
+            for (j = 0; j < L; j++)
+                for (i = 0; i < n; i++) y[j * inner + i] *= s[i];
+        }
+    }
     """
-    float deepx_exp_neg(float x) noexcept nogil
     float deepx_max_line(const float* x, Py_ssize_t n) noexcept nogil
     void deepx_exp_line(const float* x, float* y, Py_ssize_t n, float top) noexcept nogil
+    void deepx_softmax_cols(const float* x, float* y, Py_ssize_t L, Py_ssize_t inner, Py_ssize_t n,
+                            int log_) noexcept nogil
+
+cdef enum:
+    COLS = 256  # columns per call of deepx_softmax_cols
 
 
-cdef float line_max(const float* x, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
+cdef double exp_shifted(const float* x, float* y, Py_ssize_t n, float top) noexcept nogil:
+    # y (n) = exp(x - top); returns their sum (one vectorizable loop, then lanes)
+    deepx_exp_line(x, y, n, top)
+    return lane_sum(y, n, 0.0, False)
+
+
+cdef void softmax_line(const float* x, float* y, Py_ssize_t n) noexcept nogil:
+    # y (n) = exp(x - max) / sum
     cdef Py_ssize_t i
-    cdef float top = x[0]
-    if step == 1:
-        return deepx_max_line(x, n)
-    for i in range(1, n):
-        top = x[i * step] if x[i * step] > top else top
-    return top
-
-
-cdef double exp_shifted(const float* x, float* y, Py_ssize_t n, Py_ssize_t step, float top) noexcept nogil:
-    # y[i*step] = exp(x[i*step] - top); returns their sum (a contiguous line: one vectorizable loop, then lanes)
-    cdef Py_ssize_t i
-    cdef double total = 0.0
-    if step == 1:
-        deepx_exp_line(x, y, n, top)
-        return lane_sum(y, n, 0.0, False)
+    cdef float inv = 1.0 / exp_shifted(x, y, n, deepx_max_line(x, n))
     for i in range(n):
-        y[i * step] = deepx_exp_neg(x[i * step] - top)
-        total += y[i * step]
-    return total
+        y[i] *= inv
 
 
-cdef void softmax_line(const float* x, float* y, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
-    # y[i*step] = exp(x[i*step] - max) / sum over the n elements
+cdef void log_softmax_line(const float* x, float* y, Py_ssize_t n) noexcept nogil:
+    # y (n) = x - max - log(sum exp(x - max)) (y holds the exps meanwhile)
     cdef Py_ssize_t i
-    cdef float inv = 1.0 / exp_shifted(x, y, n, step, line_max(x, n, step))
+    cdef float top = deepx_max_line(x, n)
+    cdef float shift = top + log(exp_shifted(x, y, n, top))
     for i in range(n):
-        y[i * step] *= inv
+        y[i] = x[i] - shift
+
+
+cdef void columns(const float[:, ::1] xv, float[:, ::1] yv, Py_ssize_t L, Py_ssize_t inner, bint log_):
+    # each (L, inner) plane of xv normalised down its columns, COLS columns per task
+    cdef Py_ssize_t chunks = (inner + COLS - 1) // COLS, k, c0
+    for k in prange(xv.shape[0] * chunks, nogil=True, schedule='static',
+                    use_threads_if=xv.shape[0] * inner * L >= PAR_MIN):
+        c0 = k % chunks * COLS
+        deepx_softmax_cols(&xv[k // chunks, c0], &yv[k // chunks, c0], L, inner, min(COLS, inner - c0), log_)
+
+
+cdef normalise(x, int axis, out, bint log_):
+    # x (..., L, ...) -> y normalised along `axis`: rows (the last axis) one by one, else columns of planes
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    cdef Py_ssize_t L = x.shape[axis], inner = int(np.prod(x.shape[axis + 1:]))
+    cdef const float[:, ::1] xv = x.reshape(-1, L * inner)
+    cdef float[:, ::1] yv = out.reshape(-1, L * inner)
+    cdef Py_ssize_t k
+    if inner > 1:
+        columns(xv, yv, L, inner, log_)
+        return out
+    for k in prange(xv.shape[0], nogil=True, schedule='static', use_threads_if=xv.shape[0] * L >= PAR_MIN):
+        if log_:
+            log_softmax_line(&xv[k, 0], &yv[k, 0], L)
+        else:
+            softmax_line(&xv[k, 0], &yv[k, 0], L)
+    return out
 
 
 def softmax(x, int axis, out=None):
     """x (..., L, ...) -> y, normalised along `axis` (of length L)."""
-    if out is None:
-        out = np.empty(x.shape, np.float32)
-    cdef Py_ssize_t L = x.shape[axis], inner = int(np.prod(x.shape[axis + 1:]))
-    cdef const float[:, ::1] xv = x.reshape(-1, L * inner)
-    cdef float[:, ::1] yv = out.reshape(-1, L * inner)
-    cdef Py_ssize_t lines = xv.shape[0] * inner, k
-    for k in prange(lines, nogil=True, schedule='static', use_threads_if=lines * L >= PAR_MIN):
-        softmax_line(&xv[k // inner, k % inner], &yv[k // inner, k % inner], L, inner)
-    return out
-
-
-cdef void log_softmax_line(const float* x, float* y, Py_ssize_t n, Py_ssize_t step) noexcept nogil:
-    # y[i*step] = x[i*step] - max - log(sum exp(x - max)) over the n elements (y holds the exps meanwhile)
-    cdef Py_ssize_t i
-    cdef float top = line_max(x, n, step)
-    cdef float shift = top + log(exp_shifted(x, y, n, step, top))
-    for i in range(n):
-        y[i * step] = x[i * step] - shift
+    return normalise(x, axis, out, False)
 
 
 def log_softmax(x, int axis, out=None):
     """x (..., L, ...) -> x - log(sum exp(x)) along `axis` (of length L)."""
-    if out is None:
-        out = np.empty(x.shape, np.float32)
-    cdef Py_ssize_t L = x.shape[axis], inner = int(np.prod(x.shape[axis + 1:]))
-    cdef const float[:, ::1] xv = x.reshape(-1, L * inner)
-    cdef float[:, ::1] yv = out.reshape(-1, L * inner)
-    cdef Py_ssize_t lines = xv.shape[0] * inner, k
-    for k in prange(lines, nogil=True, schedule='static', use_threads_if=lines * L >= PAR_MIN):
-        log_softmax_line(&xv[k // inner, k % inner], &yv[k // inner, k % inner], L, inner)
-    return out
+    return normalise(x, axis, out, True)
 
 
 cdef void moments(const float* x, Py_ssize_t n, double eps, double* mean, double* inv) noexcept nogil:
