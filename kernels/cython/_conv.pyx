@@ -171,15 +171,38 @@ cdef enum:
     DW_BLOCKED_PQ_LARGE = 28 * 28
 
 
+cdef extern from *:
+    """
+    #include <string.h>
+    typedef float deepx_v8 __attribute__((vector_size(32)));  /* GCC's portable vectors: AVX, 2 SSE, 2 NEON */
+    /* yb (P*Q, 8) = the taps of w (R*S, 8) over xb (Hp, Wp, 8), 8 channels per vector op */
+    static void deepx_dw_taps(const float* xb, const float* wb, float* yb, int P, int Q, int R, int S, int Wp,
+                              int sh, int sw, int dh, int dw) {
+        deepx_v8 acc, xv, wv;
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                acc = (deepx_v8){0, 0, 0, 0, 0, 0, 0, 0};
+                for (int r = 0; r < R; r++)
+                    for (int t = 0; t < S; t++) {
+                        memcpy(&xv, xb + ((Py_ssize_t)(p * sh + r * dh) * Wp + q * sw + t * dw) * 8, 32);
+                        memcpy(&wv, wb + (r * S + t) * 8, 32);
+                        acc += xv * wv;
+                    }
+                memcpy(yb + ((Py_ssize_t)p * Q + q) * 8, &acc, 32);
+            }
+    }
+    """
+    void deepx_dw_taps(const float* xb, const float* wb, float* yb, int P, int Q, int R, int S, int Wp,
+                       int sh, int sw, int dh, int dw) noexcept nogil
+
+
 cdef void depthwise_block(const float* x, const float* w, const float* b, float* y, const Geom* g,
                           int c0, int nc, float* xb, float* wb, float* yb, int Hp, int Wp,
                           ActC act) noexcept nogil:
     # channels [c0, c0+nc) of one image x (C,H,W) * w (C,1,R,S) + b -> y (C,P,Q), nc <= CB: interleaved
     # as xb (Hp,Wp,CB) padded, wb (R*S,CB), yb (P*Q,CB) so that every tap is one vector op over CB channels
-    cdef int R = g.R, S = g.S, P = g.P, Q = g.Q, H = g.H, W = g.W, c, h, i, p, q, r, t
-    cdef Py_ssize_t HW = <Py_ssize_t>H * W, PQ = <Py_ssize_t>P * Q, xo, o
-    cdef float acc[CB]
-    cdef const float* wt
+    cdef int R = g.R, S = g.S, H = g.H, W = g.W, c, h, i, t
+    cdef Py_ssize_t HW = <Py_ssize_t>H * W, PQ = <Py_ssize_t>g.P * g.Q, o
     memset(xb, 0, <Py_ssize_t>Hp * Wp * CB * sizeof(float))
     memset(wb, 0, R * S * CB * sizeof(float))
     for c in range(nc):
@@ -188,19 +211,7 @@ cdef void depthwise_block(const float* x, const float* w, const float* b, float*
                 xb[((<Py_ssize_t>(h + g.pt)) * Wp + i + g.pl) * CB + c] = x[(c0 + c) * HW + h * W + i]
         for t in range(R * S):
             wb[t * CB + c] = w[(c0 + c) * R * S + t]
-    for p in range(P):
-        for q in range(Q):
-            for c in range(CB):
-                acc[c] = 0
-            for r in range(R):
-                xo = ((<Py_ssize_t>(p * g.sh + r * g.dh)) * Wp + q * g.sw) * CB
-                for t in range(S):
-                    wt = wb + (r * S + t) * CB
-                    o = xo + t * g.dw * CB
-                    for c in range(CB):
-                        acc[c] += wt[c] * xb[o + c]
-            for c in range(CB):
-                yb[(p * Q + q) * CB + c] = acc[c]
+    deepx_dw_taps(xb, wb, yb, g.P, g.Q, R, S, Wp, g.sh, g.sw, g.dh, g.dw)
     for c in range(nc):
         for o in range(PQ):
             y[(c0 + c) * PQ + o] = yb[o * CB + c]
