@@ -355,18 +355,6 @@ def matmul(draw):
     a_shape = (k,) if draw(st.integers(0, 5)) == 0 else a_batch + (m, k)
     b_shape = (k,) if draw(st.integers(0, 5)) == 0 else b_batch + (k, n)
     return (_arr(draw, *a_shape), _arr(draw, *b_shape)), {}
-    mode = draw(st.sampled_from(["constant", "reflect", "edge", "wrap"]))
-    x = draw(_nchw()) if draw(st.booleans()) else _arr(draw, *draw(_shape(1, 4)))
-    begin, end = [], []
-    for n in x.shape:
-        lo = -((n - 1) // 2)  # crop at most (n - 1) // 2 each side: one element stays
-        begin.append(draw(st.integers(lo, 3)))
-        end.append(draw(st.integers(lo, 3)))
-    if mode == "reflect":  # reflecting needs more input than it pads
-        n_left = [n + min(b, 0) + min(e, 0) for n, b, e in zip(x.shape, begin, end)]
-        begin = [min(b, k - 1) for b, k in zip(begin, n_left)]
-        end = [min(e, k - 1) for e, k in zip(end, n_left)]
-    return (x,), dict(pads=tuple(begin + end), mode=mode, value=draw(st.sampled_from([0.0, -1.5])))
 
 
 @st.composite
@@ -384,8 +372,6 @@ def resize(draw):
                  coord=draw(st.sampled_from(coords + (["tf_half_pixel_for_nn"] if mode == "nearest" else []))),
                  nearest=draw(st.sampled_from(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])))
     return (_arr(draw, *shape),), attrs
-    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
-    return (draw(_nchw()),), dict(pads=pads, value=draw(st.sampled_from([0.0, -1.5])))
 
 
 @st.composite
