@@ -58,7 +58,7 @@ setup(
     package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.models": ["modern/*.onnx", "modern/models.json"],
                   "deepx.boards": ["*.toml"],
                   "deepx.kernels.opencl": ["*.cl"],
-                  "deepx.kernels.cython": ["built_for.txt"]},
+                  "deepx.kernels.cython": ["built_for.txt", "*.pyx"]},  # sources: kernels.supports reads them
     ext_modules=cythonize(
         extensions,
         language_level=3,

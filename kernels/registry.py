@@ -120,13 +120,29 @@ def supports(op: str, backend: str) -> bool:
             return True
         except KernelError:
             return False
+    return in_source(op, backend)
+
+
+def in_source(op: str, backend: str) -> bool:
+    """Whether the backend's family module for `op` defines it, read from the module's source file."""
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), backend)
     for ext in (".py", ".pyx"):
         path = os.path.join(folder, f"{INFO[backend].prefix}{OPS[op].family}{ext}")
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
-                return re.search(rf"^(?:cp)?def {op}\(", f.read(), re.M) is not None
+                return op in _top_level_names(f.read())
     return False
+
+
+def _top_level_names(source: str) -> set:
+    """The names a Python or Cython module's source defines at top level: `def`/`cpdef`, assignment targets."""
+    names = set()
+    for line in source.replace("\\\n", " ").splitlines():
+        if m := re.match(r"(?:cp)?def (\w+)\(", line):
+            names.add(m.group(1))
+        elif m := re.match(r"([A-Za-z_][\w, ]*?)\s*=(?!=)", line):
+            names.update(t.strip() for t in m.group(1).split(","))
+    return names
 
 
 def prepare(op: str, backend: str, weights) -> Callable:

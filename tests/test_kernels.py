@@ -154,3 +154,18 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
     ref = kernels.run("matmul", "ref", a, b)
     for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
         assert_close(kernels.run("matmul", backend, a, b), ref)
+
+
+def test_capability_check_from_source_agrees_with_the_modules():
+    """kernels.supports reads a backend's sources where it cannot load (planning for a board's GPU elsewhere):
+    on every backend that loads here, the sources name exactly the kernels the modules have."""
+    from deepx.kernels.registry import in_source
+
+    for b in [b for b in BACKENDS if kernels.backend_usable(b)[0]]:
+        for op in OPS:
+            try:
+                kernels.lookup(op, b)
+                present = True
+            except KernelError:
+                present = False
+            assert in_source(op, b) == present, (op, b)
