@@ -254,3 +254,16 @@ def test_dynamic_dimensions_come_from_the_input_file_and_a_dynamic_batch_is_one(
     p = deepx("run", conv_model(tmp_path / "b.onnx", ["N", 3, 6, 6]))
     assert p.returncode == 0 and p.stderr.count("note:") == 1
     assert "input 'x' has a dynamic batch: running batch 1 (another: --input-shape x=N,3,6,6)" in p.stderr
+
+
+def test_an_unsupported_attribute_is_one_line_naming_node_and_attribute(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Resize", ["x", "", "s"], ["y"], name="up1", mode="cubic")], "g",
+                              [vi("x", TensorProto.FLOAT, [1, 3, 8, 8])], [vi("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "s")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    p = deepx("run", str(tmp_path / "m.onnx"))
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        f"deepx: error: {tmp_path / 'm.onnx'}: node 'up1' (Resize): mode 'cubic' is not supported (nearest, linear)"]
