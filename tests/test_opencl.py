@@ -34,7 +34,7 @@ def _activations(op):
     return (0, 1) if op in ("add", "mul") else (0,)
 
 
-@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("op", [op for op in OPS if kernels.supports(op, "opencl")])
 @few
 @given(data=st.data())
 def test_device_resident_in_an_arena(op, data):
