@@ -66,6 +66,19 @@ PARAMETRIC = {"clip": CLIP, "hardsigmoid": HARDSIGMOID, "hardswish": HARDSWISH, 
               "elu": ELU, "selu": SELU, "celu": CELU, "thresholdedrelu": THRESHOLDEDRELU}
 
 
+def binary_kernels(run) -> tuple:
+    """One kernel per op of BINARY, in its order, each `op(a, b, act, out=None)` = run(its code, a, b, act, out)."""
+    def kernel(code, name):
+        def op(a, b, act, out=None):
+            # a, b broadcast (numpy rules) -> act(a `name` b)
+            return run(code, a, b, act, out)
+
+        op.__name__ = op.__qualname__ = name
+        return op
+
+    return tuple(kernel(code, name) for code, name in enumerate(BINARY))
+
+
 def conv_out_size(size: int, k: int, stride: int, pad_begin: int, pad_end: int, dilation: int,
                   ceil_mode: bool = False) -> int:
     """Output length of a conv/pool window sliding over `size` (PyTorch/ONNX Runtime rule)."""

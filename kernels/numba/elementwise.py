@@ -4,7 +4,7 @@ import math
 import numba
 import numpy as np
 
-from ..common import BINARY
+from ..common import binary_kernels
 from .common import act1, act_args, elem_strides, jit, merged, out_array, row_offset
 
 ADD, MUL, SUB, DIV, POW, MIN, MAX = range(7)
@@ -180,19 +180,8 @@ def _run(op, a, b, act, out):
     return y
 
 
-def _binary_op(name):
-    code = BINARY.index(name)
-
-    def op(a, b, act, out=None):
-        # a, b broadcast (numpy rules) -> act(a `name` b)
-        return _run(code, a, b, act, out)
-
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
 add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, logical_and, \
-    logical_or, logical_xor, prelu = (_binary_op(n) for n in BINARY)
+    logical_or, logical_xor, prelu = binary_kernels(_run)
 
 
 def where(cond, x, y, out=None):

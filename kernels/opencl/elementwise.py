@@ -1,12 +1,12 @@
 """Activations, broadcasting binary ops and where on the device."""
 import numpy as np
 
-from ..common import BINARY
+from ..common import binary_kernels
 from .common import Call, c_strides, strided_args
 
 
-def _binary(a, b, act, op, out):
-    # a, b broadcast (numpy rules) -> y
+def _binary(op, a, b, act, out):
+    # a `op` b, broadcast (numpy rules) -> act(y); op: a code of kernels.common.BINARY
     shape = np.broadcast_shapes(a.shape, b.shape)
     c = Call([a, b], out, shape)
     n = c.y.size
@@ -15,19 +15,8 @@ def _binary(a, b, act, op, out):
     return c.result()
 
 
-def _binary_op(name):
-    code = BINARY.index(name)
-
-    def op(a, b, act, out=None):
-        # a, b broadcast (numpy rules) -> act(a `name` b)
-        return _binary(a, b, act, code, out)
-
-    op.__name__ = op.__qualname__ = name
-    return op
-
-
 add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, logical_and, \
-    logical_or, logical_xor, prelu = (_binary_op(n) for n in BINARY)
+    logical_or, logical_xor, prelu = binary_kernels(_binary)
 
 
 def where(cond, x, y, out=None):

@@ -104,6 +104,16 @@ def _chain_axes(n, value):
 PATTERNS = (_layernorm_chains,)
 
 
+def _reducer(kind):
+    """The importer method of ONNX Reduce<Kind>: a `reduce` node of that kind."""
+    def op(self, node, a):
+        self._reduce(node, a, kind)
+
+    op.__doc__ = (f"`reduce` `{kind}`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded "
+                  f"on constants.")
+    return op
+
+
 class ReduceOps:
     """The importer's methods for these operators (a mixin of models.onnx_import._Importer)."""
 
@@ -211,50 +221,15 @@ class ReduceOps:
             return self.fold(node, _fold_reduce(self.value(x), kind, axes, keepdims))
         self.emit(node, "reduce", [x], node.output[0], kind=kind, axes=axes, keepdims=keepdims)
 
-    def op_ReduceSum(self, node, a):
-        """`reduce` `sum`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "sum")
-
-    def op_ReduceMean(self, node, a):
-        """`reduce` `mean`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "mean")
-
-    def op_ReduceMax(self, node, a):
-        """`reduce` `max`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "max")
-
-    def op_ReduceMin(self, node, a):
-        """`reduce` `min`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "min")
-
-    def op_ReduceL1(self, node, a):
-        """`reduce` `l1`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "l1")
-
-    def op_ReduceL2(self, node, a):
-        """`reduce` `l2`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "l2")
-
-    def op_ReduceSumSquare(self, node, a):
-        """`reduce` `sum_square`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded
-        on constants."""
-        self._reduce(node, a, "sum_square")
-
-    def op_ReduceLogSumExp(self, node, a):
-        """`reduce` `log_sum_exp`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded
-        on constants."""
-        self._reduce(node, a, "log_sum_exp")
-
-    def op_ReduceProd(self, node, a):
-        """`reduce` `prod`: axes as attribute or constant input, keepdims, noop_with_empty_axes; folded on
-        constants."""
-        self._reduce(node, a, "prod")
+    op_ReduceSum = _reducer("sum")
+    op_ReduceMean = _reducer("mean")
+    op_ReduceMax = _reducer("max")
+    op_ReduceMin = _reducer("min")
+    op_ReduceL1 = _reducer("l1")
+    op_ReduceL2 = _reducer("l2")
+    op_ReduceSumSquare = _reducer("sum_square")
+    op_ReduceLogSumExp = _reducer("log_sum_exp")
+    op_ReduceProd = _reducer("prod")
 
     def _arg(self, node, a, op, fn):
         x = node.input[0]
