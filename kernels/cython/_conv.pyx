@@ -2,7 +2,7 @@
 pixels + sgemm for the others, a direct depthwise loop, and the low-rank variants (channel
 decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
 transposed conv as GEMM + col2im over tiles of input rows.
-One file of ~660 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
+One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport free, malloc

@@ -1,5 +1,6 @@
 """ONNX elementwise operators: arithmetic, comparisons and logic with broadcasting, where, activations (fused
-into producers by models.passes), and the rewrites of spelled-out SiLU / HardSwish / Gelu chains."""
+into producers by models.passes), and the rewrites of spelled-out SiLU / HardSwish / Gelu chains.
+Over 400 lines: some 45 operators, one short method each, beside the rewrites that produce them."""
 import math
 
 import numpy as np
