@@ -229,6 +229,37 @@ cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale,
             y[j] = act_one(x[j] * scale + shift, act)
 
 
+cdef enum:
+    LANE_PLAIN = 0  # lane_sum's terms: d, d² or |d| of d = x - shift
+    LANE_SQUARE = 1
+    LANE_ABS = 2
+    SUM_LANES = 8  # float partial sums of a row, so that the compiler may vectorize
+    SUM_BLOCK = 4096  # elements the lanes take before they are added into the double total
+
+
+cdef inline double lane_sum(const float* x, Py_ssize_t n, float shift, int terms) noexcept nogil:
+    # sum over x (n) of d, d² (LANE_SQUARE) or |d| (LANE_ABS), d = x - shift, in float lanes added into a double
+    cdef float s[SUM_LANES]
+    cdef float d
+    cdef double total = 0.0
+    cdef Py_ssize_t i, b, end, n8 = n - n % SUM_LANES
+    cdef int j
+    for b in range((n8 + SUM_BLOCK - 1) // SUM_BLOCK):
+        end = min((b + 1) * SUM_BLOCK, n8)
+        for j in range(SUM_LANES):
+            s[j] = 0.0
+        for i in range(b * SUM_BLOCK // SUM_LANES, end // SUM_LANES):
+            for j in range(SUM_LANES):
+                d = x[i * SUM_LANES + j] - shift
+                s[j] += d * d if terms == LANE_SQUARE else (fabsf(d) if terms == LANE_ABS else d)
+        for j in range(SUM_LANES):
+            total += s[j]
+    for i in range(n8, n):
+        d = x[i] - shift
+        total += d * d if terms == LANE_SQUARE else (fabsf(d) if terms == LANE_ABS else d)
+    return total
+
+
 cdef inline void vector_act(float* y, Py_ssize_t n, const float* b, ActC act) noexcept nogil:
     # y (n) = act(y + b), b (n) or NULL
     cdef Py_ssize_t j

@@ -6,7 +6,7 @@ from libc.stdlib cimport free, malloc
 
 import numpy as np
 
-from kernels.cython._common cimport NONE, PAR_MIN, ActC, affine_act, as_act
+from kernels.cython._common cimport LANE_PLAIN, LANE_SQUARE, NONE, PAR_MIN, ActC, affine_act, as_act, lane_sum
 
 cdef ActC IDENT = ActC(NONE, 0.0, 0.0)
 
@@ -62,34 +62,6 @@ def batchnorm(x, scale, bias, mean, var, double eps, act, out=None):
     for nc in prange(NC, nogil=True, schedule='static', use_threads_if=NC * L >= PAR_MIN):
         affine_act(&xv[nc, 0], &yv[nc, 0], L, m[nc % C], t[nc % C], a)
     return out
-
-
-cdef enum:
-    LANES = 8  # float partial sums of a row, so that the compiler may vectorize
-    BLOCK = 4096  # elements the lanes take before they are added into the double total
-
-
-cdef double lane_sum(const float* x, Py_ssize_t n, float shift, bint square) noexcept nogil:
-    # sum of x - shift (of (x - shift)² when `square`) over x (n)
-    cdef float s[LANES]
-    cdef float d
-    cdef double total = 0.0
-    cdef Py_ssize_t i, b, end, n8 = n - n % LANES
-    cdef int j
-    for b in range((n8 + BLOCK - 1) // BLOCK):
-        end = min((b + 1) * BLOCK, n8)
-        for j in range(LANES):
-            s[j] = 0.0
-        for i in range(b * BLOCK // LANES, end // LANES):
-            for j in range(LANES):
-                d = x[i * LANES + j] - shift
-                s[j] += d * d if square else d
-        for j in range(LANES):
-            total += s[j]
-    for i in range(n8, n):
-        d = x[i] - shift
-        total += d * d if square else d
-    return total
 
 
 cdef extern from *:
@@ -167,7 +139,7 @@ cdef enum:
 cdef double exp_shifted(const float* x, float* y, Py_ssize_t n, float top) noexcept nogil:
     # y (n) = exp(x - top); returns their sum (one vectorizable loop, then lanes)
     deepx_exp_line(x, y, n, top)
-    return lane_sum(y, n, 0.0, False)
+    return lane_sum(y, n, 0.0, LANE_PLAIN)
 
 
 cdef void softmax_line(const float* x, float* y, Py_ssize_t n) noexcept nogil:
@@ -227,9 +199,9 @@ def log_softmax(x, int axis, out=None):
 
 cdef void moments(const float* x, Py_ssize_t n, double eps, double* mean, double* inv) noexcept nogil:
     # x (n) -> its mean and 1 / sqrt(variance + eps), two passes
-    cdef double m = lane_sum(x, n, 0.0, False) / n
+    cdef double m = lane_sum(x, n, 0.0, LANE_PLAIN) / n
     mean[0] = m
-    inv[0] = 1.0 / sqrt(lane_sum(x, n, <float>m, True) / n + eps)
+    inv[0] = 1.0 / sqrt(lane_sum(x, n, <float>m, LANE_SQUARE) / n + eps)
 
 
 cdef void layernorm_row(const float* x, const float* scale, const float* bias, Py_ssize_t L, double eps,

@@ -1,13 +1,13 @@
 """Reductions over axes and arg-extrema: x as (O, R, I) blocks, R reduced; threads share the O rows, or blocks
 of COLS columns of them when the kept axes after the reduced ones make I > 1."""
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, fabsf, log, sqrt
+from libc.math cimport exp, expf, log, sqrt
 
 import numpy as np
 
 from deepx.kernels.ref.reduce import KINDS, as_blocks, reduced_shape
 
-from kernels.cython._common cimport PAR_MIN
+from kernels.cython._common cimport LANE_ABS, LANE_PLAIN, LANE_SQUARE, PAR_MIN, lane_sum
 
 cdef enum:  # the kinds, numbered as KINDS
     SUM = 0
@@ -22,8 +22,6 @@ cdef enum:  # the kinds, numbered as KINDS
 
 cdef enum:
     COLS = 64  # columns one thread reduces at once
-    LANES = 8  # float partial sums (or extrema) of a contiguous row, so that the compiler may vectorize
-    BLOCK = 4096  # elements the lanes take before they are added into the double total
 
 
 cdef inline double term(float v, int kind, float top) noexcept nogil:
@@ -48,29 +46,10 @@ cdef inline float finish(double acc, int kind, Py_ssize_t R, float top) noexcept
     return acc
 
 
-cdef double lane_sum(const float* x, Py_ssize_t n, int kind) noexcept nogil:
-    # sum of x (SUM, MEAN, PROD: not here), |x| (L1) or x² (L2, SUM_SQUARE) over x (n), contiguous
-    cdef float s[LANES]
-    cdef double total = 0.0
-    cdef Py_ssize_t i, b, end, n8 = n - n % LANES
-    cdef int j
-    for b in range((n8 + BLOCK - 1) // BLOCK):
-        end = min((b + 1) * BLOCK, n8)
-        for j in range(LANES):
-            s[j] = 0.0
-        for i in range(b * BLOCK, end, 8):
-            for j in range(LANES):
-                if kind == L1:
-                    s[j] += fabsf(x[i + j])
-                elif kind == L2 or kind == SUM_SQUARE:
-                    s[j] += x[i + j] * x[i + j]
-                else:
-                    s[j] += x[i + j]
-        for j in range(LANES):
-            total += s[j]
-    for i in range(n8, n):
-        total += term(x[i], kind, 0.0)
-    return total
+cdef inline double row_sum(const float* x, Py_ssize_t n, int kind) noexcept nogil:
+    # sum of x (SUM, MEAN), |x| (L1) or x² (L2, SUM_SQUARE) over x (n), contiguous
+    return lane_sum(x, n, 0.0, LANE_ABS if kind == L1 else LANE_SQUARE if kind == L2 or kind == SUM_SQUARE
+                    else LANE_PLAIN)
 
 
 cdef extern from *:
@@ -127,7 +106,7 @@ cdef float reduce_row(const float* x, Py_ssize_t R, int kind) noexcept nogil:
             acc *= x[r]
         return acc
     if kind != LOG_SUM_EXP:
-        return finish(lane_sum(x, R, kind), kind, R, 0.0)
+        return finish(row_sum(x, R, kind), kind, R, 0.0)
     top = deepx_extremum_line(x, R, False)
     for r in range(R):
         acc += expf(x[r] - top)

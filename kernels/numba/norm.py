@@ -32,8 +32,8 @@ def _batchnorm(x, scale, shift, kind, lo, hi, y):
 
 
 @jit(parallel=True)
-def _softmax(x, y):
-    # x (A,B,D) -> y: softmax along B
+def _softmax(x, log, y):
+    # x (A,B,D) -> y: softmax along B (log-softmax when `log`)
     A, B, D = x.shape
     for ad in numba.prange(A * D):
         a, d = ad // D, ad % D
@@ -45,26 +45,14 @@ def _softmax(x, y):
             e = np.exp(x[a, j, d] - m)
             y[a, j, d] = e
             total += e
-        inv = np.float32(1.0 / total)
-        for j in range(B):
-            y[a, j, d] *= inv
-
-
-@jit(parallel=True)
-def _log_softmax(x, y):
-    # x (A,B,D) -> y: log-softmax along B
-    A, B, D = x.shape
-    for ad in numba.prange(A * D):
-        a, d = ad // D, ad % D
-        m = x[a, 0, d]
-        for j in range(1, B):
-            m = max(m, x[a, j, d])
-        total = 0.0
-        for j in range(B):
-            total += np.exp(x[a, j, d] - m)
-        shift = np.float32(m + np.log(total))
-        for j in range(B):
-            y[a, j, d] = x[a, j, d] - shift
+        if log:
+            shift = np.float32(m + np.log(total))
+            for j in range(B):
+                y[a, j, d] = x[a, j, d] - shift
+        else:
+            inv = np.float32(1.0 / total)
+            for j in range(B):
+                y[a, j, d] *= inv
 
 
 LANES = 8  # float32 partial sums of a row, so that LLVM may vectorize without fastmath
@@ -151,20 +139,22 @@ def batchnorm(x, scale, bias, mean, var, eps, act, out=None):
     return y
 
 
-def softmax(x, axis, out=None):
-    # x (any) -> exp(x) / sum exp(x) along `axis`
+def _normalise(x, axis, log, out):
+    # x (any) viewed as (before, axis, after) -> y
     y = out_array(out, x.shape)
     shape = (int(np.prod(x.shape[:axis])), x.shape[axis], int(np.prod(x.shape[axis + 1:])))
-    _softmax(x.reshape(shape), y.reshape(shape))
+    _softmax(x.reshape(shape), log, y.reshape(shape))
     return y
+
+
+def softmax(x, axis, out=None):
+    # x (any) -> exp(x) / sum exp(x) along `axis`
+    return _normalise(x, axis, False, out)
 
 
 def log_softmax(x, axis, out=None):
     # x (any) -> x - log(sum exp(x)) along `axis`
-    y = out_array(out, x.shape)
-    shape = (int(np.prod(x.shape[:axis])), x.shape[axis], int(np.prod(x.shape[axis + 1:])))
-    _log_softmax(x.reshape(shape), y.reshape(shape))
-    return y
+    return _normalise(x, axis, True, out)
 
 
 def layernorm(x, scale, bias, axis, eps, out=None):
