@@ -11,17 +11,21 @@ natural-image statistics (1/f noise, per-channel normalised) were tried on AlexN
 they make conv1 more compressible and fc6 less (its input fluctuates more), so white noise stays the
 default; real data is what makes a trained model's layers compressible.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import kernels
-from . import lowrank
-from .execute import run_batches
+from . import data, io, lowrank
+from .data import Data
+from .execute import run_batches, run_samples
 from .graph import Graph, ModelError, Node
 from .lowrank import Candidate
 
 MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
+BATCH = 64  # samples a run when a model is evaluated on data
+STEPS = 8  # bisection steps of the back-off to a promised accuracy or agreement
 OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}  # the op of each method
 
 
@@ -154,73 +158,166 @@ def sizes(before: Graph, after: Graph) -> dict:
 
 @dataclass
 class Job:
-    """A model with the data to compress it: calibration inputs (fit and check), held-out inputs for
-    the measured errors, and labelled test data when there is some."""
+    """A model with its data: `fit` calibrates the candidates, `validation` chooses and backs off the ranks and
+    measures the layers' errors, `test` (data that chose nothing) gives the figures reported."""
 
     graph: Graph  # batch 1
-    calibration: dict
-    held_out: dict
-    labelled: tuple = None  # (inputs dict, labels)
+    fit: Data
+    validation: Data
+    test: Data = None
 
 
-def job(model: str, calibration_path=None, samples: int = 32, seed: int = 0, graph: Graph = None,
-        input_shapes=None) -> Job:
-    """A zoo model's name (its training data calibrates, its test set gives accuracy) or an ONNX file
-    (`graph` if the caller loaded it; calibrated on DATA.npz, else on random normal inputs). A dynamic
-    dimension of the file's inputs comes from input_shapes, else from one sample of DATA.npz."""
-    from . import io, load, zoo
+def job(model: str, calibration=None, samples: int = 32, seed: int = 0, graph: Graph = None, input_shapes=None,
+        test=None, preprocess=None) -> Job:
+    """A zoo model's name (its own data: training split calibrates, validation split chooses, test split
+    reports), or an ONNX file (`graph` if the caller loaded it) with `calibration` (DATA.npz, .npy or a folder
+    of images with `preprocess`) split into fit, validation and, without `test` data, test parts; without
+    data, random normal inputs. A dynamic dimension of the file's inputs comes from input_shapes, else from
+    one sample of the data."""
+    from . import load, zoo
 
     if model in zoo.MODELS:
-        g = load.load_model(zoo.path(model), {"x": (1,) + zoo.MODELS[model]["input"]})
-        x_train, _, x_test, y_test = zoo.digits(model)
-        data = {"x": x_train} if calibration_path is None else io.bind_inputs(io.read_inputs(calibration_path), g)
-        return Job(g, {k: v[:512] for k, v in data.items()}, {k: v[512:640] for k, v in data.items()},
-                   ({"x": x_test}, y_test))
-    arrays = io.read_inputs(calibration_path) if calibration_path else None
-    one = {k: v[:1] for k, v in arrays.items()} if isinstance(arrays, dict) else None if arrays is None else arrays[:1]
+        g = graph or load.load_model(zoo.path(model), {"x": (1,) + zoo.MODELS[model]["input"]})
+        own = zoo.parts(model)
+        fit = data.read(calibration, g, preprocess) if calibration else own["fit"]
+        return Job(g, fit, own["validation"], data.read(test, g, preprocess) if test else own["test"])
+    if model in zoo.RANDOM:
+        model = zoo.path(model)
+    one = None
+    if calibration and not os.path.isdir(calibration):
+        arrays = io.read_inputs(calibration)
+        one = {k: v[:1] for k, v in arrays.items() if k != "labels"} if isinstance(arrays, dict) else arrays[:1]
     g = graph or load.load_model(model, input_shapes, one)
-    if calibration_path:
-        data = io.bind_inputs(arrays, g, calibration_path)
-        n = min(len(v) for v in data.values())
-        if n < 4:
-            raise ModelError(f"{calibration_path}: {n} samples; calibration needs at least 4 (fit, check, held out)")
-        return Job(g, {k: v[:n - n // 4] for k, v in data.items()}, {k: v[n - n // 4:] for k, v in data.items()})
+    tested = data.read(test, g, preprocess) if test else None
+    if calibration:
+        given = data.read(calibration, g, preprocess)
+        n, q = len(given), len(given) // 4
+        if q < 1:
+            raise ModelError(f"{calibration}: {n} samples; calibration needs at least 4 (fit, validation, test)")
+        where = f"of {given.about}"
+        if tested:
+            return Job(g, given.part(0, n - q, f"the first {n - q} {where}"),
+                       given.part(n - q, n, f"the last {q} {where}"), tested)
+        return Job(g, given.part(0, n - 2 * q, f"the first {n - 2 * q} {where}"),
+                   given.part(n - 2 * q, n - q, f"samples {n - 2 * q}-{n - q - 1} {where}"),
+                   given.part(n - q, n, f"the last {q} {where}"))
     if samples < 4:
-        raise ModelError(f"{samples} calibration samples; at least 4 are needed (fit, check, held out)")
+        raise ModelError(f"{samples} calibration samples; at least 4 are needed (fit, validation)")
     rng = np.random.default_rng(seed)
-    draw = lambda n: {k: rng.standard_normal((n,) + g.shapes[k][1:], dtype=np.float32) for k in g.inputs}  # noqa
-    return Job(g, draw(samples), draw(max(2, samples // 4)))
+
+    def draw(n, about):
+        return Data({k: rng.standard_normal((n,) + g.shapes[k][1:], dtype=np.float32) for k in g.inputs}, None,
+                    f"{n} random normal samples ({about})")
+
+    return Job(g, draw(samples, "fit"), draw(max(2, samples // 4), "validation"), tested)
 
 
-def accuracy(g: Graph, labelled) -> float:
-    feeds, labels = labelled
-    logits = run_batches(g, feeds)[g.outputs[0]]
-    return float((logits.argmax(axis=1) == labels).mean())
+def outputs(g: Graph, d: Data) -> np.ndarray:
+    """The graph's first output for every sample of d, run in batches of up to BATCH."""
+    return run_samples(g, d.inputs, BATCH)[g.outputs[0]]
 
 
-def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto", steps=10):
-    """Compress under an error budget, or, with labelled data, under an accuracy-loss limit: the
-    largest budget whose measured test accuracy stays within it (bisection on a log scale)."""
-    layers = candidates(j.graph, j.calibration, method, 0)
-    before = accuracy(j.graph, j.labelled) if j.labelled else None
-    if max_accuracy_loss is not None:
-        if j.labelled is None:
-            raise ModelError("--max-accuracy-loss needs labelled data: use a zoo model")
-        lo, hi = 0.0, max(c.error for layer in layers for c in layer.candidates) * len(layers)
-        best = compress(j.graph, j.calibration, 0.0, layers=layers)
-        for _ in range(steps):
-            mid = np.sqrt(max(lo, 1e-4) * hi)
-            trial = compress(j.graph, j.calibration, mid, layers=layers)
-            if before - accuracy(trial[0], j.labelled) <= max_accuracy_loss:
-                lo, best = mid, trial
-            else:
-                hi = mid
-        error_budget = lo
-        g, layer_report, _ = best
+def is_classifier(y: np.ndarray) -> bool:
+    """Outputs (N, classes), classes > 1: top-1 is a prediction."""
+    return y.ndim == 2 and y.shape[1] > 1
+
+
+def agreement_loss(reference: np.ndarray, y: np.ndarray) -> float:
+    """Share of top-1 predictions that changed (classifiers), else the relative output error."""
+    if is_classifier(reference):
+        return float((reference.argmax(1) != y.argmax(1)).mean())
+    return float(np.linalg.norm(y - reference) / max(np.linalg.norm(reference), 1e-30))
+
+
+def accuracy(y: np.ndarray, labels) -> float:
+    return float((y.argmax(axis=1) == labels).mean())
+
+
+class Limit:
+    """A promise on validation data: `accuracy` (labels needed) or `agreement` loss <= `value`."""
+
+    def __init__(self, kind: str, value: float, g: Graph, validation: Data):
+        if kind == "accuracy" and validation.labels is None:
+            raise ModelError(f"--max-accuracy-loss needs labelled data: {validation.about} has no labels (give "
+                             f"--calibration DATA.npz with a `labels` array, or use --max-agreement-loss)")
+        self.kind, self.value, self.validation = kind, value, validation
+        self.reference = outputs(g, validation)
+        if kind == "accuracy" and not is_classifier(self.reference):
+            raise ModelError(f"--max-accuracy-loss needs a classifier's (N, classes) output; "
+                             f"{g.outputs[0]!r} is {self.reference.shape[1:]} per sample")
+
+    def loss(self, g: Graph) -> float:
+        y = outputs(g, self.validation)
+        if self.kind == "accuracy":
+            return accuracy(self.reference, self.validation.labels) - accuracy(y, self.validation.labels)
+        return agreement_loss(self.reference, y)
+
+
+def back_off(trial, limit: Limit, hi: float, steps: int = STEPS):
+    """The largest error budget in [0, hi] (bisection on a log scale) whose trial(budget) -> (chosen
+    {layer: candidate}, compressed graph) keeps limit.loss <= limit.value: (budget, trial result, loss).
+    Trials that choose the same layers and ranks are measured once."""
+    seen = {}
+
+    def measured(result):
+        key = frozenset((name, c.method, c.ranks) for name, c in result[0].items())
+        if key not in seen:
+            seen[key] = limit.loss(result[1])
+        return seen[key]
+
+    lo, best = 0.0, trial(0.0)
+    best_loss = measured(best)
+    for _ in range(steps):
+        mid = float(np.sqrt(max(lo, hi * 1e-4) * hi))
+        result = trial(mid)
+        if (loss := measured(result)) <= limit.value:
+            lo, best, best_loss = mid, result, loss
+        else:
+            hi = mid
+    return lo, best, best_loss
+
+
+def figures(j: Job, g: Graph, compressed: Graph) -> dict:
+    """What the compressed model keeps on the test data: accuracy before and after (labels), top-1 agreement
+    or the relative output error; None without test data."""
+    if j.test is None:
+        return None
+    before, after = outputs(g, j.test), outputs(compressed, j.test)
+    out = dict(data=j.test.about, samples=len(j.test))
+    if j.test.labels is not None and is_classifier(before):
+        out.update(accuracy_before=accuracy(before, j.test.labels), accuracy_after=accuracy(after, j.test.labels))
+    key = "agreement" if is_classifier(before) else "relative_error"
+    loss = agreement_loss(before, after)
+    out[key] = 1 - loss if key == "agreement" else loss
+    return out
+
+
+def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto", max_agreement_loss=None,
+                layers=None):
+    """Compress under an error budget, or under a promise on the validation data (accuracy or agreement loss):
+    the largest budget that keeps it. The report says which data each figure comes from."""
+    layers = layers or candidates(j.graph, j.fit.inputs, method, 0)
+    limit = None
+    if max_accuracy_loss is not None or max_agreement_loss is not None:
+        kind, value = ("accuracy", max_accuracy_loss) if max_accuracy_loss is not None else \
+            ("agreement", max_agreement_loss)
+        limit = Limit(kind, value, j.graph, j.validation)
+        hi = max([c.error for layer in layers for c in layer.candidates] or [0.0]) * len(layers)
+
+        def trial(budget):
+            chosen = _allocate(layers, budget)
+            return chosen, apply(j.graph, {layers[i].node.name: c for i, c in chosen.items()})
+
+        error_budget, (chosen, g), validation_loss = back_off(trial, limit, hi)
+        layer_report = [layer_row(layer, chosen.get(i)) for i, layer in enumerate(layers)]
     else:
-        g, layer_report, _ = compress(j.graph, j.calibration, error_budget, layers=layers)
-    measured = measured_errors(j.graph, g, j.held_out)
+        g, layer_report, _ = compress(j.graph, j.fit.inputs, error_budget, layers=layers)
+    measured = measured_errors(j.graph, g, j.validation.inputs)
     for r in layer_report:
         r["measured_error"] = measured.get(r["name"])
-    return g, dict(error_budget=error_budget, **sizes(j.graph, g), accuracy_before=before,
-                   accuracy_after=accuracy(g, j.labelled) if j.labelled else None, layers=layer_report)
+    report = dict(error_budget=error_budget, **sizes(j.graph, g), layers=layer_report,
+                  data=dict(fit=j.fit.about, validation=j.validation.about, test=j.test and j.test.about))
+    if limit:
+        report["limit"] = dict(kind=limit.kind, value=limit.value, validation_loss=validation_loss)
+    report["test"] = figures(j, j.graph, g)
+    return g, report

@@ -59,6 +59,26 @@ class Graph:
             except DeepxError as e:
                 raise ModelError(f"node {node.name!r}: {e}") from None
 
+    def with_batch(self, n: int) -> "Graph":
+        """A copy that runs n samples at once: the inputs' leading dimension, and that of reshapes which kept
+        the batch, set to n (ModelError where the shapes then do not check)."""
+        b = self.shapes[self.inputs[0]][0]
+        g = Graph(self.name, list(self.inputs), list(self.outputs), [], dict(self.shapes), self.constants)
+        for name in self.inputs:
+            if self.shapes[name][0] != b:
+                raise ModelError(f"inputs {self.inputs} do not share a batch dimension")
+            g.shapes[name] = (n,) + tuple(self.shapes[name][1:])
+        for node in self.nodes:
+            shape = node.attrs.get("shape") if node.op == "reshape" else None
+            if shape and shape[0] == b:
+                node = Node(node.name, node.op, node.inputs, node.outputs, {**node.attrs, "shape": (n, *shape[1:])})
+            g.nodes.append(node)
+        g.infer_shapes()
+        for node in g.nodes:
+            if node.op == "reshape" and np.prod(g.shapes[node.inputs[0]]) != np.prod(node.attrs["shape"]):
+                raise ModelError(f"node {node.name!r}: its reshape to {node.attrs['shape']} does not follow the batch")
+        return g
+
     def toposort(self):
         """Order nodes so that each comes after the producers of its inputs."""
         producer = {o: n for n in self.nodes for o in n.outputs}
