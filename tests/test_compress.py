@@ -23,7 +23,7 @@ def compressed(request):
 def test_figures(compressed):
     name, _, _, r = compressed
     flops_x, params_x = r["flops_before"] / r["flops_after"], r["params_before"] / r["params_after"]
-    assert r["accuracy_before"] - r["accuracy_after"] <= 0.01
+    assert r["test"]["accuracy_before"] - r["test"]["accuracy_after"] <= 0.01
     if name == "digits-dnn":
         assert flops_x >= 3 and params_x >= 3
     else:
@@ -40,7 +40,7 @@ def test_budget_and_estimates(compressed):
 
 def test_exported_model_runs_in_onnxruntime(compressed):
     _, job, g, _ = compressed
-    x = job.labelled[0]["x"][:1]
+    x = job.test.inputs["x"][:1]
     sess = ort.InferenceSession(to_onnx(g).SerializeToString(), providers=["CPUExecutionProvider"])
     expected = sess.run(None, {"x": x})[0]
     ours = run_batches(g, {"x": x})["logits"]
@@ -54,14 +54,14 @@ def test_exported_model_imports_as_the_compressed_graph(compressed, tmp_path):
     ops = [n.op for n in g.nodes]
     assert [n.op for n in h.nodes] == ops and {"dense_lowrank", "conv2d_lowrank", "conv2d_tucker2"} & set(ops)
     assert [h.shapes[n.outputs[0]] for n in h.nodes] == [g.shapes[n.outputs[0]] for n in g.nodes]
-    x = {"x": job.labelled[0]["x"][:2]}
+    x = {"x": job.test.inputs["x"][:2]}
     np.testing.assert_array_equal(run_batches(h, x)["logits"], run_batches(g, x)["logits"])
 
 
 def test_bigger_budget_compresses_more():
     job = compress.job("digits-dnn")
-    layers = compress.candidates(job.graph, job.calibration, "auto", 0)
-    flops = [compress.compress(job.graph, job.calibration, b, layers=layers)[0].summary()["flops"]
+    layers = compress.candidates(job.graph, job.fit.inputs, "auto", 0)
+    flops = [compress.compress(job.graph, job.fit.inputs, b, layers=layers)[0].summary()["flops"]
              for b in (0.0, 0.02, 0.1, 0.5)]
     assert flops[0] == job.graph.summary()["flops"] and flops == sorted(flops, reverse=True) and flops[-1] < flops[1]
 
@@ -69,10 +69,15 @@ def test_bigger_budget_compresses_more():
 def test_max_accuracy_loss_cli(tmp_path):
     out = tmp_path / "dnn.onnx"
     p = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "compress", "digits-dnn", "--max-accuracy-loss",
-                        "0.01", "-o", str(out), "--json"], capture_output=True, text=True, timeout=600)
+                        "0.01", "-o", str(out), "--json", "--seconds", "0.5"], capture_output=True, text=True,
+                       timeout=600)
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
-    assert r["accuracy_before"] - r["accuracy_after"] <= 0.01
+    assert r["limit"] == dict(kind="accuracy", value=0.01, validation_loss=pytest.approx(r["limit"]["validation_loss"]))
+    assert r["limit"]["validation_loss"] <= 0.01 and "validation split" in r["data"]["validation"]
+    assert r["test"]["accuracy_before"] - r["test"]["accuracy_after"] <= 0.02 and "test split" in r["test"]["data"]
+    s = r["speed"]
+    assert s["deepx_before_ms"] > 0 and s["deepx_after_ms"] > 0 and s["onnxruntime_after_ms"] > 0
     assert r["flops_before"] / r["flops_after"] >= 3 and out.stat().st_size < 0.2 * 8.7e6
     assert {"name", "method", "rank", "flops_before", "flops_after", "estimated_error", "measured_error"} <= set(
         r["layers"][0])
@@ -81,7 +86,7 @@ def test_max_accuracy_loss_cli(tmp_path):
 def test_bad_requests(tmp_path):
     job = compress.job("digits-dnn")
     with pytest.raises(ModelError, match="error budget must be >= 0"):
-        compress.compress(job.graph, job.calibration, -1.0)
+        compress.compress(job.graph, job.fit.inputs, -1.0)
     onnx_file = tmp_path / "m.onnx"
     import onnx
 

@@ -18,8 +18,8 @@ def test_demo_digits_dnn_emulated_meter_plumbing(tmp_path, capsys):
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| digits-dnn")]
     assert "| emulated meter mJ (model replayed) |" in out and "measured" not in out
     labels = [r[2].strip() for r in rows]
-    assert labels == ["CPU only, uncompressed", "GPU only, uncompressed", "deepx plan, uncompressed",
-                      "deepx: RLC (0.05) + plan"]
+    assert labels[:3] == ["CPU only, uncompressed", "GPU only, uncompressed", "deepx plan, uncompressed"]
+    assert re.fullmatch(r"deepx: RLC \(accuracy loss <= 1%, budget [\d.]+\) \+ plan", labels[3])
     energy = [float(r[4]) for r in rows]
     assert energy[3] < min(energy[:3])  # the compressed plan beats every uncompressed configuration
     replayed = float(rows[3][5])
@@ -28,6 +28,8 @@ def test_demo_digits_dnn_emulated_meter_plumbing(tmp_path, capsys):
     assert "emulated meter (model replayed)" in closing and re.search(r"median [\d.]+ ms, p90 [\d.]+, min", closing)
     accuracy = [float(r[7].strip().rstrip("%")) for r in rows]
     assert accuracy[0] > 95 and accuracy[3] > 95
+    assert "- digits-dnn: ranks chosen on 432 images of the digits validation split" in out
+    assert "on test data: the digits test split (360 images)" in out
     assert float(rows[3][6]) < float(rows[0][6])  # fewer weights
 
     png = re.search(r"power trace: (\S+)", out).group(1)

@@ -24,7 +24,7 @@ def alexnet():
     check, 2 held out: enough for the ranks the budgets below can afford, see the README's known limits)."""
     path = light.path("bvlc_alexnet")
     g = load.load_model(path)
-    return path, g, compress.candidates(g, compress.job(str(path), samples=8, graph=g).calibration, "svd")
+    return path, g, compress.candidates(g, compress.job(str(path), samples=8, graph=g).fit.inputs, "svd")
 
 
 @pytest.mark.parametrize("budget", [0.05, 0.3])
@@ -78,7 +78,7 @@ def test_plan_cli_writes_the_compressed_model_it_planned(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--error-budget", "0.1", "--samples", "2"], "2 calibration samples; at least 4 are needed"),
     (["--error-budget", "0.1", "--compressed-output", "{model}"], "would overwrite the model"),
-    (["--calibration", "x.npz"], "--calibration and --compressed-output go with --error-budget"),
+    (["--calibration", "x.npz"], "--calibration, --test, --preprocess and --compressed-output go with RLC"),
 ])
 def test_plan_cli_rlc_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
     model = tmp_path / "dnn.onnx"

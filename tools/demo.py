@@ -1,13 +1,14 @@
 """`deepx demo`: the whole pipeline on each model, one table in the style of the DeepX paper.
 
-For each model: RLC and placement together (`deepx plan --error-budget`), accuracy on the digits test
-set, `deepx pack`, `deepx flash` to a board folder, then the flashed `deepx-run` runs the bundle while a
-UM25C is read over a pseudo-terminal. On the emulated board the meter reads the board's modelled power
-(the plan's inference replayed back to back on its virtual clock, in real time), while deepx-run computes
-at host speed; its energy per inference (the meter's mean power over deepx-run's window x the board's
-modelled latency per inference) is the model replayed, not a measurement: it equals the cost model's
-energy when the meter, its wire format and the energy accounting work. With `--meter` the board is real:
-deepx-run's own energy per inference (above the idle baseline) is the measured figure.
+For each model: RLC and placement together under a promise kept on validation data (`deepx plan
+--max-accuracy-loss` for the labelled zoo models, `--max-agreement-loss` for MobileNetV2 on photographs), the
+figures on test data that chose nothing, `deepx pack`, `deepx flash` to a board folder, then the flashed
+`deepx-run` runs the bundle while a UM25C is read over a pseudo-terminal. On the emulated board the meter
+reads the board's modelled power (the plan's inference replayed back to back on its virtual clock, in real
+time), while deepx-run computes at host speed; its energy per inference (the meter's mean power over
+deepx-run's window x the board's modelled latency per inference) is the model replayed, not a measurement: it
+equals the cost model's energy when the meter, its wire format and the energy accounting work. With `--meter`
+the board is real: deepx-run's own energy per inference (above the idle baseline) is the measured figure.
 """
 import contextlib
 import functools
@@ -21,12 +22,12 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 from ..errors import DeepxError
 
-MODELS = ("digits-dnn", "digits-cnn", "alexnet")
-STEPS = ("plan", "accuracy", "pack", "flash", "run")
+MODELS = ("mnist-alexnet", "mobilenet-v2", "digits-dnn", "digits-cnn", "alexnet")
+DEFAULT_MODELS = MODELS[:2]
+PLACEMENT_ONLY = ("alexnet",)  # random weights: nothing learned for RLC to keep
+STEPS = ("plan", "test", "pack", "flash", "run")
 
 
 class DemoError(DeepxError):
@@ -34,21 +35,27 @@ class DemoError(DeepxError):
 
 
 @functools.cache
-def _model(name: str, workdir: str):
-    """(ONNX path, input shapes, calibration .npz or None, labelled test data or None, graph, RLC candidates),
-    once per model whatever the boards."""
-    from ..models import compress, light, load, zoo
+def _model(name: str):
+    """(ONNX path, input shapes, graph, compress.Job or None, RLC candidates or None), once per model whatever
+    the boards."""
+    from ..models import compress, load, zoo
 
-    if name == "alexnet":
-        path, shapes, calibration, labelled = light.path("bvlc_alexnet"), None, None, None
-    else:
-        x_train, _, x_test, y_test = zoo.digits(name)
-        calibration = os.path.join(workdir, f"{name}-calibration.npz")
-        np.savez(calibration, x=x_train)
-        path, shapes, labelled = zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]}, ({"x": x_test}, y_test)
+    path, shapes = zoo.path(name), {"x": (1,) + zoo.MODELS[name]["input"]} if name in zoo.MODELS else None
     g = load.load_model(path, shapes)
-    layers = compress.candidates(g, compress.job(path, calibration, graph=g).calibration)
-    return path, shapes, calibration, labelled, g, layers
+    if name in PLACEMENT_ONLY:
+        return path, shapes, g, None, None
+    job = compress.job(name, graph=g)
+    return path, shapes, g, job, compress.candidates(g, job.fit.inputs)
+
+
+def promise(name: str, args) -> tuple | None:
+    """The RLC promise of a model: (kind, loss) kept on its validation data; None: placement only."""
+    from ..models import zoo
+
+    if name in PLACEMENT_ONLY:
+        return None
+    return ("agreement", args.max_agreement_loss) if "preprocess" in zoo.MODELS[name] else \
+        ("accuracy", args.max_accuracy_loss)
 
 
 def _run_on_board(command: list, timeout_s: float = 300) -> dict:
@@ -62,30 +69,35 @@ def _run_on_board(command: list, timeout_s: float = 300) -> dict:
     return json.loads(r.stdout)
 
 
-def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: str | None, dest: str,
+def demo_model(name: str, board_name: str, workdir: str, limit: tuple | None, meter: str | None, dest: str,
                window_s: float, step, python: str = sys.executable) -> dict:
     """Every step for one model; `step(label)` reports progress. Returns the table's figures."""
     from .. import boards
-    from ..models import compress, io, load
+    from ..models import io, load
     from ..runtime import bundle
     from ..runtime.emulate import run_plan
-    from ..runtime.plan import file_sha256, save_plan
+    from ..runtime.plan import file_sha256, make_plan, save_plan
     from .flash import flash
     from ..runtime.joint_plan import plan_with_rlc
     from .meter_emulators import make
 
     board = boards.load(board_name)
     tag = f"{name}-{board.name}"
-    step(f"{name}: compress + plan for {board.name}")
-    onnx_path, shapes, calibration, labelled, g, layers = _model(name, workdir)
-    small_path, plan_path = os.path.join(workdir, f"{tag}.onnx"), os.path.join(workdir, f"{tag}.json")
-    plan = plan_with_rlc(onnx_path, g, board, budget, small_path, calibration=calibration, layers=layers)
+    onnx_path, shapes, g, job, layers = _model(name)
+    plan_path = os.path.join(workdir, f"{tag}.json")
+    if limit:
+        step(f"{name}: compress + plan for {board.name}")
+        small_path = os.path.join(workdir, f"{tag}.onnx")
+        plan = plan_with_rlc(onnx_path, g, board, 0.0, small_path, layers=layers, limit=limit, job=job)
+        small = load.load_model(small_path, shapes)
+    else:
+        step(f"{name}: plan for {board.name} (placement only)")
+        small_path, small = onnx_path, g
+        plan = make_plan(g, file_sha256(onnx_path), board, "energy")
     save_plan(plan, plan_path)
-    small = load.load_model(small_path, shapes)
 
-    step(f"{name}: accuracy")
-    acc = (compress.accuracy(g, labelled), compress.accuracy(small, labelled)) if labelled else (None, None)
-
+    step(f"{name}: figures on test data")
+    test = plan.get("compression", {}).get("test")
     step(f"{name}: pack")
     dxb = os.path.join(workdir, f"{tag}.dxb")
     bundle.pack(small, plan, file_sha256(small_path), board.name, dxb, profile=board.text)
@@ -112,12 +124,15 @@ def demo_model(name: str, board_name: str, workdir: str, budget: float, meter: s
             um.unplug()
         modelled_ms = emu.now_ms
         meter_mj = report["meter"]["mean_w"] * modelled_ms
-    c = plan["compression"]
-    base = c["uncompressed"]["baselines"]
-    return dict(model=name, board=board.name, budget=budget, accuracy=acc, plan=plan["predicted"],
-                uncompressed=c["uncompressed"]["predicted"], baselines=base,
-                weights_mib=(c["params_before"] * 4 / 2**20, c["params_after"] * 4 / 2**20),
-                flops=(c["flops_before"], c["flops_after"]), modelled_ms=modelled_ms,
+    c = plan.get("compression")
+    params = g.summary()["param_bytes"] / 4
+    return dict(model=name, board=board.name, limit=limit, test=test, plan=plan["predicted"], data=c and c["data"],
+                uncompressed=c["uncompressed"]["predicted"] if c else None,
+                baselines=c["uncompressed"]["baselines"] if c else plan["baselines"],
+                weights_mib=(c["params_before"] * 4 / 2**20, c["params_after"] * 4 / 2**20) if c else
+                (params * 4 / 2**20,) * 2, budget=c["error_budget"] if c else None,
+                flops=(c["flops_before"], c["flops_after"]) if c else (g.summary()["flops"],) * 2,
+                modelled_ms=modelled_ms,
                 modelled_mj=emu.energy_mj() if emu else plan["predicted"]["energy_mj"] - board.idle_w * modelled_ms,
                 meter_mj=meter_mj, meter=report["meter"], host_ms=report["meter"]["latency_ms"],
                 peak_rss_mib=report["peak_rss_bytes"] / 2**20, trace=None if meter else trace)
@@ -127,32 +142,52 @@ def _pct(a):
     return "—" if a is None else f"{100 * a:.1f}%"
 
 
+def _test_cells(r: dict) -> tuple:
+    """(uncompressed, compressed) cells of the test column: accuracy, else top-1 agreement with the uncompressed
+    model, else nothing (placement only)."""
+    t = r["test"]
+    if not t:
+        return "—", "—"
+    if "accuracy_before" in t:
+        return _pct(t["accuracy_before"]), _pct(t["accuracy_after"])
+    return "—", f"agrees {_pct(t['agreement'])}" if "agreement" in t else f"rel. err {t['relative_error']:.3g}"
+
+
+def _configuration(r: dict) -> str:
+    if not r["limit"]:
+        return "deepx plan (placement only: random weights)"
+    kind, value = r["limit"]
+    return f"deepx: RLC ({kind} loss <= {100 * value:g}%, budget {r['budget']:.3g}) + plan"
+
+
 def table(results: list) -> str:
     """The paper-style table (baselines against the deepx plan, per model and board), then how it was measured,
     or, with an emulated meter, that its figure is the model replayed."""
     emulated = any(r["trace"] for r in results)
     lines = [f"| model | board | configuration | latency ms | energy mJ | {METER_COLUMN[emulated]} | weights MiB "
-             "| test accuracy |", "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| on test data |", "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
-        a0, a1 = r["accuracy"]
+        a0, a1 = _test_cells(r)
         w0, w1 = r["weights_mib"]
         rows = [(f"{p.upper()} only, uncompressed", b, w0, a0) for p, b in r["baselines"].items()]
         if r["uncompressed"]:
             rows.append(("deepx plan, uncompressed", r["uncompressed"], w0, a0))
-        rows.append((f"deepx: RLC ({r['budget']:g}) + plan", r["plan"], w1, a1))
+        rows.append((_configuration(r), r["plan"], w1, a1))
         for i, (label, p, w, a) in enumerate(rows):
             meter = f"{r['meter_mj']:.3f}" if i == len(rows) - 1 else ""
             lines.append(f"| {r['model']} | {r['board']} | {label} | {p['latency_ms']:.3f} | {p['energy_mj']:.3f} "
-                         f"| {meter} | {w:.2f} | {_pct(a)} |")
+                         f"| {meter} | {w:.2f} | {a} |")
     lines += ["", "latency ms, energy mJ: per inference, the board's cost model. " + (
         "emulated meter mJ: a UM25C emulator reads the emulated board's modelled power (the plan's inference "
         "replayed), its mean power over deepx-run's window x the modelled latency per inference; not a "
         "measurement: it can only equal the model's energy, and checks the meter plumbing and the energy accounting"
         if emulated else "measured mJ: deepx-run's energy per inference above idle, by the meter"), ""]
     lines += [_summary(r) for r in results]
-    if any(r["model"] == "alexnet" for r in results):
-        lines.append("AlexNet has random (He) weights: no test accuracy, and little to compress at a small budget "
-                     "(README, Known limits); the 2x is reached at --error-budget 0.75 (jetson-nano), 0.3 (jetson-tk1)")
+    lines += [f"- {m}: ranks chosen on {d['validation']}; on test data: {d['test']}" for m, d in
+              {r["model"]: r["data"] for r in results if r["data"]}.items()]
+    if any(r["model"] in PLACEMENT_ONLY for r in results):
+        lines.append("AlexNet has random (He) weights: a placement-only example (nothing learned for RLC to keep; "
+                     "README, Known limits)")
     return "\n".join(lines)
 
 
@@ -241,7 +276,7 @@ def run(args) -> int:
     (the power trace PNG is then copied to the current folder)."""
     from .. import boards as profiles
 
-    models = args.models or list(MODELS)
+    models = args.models or list(DEFAULT_MODELS)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise DemoError(f"--models {' '.join(unknown)}: expected some of {', '.join(MODELS)}")
@@ -266,14 +301,14 @@ def _run_in(args, models: list, boards: list, workdir: str, keep: bool):
     real = args.meter is not None
     os.makedirs(workdir, exist_ok=True)
     if real:
-        print(f"deepx demo: steps plan, accuracy and pack run here; flash and deepx-run need the board at {args.to} "
+        print(f"deepx demo: steps plan, test and pack run here; flash and deepx-run need the board at {args.to} "
               f"and the meter {args.meter}", file=sys.stderr)
     t0 = time.perf_counter()
     results = []
     with _progress(len(models) * len(boards) * len(STEPS)) as step:
         for name in models:
             for board in boards:
-                results.append(demo_model(name, board, workdir, args.error_budget, args.meter,
+                results.append(demo_model(name, board, workdir, promise(name, args), args.meter,
                                           args.to or os.path.join(workdir, f"board-{board}"), args.window, step,
                                           args.python or ("python3" if real else sys.executable)))
     print(table(results))

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import kernels
 from ..memory import peak_rss_bytes
-from ..models import load
+from ..models import io, load
 from ..runtime.calibrate import load_board
 from ..runtime.executor import Executor
 from ..runtime.onboard.timing import latency, timed_runs
@@ -44,7 +44,14 @@ def run(args) -> dict:
 
 
 def bench(args) -> dict:
-    """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime."""
+    """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime; with a second
+    model, both models (before_after)."""
+    if args.other:
+        shapes = io.parse_input_shapes(args.input_shape)
+        g = load.load_model(args.model, shapes)
+        other = load.load_model(args.other, {n: g.shapes[n] for n in g.inputs})
+        return dict(model=str(args.model), other=str(args.other),
+                    **before_after(args.model, g, args.other, other, args.seconds, args.threads))
     g, feeds, ex = executor(args)
     threads = kernels.set_threads(args.threads)  # after the board, as in run
     try:
@@ -79,4 +86,30 @@ def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: flo
     if uncompressed:
         r.update(onnxruntime_uncompressed_ms=1e3 * times[2], speed_vs_onnxruntime_uncompressed=times[2] / times[0],
                  **{k + "_uncompressed": v for k, v in _diff(ours, theirs[1]).items()})
+    return r
+
+
+def before_after(before_path, before, after_path, after, seconds: float, threads: int = 0, min_runs: int = 10) -> dict:
+    """Two models with the same inputs (before and after compression) timed by deepx's executor in alternating
+    turns in this process, at batch 1, each on its own graph; ONNX Runtime on both files in the same turns when
+    it is installed."""
+    from .bench_kernels import median_times, ort_inference_session
+
+    feeds = io.random_inputs(before)
+    threads = kernels.set_threads(threads)
+    executors = [Executor(before), Executor(after)]
+    try:
+        runs = [lambda ex=ex: ex.run(feeds) for ex in executors]
+        try:
+            sessions = [ort_inference_session(str(p), threads) for p in (before_path, after_path)]
+            runs += [lambda s=s: s.run(None, feeds) for s in sessions]
+        except ImportError:
+            pass
+        times = [1e3 * t for t in median_times(runs, min_runs, seconds)]
+    finally:
+        for ex in executors:
+            ex.close()
+    r = dict(threads=threads, deepx_before_ms=times[0], deepx_after_ms=times[1], speedup=times[0] / times[1])
+    if len(times) == 4:
+        r.update(onnxruntime_before_ms=times[2], onnxruntime_after_ms=times[3])
     return r

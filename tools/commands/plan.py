@@ -3,13 +3,13 @@ import json
 
 from ... import argtypes
 
-from .compress import print_compression
+from .compress import add_data, add_limits, print_compression
 
 
 def add(sub):
     """The plan, emulate, pack and flash commands."""
     pl = sub.add_parser("plan", help="DAD: place the model's unit blocks on a board's CPU and GPU")
-    pl.add_argument("model", help="MODEL.onnx")
+    pl.add_argument("model", help="MODEL.onnx, or a zoo model's name (deepx zoo list)")
     pl.add_argument("--board", required=True, metavar="NAME", help="a board (deepx boards), emulated:NAME, "
                                                                    "or a profile FILE.toml")
     pl.add_argument("--objective", choices=["energy", "latency"], default="energy",
@@ -19,15 +19,16 @@ def add(sub):
     pl.add_argument("--planner", choices=["milp", "exhaustive"], default="milp",
                     help="exhaustive: the reference, for <= 12 blocks")
     pl.add_argument("--input-shape", action="append", metavar="NAME=D1,D2,…", help="shape of a dynamic input")
-    pl.add_argument("--error-budget", type=argtypes.error_budget, metavar="E",
-                    help="also compress layers (RLC), chosen with the placement, summed estimated error <= E (0 to 1)")
-    pl.add_argument("--calibration", metavar="DATA.npz", help="with --error-budget: calibration inputs "
-                                                              "(default: random normal)")
+    rlc = pl.add_mutually_exclusive_group()
+    rlc.add_argument("--error-budget", type=argtypes.error_budget, metavar="E",
+                     help="also compress layers (RLC), chosen with the placement, summed estimated error <= E (0 to 1)")
+    add_limits(rlc)
+    add_data(pl)
     pl.add_argument("--samples", type=argtypes.positive_int, default=32,
                     help="random calibration samples when no data is given")
     pl.add_argument("--method", choices=["svd", "tucker2", "auto"], default="auto", help="conv factorization")
-    pl.add_argument("--compressed-output", metavar="M.onnx", help="with --error-budget: where the compressed "
-                                                                  "model goes (default: PLAN.onnx beside the plan)")
+    pl.add_argument("--compressed-output", metavar="M.onnx", help="with RLC: where the compressed model goes "
+                                                                  "(default: PLAN.onnx beside the plan)")
     pl.add_argument("-o", "--output", required=True, metavar="PLAN.json", help="where the plan goes")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
     pl.set_defaults(func=_plan)
@@ -67,27 +68,37 @@ def _plan(args):
     import time
     from pathlib import Path
 
-    from ...models import io, load
+    from ...models import compress, io, load, zoo
     from ...runtime import planner
     from ...runtime.calibrate import load_board
     from ...runtime.plan import file_sha256, make_plan, save_plan
 
-    if args.error_budget is None and (args.calibration or args.compressed_output):
-        raise planner.PlanError("--calibration and --compressed-output go with --error-budget")
+    limit = (("accuracy", args.max_accuracy_loss) if args.max_accuracy_loss is not None else
+             ("agreement", args.max_agreement_loss) if args.max_agreement_loss is not None else None)
+    rlc = args.error_budget is not None or limit is not None
+    if not rlc and (args.calibration or args.test or args.preprocess or args.compressed_output):
+        raise planner.PlanError("--calibration, --test, --preprocess and --compressed-output go with RLC "
+                                "(--error-budget, --max-accuracy-loss or --max-agreement-loss)")
     t = time.perf_counter()
     board = load_board(args.board)
-    g = load.load_model(args.model, io.parse_input_shapes(args.input_shape))
+    shapes = io.parse_input_shapes(args.input_shape)
+    path = zoo.path(args.model) if args.model in zoo.MODELS or args.model in zoo.RANDOM else args.model
+    if args.model in zoo.MODELS:
+        shapes = {"x": (1,) + zoo.MODELS[args.model]["input"], **shapes}
+    g = load.load_model(path, shapes)
     load_s = time.perf_counter() - t
-    if args.error_budget is None:
-        plan = make_plan(g, file_sha256(args.model), board, args.objective, args.deadline_ms, args.memory_mb,
+    if not rlc:
+        plan = make_plan(g, file_sha256(path), board, args.objective, args.deadline_ms, args.memory_mb,
                          planner.PLANNERS[args.planner]())
     else:
         from ...runtime.joint_plan import plan_with_rlc
 
-        plan = plan_with_rlc(args.model, g, board, args.error_budget,
+        job = compress.job(args.model, args.calibration, args.samples, graph=g, test=args.test,
+                           preprocess=args.preprocess or zoo.MODELS.get(args.model, {}).get("preprocess"))
+        plan = plan_with_rlc(path, g, board, args.error_budget or 0.0,
                              args.compressed_output or Path(args.output).with_suffix(".onnx"), args.objective,
-                             args.deadline_ms, args.memory_mb, planner.PLANNERS[args.planner](), args.calibration,
-                             args.samples, args.method)
+                             args.deadline_ms, args.memory_mb, planner.PLANNERS[args.planner](),
+                             method=args.method, limit=limit, job=job)
     save_plan(plan, args.output)
     if args.json:
         print(json.dumps({k: v for k, v in plan.items() if k != "format"}, indent=1))

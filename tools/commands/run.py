@@ -20,8 +20,12 @@ def add(sub):
     r.add_argument("--json", action="store_true", help="print a JSON report")
     r.set_defaults(func=_run)
 
-    bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process")
+    bn = sub.add_parser("bench", help="time a model against ONNX Runtime in the same process (or two models: "
+                                      "before and after compression)")
     _executor_args(bn)
+    bn.add_argument("other", nargs="?", type=model_file, metavar="OTHER.onnx",
+                    help="a second model with the same inputs (the compressed one): both timed by deepx at batch 1, "
+                         "in alternating turns, and by ONNX Runtime in the same turns")
     bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime",
                     help="the runtime timed against (only onnxruntime so far)")
     bn.add_argument("--seconds", type=argtypes.positive, default=5.0, help="timing budget (at least 10 runs each)")
@@ -77,6 +81,11 @@ def _bench(args):
     r = runner.bench(args)
     if args.json:
         print(json.dumps(r, indent=1))
+        return
+    if args.other:
+        print(f"{args.model} → {args.other} (medians, batch 1, {r['threads']} threads): deepx "
+              f"{r['deepx_before_ms']:.3f} → {r['deepx_after_ms']:.3f} ms ({r['speedup']:.2f}× faster); ONNX Runtime "
+              f"{r['onnxruntime_before_ms']:.3f} → {r['onnxruntime_after_ms']:.3f} ms")
         return
     print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
           f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
