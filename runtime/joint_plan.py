@@ -1,6 +1,7 @@
 """`deepx plan --error-budget`: RLC compression levels and placement chosen together, and the compressed
 model that the plan runs. With a promise (`limit`: accuracy or agreement loss on validation data) the error
-budget is the largest that keeps it, found by models.compress.back_off over joint plans.
+budget is the largest that keeps it, found by models.compress.back_off over joint plans, each layer's errors weighed
+by its measured sensitivity (models.compress.sensitivities).
 
 Each compressible layer's RLC candidates (models.compress: rank, FLOPs, estimated error on calibration
 data) become planner variants; the planner picks one option per block, variants included, under the
@@ -31,8 +32,10 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
                            f"--compressed-output")
     job = job or compress.job(str(model), calibration, samples, seed, graph=g)
     layers = layers or compress.candidates(g, job.fit.inputs, method, seed)
-    variants = {layer.node.name: [PL.Variant(*compress.lowrank_node(layer.node, c), c.error)
-                                  for c in layer.candidates] for layer in layers}
+    promise = compress.Limit(*limit, g, job.validation) if limit else None
+    weights = compress.sensitivities(g, layers, job.validation) if limit else [1.0] * len(layers)
+    variants = {layer.node.name: [PL.Variant(*compress.lowrank_node(layer.node, c), c.error * w)
+                                  for c in layer.candidates] for layer, w in zip(layers, weights)}
     source = file_sha256(model)
 
     def trial(budget):
@@ -44,10 +47,8 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
                 chosen[layer.node.name] = layer.candidates[step["variant"]]
         return chosen, compress.apply(g, chosen), joint
 
-    promise = None
     if limit:
-        promise = compress.Limit(*limit, g, job.validation)
-        hi = max([c.error for layer in layers for c in layer.candidates] or [0.0]) * len(layers)
+        hi = max([v.error for vs in variants.values() for v in vs] or [0.0]) * len(layers)
         error_budget, (chosen, small, joint), loss = compress.back_off(trial, promise, hi)
     else:
         chosen, small, joint = trial(error_budget)
