@@ -91,10 +91,12 @@ def emulate_meter(kind: str, board=None, watts: float | None = None, corrupt: fl
 @dataclass
 class Run:
     """What `deepx-run` did: its JSON report, the outputs, the energy per inference and how it was obtained,
-    the meter's samples [(s, W, window)], and on an emulated board the modules it imported and the imports
-    refused."""
+    the meter's samples [(s, W, window)], the board's cost model for one inference of the bundle's plan, and on
+    an emulated board the modules it imported and the imports refused."""
 
     report: dict
+    modelled_ms: float = 0.0
+    modelled_mj: float = 0.0
     outputs: dict = field(default_factory=dict)
     energy_mj: float | None = None
     energy_how: str = ""
@@ -199,7 +201,7 @@ class Board:
         where = "an emulated board, numba, onnx and Cython unimportable" if self.emulated else self.root
         assert p.returncode == 0, (f"deepx-run of {Path(bundle).name} on {self.name} ({where}) failed with exit "
                                    f"status {p.returncode}: {p.stderr.strip()[-2000:]}")
-        run = Run(json.loads(p.stdout))
+        run = Run(json.loads(p.stdout), model.now_ms, model.energy_mj())
         if not self.emulated:
             for name in ("out.npz", "trace.csv") if inputs is not None else ("trace.csv",):
                 if name == "out.npz" or meter is not None:

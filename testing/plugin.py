@@ -56,9 +56,17 @@ def pytest_generate_tests(metafunc):
 
 def pytest_runtest_setup(item):
     config = item.config
-    if item.get_closest_marker("deepx_emulated") and (config.getoption("deepx_target")
-                                                     or config.getoption("deepx_meter")):
+    target, real = config.getoption("deepx_target"), config.getoption("deepx_target_board")
+    if item.get_closest_marker("deepx_emulated") and (target or config.getoption("deepx_meter")):
         pytest.skip("needs the emulated board and meter (running against --deepx-target / --deepx-meter)")
+    name = getattr(item, "callspec", None) and item.callspec.params.get("deepx_board_name")
+    if target and real and name and _board_name(name) != real:
+        pytest.skip(f"the real target {target} is a {real} board, not {_board_name(name)}")
+
+
+def _board_name(name: str) -> str:
+    """The board a marker's argument names: a board, emulated:NAME, or a profile file (named after the file)."""
+    return Path(name).stem if name.endswith(".toml") else name.removeprefix("emulated:")
 
 
 @pytest.fixture
