@@ -3,7 +3,6 @@ options against an sshd on 127.0.0.1 and a meter emulator's pty; assertion messa
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from deepx import testing
@@ -38,7 +37,6 @@ def test_energy_holds_with_one_percent_corrupted_bytes_and_no_sample_is_garbage(
 
 
 REAL = '''
-import numpy as np
 import pytest
 from deepx import testing
 
@@ -90,3 +88,62 @@ def test_real_target_over_ssh_and_a_real_meter(sshd, deepx_meter, tmp_path):
                    "needs the emulated board and meter", "fault injection and set watts need the emulated meter"):
         assert reason in p.stdout, p.stdout
     assert (tmp_path / "board" / "deepx-run").exists()
+
+
+def test_plan_messages_say_modelled_by_how_much_and_what_to_try(deepx_board):
+    board = deepx_board("rpi4b")
+    plan = board.plan(CNN)
+    p = plan["predicted"]
+    testing.assert_plan_fits(plan, CNN, board, deadline_ms=p["latency_ms"] * 1.01, energy_mj=p["energy_mj"] * 1.01,
+                             memory_mb=8)
+    with pytest.raises(AssertionError) as e:
+        testing.assert_plan_fits(plan, CNN, "rpi4b", deadline_ms=0.5, energy_mj=1, memory_mb=1)
+    msg = str(e.value)
+    assert msg.startswith("plan for digits-cnn on rpi4b (modelled by the board's cost model, not measured): ")
+    assert f"latency {p['latency_ms']:.3f} ms is over the deadline 0.5 ms by {p['latency_ms'] - 0.5:.3f} ms" in msg
+    assert f"energy {p['energy_mj']:.3f} mJ per inference is over 1 mJ by" in msg and "try objective=" in msg
+    held = testing.plan_memory(plan, CNN)["cpu"] / 2**20
+    assert f"memory {held:.2f} MB on cpu is over 1 MB by {held - 1:.2f} MB" in msg
+
+
+def test_shared_memory_counts_the_whole_board(deepx_board):
+    board = deepx_board("jetson-nano")  # CPU and GPU share its DRAM
+    plan = board.plan(CNN, objective="latency")
+    held = testing.plan_memory(plan, CNN)
+    assert len(held) == 2, plan["blocks"]  # both processors hold something in this plan
+    total = sum(held.values()) / 2**20
+    with pytest.raises(AssertionError, match=rf"memory {total:.2f} MB on the board \(shared\) is over"):
+        testing.assert_plan_fits(plan, CNN, board, memory_mb=max(held.values()) / 2**20 + 0.01)
+
+
+def test_outputs_message_names_the_worst_value():
+    x = zoo.digits("digits-cnn")[2][:2]
+    got = testing.assert_matches_onnxruntime(CNN, x)
+    got["logits"][1, 3] += 0.5
+    with pytest.raises(AssertionError, match=r"output 'logits': deepx differs from ONNX Runtime by up to 0\.5 "
+                                             r"\(at \(1, 3\): .*\); allowed atol 0\.0001 \+ rtol 0\.001 x \|value\|, "
+                                             r"1 of 20 values are out\. Try backend='ref'"):
+        testing.assert_outputs_close(got, testing.onnxruntime_outputs(CNN, x))
+
+
+def test_compression_promise():
+    x, y = zoo.digits("digits-dnn")[2:]
+    dnn = zoo.path("digits-dnn")
+    figures = testing.assert_compression_keeps(dnn, x[:96], y[:96], error_budget=0.05, max_accuracy_loss=0.02,
+                                               max_agreement_loss=0.02)
+    assert figures["samples"] == 96 and figures["agreement"] >= 0.98
+    with pytest.raises(AssertionError, match=r"RLC at error budget 1 \(.*x fewer FLOPs\) on your 96 samples: top-1 "
+                                             r"agreement with the uncompressed model is .*% \(\d+ of 96 differ\), "
+                                             r"the promise is >= 100\.00%.*Try a lower error_budget"):
+        testing.assert_compression_keeps(dnn, x[:96], error_budget=1.0, max_agreement_loss=0.0)
+    with pytest.raises(ValueError, match="max_accuracy_loss needs labels"):
+        testing.assert_compression_keeps(dnn, x[:96], max_accuracy_loss=0.01)
+
+
+def test_marker_without_the_fixture_is_a_usage_error(tmp_path):
+    (tmp_path / "test_m.py").write_text("import pytest\n\n\n@pytest.mark.deepx_board('rpi4b')\ndef test_x():\n"
+                                        "    pass\n")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "--strict-markers", "-p", "no:cacheprovider",
+                        "--rootdir", str(tmp_path), "test_m.py"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 0 and "the test must take deepx_board or deepx_board_name" in p.stdout + p.stderr
