@@ -194,8 +194,8 @@ class Board:
         if meter is not None and meter.board is self:
             self._load_w = model.energy_mj() / model.now_ms  # mJ / ms = W
         try:
-            p = subprocess.run(shlex.split(flashed["command"]) + args, capture_output=True, text=True, env=env,
-                               timeout=600)
+            argv = shlex.split(flashed["command"]) + (args if self.emulated else [shlex.quote(a) for a in args])
+            p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
         finally:
             self._load_w = None
         where = "an emulated board, numba, onnx and Cython unimportable" if self.emulated else self.root
@@ -203,9 +203,10 @@ class Board:
                                    f"status {p.returncode}: {p.stderr.strip()[-2000:]}")
         run = Run(json.loads(p.stdout), model.now_ms, model.energy_mj())
         if not self.emulated:
-            for name in ("out.npz", "trace.csv") if inputs is not None else ("trace.csv",):
-                if name == "out.npz" or meter is not None:
+            for name, wanted in (("out.npz", inputs is not None), ("trace.csv", meter is not None)):
+                if wanted:
                     self._get(f"{there}/{name}", here / name)
+            self._target().sh('rm -rf "$1"', there, what="removing the run's files")
         if inputs is not None:
             with np.load(here / "out.npz") as z:
                 run.outputs = {k: z[k] for k in z.files}

@@ -37,6 +37,7 @@ def test_energy_holds_with_one_percent_corrupted_bytes_and_no_sample_is_garbage(
 
 
 REAL = '''
+import numpy as np
 import pytest
 from deepx import testing
 
