@@ -1,5 +1,5 @@
-"""A board for tests: emulated (a folder as its root, its modelled power for meters) or real (ssh://), with
-plan, pack, flash and `deepx-run`; and meters: an emulator on a pseudo-terminal, or a real one by spec."""
+"""A board for tests: emulated (a folder as its root, its modelled power for meters) or real (ssh:// or a
+folder), with plan, pack, flash and `deepx-run`; and meters: an emulator on a pseudo-terminal, or a real one."""
 import base64
 import csv
 import inspect
@@ -106,16 +106,15 @@ class Run:
 
 
 class Board:
-    """A board by profile, with a root to flash into: a folder (emulated) or ssh://[user@]host[:port]/path."""
+    """A board by profile, with a root to flash into: a folder, or ssh://[user@]host[:port]/path; `emulated`:
+    this machine runs its bundles as the board would (numba, onnx and Cython unimportable), and meters read its
+    modelled power."""
 
-    def __init__(self, profile, root, work, python: str = sys.executable, ssh_config=None):
+    def __init__(self, profile, root, work, python: str = sys.executable, ssh_config=None, emulated: bool = True):
         self.profile, self.name, self.root, self.work = profile, profile.name, str(root), Path(work)
-        self.python, self.ssh_config = python, ssh_config
+        self.python, self.ssh_config, self.emulated = python, ssh_config, emulated
+        self.remote = self.root.startswith("ssh://")
         self._load_w = None  # the modelled mean watts of the inference running now; None: idle
-
-    @property
-    def emulated(self) -> bool:
-        return not self.root.startswith("ssh://")
 
     def __repr__(self):
         return f"Board({self.name!r}, {'emulated at ' if self.emulated else ''}{self.root})"
@@ -176,13 +175,13 @@ class Board:
         flashed = self.flash(bundle)
         self.work.mkdir(parents=True, exist_ok=True)
         here = Path(tempfile.mkdtemp(prefix="run-", dir=self.work))
-        there = here if self.emulated else f"{self._target().path}/.deepx-test/{here.name}"
-        if not self.emulated:
+        there = f"{self._target().path}/.deepx-test/{here.name}" if self.remote else here
+        if self.remote:
             self._target().sh('mkdir -p "$1"', there, what="making a folder for the run's files")
         args = ["--json", "--repeat", str(repeat)]
         if inputs is not None:
             np.savez(here / "in.npz", **inputs)
-            if not self.emulated:
+            if self.remote:
                 self._put(here / "in.npz", f"{there}/in.npz")
             args += ["--input", f"{there}/in.npz", "--output", f"{there}/out.npz"]
         if meter is not None:
@@ -194,7 +193,7 @@ class Board:
         if meter is not None and meter.board is self:
             self._load_w = model.energy_mj() / model.now_ms  # mJ / ms = W
         try:
-            argv = shlex.split(flashed["command"]) + (args if self.emulated else [shlex.quote(a) for a in args])
+            argv = shlex.split(flashed["command"]) + ([shlex.quote(a) for a in args] if self.remote else args)
             p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
         finally:
             self._load_w = None
@@ -202,7 +201,7 @@ class Board:
         assert p.returncode == 0, (f"deepx-run of {Path(bundle).name} on {self.name} ({where}) failed with exit "
                                    f"status {p.returncode}: {p.stderr.strip()[-2000:]}")
         run = Run(json.loads(p.stdout), model.now_ms, model.energy_mj())
-        if not self.emulated:
+        if self.remote:
             for name, wanted in (("out.npz", inputs is not None), ("trace.csv", meter is not None)):
                 if wanted:
                     self._get(f"{there}/{name}", here / name)

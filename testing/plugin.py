@@ -102,7 +102,7 @@ def deepx_board(request, deepx_board_name, tmp_path_factory):
                 pytest.skip(f"the real target {target} is a {real} board, not {profile.name}")
             made[name] = Board(profile, target or work / "root", work / "work",
                                config.getoption("deepx_python") or ("python3" if target else sys.executable),
-                               config.getoption("deepx_ssh_config"))
+                               config.getoption("deepx_ssh_config"), emulated=not target)
         return made[name]
 
     return board
@@ -116,12 +116,15 @@ def deepx_meter(request):
     from .board import Meter, emulate_meter
 
     real, started = request.config.getoption("deepx_meter"), []
+    target = request.config.getoption("deepx_target")
 
     def meter(kind="um25c", board=None, corrupt=0.0, drop=0.0, seed=0, watts=None, **options):
         if real:
             if corrupt or drop or watts is not None or options:
                 pytest.skip(f"fault injection and set watts need the emulated meter (the real meter is {real})")
             return Meter(real, board=board)
+        if target:
+            pytest.skip(f"an emulated meter's port is on this machine, not on {target}: give --deepx-meter SPEC")
         started.append(emulate_meter(kind, board, watts, corrupt, drop, seed, **options))
         return started[-1]
 
