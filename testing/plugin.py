@@ -65,8 +65,15 @@ def pytest_runtest_setup(item):
 
 
 def _board_name(name: str) -> str:
-    """The board a marker's argument names: a board, emulated:NAME, or a profile file (named after the file)."""
-    return Path(name).stem if name.endswith(".toml") else name.removeprefix("emulated:")
+    """The board a marker's argument names: a board, emulated:NAME, or a profile file (the name it holds)."""
+    from deepx import boards
+    from deepx.errors import DeepxError
+
+    name = name.removeprefix("emulated:")
+    try:
+        return boards.load(name).name if name.endswith(".toml") else name
+    except DeepxError:
+        return name  # the deepx_board fixture says what is wrong with it
 
 
 @pytest.fixture
