@@ -36,6 +36,15 @@ def test_energy_holds_with_one_percent_corrupted_bytes_and_no_sample_is_garbage(
         testing.assert_energy(run, max_mj=1)
 
 
+@pytest.mark.parametrize("kind", ["um34c", "ina", "scpi"])
+def test_every_wire_format_reads_the_board(deepx_board_name, deepx_board, deepx_bundle, deepx_meter, kind):
+    board = deepx_board("rpi4b")
+    run = board.run(deepx_bundle(CNN, board), meter=deepx_meter(kind, board=board))
+    assert run.energy_mj == pytest.approx(run.modelled_mj, rel=1e-3) and run.energy_how.startswith(
+        f"modelled: an emulated {kind} read the board's modelled power")
+    assert deepx_board_name is None  # no marker: no board of its own
+
+
 REAL = '''
 import numpy as np
 import pytest
