@@ -23,7 +23,9 @@ def _feeds(model, inputs) -> dict:
         return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
     import onnx
 
-    names = [i.name for i in onnx.load(str(model), load_external_data=False).graph.input]
+    graph = onnx.load(str(model), load_external_data=False).graph
+    weights = {t.name for t in graph.initializer}  # older exporters list them as inputs too
+    names = [i.name for i in graph.input if i.name not in weights]
     if len(names) != 1:
         raise ValueError(f"{model} has inputs {', '.join(names)}: give inputs as {{name: array}}")
     return {names[0]: np.ascontiguousarray(inputs, dtype=np.float32)}
@@ -170,8 +172,8 @@ def assert_compression_keeps(model, inputs, labels=None, error_budget: float = 0
             raise ValueError(f"{n} calibration samples: give at least 8 (fit, check, held out)")
         job = compress.Job(g, {k: v[:n - n // 4] for k, v in cal.items()}, {k: v[n - n // 4:] for k, v in cal.items()})
         small, report = compress.compress_to(job, error_budget)
-        how = f"RLC at error budget {error_budget:g} ({report['flops_before'] / max(report['flops_after'], 1):.1f}x " \
-              f"fewer FLOPs)"
+        ratio = report["flops_before"] / max(report["flops_after"], 1)
+        how = f"RLC at error budget {error_budget:g} ({ratio:.1f}x fewer FLOPs)"
     else:
         small, how = load.load_model(str(compressed), one), f"{compressed}"
     before, after = _top1(g, feeds), _top1(small, feeds)
