@@ -7,7 +7,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-FOLDERS = ["kernels", "models", "boards", "runtime", "tools"]
+FOLDERS = ["kernels", "models", "boards", "runtime", "tools", "testing"]
 SUBPACKAGES = ["kernels.ref", "kernels.numba", "kernels.cython", "kernels.opencl", "models.zoo", "runtime.power",
                "runtime.planner", "models.onnx_ops",
                "runtime.onboard", "tools.commands"]
@@ -90,6 +90,7 @@ setup(
     },
     entry_points={"console_scripts": ["deepx = deepx.tools.cli:main",
                                       "deepx-power = deepx.tools.power_cli:main",
-                                      "deepx-run = deepx.runtime.onboard.deepx_run:main"]},
+                                      "deepx-run = deepx.runtime.onboard.deepx_run:main"],
+                  "pytest11": ["deepx = deepx.testing.plugin"]},  # the pytest plugin: fixtures, markers, options
     zip_safe=False,
 )

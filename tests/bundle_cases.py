@@ -1,39 +1,14 @@
-"""Helpers for the flash and deepx-run tests: a packed zoo model, the host's outputs for it, and a
-sitecustomize that makes importing numba, onnx or Cython fail in a subprocess, and records each attempt."""
+"""Helpers for the flash and deepx-run tests: a packed zoo model, the host's outputs for it; deepx.testing's
+`blocked_env` makes importing numba, onnx or Cython fail in a subprocess, and records each attempt."""
 import os
 import subprocess
 import sys
 
 import numpy as np
 from deepx.models import zoo
+from deepx.testing.board import BLOCKED, blocked_env  # noqa: F401 (the tests import them from here)
 
 SHAPE = ("--input-shape", "x=1,1,32,32")
-BLOCKED = ("numba", "llvmlite", "onnx", "onnxruntime", "Cython", "cython", "pyximport")
-
-SITECUSTOMIZE = f'''
-"""Test only: {", ".join(BLOCKED)} cannot be imported (as on a board without them); every attempt, and
-the modules imported, are written at exit."""
-import atexit, os, sys
-
-tried = []
-
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in {BLOCKED!r}:
-            tried.append(name)
-            raise ModuleNotFoundError(f"{{name}} is blocked in this test", name=name)
-
-
-def report():
-    with open(os.environ["DEEPX_TEST_MODULES"], "w") as f:
-        f.write("\\n".join(["tried: " + " ".join(tried), *sorted(sys.modules)]))
-
-
-sys.meta_path.insert(0, Blocker())
-if os.environ.get("DEEPX_TEST_MODULES"):
-    atexit.register(report)
-'''
 
 
 def deepx(*args, **kw):
@@ -60,16 +35,6 @@ def inputs(path, bundle, seed=1):
               "--input", str(path), "--output", out)
     assert p.returncode == 0, p.stderr
     return outputs(out)
-
-
-def blocked_env(folder):
-    """Environment for a subprocess in which the BLOCKED imports fail; folder/modules gets the attempts
-    (first line) and the modules imported."""
-    folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = dict(os.environ, DEEPX_TEST_MODULES=str(folder / "modules"))
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), *filter(None, [env.get("PYTHONPATH")])])
-    return env
 
 
 def outputs(path):

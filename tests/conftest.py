@@ -1,4 +1,5 @@
-"""Shared test setup: helper modules on the path, the power tests' `emulator` fixture, a host profile per session."""
+"""Shared test setup: helper modules on the path, the power tests' `emulator` fixture, an ssh server, a host
+profile per session. deepx's pytest plugin (deepx.testing.plugin) gives deepx_board, deepx_meter and deepx_bundle."""
 import os
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (kernel_cases, onnx_cases)
 
+import sshd_cases  # noqa: E402
 from deepx.tools.meter_emulators import constant, make  # noqa: E402
 
 
@@ -36,3 +38,10 @@ def emulator():
     for em in started:
         if em.serving:
             em.unplug()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """An OpenSSH server on 127.0.0.1 for this user (sshd_cases.sshd); the test skips without OpenSSH."""
+    with sshd_cases.sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server

@@ -8,8 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from bundle_cases import BLOCKED, blocked_env, deepx, inputs, outputs, pack
-from deepx.tools.meter_emulators import constant
+from bundle_cases import BLOCKED, blocked_env, inputs, outputs, pack
 
 RUN = [sys.executable, "-m", "deepx.runtime.onboard.deepx_run"]
 
@@ -52,9 +51,8 @@ def test_json_report(cnn):
     assert 0 < r["start_s"] < 30 and r["outputs"]["logits"]["shape"] == [1, 10]
 
 
-def test_energy_per_inference(cnn, emulator):
-    port = emulator("um25c", constant(2.5))
-    p = run(cnn[0], "--meter", f"um25c:{port}", "--baseline", "0", "--json")
+def test_energy_per_inference(cnn, deepx_meter):
+    p = run(cnn[0], "--meter", deepx_meter("um25c", watts=2.5).spec, "--baseline", "0", "--json")
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     m = r["meter"]
@@ -99,7 +97,7 @@ def test_board_from_the_environment(cnn):
     assert p.returncode == 2 and "this board is 'rpi5'" in p.stderr
 
 
-def test_runs_a_plan_for_a_calibrated_profile_that_is_not_shipped(tmp_path):
+def test_runs_a_plan_for_a_calibrated_profile_that_is_not_shipped(tmp_path, deepx_board):
     """A profile `deepx calibrate` wrote under any name: the bundle carries it, deepx-run runs on it."""
     from deepx import boards
 
@@ -112,13 +110,8 @@ def test_runs_a_plan_for_a_calibrated_profile_that_is_not_shipped(tmp_path):
     assert json.loads(p.stdout)["board"] == "my-nano"
     p = run(bundle, "--board", "jetson-nano")
     assert p.returncode == 2 and "packed for board 'my-nano'" in p.stderr
-    p = deepx("flash", str(bundle), "--board", str(tmp_path / "my-nano.toml"), "--to", str(tmp_path / "board"),
-              "--python", sys.executable)
-    assert p.returncode == 0, p.stderr
-    p = subprocess.run([str(tmp_path / "board" / "deepx-run"), str(tmp_path / "board" / "m.dxb"), "--json"],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["board"] == "my-nano"
+    board = deepx_board(tmp_path / "my-nano.toml")  # flashed, and run by the launcher, numba and onnx blocked
+    assert board.run(bundle).report["board"] == "my-nano"
 
 
 @pytest.mark.parametrize("option,value,message", [("--repeat", "-1", "expected a whole number >= 0"),

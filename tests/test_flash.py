@@ -1,19 +1,16 @@
 """`deepx flash` to a local folder (an emulated board's root) and over ssh to an OpenSSH server on
-127.0.0.1 started here; full disks on a small tmpfs; nothing half-written left behind on failure."""
-import getpass
+127.0.0.1 (the `sshd` fixture); full disks on a small tmpfs; nothing half-written left behind on failure."""
 import json
 import os
 import shlex
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from bundle_cases import blocked_env, deepx, inputs, outputs, pack, snapshot
+from sshd_cases import free_port
 
 PY = ("--python", sys.executable)
 
@@ -145,51 +142,6 @@ def test_full_disk_leaves_nothing(cnn, flashed, small_disk, where):
 
 # --- over ssh, to an OpenSSH server on 127.0.0.1 ---------------------------------------------------------
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path):
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    """An sshd on a free 127.0.0.1 port with its own host key, accepting one client key for this user."""
-    exe = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not os.path.exists(exe) or not shutil.which("ssh") or not shutil.which("ssh-keygen"):
-        pytest.skip("OpenSSH server or client missing (apt-get install openssh-server openssh-client)")
-    d = tmp_path_factory.mktemp("sshd")
-    user, port = getpass.getuser(), _free_port()
-    host, key, stranger = _keygen(d / "host_key"), _keygen(d / "id"), _keygen(d / "stranger")
-    shutil.copy(f"{key}.pub", d / f"{user}.keys")
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {d}/%u.keys\nPidFile {d}/pid\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nLogLevel ERROR\n")
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} " + (d / "host_key.pub").read_text())
-    for name, identity in (("ssh_config", key), ("stranger_config", stranger)):
-        (d / name).write_text(f"Host 127.0.0.1\n  User {user}\n  IdentityFile {identity}\n  IdentitiesOnly yes\n"
-                              f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n")
-    if os.geteuid() == 0:
-        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
-    proc = subprocess.Popen([exe, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    if proc.poll() is not None:
-        pytest.skip(f"sshd did not start: {proc.stderr.read().strip()}")
-    yield SimpleNamespace(port=port, user=user, config=d / "ssh_config", stranger=d / "stranger_config")
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def test_flash_over_ssh_and_run(cnn, sshd, tmp_path):
     board = tmp_path / "sshboard"
     to = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}{board}"
@@ -207,7 +159,7 @@ def test_flash_over_ssh_and_run(cnn, sshd, tmp_path):
 
 def test_unreachable_and_refusing_ssh_targets(cnn, sshd, tmp_path):
     board = tmp_path / "never"
-    closed = _free_port()
+    closed = free_port()
     p = deepx("flash", str(cnn.bundle), "--board", "jetson-nano", "--to", f"ssh://127.0.0.1:{closed}{board}",
               "--ssh-config", str(sshd.config), *PY)
     assert_one_line_error(p, "ssh failed: ssh: connect to host 127.0.0.1 port")

@@ -1,6 +1,10 @@
-"""The README's tables of operators, boards and meters say what the code does, no more and no less."""
+"""The README's tables of operators, boards and meters say what the code does, no more and no less; its pytest
+example passes, copied into an empty folder."""
 import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -59,7 +63,8 @@ def test_performance_tables_are_generated(readme):
                "kernels": perf_tables.kernels_table([]).splitlines()[0]}
     for name, block in blocks.items():
         head, _, table = block.partition("\n\n")
-        assert perf_tables.HEADER.fullmatch(" ".join(head.split())), f"{name}: header not in perf_tables' format:\n{head}"
+        assert perf_tables.HEADER.fullmatch(" ".join(head.split())), \
+            f"{name}: header not in perf_tables' format:\n{head}"
         rows = table.splitlines()
         assert rows[0] == columns[name] and len(rows) > 2
         assert all(row.count("|") == rows[0].count("|") for row in rows[1:] if row.startswith("|"))
@@ -73,3 +78,25 @@ def test_perf_header_format(monkeypatch):
     head = perf_tables.header([1, 2], "python -m deepx.tools.perf_tables README.md --seconds 1").rstrip("\n")
     assert perf_tables.HEADER.fullmatch(" ".join(head.split())), head
     assert all(len(line) <= 120 for line in head.splitlines())
+
+
+def example(readme, marker):
+    """The fenced code block right after `<!-- marker -->`."""
+    m = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```\n", readme, re.S)
+    assert m, f"no python block after <!-- {marker} --> in README.md"
+    return m.group(1)
+
+
+def test_pytest_example_passes_in_an_empty_folder(readme, tmp_path):
+    """The example of "Testing a deployment with pytest", with the zoo's model exported beside it: under 60 s."""
+    (tmp_path / "test_deployment.py").write_text(example(readme, "pytest-example"))
+    p = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "zoo", "export", "digits-cnn", "-o", "model.onnx"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    t = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "--strict-markers", "-p", "no:cacheprovider",
+                        "--rootdir", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t
+    print(f"\nREADME pytest example: {took:.1f} s: {p.stdout.strip().splitlines()[-1]}")
+    assert p.returncode == 0 and "6 passed" in p.stdout, p.stdout[-3000:] + p.stderr[-2000:]
+    assert took < 60, f"the README's pytest example took {took:.1f} s (the promise is under 60 s on 2 cores)"

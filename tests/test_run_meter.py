@@ -6,14 +6,13 @@ import sys
 import pytest
 
 from deepx.models import zoo
-from deepx.tools.meter_emulators import constant
 
 
 @pytest.mark.parametrize("baseline", [0.0, 0.5])
-def test_energy_per_inference(emulator, baseline):
-    port = emulator("um25c", constant(2.5))
+def test_energy_per_inference(deepx_meter, baseline):
     p = subprocess.run([sys.executable, "-m", "deepx.tools.cli", "run", zoo.path("digits-dnn"), "--input-shape",
-                        "x=16,64", "--meter", f"um25c:{port}", "--baseline", str(baseline), "--json"],
+                        "x=16,64", "--meter", deepx_meter("um25c", watts=2.5).spec, "--baseline", str(baseline),
+                        "--json"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     m = json.loads(p.stdout)["meter"]

@@ -10,7 +10,7 @@ import pkgutil
 import sys
 
 #: the layers, lowest first: a module may import its own layer or a lower one
-LAYERS = ("core", "kernels", "models", "boards", "runtime", "tools")
+LAYERS = ("core", "kernels", "models", "boards", "runtime", "tools", "testing")
 
 
 def modules() -> dict:

@@ -146,8 +146,9 @@ class UMMeter(SerialMeter):
                 reply += read_some(self.port, self.spec)
             if self.parser.feed(reply):
                 return
-            if len(reply) >= 2 and reply[:2] in {struct.pack(">H", m.model_id) for m in MODELS.values()}:
-                break  # another model answered: no point in asking again
+            if len(reply) >= 2 and reply[:2] in {struct.pack(">H", m.model_id) for m in MODELS.values()
+                                                 if m is not self.model}:
+                break  # another model answered: no point in asking again (a damaged frame of this one: ask again)
         raise MeterError(f"{self.spec}: {self._describe(reply)}")
 
     def _describe(self, reply: bytes) -> str:
