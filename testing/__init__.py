@@ -146,9 +146,9 @@ def assert_energy(run: Run, max_mj: float):
 
 
 def _top1(g, feeds) -> np.ndarray:
-    from ..models.execute import run_batches
+    from ..models.execute import run_samples
 
-    return run_batches(g, feeds)[g.outputs[0]].reshape(len(next(iter(feeds.values()))), -1).argmax(axis=1)
+    return run_samples(g, feeds)[g.outputs[0]].reshape(len(next(iter(feeds.values()))), -1).argmax(axis=1)
 
 
 def assert_compression_keeps(model, inputs, labels=None, error_budget: float = 0.05, max_accuracy_loss=None,
@@ -157,6 +157,7 @@ def assert_compression_keeps(model, inputs, labels=None, error_budget: float = 0
     `max_accuracy_loss`, and/or top-1 agreement with the uncompressed model within `max_agreement_loss`
     (fractions: 0.01 = one point). Calibrated on `calibration` (default: `inputs`). Returns the figures."""
     from ..models import compress, load
+    from ..models.data import Data
 
     if max_accuracy_loss is None and max_agreement_loss is None:
         raise ValueError("give max_accuracy_loss= (with labels) or max_agreement_loss=")
@@ -170,7 +171,9 @@ def assert_compression_keeps(model, inputs, labels=None, error_budget: float = 0
         n = len(next(iter(cal.values())))
         if n < 8:
             raise ValueError(f"{n} calibration samples: give at least 8 (fit, check, held out)")
-        job = compress.Job(g, {k: v[:n - n // 4] for k, v in cal.items()}, {k: v[n - n // 4:] for k, v in cal.items()})
+        data = Data(cal, None, "calibration")
+        job = compress.Job(g, data.part(0, n - n // 4, "calibration (fit)"),
+                           data.part(n - n // 4, n, "calibration (validation)"))
         small, report = compress.compress_to(job, error_budget)
         ratio = report["flops_before"] / max(report["flops_after"], 1)
         how = f"RLC at error budget {error_budget:g} ({ratio:.1f}x fewer FLOPs)"
