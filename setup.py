@@ -76,6 +76,8 @@ setup(
         'pocl-binary-distribution>=3; platform_machine == "x86_64" and sys_platform == "linux"',
         "pyserial>=3.5",
         "onnx>=1.16",
+        "onnxruntime>=1.17",  # the reference deepx checks against (bench, compress, the pytest plugin's assertions)
+        "pytest>=7",  # deepx's pytest plugin (deepx.testing), for a user's deployment tests
         "tqdm>=4.60",
         "matplotlib>=3.5",
         "scikit-learn>=1.3",  # the digits data of the zoo models

@@ -99,7 +99,7 @@ def test_version():
     (["bench-kernels", "--batch", "0"], "argument --batch: expected a whole number >= 1, got '0'"),
     (["calibrate", "--seconds", "-1"], "argument --seconds: expected a number > 0"),
     (["demo", "--window", "inf"], "argument --window: expected a number > 0, got 'inf'"),
-    (["demo", "--error-budget", "1.5"], "argument --error-budget: expected an error budget from 0 to 1"),
+    (["demo", "--max-accuracy-loss", "1.5"], "argument --max-accuracy-loss: expected a fraction from 0 to 1"),
     (["flash", "m.dxb", "--board", "b", "--to", "d", "--timeout", "0"], "argument --timeout: expected a number > 0"),
 ])
 def test_numbers_out_of_range_are_usage_errors(argv, message, capsys):
