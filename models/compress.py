@@ -4,9 +4,11 @@ each layer's rank chosen from an estimate of the output error it costs, under on
 The factorizations and their error estimates are models.lowrank's; this module runs the graph on calibration
 data for the layers' inputs, then chooses: ranks for all layers together by a small integer program (scipy's
 HiGHS) that removes the most FLOPs with the summed estimated error within the budget (deepx plan
---error-budget chooses them with the placement instead, for energy or latency).
+--error-budget chooses them with the placement instead, for energy or latency). With a promise instead of a
+budget (accuracy or top-1 agreement lost on validation data), the largest budget that keeps it (back_off).
 
-Calibration data: a zoo model's training data, a given .npz, or white normal inputs. Random inputs with
+Data (models.data): `fit` calibrates, `validation` chooses and measures, `test` reports; a zoo model's own, a
+user's .npz or image folder, or white normal inputs. Random inputs with
 natural-image statistics (1/f noise, per-channel normalised) were tried on AlexNet with random weights:
 they make conv1 more compressible and fc6 less (its input fluctuates more), so white noise stays the
 default; real data is what makes a trained model's layers compressible.
@@ -26,6 +28,7 @@ from .lowrank import Candidate
 MIN_SAVING = 0.1  # a factorization must remove at least this share of a layer's FLOPs
 BATCH = 64  # samples a run when a model is evaluated on data
 STEPS = 8  # bisection steps of the back-off to a promised accuracy or agreement
+MEASURED = 256  # validation samples the layers' errors are measured on
 OPS = {"svd": "dense_lowrank", "channel": "conv2d_lowrank", "tucker2": "conv2d_tucker2"}  # the op of each method
 
 
@@ -340,7 +343,7 @@ def compress_to(j: Job, error_budget=0.05, max_accuracy_loss=None, method="auto"
                         for i, (layer, w) in enumerate(zip(layers, weights))]
     else:
         g, layer_report, _ = compress(j.graph, j.fit.inputs, error_budget, layers=layers)
-    measured = measured_errors(j.graph, g, j.validation.inputs)
+    measured = measured_errors(j.graph, g, j.validation.part(0, MEASURED, j.validation.about).inputs)
     for r in layer_report:
         r["measured_error"] = measured.get(r["name"])
     report = dict(error_budget=error_budget, **sizes(j.graph, g), layers=layer_report,

@@ -59,7 +59,7 @@ def plan_with_rlc(model, g, board, error_budget, output, objective="energy", dea
     save_onnx(small, output)
     plan = make_plan(load.load_model(output, {n: g.shapes[n] for n in g.inputs}), file_sha256(output), board,
                      objective, deadline_ms, memory_mb, planner)
-    measured = compress.measured_errors(g, small, job.validation.inputs)
+    measured = compress.measured_errors(g, small, job.validation.part(0, compress.MEASURED, "").inputs)
     rows = [dict(compress.layer_row(layer, chosen.get(layer.node.name)), measured_error=measured.get(layer.node.name))
             for layer in layers]
     plan["compression"] = dict(

@@ -62,8 +62,9 @@ def add_data(p):
                                                   "of the calibration data)")
     p.add_argument("--preprocess", metavar="SPEC", help="images to the model's input: a preset (imagenet: "
                                                         "shorter side 256, centre crop, /255, ImageNet mean and "
-                                                        "std, RGB; unit: /255) and/or KEY=VALUE items resize=, "
-                                                        "crop=, scale=, mean=R/G/B, std=R/G/B, order=rgb|bgr")
+                                                        "std, RGB; unit: /255, the default) and/or KEY=VALUE items "
+                                                        "resize=, crop=, scale=, mean=R/G/B, std=R/G/B, "
+                                                        "order=rgb|bgr")
 
 
 def _compress(args):
