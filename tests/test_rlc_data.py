@@ -180,3 +180,16 @@ def test_batched_evaluation_equals_sample_by_sample_and_falls_back():
         fixed.with_batch(8)
     x = {"x": np.arange(12, dtype=np.float32).reshape(3, 4)}
     np.testing.assert_array_equal(run_samples(fixed, x, 2)["y"], run_batches(fixed, x)["y"])
+
+
+def test_bench_times_two_files_before_and_after(digits_files):
+    p = deepx("compress", digits_files / "model.onnx", "--calibration", digits_files / "labelled.npz",
+              "--error-budget", "0.05", "--seconds", "0", "-o", digits_files / "small.onnx")
+    assert p.returncode == 0, p.stderr
+    p = deepx("bench", digits_files / "model.onnx", digits_files / "small.onnx", "--seconds", "0.2", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    assert r["other"].endswith("small.onnx") and r["threads"] >= 1
+    assert all(r[k] > 0 for k in ("deepx_before_ms", "deepx_after_ms", "onnxruntime_before_ms",
+                                  "onnxruntime_after_ms"))
+    assert r["speedup"] == pytest.approx(r["deepx_before_ms"] / r["deepx_after_ms"])
