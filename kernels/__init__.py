@@ -6,7 +6,7 @@
 from .common import Act
 from .registry import (BACKENDS, OPS, available, backend, backend_usable, check, host_backend, info, lookup,
                        prepare, run, supports)
-from .threads import set_threads
+from .threads import Switch, set_threads
 
 __all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "check", "host_backend", "info",
-           "lookup", "prepare", "run", "set_threads", "supports"]
+           "lookup", "prepare", "run", "set_threads", "supports", "Switch"]

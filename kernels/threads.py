@@ -23,3 +23,29 @@ def set_threads(n: int = 0) -> int:
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     threadpool_limits(limits=n)  # stays in force: only leaving it as a context manager would undo it
     return n
+
+
+class Switch:
+    """The kernels' thread count changed between runs, cheaply: OpenMP's (the Cython kernels' loops; BLAS is
+    serial inside them) and Numba's, for the calling thread. `threads`: the count in force when made."""
+
+    def __init__(self):
+        from threadpoolctl import ThreadpoolController
+
+        from . import registry
+
+        for backend in registry.BACKENDS:  # load OpenMP / numba first
+            registry.backend_usable(backend)
+        self.openmp = [c for c in ThreadpoolController().lib_controllers if c.user_api == "openmp"]
+        self.numba = None
+        if registry.backend_usable("numba")[0]:
+            import numba
+
+            self.numba = numba
+        self.threads = max([c.num_threads for c in self.openmp] or [1])
+
+    def use(self, n: int):
+        for c in self.openmp:
+            c.set_num_threads(n)
+        if self.numba:
+            self.numba.set_num_threads(min(n, self.numba.config.NUMBA_NUM_THREADS))

@@ -21,6 +21,7 @@ from ..models.execute import check_inputs
 from ..models.graph import Graph
 from . import arena as A
 from . import blocks as B
+from .contention import Adaptive
 from .lanes import Lanes
 from .plan import check_plan
 from .planner import PlanError
@@ -58,10 +59,11 @@ def _space(backend: str) -> str:
 
 
 class Executor:
-    """Runs `g` by `plan` (a plan dict from runtime.plan, or None: every block on the CPU with `backend`)."""
+    """Runs `g` by `plan` (a plan dict from runtime.plan, or None: every block on the CPU with `backend`).
+    `adapt`: a plan on the CPU alone drops to one thread while other processes hold the cores."""
 
     def __init__(self, g: Graph, plan: dict | None = None, board=None, backend: str = "auto", remap=None,
-                 warn=None):
+                 warn=None, adapt: bool = True):
         self.g = g
         self.blocks = B.make_blocks(g)
         self.warn = warn or (lambda msg: print(f"deepx: warning: {msg}", file=sys.stderr))
@@ -80,6 +82,11 @@ class Executor:
         self._lay_out()
         self._bind()
         self.threads = Lanes(self.calls, self._lanes(), self.procs) if len(self.procs) > 1 else None
+        #: one lane on the CPU: its thread count adapts to other processes' load (runtime/contention.py)
+        self.adaptive = None
+        if self.threads is None and self.device is None and adapt:
+            switch = kernels.Switch()
+            self.adaptive = Adaptive(switch) if switch.threads > 1 else None
 
     # -- the plan, checked and mapped to what runs here -------------------------------------------------
     def _plan_steps(self, plan, board, backend, remap) -> list:
@@ -405,6 +412,12 @@ class Executor:
         self._load(feeds)
         if self.threads:
             self.threads.run()
+        elif self.adaptive:
+            self.adaptive.begin()
+            t = time.perf_counter()
+            for fn, args, kw in self.sequence:
+                fn(*args, **kw)
+            self.adaptive.end(time.perf_counter() - t)
         else:
             for fn, args, kw in self.sequence:
                 fn(*args, **kw)

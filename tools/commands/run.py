@@ -133,16 +133,20 @@ def _compare(args):
 
 
 def model_file(arg: str) -> str:
-    """The command line's model: a file, or a light or modern model's name -> its He-initialised file."""
-    from ...models import light
+    """The command line's model: a file, a zoo model's name (its file), or a light or modern model's name (its
+    He-initialised file)."""
+    from ...models import light, zoo
 
+    if arg in zoo.MODELS or arg in zoo.RANDOM:
+        return zoo.path(arg)
     return light.path(arg) if arg in light.names() or arg in light.modern() else arg
 
 
 def _executor_args(p):
     """The model, plan, inputs and threads options of run and bench."""
-    p.add_argument("model", type=model_file, help="MODEL.onnx, or the name of one of onnx's light models or of "
-                                                  "issue 15's modern ones (run with random He weights)")
+    p.add_argument("model", type=model_file, help="MODEL.onnx, a zoo model's name (deepx zoo list), or the name of "
+                                                  "one of onnx's light models or of issue 15's modern ones (run "
+                                                  "with random He weights)")
     p.add_argument("--board", default="host", metavar="NAME",
                    help="the board whose plan runs here (default: host, this machine as calibrated)")
     p.add_argument("--plan", metavar="PLAN.json", help="a plan made by deepx plan (default: a latency plan "

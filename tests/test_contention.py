@@ -1,0 +1,80 @@
+"""runtime.contention.Adaptive: one thread while other processes hold the cores, the full count back when they
+leave; driven with a fake clock and made-up run times (the speed itself is measured by benchmarks)."""
+import numpy as np
+import pytest
+
+from deepx import kernels
+from deepx.models import io, load, zoo
+from deepx.runtime import contention
+from deepx.runtime.executor import Executor
+
+
+class FakeSwitch:
+    threads = 4
+
+    def __init__(self):
+        self.calls = []
+
+    def use(self, n):
+        self.calls.append(n)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(contention.time, "perf_counter", lambda: now[0])
+    return now
+
+
+def run(a, clock, seconds_at):
+    """One run of Adaptive `a`: its thread count k, taking seconds_at(k); returns k."""
+    k = a.begin()
+    clock[0] += seconds_at(k)
+    a.end(seconds_at(k))
+    return k
+
+
+def test_a_quiet_machine_keeps_the_full_count_and_never_switches(clock):
+    a, rng = contention.Adaptive(FakeSwitch()), np.random.default_rng(0)
+    counts = [run(a, clock, lambda k: 1e-3 * rng.uniform(1.0, 1.3)) for _ in range(500)]
+    assert set(counts) == {4} and a.switch.calls == []
+
+
+def test_busy_cores_drop_to_one_thread_and_the_full_count_comes_back(clock):
+    a = contention.Adaptive(FakeSwitch())
+    quiet = {4: 1e-3, 1: 2.5e-3}
+    busy = {4: 30e-3, 1: 2.6e-3}  # a descheduled worker holds up every parallel loop
+    assert [run(a, clock, quiet.get) for _ in range(20)] == [4] * 20
+    counts = [run(a, clock, busy.get) for _ in range(400)]
+    first_one = counts.index(1)
+    assert first_one <= 2 and a.threads == 1  # tried at once, kept
+    tries = [i for i, k in enumerate(counts) if k == 4 and i > first_one + 3]
+    assert len(tries) < 12 and np.all(np.diff(tries) >= np.diff(tries)[0])  # the full count tried ever less often
+    assert a.switch.calls[-1] == 4  # after each run: back to the full count for the rest of the process
+    counts = [run(a, clock, quiet.get) for _ in range(2000)]
+    assert counts[-100:] == [4] * 100 and a.threads == 4
+    assert counts.index(4) * quiet[1] <= contention.LONGEST_WAIT + 0.01  # back within the longest wait
+
+
+def test_a_slow_spike_costs_one_try_of_one_thread(clock):
+    a = contention.Adaptive(FakeSwitch())
+    times = [1e-3] * 10 + [5e-3] + [1e-3] * 200
+    counts = [run(a, clock, lambda k, t=t: t if k == 4 else 2.5e-3) for t in times]
+    assert counts.count(1) == 1 and a.threads == 4
+
+
+def test_executor_adapts_one_lane_on_the_cpu_only():
+    g = load.load_model(zoo.path("digits-cnn"), {"x": (1, 1, 32, 32)})
+    x = io.random_inputs(g)
+    kernels.set_threads(2)
+    ex, fixed = Executor(g), Executor(g, adapt=False)
+    try:
+        assert ex.adaptive is not None and ex.adaptive.full == 2 and fixed.adaptive is None
+        ex.adaptive.mode = 1  # as if the cores were busy: the same outputs with one thread
+        np.testing.assert_array_equal(ex.run(x)["logits"], fixed.run(x)["logits"])
+    finally:
+        ex.close()
+        fixed.close()
+    kernels.set_threads(1)
+    assert Executor(g).adaptive is None  # nothing to adapt with one thread
+    kernels.set_threads(0)
