@@ -26,8 +26,8 @@ def set_threads(n: int = 0) -> int:
 
 
 class Switch:
-    """The kernels' thread count changed between runs, cheaply: OpenMP's (the Cython kernels' loops; BLAS is
-    serial inside them) and Numba's, for the calling thread. `threads`: the count in force when made."""
+    """The kernels' thread count read and changed between runs, cheaply: OpenMP's (the Cython kernels' loops;
+    BLAS is serial inside them) and Numba's, for the calling thread."""
 
     def __init__(self):
         from threadpoolctl import ThreadpoolController
@@ -42,7 +42,10 @@ class Switch:
             import numba
 
             self.numba = numba
-        self.threads = max([c.num_threads for c in self.openmp] or [1])
+
+    def current(self) -> int:
+        """The count in force (OpenMP's; 1 without OpenMP)."""
+        return max([c.num_threads for c in self.openmp] or [1])
 
     def use(self, n: int):
         for c in self.openmp:

@@ -12,40 +12,47 @@ from collections import deque
 
 SLOW = 1.5  # a run this much slower than the best recent one at the full count: the cores may be busy
 FIRST_WAIT, LONGEST_WAIT = 0.05, 2.0  # seconds before the other count is tried again
+FULL, ONE = "full", "one"  # the thread count in force, or one thread
 
 
 class Adaptive:
-    """begin() sets and returns the thread count of the next run, end(seconds) records how long it took."""
+    """begin() sets the thread count of the next run (the count in force, or one), end(seconds) records how long
+    it took. Nothing adapts while the count in force is one."""
 
     def __init__(self, switch):
-        self.switch, self.full = switch, switch.threads
-        self.recent = {self.full: deque(maxlen=8), 1: deque(maxlen=8)}
-        self.tried = {self.full: time.perf_counter(), 1: float("-inf")}
-        self.mode, self.wait, self.k = self.full, FIRST_WAIT, self.full
+        self.switch = switch
+        self.recent = {FULL: deque(maxlen=8), ONE: deque(maxlen=8)}
+        self.tried = {FULL: time.perf_counter(), ONE: float("-inf")}
+        self.mode, self.wait, self.k, self.full = FULL, FIRST_WAIT, None, 1
 
     def _estimate(self, k) -> float:
         return statistics.median(list(self.recent[k])[-3:])
 
     def _try_other(self, now) -> bool:
-        if now - self.tried[1 if self.mode == self.full else self.full] < self.wait:
+        if now - self.tried[ONE if self.mode == FULL else FULL] < self.wait:
             return False
-        if self.mode == 1:  # busy: try the full count again, less and less often while one thread wins
+        if self.mode == ONE:  # busy: try the full count again, less and less often while one thread wins
             return True
-        r = self.recent[self.full]  # quiet so far: try one thread once the runs slow down
+        r = self.recent[FULL]  # quiet so far: try one thread once the runs slow down
         return len(r) >= 2 and r[-1] > SLOW * min(r)
 
-    def begin(self) -> int:
+    def begin(self):
+        self.full = self.switch.current()
+        if self.full <= 1:
+            self.k = None
+            return
         self.k = self.mode
         if self._try_other(time.perf_counter()):
-            self.k = 1 if self.mode == self.full else self.full
-        if self.k != self.full:
-            self.switch.use(self.k)
-        return self.k
+            self.k = ONE if self.mode == FULL else FULL
+        if self.k == ONE:
+            self.switch.use(1)
 
     def end(self, seconds: float):
         k = self.k
-        if k != self.full:
-            self.switch.use(self.full)  # other code in this process keeps the full count
+        if k is None:
+            return
+        if k == ONE:
+            self.switch.use(self.full)  # other code in this process keeps the count in force
         self.recent[k].append(seconds)
         self.tried[k] = time.perf_counter()
         if k == self.mode:
@@ -58,4 +65,4 @@ class Adaptive:
     @property
     def threads(self) -> int:
         """The count runs use now."""
-        return self.mode
+        return 1 if self.mode == ONE else self.full

@@ -85,8 +85,7 @@ class Executor:
         #: one lane on the CPU: its thread count adapts to other processes' load (runtime/contention.py)
         self.adaptive = None
         if self.threads is None and self.device is None and adapt:
-            switch = kernels.Switch()
-            self.adaptive = Adaptive(switch) if switch.threads > 1 else None
+            self.adaptive = Adaptive(kernels.Switch())
 
     # -- the plan, checked and mapped to what runs here -------------------------------------------------
     def _plan_steps(self, plan, board, backend, remap) -> list:

@@ -10,10 +10,11 @@ from deepx.runtime.executor import Executor
 
 
 class FakeSwitch:
-    threads = 4
-
     def __init__(self):
         self.calls = []
+
+    def current(self):
+        return 4
 
     def use(self, n):
         self.calls.append(n)
@@ -27,8 +28,9 @@ def clock(monkeypatch):
 
 
 def run(a, clock, seconds_at):
-    """One run of Adaptive `a`: its thread count k, taking seconds_at(k); returns k."""
-    k = a.begin()
+    """One run of Adaptive `a`: its thread count k (4 or 1), taking seconds_at(k); returns k."""
+    a.begin()
+    k = 1 if a.k == contention.ONE else 4
     clock[0] += seconds_at(k)
     a.end(seconds_at(k))
     return k
@@ -69,12 +71,15 @@ def test_executor_adapts_one_lane_on_the_cpu_only():
     kernels.set_threads(2)
     ex, fixed = Executor(g), Executor(g, adapt=False)
     try:
-        assert ex.adaptive is not None and ex.adaptive.full == 2 and fixed.adaptive is None
-        ex.adaptive.mode = 1  # as if the cores were busy: the same outputs with one thread
+        ex.run(x)
+        assert ex.adaptive.full == 2 and ex.adaptive.threads == 2 and fixed.adaptive is None
+        ex.adaptive.mode = contention.ONE  # as if the cores were busy: the same outputs with one thread
         np.testing.assert_array_equal(ex.run(x)["logits"], fixed.run(x)["logits"])
+        assert ex.adaptive.switch.current() == 2  # the count in force is back after the run
+        kernels.set_threads(1)  # nothing to adapt with one thread: the count in force is kept
+        ex.run(x)
+        assert ex.adaptive.k is None and ex.adaptive.switch.current() == 1
     finally:
         ex.close()
         fixed.close()
-    kernels.set_threads(1)
-    assert Executor(g).adaptive is None  # nothing to adapt with one thread
-    kernels.set_threads(0)
+        kernels.set_threads(0)
