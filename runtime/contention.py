@@ -4,7 +4,7 @@ an inference of tens of loops takes tens of times longer (measured: 0.5 ms -> 26
 busy processes). One thread is then faster. `Adaptive` times each run and drops to one thread when the runs at
 the full count slow down and one thread is measured faster; it tries the full count again after a wait that
 doubles while one thread stays faster (0.05 s up to 2 s), so a quiet machine is back at full speed soon and a
-busy one pays little for the tries.
+busy one pays little for the tries. One thread is also tried once at the start (busy from the start).
 """
 import statistics
 import time
@@ -33,8 +33,8 @@ class Adaptive:
             return False
         if self.mode == ONE:  # busy: try the full count again, less and less often while one thread wins
             return True
-        r = self.recent[FULL]  # quiet so far: try one thread once the runs slow down
-        return len(r) >= 2 and r[-1] > SLOW * min(r)
+        r = self.recent[FULL]  # quiet so far: try one thread once (busy from the start?), then when runs slow down
+        return len(r) >= 2 and (not self.recent[ONE] or r[-1] > SLOW * min(r))
 
     def begin(self):
         self.full = self.switch.current()
