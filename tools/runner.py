@@ -82,6 +82,7 @@ def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: flo
                          min_runs, seconds)
     r = dict(threads=threads, deepx_ms=1e3 * times[0], onnxruntime_ms=1e3 * times[1],
              speed_vs_onnxruntime=times[1] / times[0], **_diff(ours, theirs[0]),
+             deepx_threads_at_end=ex.adaptive.threads if ex.adaptive else threads,
              arena_bytes=ex.arena_bytes, tensor_bytes=ex.tensor_bytes, blocks=len(ex.blocks), waiting=waiting())
     if uncompressed:
         r.update(onnxruntime_uncompressed_ms=1e3 * times[2], speed_vs_onnxruntime_uncompressed=times[2] / times[0],

@@ -90,6 +90,9 @@ def _bench(args):
     print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
           f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
           f"difference {r['max_abs_diff']:.3g} (outputs up to {r['max_abs_onnxruntime']:.3g})")
+    if r["deepx_threads_at_end"] != r["threads"]:
+        print(f"deepx ran {r['deepx_threads_at_end']} thread(s) at the end: other processes held the cores "
+              f"(runtime/contention.py); ONNX Runtime kept {r['threads']}")
     print(waiting_line(r["waiting"]))
 
 
