@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import kernels
+from ..errors import DeepxError
 from ..memory import peak_rss_bytes
 from ..models import io, load
 from ..runtime.calibrate import load_board
@@ -47,6 +48,9 @@ def bench(args) -> dict:
     """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime; with a second
     model, both models (before_after)."""
     if args.other:
+        if args.plan or args.backend != "auto" or args.input:
+            raise DeepxError("deepx bench with two models times each on the host's CPU backend with random inputs: "
+                             "--plan, --backend and --input go with one model")
         shapes = io.parse_input_shapes(args.input_shape)
         g = load.load_model(args.model, shapes)
         other = load.load_model(args.other, {n: g.shapes[n] for n in g.inputs})
