@@ -156,6 +156,22 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
         assert_close(kernels.run("matmul", backend, a, b), ref)
 
 
+@pytest.mark.parametrize("hw, c, k, stride, pads", [
+    ((64, 64), 5, 3, 1, 1),  # row-wise planes (Cython: depthwise_plane)
+    ((131, 130), 3, 3, 2, 1), ((130, 131), 2, 3, 2, 0),  # row-wise at stride 2, odd widths (split columns)
+    ((57, 57), 9, 3, 2, 1), ((23, 27), 11, 3, 1, 1), ((15, 15), 8, 5, 2, 2),  # channel-interleaved blocks
+])
+def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
+    """Depthwise convs large enough for each of the Cython kernel's paths, on every backend."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, c, *hw), dtype=np.float32)
+    w, b = rng.standard_normal((c, 1, k, k), dtype=np.float32), rng.standard_normal(c, dtype=np.float32)
+    attrs = dict(groups=c, stride=stride, pads=pads, act="relu")
+    ref = kernels.run("conv2d", "ref", x, w, b, **attrs)
+    for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
+        assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
+
+
 def test_capability_check_from_source_agrees_with_the_modules():
     """kernels.supports reads a backend's sources where it cannot load (planning for a board's GPU elsewhere):
     on every backend that loads here, the sources name exactly the kernels the modules have."""

@@ -139,6 +139,46 @@ cdef void depthwise_plane(const float* x, int Wp, const float* w, float bias, fl
         affine_act(yrow, yrow, Q, 1.0, 0.0, act)
 
 
+cdef void split_columns(const float* x, int Hp, int Wp, float* xs, int Wh) noexcept nogil:
+    # x (Hp,Wp) -> xs (Hp, 2, Wh): each row's even columns, then its odd ones (zero past the end), so that a
+    # stride-2 window reads both contiguously
+    cdef int h, j
+    cdef const float* row
+    cdef float* e
+    cdef float* o
+    for h in range(Hp):
+        row, e = x + <Py_ssize_t>h * Wp, xs + <Py_ssize_t>h * 2 * Wh
+        o = e + Wh
+        for j in range(Wp // 2):
+            e[j] = row[2 * j]
+            o[j] = row[2 * j + 1]
+        if Wp % 2:
+            e[Wh - 1] = row[Wp - 1]
+            o[Wh - 1] = 0
+
+
+cdef void depthwise_plane_s2(const float* xs, int Wh, const float* w, float bias, float* y, const Geom* g,
+                             ActC act) noexcept nogil:
+    # xs (Hp,2,Wh) from split_columns * w (3,3) + bias, stride 2 -> y (P,Q)
+    cdef int p
+    cdef Py_ssize_t q
+    cdef float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8]
+    cdef const float* e0
+    cdef const float* e1
+    cdef const float* e2
+    cdef float* yrow
+    for p in range(g.P):
+        yrow = y + p * g.Q
+        e0 = xs + <Py_ssize_t>p * g.sh * 2 * Wh
+        e1 = e0 + 2 * Wh
+        e2 = e1 + 2 * Wh
+        for q in range(g.Q):  # even column 2q, odd 2q+1, even 2q+2
+            yrow[q] = (bias + w0 * e0[q] + w1 * e0[Wh + q] + w2 * e0[q + 1]
+                       + w3 * e1[q] + w4 * e1[Wh + q] + w5 * e1[q + 1]
+                       + w6 * e2[q] + w7 * e2[Wh + q] + w8 * e2[q + 1])
+        affine_act(yrow, yrow, g.Q, 1.0, 0.0, act)
+
+
 cdef void depthwise(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
                     ActC act) noexcept nogil:
     # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q), output channel k reads input channel k // (K/C)
@@ -146,29 +186,39 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
     cdef int Hp = (g.P - 1) * g.sh + (g.R - 1) * g.dh + 1
     cdef int Wp = (g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1
     cdef bint padded = g.pt or g.pl or Hp > g.H or Wp > g.W
-    cdef int nk, k
+    cdef bint s2 = g.R == 3 and g.S == 3 and g.dh == 1 and g.dw == 1 and g.sw == 2
+    cdef int nk, k, Wh
     cdef const float* plane
     cdef float* xp = NULL
+    cdef float* xs = NULL
     Hp, Wp = max(Hp, g.H + g.pt), max(Wp, g.W + g.pl)
+    Wh = (Wp + 1) // 2
     with parallel(use_threads_if=N * g.K * PQ * g.R * g.S >= PAR_MIN):
         if padded:
             xp = <float*>malloc(<Py_ssize_t>Hp * Wp * sizeof(float))
+        if s2:
+            xs = <float*>malloc(<Py_ssize_t>Hp * 2 * Wh * sizeof(float))
         for nk in prange(N * g.K, schedule='static'):
             k = nk % g.K
             plane = x + (nk // g.K * g.C + k // (g.K // g.groups)) * HW
             if padded:
                 pad_plane(plane, g.H, g.W, g.pt, g.pl, xp, Hp, Wp)
-            depthwise_plane(xp if padded else plane, Wp if padded else g.W, w + k * g.R * g.S,
-                            b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
+            if s2:
+                split_columns(xp if padded else plane, Hp, Wp if padded else g.W, xs, Wh)
+                depthwise_plane_s2(xs, Wh, w + k * 9, b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
+            else:
+                depthwise_plane(xp if padded else plane, Wp if padded else g.W, w + k * g.R * g.S,
+                                b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
         free(xp)
+        free(xs)
 
 
 cdef enum:
     CB = 8  # channels per block of the channel-interleaved depthwise path
-    # output planes up to this size take it (measured: rows of 14 and less waste depthwise_plane's vectors;
-    # up to 28 for windows larger than 3x3, whose taps it loops over)
-    DW_BLOCKED_PQ = 14 * 14
-    DW_BLOCKED_PQ_LARGE = 28 * 28
+    # output planes up to this size take it (measured on MobileNetV2's 3x3 depthwise convs against the row-wise
+    # depthwise_plane: faster up to 28x28 outputs, and up to 56x56 at stride 2)
+    DW_BLOCKED_PQ = 28 * 28
+    DW_BLOCKED_PQ_S2 = 56 * 56
 
 
 cdef extern from *:
@@ -176,9 +226,25 @@ cdef extern from *:
     #include <string.h>
     typedef float deepx_v8 __attribute__((vector_size(32)));  /* GCC's portable vectors: AVX, 2 SSE, 2 NEON */
     /* yb (P*Q, 8) = the taps of w (R*S, 8) over xb (Hp, Wp, 8), 8 channels per vector op */
-    static void deepx_dw_taps(const float* xb, const float* wb, float* yb, int P, int Q, int R, int S, int Wp,
-                              int sh, int sw, int dh, int dw) {
+    static void deepx_dw_taps(const float* restrict xb, const float* restrict wb, float* restrict yb, int P, int Q,
+                              int R, int S, int Wp, int sh, int sw, int dh, int dw) {
         deepx_v8 acc, xv, wv;
+        if (R == 3 && S == 3 && dh == 1 && dw == 1) {  /* the nine weight vectors stay in registers */
+            deepx_v8 w9[9];
+            memcpy(w9, wb, sizeof w9);
+            for (int p = 0; p < P; p++)
+                for (int q = 0; q < Q; q++) {
+                    const float* x0 = xb + ((Py_ssize_t)(p * sh) * Wp + q * sw) * 8;
+                    acc = (deepx_v8){0, 0, 0, 0, 0, 0, 0, 0};
+                    for (int r = 0; r < 3; r++)
+                        for (int t = 0; t < 3; t++) {
+                            memcpy(&xv, x0 + ((Py_ssize_t)r * Wp + t) * 8, 32);
+                            acc += xv * w9[r * 3 + t];
+                        }
+                    memcpy(yb + ((Py_ssize_t)p * Q + q) * 8, &acc, 32);
+                }
+            return;
+        }
         for (int p = 0; p < P; p++)
             for (int q = 0; q < Q; q++) {
                 acc = (deepx_v8){0, 0, 0, 0, 0, 0, 0, 0};
@@ -191,9 +257,27 @@ cdef extern from *:
                 memcpy(yb + ((Py_ssize_t)p * Q + q) * 8, &acc, 32);
             }
     }
+    /* nc <= 8 channel planes x (nc, H, W), plane stride HW -> xb (Hp, Wp, 8) at (pt, pl), channels nc.. zero */
+    static void deepx_dw_interleave(const float* restrict x, Py_ssize_t HW, int nc, int H, int W,
+                                    float* restrict xb, int Wp, int pt, int pl) {
+        for (int h = 0; h < H; h++) {
+            const float* row = x + (Py_ssize_t)h * W;
+            float* d = xb + ((Py_ssize_t)(h + pt) * Wp + pl) * 8;
+            if (nc == 8)
+                for (int i = 0; i < W; i++)
+                    for (int c = 0; c < 8; c++)
+                        d[i * 8 + c] = row[c * HW + i];
+            else
+                for (int i = 0; i < W; i++)
+                    for (int c = 0; c < 8; c++)
+                        d[i * 8 + c] = c < nc ? row[c * HW + i] : 0.0f;
+        }
+    }
     """
     void deepx_dw_taps(const float* xb, const float* wb, float* yb, int P, int Q, int R, int S, int Wp,
                        int sh, int sw, int dh, int dw) noexcept nogil
+    void deepx_dw_interleave(const float* x, Py_ssize_t HW, int nc, int H, int W, float* xb, int Wp, int pt,
+                             int pl) noexcept nogil
 
 
 cdef void depthwise_block(const float* x, const float* w, const float* b, float* y, const Geom* g,
@@ -205,10 +289,14 @@ cdef void depthwise_block(const float* x, const float* w, const float* b, float*
     cdef Py_ssize_t HW = <Py_ssize_t>H * W, PQ = <Py_ssize_t>g.P * g.Q, o
     memset(xb, 0, <Py_ssize_t>Hp * Wp * CB * sizeof(float))
     memset(wb, 0, R * S * CB * sizeof(float))
+    if H <= Hp - g.pt and W <= Wp - g.pl:
+        deepx_dw_interleave(x + c0 * HW, HW, nc, H, W, xb, Wp, g.pt, g.pl)
+    else:  # the window never reaches the last rows or columns
+        for c in range(nc):
+            for h in range(min(H, Hp - g.pt)):
+                for i in range(min(W, Wp - g.pl)):
+                    xb[((<Py_ssize_t>(h + g.pt)) * Wp + i + g.pl) * CB + c] = x[(c0 + c) * HW + h * W + i]
     for c in range(nc):
-        for h in range(min(H, Hp - g.pt)):
-            for i in range(min(W, Wp - g.pl)):
-                xb[((<Py_ssize_t>(h + g.pt)) * Wp + i + g.pl) * CB + c] = x[(c0 + c) * HW + h * W + i]
         for t in range(R * S):
             wb[t * CB + c] = w[(c0 + c) * R * S + t]
     deepx_dw_taps(xb, wb, yb, g.P, g.Q, R, S, Wp, g.sh, g.sw, g.dh, g.dw)
@@ -632,7 +720,7 @@ cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, 
     cdef int blas
     if w2 is None and w.shape[1] == 1 and groups > 1:
         with nogil:
-            if g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_LARGE and g.R * g.S > 9):
+            if g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
                 depthwise_blocked(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
             else:
                 depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
