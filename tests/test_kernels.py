@@ -159,7 +159,8 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
 @pytest.mark.parametrize("hw, c, k, stride, pads", [
     ((64, 64), 5, 3, 1, 1),  # row-wise planes (Cython: depthwise_plane)
     ((131, 130), 3, 3, 2, 1), ((130, 131), 2, 3, 2, 0),  # row-wise at stride 2, odd widths (split columns)
-    ((57, 57), 9, 3, 2, 1), ((23, 27), 11, 3, 1, 1), ((15, 15), 8, 5, 2, 2),  # channel-interleaved blocks
+    ((57, 57), 9, 3, 2, 1), ((23, 27), 11, 3, 1, 1), ((15, 15), 8, 5, 2, 2), ((20, 21), 16, 5, 1, 2),  # channel-
+    ((9, 9), 3, 7, 1, 3),  # interleaved blocks: 3x3 and 5x5 unrolled, other windows
 ])
 def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
     """Depthwise convs large enough for each of the Cython kernel's paths, on every backend."""

@@ -225,24 +225,35 @@ cdef extern from *:
     """
     #include <string.h>
     typedef float deepx_v8 __attribute__((vector_size(32)));  /* GCC's portable vectors: AVX, 2 SSE, 2 NEON */
+    /* deepx_dw_taps for a K x K window (K a constant where it is inlined: the tap loops unroll, the weight
+       vectors stay in registers) */
+    static inline __attribute__((always_inline)) void deepx_dw_taps_k(
+            const float* restrict xb, const float* restrict wb, float* restrict yb, int P, int Q, int Wp, int sh,
+            int sw, const int K) {
+        deepx_v8 acc, xv, wk[25];
+        memcpy(wk, wb, K * K * 32);
+        for (int p = 0; p < P; p++)
+            for (int q = 0; q < Q; q++) {
+                const float* x0 = xb + ((Py_ssize_t)(p * sh) * Wp + q * sw) * 8;
+                acc = (deepx_v8){0, 0, 0, 0, 0, 0, 0, 0};
+                for (int r = 0; r < K; r++)
+                    for (int t = 0; t < K; t++) {
+                        memcpy(&xv, x0 + ((Py_ssize_t)r * Wp + t) * 8, 32);
+                        acc += xv * wk[r * K + t];
+                    }
+                memcpy(yb + ((Py_ssize_t)p * Q + q) * 8, &acc, 32);
+            }
+    }
     /* yb (P*Q, 8) = the taps of w (R*S, 8) over xb (Hp, Wp, 8), 8 channels per vector op */
     static void deepx_dw_taps(const float* restrict xb, const float* restrict wb, float* restrict yb, int P, int Q,
                               int R, int S, int Wp, int sh, int sw, int dh, int dw) {
         deepx_v8 acc, xv, wv;
-        if (R == 3 && S == 3 && dh == 1 && dw == 1) {  /* the nine weight vectors stay in registers */
-            deepx_v8 w9[9];
-            memcpy(w9, wb, sizeof w9);
-            for (int p = 0; p < P; p++)
-                for (int q = 0; q < Q; q++) {
-                    const float* x0 = xb + ((Py_ssize_t)(p * sh) * Wp + q * sw) * 8;
-                    acc = (deepx_v8){0, 0, 0, 0, 0, 0, 0, 0};
-                    for (int r = 0; r < 3; r++)
-                        for (int t = 0; t < 3; t++) {
-                            memcpy(&xv, x0 + ((Py_ssize_t)r * Wp + t) * 8, 32);
-                            acc += xv * w9[r * 3 + t];
-                        }
-                    memcpy(yb + ((Py_ssize_t)p * Q + q) * 8, &acc, 32);
-                }
+        if (R == 3 && S == 3 && dh == 1 && dw == 1) {
+            deepx_dw_taps_k(xb, wb, yb, P, Q, Wp, sh, sw, 3);
+            return;
+        }
+        if (R == 5 && S == 5 && dh == 1 && dw == 1) {
+            deepx_dw_taps_k(xb, wb, yb, P, Q, Wp, sh, sw, 5);
             return;
         }
         for (int p = 0; p < P; p++)
