@@ -11,9 +11,9 @@ and runs `pip install .` there in a venv (/root/deepx-venv: the Cython kernels c
 `exec -- CMD…` runs a command inside the root. `down` stops sshd and unmounts what `up` mounted (`--purge`
 also deletes the root). Every step is idempotent: a second `up` changes nothing and prints the same target.
 
-Measured on a 2-core x86-64 machine (README, "An arm64 board on this machine"): the first `up` takes about
-15 minutes (debootstrap under emulation), `install` about 20 minutes (the Cython compile); then `up` takes
-seconds.
+Measured on a 2-core x86-64 machine (README, "An arm64 board on this machine (QEMU)"): the first `up` takes about
+5 minutes (debootstrap, its second stage under emulation; 670 MB), `install` about 15 minutes (the Cython kernels
+compile under emulation in ~11 of them); later `up`s take under a second.
 """
 import argparse
 import json
@@ -37,7 +37,7 @@ HANDLER = "/usr/lib/binfmt.d/qemu-aarch64.conf"
 DEFAULT_PORT = 22064
 VENV = "/root/deepx-venv"
 SRC = "/root/deepx-src"
-FIRST_BUILD = "about 15 minutes on 2 cores"  # measured: README, "An arm64 board on this machine"
+FIRST_BUILD = "about 5 minutes on 2 cores"  # measured: README, "An arm64 board on this machine"
 #: what is mounted in the root, in order (source, place inside the root, mount arguments)
 MOUNTS = (("proc", "proc", ["-t", "proc"]), ("sysfs", "sys", ["-t", "sysfs"]), ("/dev", "dev", ["--bind"]),
           ("/dev/pts", "dev/pts", ["--bind"]), ("/dev/shm", "dev/shm", ["--bind"]))
@@ -197,7 +197,7 @@ def build(root: Root):
 
 
 def ensure_mounts(root: Root):
-    """/proc, /sys, /dev, /dev/pts and /dev/shm in the root, and the host's resolv.conf (pip needs DNS)."""
+    """/proc, /sys, /dev, /dev/pts and /dev/shm in the root; the host's resolv.conf and CA certificates."""
     have = set(root.mounted())
     done = root.state().get("mounts", [])
     for source, place, args in MOUNTS:
@@ -208,8 +208,13 @@ def ensure_mounts(root: Root):
         run(["mount", *args, source, point], f"mounting {source} on {point}")
         done.append(point)
         root.save(mounts=done)
-    if os.path.exists("/etc/resolv.conf"):
-        shutil.copyfile("/etc/resolv.conf", root.inside("etc", "resolv.conf"), follow_symlinks=True)
+    # the host's DNS and trusted certificates (pip; a proxy's own CA, where the host's network has one)
+    for path in ("/etc/resolv.conf", "/etc/ssl/certs/ca-certificates.crt"):
+        if os.path.exists(path) and os.path.isdir(root.inside(os.path.dirname(path).lstrip("/"))):
+            inside = root.inside(path.lstrip("/"))
+            if os.path.islink(inside):
+                os.remove(inside)
+            shutil.copyfile(path, inside)
 
 
 def keygen(path):
@@ -290,7 +295,7 @@ def up(args):
     say(f"ssh: {ssh_command(root, port)}")
     py = f"{VENV}/bin/python" if os.path.exists(root.inside(VENV.lstrip("/"), "bin", "deepx")) else None
     if py is None:
-        say("deepx is not installed in the root yet: python -m deepx.tools.arm64 install SRC (about 20 min)")
+        say("deepx is not installed in the root yet: python -m deepx.tools.arm64 install SRC (about 15 min)")
     say(f"target: {root.target(port)}")
     say(f"flash: deepx flash MODEL.dxb --board rpi4b --to {root.target(port)} "
         f"--ssh-config {os.path.join(root.ssh_dir, 'ssh_config')} --python {py or VENV + '/bin/python'}")
@@ -331,7 +336,7 @@ def install(args):
     pip = f"{VENV}/bin/pip"
     script = (f"set -e; [ -x {pip} ] || python3 -m venv {VENV}; {pip} install -q --upgrade pip; "
               f"cd {SRC} && {pip} install {'.[test]' if args.test else '.'}")
-    say(f"pip install . in the root ({VENV}; the Cython kernels compile under emulation: about 20 minutes)")
+    say(f"pip install . in the root ({VENV}; the Cython kernels compile under emulation: about 15 minutes)")
     t = time.monotonic()
     p = subprocess.run(["chroot", root.path, "/bin/sh", "-c", script], env=chroot_env())
     if p.returncode:
