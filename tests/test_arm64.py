@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from bundle_cases import deepx, inputs, outputs, pack
+from bundle_cases import deepx, outputs, pack
 from deepx.tools import arm64
 from sshd_cases import free_port
 
@@ -98,7 +98,12 @@ def test_flash_into_the_arm64_root_and_run(tmp_path, emulator):
     target = next(s.split(": ", 1)[1] for s in p.stdout.splitlines() if s.startswith("target: "))
     try:
         bundle = pack(tmp_path / "cnn.dxb", "rpi4b")
-        host = inputs(tmp_path / "in.npz", bundle)
+        np.savez(tmp_path / "in.npz", x=np.random.default_rng(1).random((1, 1, 32, 32), dtype=np.float32))
+        h = subprocess.run([sys.executable, "-m", "deepx.runtime.onboard.deepx_run", str(bundle), "--board", "rpi4b",
+                            "--input", str(tmp_path / "in.npz"), "--output", str(tmp_path / "host.npz")],
+                           capture_output=True, text=True, timeout=300)
+        assert h.returncode == 0, h.stderr
+        host = outputs(tmp_path / "host.npz")
         dest = target.rsplit("/", 1)[0] + "/test-arm64"
         f = deepx("flash", str(bundle), "--board", "rpi4b", "--to", dest, "--ssh-config",
                   os.path.join(root.ssh_dir, "ssh_config"), "--python", "/root/deepx-venv/bin/python")
