@@ -403,6 +403,9 @@ def down(args):
             raise Arm64Error(f"{root.path} still has mounts: not deleting it")
         for p in (root.path, root.path + ".partial", root.ssh_dir):
             shutil.rmtree(p, ignore_errors=True)
+        for p in (root.path + ".build.log", root.path + ".partial.log"):
+            if os.path.exists(p):
+                os.remove(p)
         say(f"deleted {root.path}")
 
 
