@@ -125,3 +125,22 @@ def test_flash_into_the_arm64_root_and_run(tmp_path, emulator):
     finally:
         if not was_up:
             assert cli("down").returncode == 0
+
+
+def test_binfmt_registration_is_idempotent(monkeypatch, tmp_path):
+    """The handler's line goes to binfmt_misc's register file once; a registered handler is left alone."""
+    binfmt, conf = tmp_path / "binfmt_misc", tmp_path / "qemu-aarch64.conf"
+    binfmt.mkdir()
+    (binfmt / "register").write_text("")
+    conf.write_text("# comment\n:qemu-aarch64:M::\\x7fELF:\\xff:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:OPF\n")
+    monkeypatch.setattr(arm64, "BINFMT", str(binfmt))
+    monkeypatch.setattr(arm64, "HANDLER", str(conf))
+    monkeypatch.setattr(arm64, "native", lambda: False)
+    root = arm64.Root(str(tmp_path / "root"))
+    arm64.ensure_binfmt(root)
+    assert (binfmt / "register").read_text().startswith(":qemu-aarch64:M::")
+    assert root.state() == {"binfmt_registered": True}
+    (binfmt / "register").write_text("")
+    (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter …\n")
+    arm64.ensure_binfmt(root)
+    assert (binfmt / "register").read_text() == ""
