@@ -1,7 +1,7 @@
 """`python -m deepx.tools.arm64`: the arm64 root through QEMU. The fast part (argument handling, the one-line
 errors without root or without debootstrap / QEMU, status of a root that is not there) runs everywhere; the
 end-to-end part (up, flash over ssh into the root, deepx-run there against the host's outputs, down) runs only
-where an arm64 root with deepx installed is already cached, since building one takes ~35 minutes."""
+where an arm64 root with deepx installed is already cached, since building one takes ~20 minutes."""
 import json
 import os
 import shlex
@@ -82,7 +82,7 @@ def cached_root():
         return None, "needs root (chroot, mount)"
     if not root.built() or not os.path.exists(root.inside("root", "deepx-venv", "bin", "deepx-run")):
         return None, (f"no arm64 root with deepx at {root.path}: `python -m deepx.tools.arm64 up` then "
-                      f"`python -m deepx.tools.arm64 install .` (~35 min) and this test runs")
+                      f"`python -m deepx.tools.arm64 install .` (~20 min) and this test runs")
     if not (arm64.native() or shutil.which("qemu-aarch64-static")):
         return None, "no qemu-user-static (apt-get install qemu-user-static)"
     return root, ""
