@@ -264,9 +264,11 @@ def ensure_sshd(root: Root, port: int) -> int:
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            if root.sshd_pid():  # its pid file: what down stops
+                break
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     else:
         raise Arm64Error(f"sshd in the root did not listen on 127.0.0.1:{port} within 60 s")
     root.save(port=port, sshd_pid=root.sshd_pid())
