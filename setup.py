@@ -1,6 +1,7 @@
 """Build deepx: the top-level folders become subpackages of `deepx`, Cython kernels are compiled."""
 import glob
 import os
+import platform
 import sys
 
 import numpy as np
@@ -20,11 +21,15 @@ openmp = [] if sys.platform == "darwin" else ["-fopenmp"]
 
 
 def _march() -> str:
-    """The instruction set the Cython kernels are built for: on x86-64, x86-64-v3 (AVX2, FMA) when this CPU has
+    """The instruction set the Cython kernels are built for: on x86-64 (only), x86-64-v3 (AVX2, FMA) when this CPU has
     it (the vector loops run ~3x faster than on the x86-64 baseline); DEEPX_MARCH overrides ("" = the compiler's
     default). Written to kernels/cython/built_for.txt, which the backend checks before loading on another CPU."""
     if "DEEPX_MARCH" in os.environ:
         return os.environ["DEEPX_MARCH"]
+    if platform.machine() not in ("x86_64", "AMD64"):
+        # aarch64 and others: the compiler's default (on aarch64, NEON is in the baseline and -O3 vectorises
+        # for it). /proc/cpuinfo is no guide there: under QEMU user emulation it is the x86 host's.
+        return ""
     try:
         with open("/proc/cpuinfo") as f:
             flags = set(next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "").split())

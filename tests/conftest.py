@@ -5,6 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# a smaller run where every example is slow (QEMU's aarch64 root: `pytest --hypothesis-profile arm64`); the tests
+# that run kernels per example take min(theirs, the profile's): test_kernels.py, test_executor.py
+settings.register_profile("arm64", max_examples=5, deadline=None)
 
 sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (kernel_cases, onnx_cases)
 

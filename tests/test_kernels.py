@@ -36,7 +36,8 @@ def _has(op, backend):
 
 @pytest.mark.parametrize("backend", [_backend(b) for b in BACKENDS if b != "ref"])
 @pytest.mark.parametrize("op", list(OPS))
-@settings(derandomize=True, max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(derandomize=True, max_examples=min(30, settings().max_examples), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_op_matches_reference(op, backend, data):
     if not _has(op, backend):
