@@ -26,8 +26,8 @@ def set_threads(n: int = 0) -> int:
 
 
 class Switch:
-    """The kernels' thread count read and changed between runs, cheaply: OpenMP's (the Cython kernels' loops;
-    BLAS is serial inside them) and Numba's, for the calling thread."""
+    """The kernels' thread count read and changed between runs, cheaply: OpenMP's (the Cython kernels' loops),
+    the BLAS libraries' (GEMMs called outside those loops) and Numba's, for the calling thread."""
 
     def __init__(self):
         from threadpoolctl import ThreadpoolController
@@ -36,7 +36,9 @@ class Switch:
 
         for backend in registry.BACKENDS:  # load OpenMP / numba first
             registry.backend_usable(backend)
-        self.openmp = [c for c in ThreadpoolController().lib_controllers if c.user_api == "openmp"]
+        libs = ThreadpoolController().lib_controllers
+        self.openmp = [c for c in libs if c.user_api == "openmp"]
+        self.blas = [c for c in libs if c.user_api == "blas"]
         self.numba = None
         if registry.backend_usable("numba")[0]:
             import numba
@@ -48,7 +50,7 @@ class Switch:
         return max([c.num_threads for c in self.openmp] or [1])
 
     def use(self, n: int):
-        for c in self.openmp:
+        for c in self.openmp + self.blas:
             c.set_num_threads(n)
         if self.numba:
             self.numba.set_num_threads(min(n, self.numba.config.NUMBA_NUM_THREADS))
