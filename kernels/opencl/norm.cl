@@ -24,21 +24,10 @@ __kernel void batchnorm(__global const float *x, int xo, __global const float *s
     y[yo + i] = act(v, kind, lo, hi);
 }
 
-// x (outer, L, inner) -> exp(x) / sum exp(x) along L; work-item (o, j) does one row
-__kernel void softmax(__global const float *x, int xo, __global float *y, int yo, int L, int inner, int rows) {
-    const int i = get_global_id(0);
-    if (i >= rows) return;
-    const int base = i / inner * L * inner + i % inner;
-    __global const float *xr = x + xo + base;
-    __global float *yr = y + yo + base;
-    float m = -INFINITY, sum = 0.0f;
-    for (int l = 0; l < L; l++) m = fmax(m, xr[l * inner]);
-    for (int l = 0; l < L; l++) sum += exp(xr[l * inner] - m);
-    for (int l = 0; l < L; l++) yr[l * inner] = exp(xr[l * inner] - m) / sum;
-}
-
-// x (outer, L, inner) -> x - log(sum exp(x)) along L; work-item (o, j) does one row
-__kernel void log_softmax(__global const float *x, int xo, __global float *y, int yo, int L, int inner, int rows) {
+// x (outer, L, inner) -> exp(x) / sum exp(x) along L, or with `logs` x - log(sum exp(x)); work-item (o, j) does
+// one row
+__kernel void softmax(__global const float *x, int xo, __global float *y, int yo, int L, int inner, int rows,
+                      int logs) {
     const int i = get_global_id(0);
     if (i >= rows) return;
     const int base = i / inner * L * inner + i % inner;
@@ -48,7 +37,7 @@ __kernel void log_softmax(__global const float *x, int xo, __global float *y, in
     for (int l = 0; l < L; l++) m = fmax(m, xr[l * inner]);
     for (int l = 0; l < L; l++) sum += exp(xr[l * inner] - m);
     const float shift = m + log(sum);
-    for (int l = 0; l < L; l++) yr[l * inner] = xr[l * inner] - shift;
+    for (int l = 0; l < L; l++) yr[l * inner] = logs ? xr[l * inner] - shift : exp(xr[l * inner] - m) / sum;
 }
 
 // the sum of v over the work-group (GROUP items, a power of two), through `part`; every item gets it

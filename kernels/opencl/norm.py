@@ -23,22 +23,23 @@ def batchnorm(x, scale, bias, mean, var, eps, act, out=None):
     return c.result()
 
 
-def softmax(x, axis, out=None):
-    # x (any) -> exp(x) / sum exp(x) along `axis`
+def _softmax(x, axis, out, logs):
+    # x (any) -> exp(x) / sum exp(x) along `axis`, or with `logs` x - log(sum exp(x))
     c = Call(x, out, x.shape)
     L, inner = x.shape[axis], math.prod(x.shape[axis + 1:])
     rows = c.y.size // L
-    c.launch("norm", "softmax", (rows,), (c.dev.group,), c.act(x), c.y, L, inner, rows)
+    c.launch("norm", "softmax", (rows,), (c.dev.group,), c.act(x), c.y, L, inner, rows, int(logs))
     return c.result()
+
+
+def softmax(x, axis, out=None):
+    # x (any) -> exp(x) / sum exp(x) along `axis`
+    return _softmax(x, axis, out, False)
 
 
 def log_softmax(x, axis, out=None):
     # x (any) -> x - log(sum exp(x)) along `axis`
-    c = Call(x, out, x.shape)
-    L, inner = x.shape[axis], math.prod(x.shape[axis + 1:])
-    rows = c.y.size // L
-    c.launch("norm", "log_softmax", (rows,), (c.dev.group,), c.act(x), c.y, L, inner, rows)
-    return c.result()
+    return _softmax(x, axis, out, True)
 
 
 def _standardize(x, scale, bias, groups, CG, L, eps, per_element, out):
