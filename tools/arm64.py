@@ -43,6 +43,15 @@ MOUNTS = (("proc", "proc", ["-t", "proc"]), ("sysfs", "sys", ["-t", "sysfs"]), (
           ("/dev/pts", "dev/pts", ["--bind"]), ("/dev/shm", "dev/shm", ["--bind"]))
 
 
+def _json_or_empty(path) -> dict:
+    """The JSON object in `path`, or {} when it is missing or unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
 class Arm64Error(DeepxError):
     """The arm64 root could not be set up, used or stopped: one line says why and what to do."""
 
@@ -62,11 +71,7 @@ class Root:
         self.ready = os.path.join(self.path, ".deepx-arm64-ready")  # written when debootstrap finished
 
     def state(self) -> dict:
-        try:
-            with open(self.state_file) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {}
+        return _json_or_empty(self.state_file)
 
     def save(self, **changes):
         s = {**self.state(), **changes}
@@ -76,11 +81,7 @@ class Root:
 
     def built(self) -> dict:
         """{'seconds': …} of the finished build, or {} when there is none."""
-        try:
-            with open(self.ready) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return {}
+        return _json_or_empty(self.ready)
 
     def inside(self, *parts) -> str:
         return os.path.join(self.path, *parts)
