@@ -438,12 +438,9 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    try:
-        args.func(args)
-    except Arm64Error as e:
-        print(f"deepx arm64: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+    from .cli import run_command
+
+    run_command(parser(), argv, "deepx arm64")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,16 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    run_command(parser(), argv)
+
+
+def run_command(p: argparse.ArgumentParser, argv=None, prog: str = "deepx"):
+    """Parse argv and run the chosen command's func; a DeepxError is one line on stderr and its exit code."""
+    args = p.parse_args(argv)
     try:
         args.func(args)
     except DeepxError as e:
-        print(f"deepx: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
 
 
