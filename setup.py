@@ -45,7 +45,7 @@ extensions = [
     Extension(
         "deepx.kernels.cython." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "kernels/cython"],  # deepx_gemm.h
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"] + openmp + ([f"-march={march}"] if march else []),
         extra_link_args=openmp,
@@ -63,7 +63,7 @@ setup(
     package_data={"deepx.models.zoo": ["*.onnx", "zoo.json"], "deepx.models": ["modern/*.onnx", "modern/models.json"],
                   "deepx.boards": ["*.toml"],
                   "deepx.kernels.opencl": ["*.cl"],
-                  "deepx.kernels.cython": ["built_for.txt", "*.pyx"]},  # sources: kernels.supports reads them
+                  "deepx.kernels.cython": ["built_for.txt", "*.pyx", "*.h"]},  # sources: kernels.supports reads them
     ext_modules=cythonize(
         extensions,
         language_level=3,

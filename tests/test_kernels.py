@@ -174,6 +174,30 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
         assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
 
 
+@pytest.mark.parametrize("level", [1, 2], ids=["avx2", "avx512"])
+def test_packed_gemm_every_edge(level):
+    """The convs' packed GEMM kernel (AVX2 6x16, AVX-512 12x32 + the transposed tile of the last few
+    columns) against numpy: rows past whole panels, every column remainder, k past one block, bias,
+    a clip in the kernel and another activation after it, one and two threads."""
+    _conv = pytest.importorskip("deepx.kernels.cython._conv")
+    from deepx.kernels.common import NAMED_ACTS
+
+    rng = np.random.default_rng(0)
+    for m, k, n in [(1, 1, 1), (13, 37, 45), (25, 300, 49), (64, 600, 196), (7, 9, 17), (30, 40, 1100)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        bias = rng.standard_normal(m, dtype=np.float32)
+        for act, fn in [("none", lambda v: v), ("relu6", lambda v: np.clip(v, 0, 6)),
+                        ("sigmoid", lambda v: 1 / (1 + np.exp(-v)))]:
+            for threads in (1, 2):
+                try:
+                    got = _conv.packed_gemm(a, b, bias, NAMED_ACTS[act], level, threads)
+                except ValueError as e:
+                    pytest.skip(str(e))
+                want = fn(a.astype(np.float64) @ b + bias[:, None])
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.sqrt(k), err_msg=f"{m, k, n, act}")
+
+
 def test_capability_check_from_source_agrees_with_the_modules():
     """kernels.supports reads a backend's sources where it cannot load (planning for a board's GPU elsewhere):
     on every backend that loads here, the sources name exactly the kernels the modules have."""

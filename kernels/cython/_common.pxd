@@ -405,6 +405,15 @@ cdef extern from *:
     bint deepx_sgemv(char t, int m, int n, const float* a, int lda, const float* x, int incx,
                      float beta, float* y) noexcept nogil
 
+cdef extern from "deepx_gemm.h":
+    int deepx_gemm_isa() noexcept nogil
+    int deepx_gemm_mr(int level) noexcept nogil
+    size_t deepx_packed_floats(int level, int m, int k) noexcept nogil
+    void deepx_pack_a(int level, int m, int k, const float* a, size_t lda, float* ap) noexcept nogil
+    void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
+                           float* c, size_t ldc, const float* bias, int clip, float lo,
+                           float hi) noexcept nogil
+
 cdef extern from "<omp.h>":
     int omp_get_max_threads() noexcept nogil
 
@@ -479,3 +488,34 @@ cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const 
                  c + <Py_ssize_t>lo * ldc, ldc)
             bias_act_rows(c + <Py_ssize_t>lo * ldc, hi - lo, n, ldc,
                           bias + lo if bias != NULL else NULL, act)
+
+
+cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* ap, const float* b,
+                                   int ldb, float* c, int ldc, const float* bias, ActC act,
+                                   int nth) noexcept nogil:
+    # gemm_parts with a (m,k) packed by deepx_pack_a for `level`: blocks of columns (of whole row
+    # panels when the columns are few) shared by nth threads; a clip is applied in the kernel
+    cdef int nb = 1, part, lo, hi, mr = deepx_gemm_mr(level), panels = cdiv_up(m, mr)
+    cdef bint cols = n >= 256 * nth, clip = act.kind == CLIP
+    if nth > 1 and cols:
+        nb = min(cdiv_up(n, 128), SHARES * nth)
+    elif nth > 1 and panels >= nth:
+        nb = min(panels, SHARES * nth)
+    for part in prange(nb, num_threads=nth, schedule='dynamic', use_threads_if=nb > 1):
+        if cols:
+            lo = (<long>n * part // nb) & ~31
+            hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~31
+        else:
+            lo = min(m, panels * part // nb * mr)
+            hi = min(m, panels * (part + 1) // nb * mr)
+        if cols:
+            deepx_gemm_packed(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, ldc, bias, clip, act.lo,
+                              act.hi)
+            if not clip:
+                bias_act_rows(c + lo, m, hi - lo, ldc, NULL, act)
+        else:
+            deepx_gemm_packed(level, hi - lo, n, k, ap + <Py_ssize_t>lo * k, b, ldb,
+                              c + <Py_ssize_t>lo * ldc, ldc, bias + lo if bias != NULL else NULL,
+                              clip, act.lo, act.hi)
+            if not clip:
+                bias_act_rows(c + <Py_ssize_t>lo * ldc, hi - lo, n, ldc, NULL, act)

@@ -16,7 +16,8 @@ from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
-                                     bind_blas, blas_restore, blas_serial, cdiv_up, gemm,
+                                     bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa,
+                                     deepx_pack_a, deepx_packed_floats, gemm, gemm_packed_parts,
                                      gemm_parts, kernel_threads)
 
 
@@ -359,52 +360,69 @@ cdef Tiling tiling(const Geom* g, int nth):
     return t
 
 
-cdef void conv_tile(const float* x, const float* w, const float* b, float* y, const Geom* g,
+cdef struct Weights:
+    const float* w  # (K, C/g, R, S)
+    const float* packed  # each group's (K/g, C/g*R*S) packed by deepx_pack_a; NULL: BLAS on w
+    Py_ssize_t group  # floats of one group in packed
+    int level  # deepx_gemm_isa's kernel level packed was made for
+
+
+cdef void group_gemm(const Weights* W, const Geom* g, int grp, int n, const float* b, int ldb,
+                     float* c, int ldc, const float* bias, ActC act, int nth) noexcept nogil:
+    # c (K/g, n) = act(group grp's weights · b (C/g*R*S, n) + bias): packed kernel, else BLAS
+    cdef int Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
+    if W.packed != NULL:
+        gemm_packed_parts(W.level, Kg, n, CRS, W.packed + grp * W.group, b, ldb, c, ldc, bias, act,
+                          nth)
+    else:
+        gemm_parts(Kg, n, CRS, W.w + <Py_ssize_t>grp * Kg * CRS, CRS, b, ldb, c, ldc, bias, act, nth)
+
+
+cdef void conv_tile(const float* x, const Weights* W, int grp, const float* b, float* y, const Geom* g,
                     int j0, int T, float* col, ActC act, int nth) noexcept nogil:
-    # output pixels j0 .. j0+T of one group: im2col into col (C/g*R*S, T), one GEMM into y
-    # (K/g, P*Q), bias + activation; nth > 1: threads share the im2col rows and the GEMM rows
+    # output pixels j0 .. j0+T of group grp (x, b, y: the group's): im2col into col (C/g*R*S, T), one
+    # GEMM into y (K/g, P*Q), bias + activation; nth > 1: threads share the im2col rows and the GEMM
     cdef int CRS = g.C // g.groups * g.R * g.S, row
     for row in prange(CRS, num_threads=nth, schedule='dynamic', chunksize=16,
                       use_threads_if=nth > 1):
         im2col_row(x, g, row, j0, T, col + <Py_ssize_t>row * T)
-    gemm_parts(g.K // g.groups, T, CRS, w, CRS, col, T, y + j0, g.P * g.Q, b, act, nth)
+    group_gemm(W, g, grp, T, col, T, y + j0, g.P * g.Q, b, act, nth)
 
 
-cdef void conv_group(const float* x, const float* w, const float* b, float* y, const Geom* g,
+cdef void conv_group(const float* x, const Weights* W, const float* b, float* y, const Geom* g,
                      int grp, float* col, Tiling t, ActC act, int nth) noexcept nogil:
     # group grp of x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S,
     # t.cols) floats; nth > 1: the threads share the group's tiles (or GEMM)
     cdef int Cg = g.C // g.groups, Kg = g.K // g.groups, PQ = g.P * g.Q
     cdef int CRS = Cg * g.R * g.S, i, j0
     cdef const float* xg = x + <Py_ssize_t>grp * Cg * g.H * g.W
-    cdef const float* wg = w + <Py_ssize_t>grp * Kg * CRS
     cdef const float* bg = b + grp * Kg if b != NULL else NULL
     cdef float* yg = y + <Py_ssize_t>grp * Kg * PQ
     if is_pointwise(g):
-        gemm_parts(Kg, PQ, Cg, wg, Cg, xg, PQ, yg, PQ, bg, act, nth)
+        group_gemm(W, g, grp, PQ, xg, PQ, yg, PQ, bg, act, nth)
     elif t.n >= nth and nth > 1:
         for i in prange(t.n, num_threads=nth, schedule='dynamic'):
             j0 = i * t.cols
-            conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0),
+            conv_tile(xg, W, grp, bg, yg, g, j0, min(t.cols, PQ - j0),
                       col + <Py_ssize_t>threadid() * CRS * t.cols, act, 1)
     else:
         for i in range(t.n):
             j0 = i * t.cols
-            conv_tile(xg, wg, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
+            conv_tile(xg, W, grp, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
 
 
-cdef void conv_image(const float* x, const float* w, const float* b, float* y, const Geom* g,
+cdef void conv_image(const float* x, const Weights* W, const float* b, float* y, const Geom* g,
                      float* col, Tiling t, ActC act, int nth) noexcept nogil:
     # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats;
     # as many groups as threads or more: each thread whole groups (one parallel region)
     cdef int grp, CRS = g.C // g.groups * g.R * g.S
     if nth > 1 and g.groups >= nth:
         for grp in prange(g.groups, num_threads=nth, schedule='dynamic'):
-            conv_group(x, w, b, y, g, grp, col + <Py_ssize_t>threadid() * CRS * t.cols, t, act,
+            conv_group(x, W, b, y, g, grp, col + <Py_ssize_t>threadid() * CRS * t.cols, t, act,
                        1)
     else:
         for grp in range(g.groups):
-            conv_group(x, w, b, y, g, grp, col, t, act, nth)
+            conv_group(x, W, b, y, g, grp, col, t, act, nth)
 
 
 cdef Py_ssize_t col_floats(const Geom* g, Tiling t, int nth) noexcept nogil:
@@ -432,6 +450,7 @@ cdef float* scratch(Py_ssize_t n) except NULL:
 cdef enum:
     WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
     WINO_COLS = 128  # but at least this many tiles per block (columns of its GEMMs)
+    WINO_MIN_TILES = 16  # up to this many tiles (8x8 outputs), im2col when the packed GEMM is there
 
 
 cdef struct Wino:
@@ -461,6 +480,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
             and g.groups == 1):
         return p
     p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
+    if p.TX * p.TY <= WINO_MIN_TILES and deepx_gemm_isa():
+        return p  # im2col + the packed GEMM: the (16,K,C) Winograd weights cost more memory traffic
     p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
     p.n = cdiv_up(p.TY, p.rows)
     if nth > 1 and p.n > 1:
@@ -654,6 +675,8 @@ cdef class Conv:
     cdef const float[:, :, :, ::1] w, w2v
     cdef const float* w2  # w2v's data, NULL without a 1x1 stage
     cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart
+    cdef float[::1] packed  # im2col: the weights packed for the GEMM kernel (when the CPU has one)
+    cdef Weights W
     cdef Py_ssize_t floats  # scratch: Winograd blocks, or column tiles [+ the 1x1 stage's input]
 
     cdef void image(self, const float* x, const float* b, float* y, ActC act,
@@ -665,10 +688,10 @@ cdef class Conv:
             wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf, act,
                        self.nth)
         elif self.w2 == NULL:
-            conv_image(x, &self.w[0, 0, 0, 0], b, y, &self.g, buf, self.t, act, self.nth)
+            conv_image(x, &self.W, b, y, &self.g, buf, self.t, act, self.nth)
         else:  # the k x k stage into mid (K,P,Q), after the column tiles
             mid = buf + col_floats(&self.g, self.t, self.nth)
-            conv_image(x, &self.w[0, 0, 0, 0], NULL, mid, &self.g, buf, self.t, IDENT, self.nth)
+            conv_image(x, &self.W, NULL, mid, &self.g, buf, self.t, IDENT, self.nth)
             gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, mid, PQ, y, PQ, b, act,
                        self.nth)
 
@@ -690,7 +713,24 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     else:
         c.t = tiling(&g, nth)
         c.floats = col_floats(&g, c.t, nth) + (<Py_ssize_t>g.K * g.P * g.Q if w2 is not None else 0)
+        pack_weights(c)
     return c
+
+
+cdef void pack_weights(Conv c):
+    # c.W: the weights, each group's packed for the GEMM kernel when this CPU has one
+    cdef Geom g = c.g
+    cdef int grp, level = deepx_gemm_isa(), Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
+    c.W.w, c.W.packed, c.W.level = &c.w[0, 0, 0, 0], NULL, level
+    if level == 0:
+        return
+    c.W.group = deepx_packed_floats(level, Kg, CRS)
+    c.packed = np.empty(g.groups * c.W.group, np.float32)
+    c.W.packed = &c.packed[0]
+    with nogil:
+        for grp in range(g.groups):
+            deepx_pack_a(level, Kg, CRS, c.W.w + <Py_ssize_t>grp * Kg * CRS, CRS,
+                         &c.packed[0] + grp * c.W.group)
 
 
 cdef void run_images(Conv conv, const float[:, :, :, ::1] x, const float* b,
@@ -993,3 +1033,24 @@ def conv_transpose2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, c
 
 cdef ActC IDENT = as_act(IDENTITY)
 bind_blas()
+
+
+def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
+                int level=0, int threads=1):
+    """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
+    CPU's; 1 AVX2 + FMA, 2 AVX-512), split over `threads`: for tests and benchmarks. ValueError when this
+    CPU (or DEEPX_GEMM) has no such kernel."""
+    cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
+    level = level or have
+    if not 0 < level <= have or k != b.shape[0]:
+        raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) or shapes {a.shape} {b.shape}")
+    packed = np.empty(deepx_packed_floats(level, m, k), np.float32)
+    out = np.empty((m, n), np.float32)
+    cdef float[::1] ap = packed
+    cdef float[:, ::1] c = out
+    cdef ActC f = as_act(act)
+    with nogil:
+        deepx_pack_a(level, m, k, &a[0, 0], k, &ap[0])
+        gemm_packed_parts(level, m, n, k, &ap[0], &b[0, 0], n, &c[0, 0], n,
+                          &bias[0] if bias is not None else NULL, f, threads)
+    return out

@@ -1,0 +1,255 @@
+/* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
+   packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
+   place (no copy of the activations). Register tiles of MR x NR floats: AVX-512 12 x 32, AVX2 + FMA
+   6 x 16, chosen at run time (deepx_gemm_isa; DEEPX_GEMM=blas|avx2|avx512 forces one, within what the CPU
+   has); 0 means none here (not x86-64, or too old a CPU): the caller uses BLAS. Bias and clamp are applied
+   in registers, so a conv's output is written once. */
+#ifndef DEEPX_GEMM_H
+#define DEEPX_GEMM_H
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { DEEPX_KC = 256, DEEPX_NC = 512 };  /* b blocks of KC x NC (512 KB) stay in L2 */
+
+static int deepx_gemm_level = -1;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+static inline int deepx_gemm_cpu(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+
+#define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
+
+/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc; rows >= mr, columns >= nr untouched */
+__attribute__((target("avx512f,fma")))
+static inline void deepx_tile_avx512(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                              int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
+#define DX_DECL(i) __m512 c##i##0, c##i##1;
+    DX_ROWS12(DX_DECL)
+#define DX_INIT(i)                                                                 \
+    if (!first && i < mr) {                                                        \
+        c##i##0 = _mm512_maskz_loadu_ps(m0, cp + i * ldc);                         \
+        c##i##1 = _mm512_maskz_loadu_ps(m1, cp + i * ldc + 16);                    \
+    } else {                                                                       \
+        c##i##0 = c##i##1 = _mm512_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
+    }
+    DX_ROWS12(DX_INIT)
+#define DX_FMA(i)                                                                  \
+        {                                                                          \
+            __m512 av = _mm512_set1_ps(a[i]);                                      \
+            c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                            \
+            c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                            \
+        }
+#define DX_FMA1(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
+    if (nr > 16) {
+        for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+            _mm_prefetch((const char*)(a + 12 * 48), _MM_HINT_T0);  /* a streams from memory */
+            DX_ROWS12(DX_FMA)
+        }
+    } else {  /* one vector of columns: half the work */
+        for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+            DX_ROWS12(DX_FMA1)
+        }
+    }
+    if (clip) {
+        __m512 vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
+#define DX_CLIP(i)                                                                 \
+        c##i##0 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##0));                  \
+        c##i##1 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##1));
+        DX_ROWS12(DX_CLIP)
+    }
+#define DX_STORE(i)                                                                \
+    if (i < mr) {                                                                  \
+        _mm512_mask_storeu_ps(cp + i * ldc, m0, c##i##0);                          \
+        _mm512_mask_storeu_ps(cp + i * ldc + 16, m1, c##i##1);                     \
+    }
+    DX_ROWS12(DX_STORE)
+#undef DX_DECL
+#undef DX_INIT
+#undef DX_FMA
+#undef DX_FMA1
+#undef DX_CLIP
+#undef DX_STORE
+}
+
+/* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (12 of 16),
+   one accumulator per column, c gathered and scattered; the wide kernels would waste most of their lanes */
+__attribute__((target("avx512f,fma")))
+static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+    __mmask16 rows = (__mmask16)((1u << mr) - 1u);
+    __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32((int)ldc));
+#define DX_COLS7(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6)
+#define DX_INIT(j)                                                                 \
+    __m512 t##j = !first && j < nr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, at, cp + j, 4) \
+                  : first && bias ? _mm512_maskz_loadu_ps(rows, bias) : _mm512_setzero_ps();
+    DX_COLS7(DX_INIT)
+    for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+        __m512 av = _mm512_maskz_loadu_ps(0x0FFF, a);
+#define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(b[j]), t##j);
+        DX_COLS7(DX_FMA)
+    }
+#define DX_STORE(j)                                                                \
+    if (j < nr) {                                                                  \
+        if (clip)                                                                  \
+            t##j = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), t##j)); \
+        _mm512_mask_i32scatter_ps(cp + j, rows, at, t##j, 4);                      \
+    }
+    DX_COLS7(DX_STORE)
+#undef DX_INIT
+#undef DX_FMA
+#undef DX_STORE
+}
+
+__attribute__((target("avx2,fma")))
+static inline void deepx_tile_avx2(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                            int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+#define DX_DECL(i) __m256 c##i##0, c##i##1;
+    DX_ROWS6(DX_DECL)
+#define DX_INIT(i)                                                                 \
+    if (!first && i < mr) {                                                        \
+        c##i##0 = _mm256_maskload_ps(cp + i * ldc, m0);                            \
+        c##i##1 = _mm256_maskload_ps(cp + i * ldc + 8, m1);                        \
+    } else {                                                                       \
+        c##i##0 = c##i##1 = _mm256_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
+    }
+    DX_ROWS6(DX_INIT)
+#define DX_FMA(i)                                                                  \
+        {                                                                          \
+            __m256 av = _mm256_broadcast_ss(a + i);                                \
+            c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                            \
+            c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                            \
+        }
+#define DX_FMA1(i) c##i##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i), b0, c##i##0);
+    if (nr > 8) {
+        for (int k = 0; k < kc; k++, a += 6, b += ldb) {
+            __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+            DX_ROWS6(DX_FMA)
+        }
+    } else {  /* one vector of columns: half the work */
+        for (int k = 0; k < kc; k++, a += 6, b += ldb) {
+            __m256 b0 = _mm256_maskload_ps(b, m0);
+            DX_ROWS6(DX_FMA1)
+        }
+    }
+    if (clip) {
+        __m256 vl = _mm256_set1_ps(lo), vh = _mm256_set1_ps(hi);
+#define DX_CLIP(i)                                                                 \
+        c##i##0 = _mm256_min_ps(vh, _mm256_max_ps(vl, c##i##0));                  \
+        c##i##1 = _mm256_min_ps(vh, _mm256_max_ps(vl, c##i##1));
+        DX_ROWS6(DX_CLIP)
+    }
+#define DX_STORE(i)                                                                \
+    if (i < mr) {                                                                  \
+        _mm256_maskstore_ps(cp + i * ldc, m0, c##i##0);                            \
+        _mm256_maskstore_ps(cp + i * ldc + 8, m1, c##i##1);                        \
+    }
+    DX_ROWS6(DX_STORE)
+#undef DX_DECL
+#undef DX_INIT
+#undef DX_FMA
+#undef DX_FMA1
+#undef DX_CLIP
+#undef DX_STORE
+}
+#else
+static inline int deepx_gemm_cpu(void) { return 0; }
+#endif
+
+/* the kernel level this CPU runs (DEEPX_GEMM lowers it: blas 0, avx2 1, avx512 2) */
+static inline int deepx_gemm_isa(void) {
+    if (deepx_gemm_level < 0) {
+        int level = deepx_gemm_cpu(), want = level;
+        const char* env = getenv("DEEPX_GEMM");
+        if (env && *env)
+            want = !strcmp(env, "avx512") ? 2 : !strcmp(env, "avx2") ? 1 : 0;
+        deepx_gemm_level = want < level ? want : level;
+    }
+    return deepx_gemm_level;
+}
+
+static inline int deepx_gemm_mr(int level) { return level == 2 ? 12 : 6; }
+
+/* floats of a (m,k) packed for `level`: m rounded up to whole panels */
+static inline size_t deepx_packed_floats(int level, int m, int k) {
+    int mr = deepx_gemm_mr(level);
+    return (size_t)((m + mr - 1) / mr) * mr * k;
+}
+
+/* a (m,k), row stride lda -> ap: panel after panel of MR rows (the last zero-padded), k-major */
+static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t lda, float* ap) {
+    int mr = deepx_gemm_mr(level);
+    for (int p = 0; p < m; p += mr)
+        for (int kk = 0; kk < k; kk++)
+            for (int i = 0; i < mr; i++)
+                *ap++ = p + i < m ? a[(size_t)(p + i) * lda + kk] : 0.0f;
+}
+
+/* the width of the next tile of columns when rem are left: whole vectors of the wide kernel, then one
+   vector, then (AVX-512) the transposed kernel for the last few */
+static inline int deepx_cols(int level, int rem) {
+    int v = level == 2 ? 16 : 8;
+    return rem >= 2 * v ? 2 * v : rem >= v ? v : rem;
+}
+
+/* the tile of rows i.., columns j .. j+cols, k-block k0 of deepx_gemm_packed */
+static inline void deepx_tile(int level, int m, int k, const float* ap, const float* b, size_t ldb, float* c,
+                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int j,
+                              int cols) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    int mr = deepx_gemm_mr(level), kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
+    const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
+    int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
+    const float* bb = b + (size_t)k0 * ldb + j;
+    float* cc = c + (size_t)i * ldc + j;
+    const float* bi = bias ? bias + i : NULL;
+    if (level == 2 && cols < 8)
+        deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+    else if (level == 2)
+        deepx_tile_avx512(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+    else
+        deepx_tile_avx2(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+#endif
+}
+
+/* c (m,n) = clamp(ap · b (k,n) + bias); ap from deepx_pack_a at this level (a row range of it must start
+   at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
+static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
+                                     float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
+    int mr = deepx_gemm_mr(level), w;
+    if ((size_t)k * n * sizeof(float) <= (1u << 20)) {
+        /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
+        for (int i = 0; i < m; i += mr)
+            for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+                for (int j = 0; j < n; j += w)
+                    deepx_tile(level, m, k, ap, b, ldb, c, ldc, bias, clip, lo, hi, i, k0, j,
+                               w = deepx_cols(level, n - j));
+        return;
+    }
+    /* b in blocks of KC x NC, each kc x cols tile of it in L1 over all of a's panels */
+    for (int jc = 0; jc < n; jc += DEEPX_NC) {
+        int je = jc + DEEPX_NC < n ? jc + DEEPX_NC : n;
+        for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+            for (int j = jc; j < je; j += w) {
+                w = deepx_cols(level, je - j);
+                for (int i = 0; i < m; i += mr)
+                    deepx_tile(level, m, k, ap, b, ldb, c, ldc, bias, clip, lo, hi, i, k0, j, w);
+            }
+    }
+}
+#endif
