@@ -17,7 +17,8 @@ from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa,
-                                     deepx_pack_a, deepx_packed_floats, gemm, gemm_packed_parts,
+                                     deepx_gemm_packed, deepx_pack_a, deepx_packed_floats, gemm,
+                                     gemm_packed_parts,
                                      gemm_parts, kernel_threads)
 
 
@@ -456,6 +457,7 @@ cdef enum:
 cdef struct Wino:
     int TX, TY, rows, n  # tiles per row, tile rows, tile rows per block, blocks (0: not Winograd)
     Py_ssize_t su, sv, sm  # strides between the 16 matrices of u (K,C), v (C,T) and m (K,T)
+    int level  # > 0: u's matrices packed for the GEMM kernel of this level (su apart), else plain
     int zrows  # output rows per block kept for a following 1x1 stage (0: none)
     Py_ssize_t block  # scratch floats per block: v, m, z (K, zrows, Q), then nth row scratches
 
@@ -487,7 +489,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     if nth > 1 and p.n > 1:
         p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
         p.n = cdiv_up(p.TY, p.rows)
-    p.su = wino_stride(<Py_ssize_t>g.K * g.C)
+    p.level = deepx_gemm_isa()
+    p.su = wino_stride(deepx_packed_floats(p.level, g.K, g.C) if p.level else <Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
     p.zrows = 2 * p.rows if then_1x1 else 0
@@ -629,7 +632,11 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
             wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
                            v + ci * p.TX, p.sv)
         for e in prange(16, schedule='dynamic'):
-            gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
+            if p.level:
+                deepx_gemm_packed(p.level, K, T, C, u + e * p.su, v + e * p.sv, T, m + e * p.sm, T,
+                                  NULL, 0, 0.0, 0.0)
+            else:
+                gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
         for ki in prange(K * n, schedule='static'):
             if w2 == NULL:
                 wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
@@ -674,7 +681,7 @@ cdef class Conv:
     cdef int nth, K2
     cdef const float[:, :, :, ::1] w, w2v
     cdef const float* w2  # w2v's data, NULL without a 1x1 stage
-    cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart
+    cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart (packed when p.level)
     cdef float[::1] packed  # im2col: the weights packed for the GEMM kernel (when the CPU has one)
     cdef Weights W
     cdef Py_ssize_t floats  # scratch: Winograd blocks, or column tiles [+ the 1x1 stage's input]
@@ -705,11 +712,18 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     c.w2v, c.w2, c.K2 = w2, NULL, 0
     if w2 is not None:
         c.w2, c.K2 = &w2[0, 0, 0, 0], w2.shape[0]
+    cdef float[::1] u
+    cdef int e
     if c.p.n:
         c.u = np.empty(16 * c.p.su, np.float32)
         c.floats = nth * c.p.block
+        u = c.u if not c.p.level else np.empty(16 * <Py_ssize_t>g.K * g.C, np.float32)
         with nogil:
-            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &c.u[0], c.p.su, nth)
+            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &u[0], <Py_ssize_t>g.K * g.C if c.p.level else c.p.su,
+                         nth)
+            for e in range(16 if c.p.level else 0):
+                deepx_pack_a(c.p.level, g.K, g.C, &u[0] + e * <Py_ssize_t>g.K * g.C, g.C,
+                             &c.u[0] + e * c.p.su)
     else:
         c.t = tiling(&g, nth)
         c.floats = col_floats(&g, c.t, nth) + (<Py_ssize_t>g.K * g.P * g.Q if w2 is not None else 0)
