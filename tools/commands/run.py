@@ -34,9 +34,10 @@ def add(sub):
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
     cp.add_argument("--models", nargs="+", metavar="NAME", help="onnx's light models by their names (bvlc_alexnet, "
-                                                                "vgg19, resnet50, …) or issue 15's modern ones "
-                                                                "(mobilenet_v3_large, yolov8n, …); default: the "
-                                                                "nine light ones")
+                                                                "vgg19, resnet50, …), issue 15's modern ones "
+                                                                "(mobilenet_v3_large, yolov8n, …) or the zoo's "
+                                                                "trained ones (mobilenet-v2, …); default: the nine "
+                                                                "light ones")
     cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
                     help="thread counts, each a row per model (default 1 2; 0: all cores)")
     cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
