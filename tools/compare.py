@@ -1,8 +1,8 @@
 """`deepx compare`: the README's performance table. deepx against ONNX Runtime on onnx's nine light models
 (random He-initialised weights) at each thread count: latency ratio and largest output difference, peak
 activation memory against the sum of all tensors; with --rlc, AlexNet and VGG19 compressed by deepx, with
-ONNX Runtime on the same compressed model and on the uncompressed one. A model is a light or modern one by name,
-or a zoo model (mobilenet-v2: trained)."""
+ONNX Runtime on the same compressed model and on the uncompressed one; with peers (--against mnn ncnn), those
+engines on the same file too. A model is a light or modern one by name, or a zoo model (mobilenet-v2: trained)."""
 import os
 
 from .. import kernels
@@ -29,8 +29,8 @@ def model_path(name: str) -> str:
 
 def rel_diff(r: dict, suffix: str = "") -> float:
     """A row's largest output difference / max(1, largest output) (`suffix` "_uncompressed": against ORT on the
-    uncompressed model)."""
-    return r["max_abs_diff" + suffix] / max(1.0, r["max_abs_onnxruntime" + suffix])
+    uncompressed model; "_mnn", "_ncnn": a peer's against ORT)."""
+    return r["max_abs_diff" + suffix] / max(1.0, r.get("max_abs_onnxruntime" + suffix, r["max_abs_onnxruntime"]))
 
 
 def compressed(name: str, budget: float) -> str:
@@ -46,8 +46,9 @@ def compressed(name: str, budget: float) -> str:
     return out
 
 
-def rows(models, threads, seconds: float, rlc_budget: float | None, progress=None):
-    """One row per (model, threads, variant) with the `deepx bench` keys, the model and the variant."""
+def rows(models, threads, seconds: float, rlc_budget: float | None, progress=None, peers=()):
+    """One row per (model, threads, variant) with the `deepx bench` keys (and the peers'), the model and the
+    variant."""
     models = models or light.names()
     todo = [(m, "uncompressed") for m in models]
     if rlc_budget is not None:
@@ -62,7 +63,7 @@ def rows(models, threads, seconds: float, rlc_budget: float | None, progress=Non
             for n in threads:
                 kernels.set_threads(n)
                 yield dict(model=model, variant=variant,
-                           **against_onnxruntime(ours, g, feeds, ex, n, seconds,
+                           **against_onnxruntime(ours, g, feeds, ex, n, seconds, peers=peers,
                                                  uncompressed=reference if ours != reference else None))
         finally:
             ex.close()
