@@ -16,7 +16,7 @@ from deepx.models import io, load
 from deepx.models.onnx_export import to_onnx
 from deepx.runtime.executor import Executor
 from deepx.runtime.plan import file_sha256
-from deepx.tools import bench_executor, bench_kernels, cli, compare, peers, runner
+from deepx.tools import bench_executor, bench_kernels, cli, compare, peers, perf_tables, runner
 from deepx.tools.commands.run import compare_line
 
 INSTALLED = {"mnn": importlib.util.find_spec("MNN") is not None,
@@ -111,6 +111,11 @@ def test_a_peer_is_timed_in_the_same_turns_with_its_keys(monkeypatch, chain):
     assert compare.rel_diff(r, "_mnn") == 0
     line = compare_line(dict(r, model="chain", variant="uncompressed"), ["mnn"])
     assert len(line.split()) == 9 + 3
+    table = perf_tables.models_table([dict(r, model="chain", variant="uncompressed")], ["mnn"])
+    head, rule, row = table.splitlines()
+    assert "| MNN ms | vs MNN | MNN rel diff |" in head and rule == "|" + "---|" * 13 and row.count("|") == 14
+    plain = perf_tables.models_table([dict(r, model="chain", variant="uncompressed")])
+    assert plain.splitlines()[1] == "|" + "---|" * 10  # no peers asked for: the table as before
 
 
 def test_a_peer_whose_outputs_differ_is_refused_before_timing(monkeypatch, chain):
@@ -141,3 +146,12 @@ def test_a_peer_converts_once_and_computes_what_onnxruntime_computes(tmp_path, m
     outputs = [o.name for o in bench_kernels.ort_inference_session(path, 1).get_outputs()]
     peers.session(name, path, feeds, outputs, 1)
 
+
+
+def test_the_peers_header_keeps_perf_tables_format(monkeypatch):
+    monkeypatch.setattr(perf_tables, "sgemm_gflops", lambda n: (100.0, "openblas 0.3.31, Haswell kernel"))
+    monkeypatch.setitem(peers.ENGINES, "mnn", Offset)
+    head = perf_tables.header([1, 2], "python -m deepx.tools.perf_tables README.md --only peers", ["mnn"])
+    assert perf_tables.HEADER.fullmatch(" ".join(head.split()))
+    assert "; ONNX Runtime + 0.0. Regenerate" in " ".join(head.split())
+    assert all(len(line) <= 120 for line in head.splitlines())
