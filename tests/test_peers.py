@@ -17,6 +17,7 @@ from deepx.models.onnx_export import to_onnx
 from deepx.runtime.executor import Executor
 from deepx.runtime.plan import file_sha256
 from deepx.tools import bench_executor, bench_kernels, cli, compare, peers, perf_tables, runner
+from deepx.tools.commands import run
 from deepx.tools.commands.run import compare_line
 
 INSTALLED = {"mnn": importlib.util.find_spec("MNN") is not None,
@@ -24,6 +25,10 @@ INSTALLED = {"mnn": importlib.util.find_spec("MNN") is not None,
 ENGINES = [pytest.param(name, marks=pytest.mark.skipif(not INSTALLED[name], reason=f"{name} is not installed "
                                                                                    f"({peers.ENGINES[name].pip})"))
            for name in peers.ENGINES]
+
+
+def test_the_command_line_offers_every_engine():
+    assert set(run.PEERS) == set(peers.ENGINES)
 
 
 @pytest.mark.parametrize("name, module", [("mnn", "MNN"), ("ncnn", "ncnn"), ("ncnn", "pnnx")])

@@ -178,7 +178,7 @@ class NCNN:
         param, weights = _converted(f"pnnx-{version}", onnx_path, [f"-{tag}.ncnn.param", f"-{tag}.ncnn.bin"], convert)
         self.net = net = ncnn.Net()
         o = net.opt
-        o.num_threads = threads
+        o.num_threads, o.lightmode = threads, True
         o.use_vulkan_compute = o.use_int8_inference = o.use_bf16_storage = False
         o.use_fp16_storage = o.use_fp16_packed = o.use_fp16_arithmetic = False
         if net.load_param(param) or net.load_model(weights):
