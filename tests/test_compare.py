@@ -3,9 +3,11 @@ waiting policy on both sides), and both settings reported."""
 import numpy as np
 import pytest
 
+from deepx.errors import DeepxError
+from deepx.models import zoo
 from deepx.models.onnx_export import to_onnx
 from deepx.runtime.executor import Executor
-from deepx.tools import bench_kernels, bench_executor, runner
+from deepx.tools import bench_executor, bench_kernels, compare, runner
 from deepx.tools.commands.run import compare_line
 
 
@@ -46,3 +48,10 @@ def test_rlc_rows_time_onnxruntime_on_both_models(tmp_path):
     assert len(row.split()) == 13  # "rlc 0.6" is two words
     plain = {k: v for k, v in r.items() if "uncompressed" not in k}
     assert len(compare_line(dict(plain, model="chain", variant="uncompressed")).split()) == 9
+
+
+def test_compare_takes_the_zoo_models_by_name():
+    assert compare.model_path("mobilenet-v2") == zoo.path("mobilenet-v2")
+    assert {"mobilenet-v2", "squeezenet", "mobilenet_v3_large"} <= set(compare.names())
+    with pytest.raises(DeepxError, match="no model 'nope' .*mobilenet-v2"):
+        compare.model_path("nope")

@@ -1,12 +1,14 @@
 """The README's Performance tables, measured on this machine and written with the machine beside them.
 
     python -m deepx.tools.perf_tables README.md [--seconds 1] [--threads 1 2] [--models NAME …] [--rlc 0.6]
-        [--only models kernels] [--kernel-seconds 0.2]
+        [--only models kernels peers] [--against mnn ncnn] [--kernel-seconds 0.2]
 
 Each table sits between `<!-- perf:NAME -->` and `<!-- end perf -->` (models: `deepx compare`'s rows;
-kernels: `deepx bench-kernels`' best backend per layer). Its first paragraph says when, at which commit, on
-which CPU (model, vector flags, cores), numpy's sgemm rate there, both sides' threads and waiting settings,
-and the command that regenerates it. Tables not measured by a run are left as they are.
+kernels: `deepx bench-kernels`' best backend per layer; peers: `deepx compare --against onnxruntime mnn ncnn`'s
+rows on SqueezeNet and the trained MobileNetV2, measured only when asked for). Its first paragraph says when, at
+which commit, on which CPU (model, vector flags, cores), numpy's sgemm rate there, both sides' threads and waiting
+settings (and the peers' precision settings), and the command that regenerates it. Tables not measured by a run
+are left as they are; --against adds the peers' columns to the models table too.
 """
 import argparse
 import datetime
@@ -20,9 +22,8 @@ import textwrap
 import numpy as np
 
 from .. import kernels
-from ..models import light
 from ..runtime.machine import cpu_flags, cpu_name
-from . import bench_kernels, compare
+from . import bench_kernels, compare, peers
 
 BLOCK = re.compile(r"(<!-- perf:(\w+) -->\n)(.*?)(<!-- end perf -->)", re.S)
 #: the first paragraph of every block, its lines joined by spaces (tests/test_readme.py checks it)
@@ -32,7 +33,11 @@ HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes 
                     r"`python -m deepx\.tools\.perf_tables .+`\.", re.S)
 NAMES = dict(bvlc_alexnet="AlexNet", densenet121="DenseNet121", inception_v1="Inception v1",
              inception_v2="Inception v2", resnet50="ResNet50", shufflenet="ShuffleNet", squeezenet="SqueezeNet",
-             vgg19="VGG19", zfnet512="ZFNet512")
+             vgg19="VGG19", zfnet512="ZFNet512") | {"mobilenet-v2": "MobileNetV2 (trained)"}
+PEERS = {"mnn": "MNN", "ncnn": "ncnn"}  # column labels
+PEER_MODELS = ("squeezenet", "mobilenet-v2")  # the peers table's default models
+
+
 def commit() -> str:
     """The checkout's `git rev-parse --short HEAD` (the folder the command runs in: an installed deepx is not a
     checkout), or "uncommitted changes on HASH" when the tree differs from it."""
@@ -59,8 +64,8 @@ def sgemm_gflops(threads: int, n: int = 1024, seconds: float = 0.5) -> tuple:
     return 2.0 * n ** 3 / t / 1e9, about
 
 
-def header(threads, command: str) -> str:
-    """The block's first paragraph: when, where, how, and how to measure it again."""
+def header(threads, command: str, against=()) -> str:
+    """The block's first paragraph: when, where, how (and the peers' settings), and how to measure it again."""
     import onnxruntime
 
     w = bench_kernels.waiting()
@@ -71,7 +76,8 @@ def header(threads, command: str) -> str:
     text = (f"Measured {datetime.date.today().isoformat()}, commit {commit()}, on {cpu_name()} ({flags}), "
             f"{min(max(threads) or cores, cores)} of {cores} cores used; numpy sgemm 1024³ {sgemm} GFLOP/s at "
             f"{' / '.join(map(str, threads))} threads ({rates[0][2]}); ONNX Runtime {onnxruntime.__version__} in "
-            f"the same process with the same threads; {bench_kernels.waiting_line(w)}. Regenerate: `{command}`.")
+            f"the same process with the same threads; {bench_kernels.waiting_line(w)}"
+            + "".join(f"; {peers.ENGINES[p].about()}" for p in against) + f". Regenerate: `{command}`.")
     return textwrap.fill(text, 120, break_on_hyphens=False, break_long_words=False) + "\n\n"
 
 
@@ -79,10 +85,13 @@ def _both(rows, key, fmt) -> str:
     return " / ".join(format(r[key], fmt) for r in rows)
 
 
-def models_table(rows: list) -> str:
-    """`deepx compare`'s rows, one line per model and variant, thread counts side by side."""
+def models_table(rows: list, against=()) -> str:
+    """`deepx compare`'s rows, one line per model and variant, thread counts side by side; each peer of `against`
+    adds its ms, vs and rel diff (against ONNX Runtime's outputs) columns."""
     lines = ["| model | threads | deepx ms | ORT ms | vs ORT | rel diff | ORT ms, uncompressed model | "
-             "vs ORT, uncompressed model | arena MB | all tensors MB |", "|" + "---|" * 10]
+             "vs ORT, uncompressed model | arena MB | all tensors MB |"
+             + "".join(f" {PEERS[p]} ms | vs {PEERS[p]} | {PEERS[p]} rel diff |" for p in against),
+             "|" + "---|" * (10 + 3 * len(against))]
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["variant"]), []).append(r)
@@ -94,6 +103,9 @@ def models_table(rows: list) -> str:
                  _both(rs, "onnxruntime_uncompressed_ms", ".3g") if rlc else "",
                  _both(rs, "speed_vs_onnxruntime_uncompressed", ".2f") if rlc else "",
                  f"{rs[0]['arena_bytes'] / 1e6:.1f}", f"{rs[0]['tensor_bytes'] / 1e6:.1f}"]
+        for p in against:
+            cells += [_both(rs, p + "_ms", ".3g"), _both(rs, "speed_vs_" + p, ".2f"),
+                      f"{max(compare.rel_diff(r, '_' + p) for r in rs):.0e}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -123,8 +135,12 @@ def measure(args, only) -> dict:
     command = "python -m deepx.tools.perf_tables " + " ".join(map(shlex.quote, args.argv))
     out = {}
     if "models" in only:
-        rows = list(compare.rows(args.models, args.threads, args.seconds, args.rlc, bar("compare")))
-        out["models"] = header(args.threads, command) + models_table(rows)
+        rows = list(compare.rows(args.models, args.threads, args.seconds, args.rlc, bar("compare"), args.against))
+        out["models"] = header(args.threads, command, args.against) + models_table(rows, args.against)
+    if "peers" in only:
+        against = args.against or list(PEERS)
+        rows = list(compare.rows(args.models or PEER_MODELS, args.threads, args.seconds, None, bar("peers"), against))
+        out["peers"] = header(args.threads, command, against) + models_table(rows, against)
     if "kernels" in only:
         n = max(args.threads)
         rows = bench_kernels.bench(threads=n, budget_s=args.kernel_seconds, progress=bar("bench-kernels"))
@@ -141,8 +157,11 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m deepx.tools.perf_tables", description=__doc__.splitlines()[0])
     p.add_argument("readme", metavar="README.md")
-    p.add_argument("--only", nargs="+", choices=["models", "kernels"], default=["models", "kernels"])
-    p.add_argument("--models", nargs="+", choices=light.names(), help="default: all nine light models")
+    p.add_argument("--only", nargs="+", choices=["models", "kernels", "peers"], default=["models", "kernels"])
+    p.add_argument("--models", nargs="+", choices=compare.names(),
+                   help="default: all nine light models (peers: squeezenet mobilenet-v2)")
+    p.add_argument("--against", nargs="+", choices=list(PEERS), default=[],
+                   help="peers beside ONNX Runtime (the peers table: both unless given)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts of the models table")
     p.add_argument("--rlc", type=float, default=0.6, help="error budget of the RLC rows (AlexNet, VGG19)")
     p.add_argument("--seconds", type=float, default=3.0, help="timing budget per model and thread count")

@@ -48,9 +48,10 @@ def bench(args) -> dict:
     """`deepx bench`: the command line's model, board, plan and threads against ONNX Runtime; with a second
     model, both models (before_after)."""
     if args.other:
-        if args.plan or args.backend != "auto" or args.input:
-            raise DeepxError("deepx bench with two models times each on the host's CPU backend with random inputs: "
-                             "--plan, --backend and --input go with one model")
+        if args.plan or args.backend != "auto" or args.input or peers(args.against):
+            raise DeepxError("deepx bench with two models times each on the host's CPU backend with random inputs, "
+                             "against ONNX Runtime: --plan, --backend, --input and --against mnn|ncnn go with one "
+                             "model")
         shapes = io.parse_input_shapes(args.input_shape)
         g = load.load_model(args.model, shapes)
         other = load.load_model(args.other, {n: g.shapes[n] for n in g.inputs})
@@ -60,9 +61,14 @@ def bench(args) -> dict:
     threads = kernels.set_threads(args.threads)  # after the board, as in run
     try:
         return dict(model=str(args.model), **against_onnxruntime(str(args.model), g, feeds, ex, threads,
-                                                                 args.seconds))
+                                                                 args.seconds, peers=peers(args.against)))
     finally:
         ex.close()
+
+
+def peers(against) -> list:
+    """The peer engines among --against's runtimes (ONNX Runtime runs anyway: it is the reference)."""
+    return [a for a in against if a != "onnxruntime"]
 
 
 def _diff(ours: dict, theirs: dict) -> dict:
@@ -71,10 +77,13 @@ def _diff(ours: dict, theirs: dict) -> dict:
 
 
 def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: float, min_runs: int = 10,
-                        uncompressed: str | None = None) -> dict:
+                        uncompressed: str | None = None, peers=()) -> dict:
     """deepx's executor and ONNX Runtime on the same model `onnx_path` and inputs in this process, in alternating
     turns; with `uncompressed` (the model before RLC, same inputs and outputs), ONNX Runtime on that one too,
-    in the same turns (keys `…_uncompressed`): the kernels' speed and the compression's gain apart."""
+    in the same turns (keys `…_uncompressed`): the kernels' speed and the compression's gain apart; with `peers`
+    (names in tools/peers.py: mnn, ncnn), each on `onnx_path` in the same turns, checked against ONNX Runtime's
+    outputs first (keys `<peer>_ms`, `speed_vs_<peer>`, `max_abs_diff_<peer>`, `<peer>_settings`)."""
+    from . import peers as engines
     from .bench_kernels import median_times, ort_inference_session, waiting
 
     paths = [onnx_path] + ([uncompressed] if uncompressed else [])
@@ -82,8 +91,11 @@ def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: flo
     names = [o.name for o in sessions[0].get_outputs() if o.name in g.outputs]
     ours = ex.run(feeds)
     theirs = [dict(zip(names, s.run(names, feeds))) for s in sessions]
-    times = median_times([lambda: ex.run(feeds)] + [lambda s=s: s.run(names, feeds) for s in sessions],
-                         min_runs, seconds)
+    others = [engines.session(p, onnx_path, {i.name: feeds[i.name] for i in sessions[0].get_inputs()},
+                              [o.name for o in sessions[0].get_outputs()], threads) for p in peers]
+    diffs = [engines.max_abs_diff(p, e.run(feeds), theirs[0]) for p, e in zip(peers, others)]
+    times = median_times([lambda: ex.run(feeds)] + [lambda s=s: s.run(names, feeds) for s in sessions]
+                         + [lambda e=e: e.run(feeds) for e in others], min_runs, seconds)
     r = dict(threads=threads, deepx_ms=1e3 * times[0], onnxruntime_ms=1e3 * times[1],
              speed_vs_onnxruntime=times[1] / times[0], **_diff(ours, theirs[0]),
              deepx_threads_at_end=ex.adaptive.threads if ex.adaptive else threads,
@@ -91,6 +103,9 @@ def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: flo
     if uncompressed:
         r.update(onnxruntime_uncompressed_ms=1e3 * times[2], speed_vs_onnxruntime_uncompressed=times[2] / times[0],
                  **{k + "_uncompressed": v for k, v in _diff(ours, theirs[1]).items()})
+    for p, e, t, d in zip(peers, others, times[len(paths) + 1:], diffs):
+        r.update({f"{p}_ms": 1e3 * t, f"speed_vs_{p}": t / times[0], f"max_abs_diff_{p}": d,
+                  f"{p}_settings": e.about()})
     return r
 
 

@@ -4,6 +4,8 @@ import sys
 
 from ... import argtypes, kernels
 
+PEERS = ("mnn", "ncnn")  # tools/peers.py's engines (not imported here: the parser stays light)
+
 
 def add(sub):
     """The run, bench and compare commands."""
@@ -26,24 +28,33 @@ def add(sub):
     bn.add_argument("other", nargs="?", type=model_file, metavar="OTHER.onnx",
                     help="a second model with the same inputs (the compressed one): both timed by deepx at batch 1, "
                          "in alternating turns, and by ONNX Runtime in the same turns")
-    bn.add_argument("--against", choices=["onnxruntime"], default="onnxruntime",
-                    help="the runtime timed against (only onnxruntime so far)")
+    _against(bn)
     bn.add_argument("--seconds", type=argtypes.positive, default=5.0, help="timing budget (at least 10 runs each)")
     bn.add_argument("--json", action="store_true", help="print a JSON report")
     bn.set_defaults(func=_bench)
 
     cp = sub.add_parser("compare", help="deepx against ONNX Runtime on onnx's light models (the README's table)")
     cp.add_argument("--models", nargs="+", metavar="NAME", help="onnx's light models by their names (bvlc_alexnet, "
-                                                                "vgg19, resnet50, …) or issue 15's modern ones "
-                                                                "(mobilenet_v3_large, yolov8n, …); default: the "
-                                                                "nine light ones")
+                                                                "vgg19, resnet50, …), issue 15's modern ones "
+                                                                "(mobilenet_v3_large, yolov8n, …) or the zoo's "
+                                                                "trained ones (mobilenet-v2, …); default: the nine "
+                                                                "light ones")
     cp.add_argument("--threads", nargs="+", type=argtypes.threads, default=[1, 2], metavar="N",
                     help="thread counts, each a row per model (default 1 2; 0: all cores)")
     cp.add_argument("--rlc", type=argtypes.budget, nargs="?", const=0.05, metavar="BUDGET",
                     help="also AlexNet and VGG19 compressed at this error budget (default 0.05)")
+    _against(cp)
     cp.add_argument("--seconds", type=argtypes.positive, default=3.0, help="timing budget per model and thread count")
     cp.add_argument("--json", action="store_true", help="print a JSON list of rows")
     cp.set_defaults(func=_compare)
+
+
+def _against(p):
+    p.add_argument("--against", nargs="+", choices=["onnxruntime", *PEERS], default=["onnxruntime"],
+                   metavar="RUNTIME",
+                   help="runtimes timed beside deepx on the same file, same threads: onnxruntime (always: the "
+                        "reference whose outputs the others are checked against), mnn, ncnn (their Python packages "
+                        "installed; converted once, float32)")
 
 
 def _run(args):
@@ -90,14 +101,20 @@ def _bench(args):
     print(f"{args.model}: deepx {r['deepx_ms']:.3f} ms, ONNX Runtime {r['onnxruntime_ms']:.3f} ms (medians, "
           f"{r['threads']} threads): speed vs ONNX Runtime {r['speed_vs_onnxruntime']:.2f}; largest output "
           f"difference {r['max_abs_diff']:.3g} (outputs up to {r['max_abs_onnxruntime']:.3g})")
+    for p in runner.peers(args.against):
+        print(f"{p}: {r[p + '_ms']:.3f} ms (median, same turns): speed vs {p} {r['speed_vs_' + p]:.2f}; largest "
+              f"difference from ONNX Runtime {r['max_abs_diff_' + p]:.3g}")
     if r["deepx_threads_at_end"] != r["threads"]:
         print(f"deepx ran {r['deepx_threads_at_end']} thread(s) at the end: other processes held the cores "
               f"(runtime/contention.py); ONNX Runtime kept {r['threads']}")
     print(waiting_line(r["waiting"]))
+    for p in runner.peers(args.against):
+        print(r[p + "_settings"])
 
 
-def compare_line(r: dict) -> str:
-    """One row of `deepx compare`'s text table; an RLC row also has ONNX Runtime on the uncompressed model."""
+def compare_line(r: dict, peers=()) -> str:
+    """One row of `deepx compare`'s text table; an RLC row also has ONNX Runtime on the uncompressed model; each
+    peer adds its ms, vs and rel diff (against ONNX Runtime's outputs)."""
     from ..compare import rel_diff
 
     line = (f"{r['model']:14} {r['variant']:12} {r['threads']:3} {r['deepx_ms']:9.2f} {r['onnxruntime_ms']:9.2f} "
@@ -107,16 +124,19 @@ def compare_line(r: dict) -> str:
                  f"{rel_diff(r, '_uncompressed'):9.2g} ")
     else:
         line += f"{'':12} {'':10} {'':9} "
-    return line + f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}"
+    line += f"{r['arena_bytes'] / 1e6:8.1f} {r['tensor_bytes'] / 1e6:10.1f}"
+    return line + "".join(f" {r[p + '_ms']:9.2f} {r['speed_vs_' + p]:6.2f} {rel_diff(r, '_' + p):9.2g}" for p in peers)
 
 
 def _compare(args):
     from tqdm import tqdm
 
-    from .. import compare
+    from .. import compare, peers
     from ..bench_kernels import waiting, waiting_line
+    from ..runner import peers as peer_names
 
-    rows = []
+    rows, others = [], peer_names(args.against)
+    about = [peers.ENGINES[p].about() for p in others]  # a missing package stops here, before any timing
     if not args.json:
         print("deepx compare: deepx against ONNX Runtime on the same model, same process, same threads, "
               "alternating runs (medians); vs ORT = ORT time / deepx time; rel diff = largest output difference / "
@@ -124,13 +144,19 @@ def _compare(args):
               "the uncompressed one (vs uncompr: its time / deepx's, the kernels' and the compression's gain "
               "together; rel diff uncompr: the compression's error)")
         print(waiting_line(waiting()))
+        for line in about:
+            print(line)
+        if others:
+            print("peers: vs X = X's time / deepx's; rel diff = largest difference from ONNX Runtime's outputs / "
+                  "max(1, largest output)")
         print(f"{'model':14} {'variant':12} {'thr':>3} {'deepx ms':>9} {'ORT ms':>9} {'vs ORT':>6} {'rel diff':>9} "
-              f"{'ORT uncompr':>12} {'vs uncompr':>10} {'rel diff':>9} {'arena MB':>8} {'tensors MB':>10}")
+              f"{'ORT uncompr':>12} {'vs uncompr':>10} {'rel diff':>9} {'arena MB':>8} {'tensors MB':>10}"
+              + "".join(f" {p + ' ms':>9} {'vs ' + p:>6} {'rel diff':>9}" for p in others))
     for r in compare.rows(args.models, args.threads, args.seconds, args.rlc,
-                          lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False)):
+                          lambda xs: tqdm(xs, desc="compare", unit="model", file=sys.stderr, leave=False), others):
         rows.append(r)
         if not args.json:
-            tqdm.write(compare_line(r), file=sys.stdout)
+            tqdm.write(compare_line(r, others), file=sys.stdout)
     if args.json:
         print(json.dumps(rows, indent=1))
 
