@@ -342,14 +342,22 @@ cdef void depthwise_blocked(const float* x, const float* w, const float* b, floa
         free(yb)
 
 
+cdef enum:
+    COL_FLOATS = 1 << 18  # 1 MB
+
+
 cdef struct Tiling:
     int n, cols  # tiles of output pixels and columns per tile (the last may be shorter)
 
 
 cdef Tiling tiling(const Geom* g, int nth):
     # tiles of at most CONV_TILE / nth pixels, SHARES per thread while they keep >= 128 pixels
-    # (each thread then runs whole tiles); few pixels: tiles of CONV_TILE shared by all threads
+    # (each thread then runs whole tiles); few pixels: tiles of CONV_TILE shared by all threads.
+    # With the packed GEMM, tiles whose columns fit in L2 (COL_FLOATS) while they keep >= 256 pixels:
+    # the GEMM reads them there, not from memory
     cdef int PQ = g.P * g.Q, cap = max(1, config.CONV_TILE)
+    if deepx_gemm_isa():
+        cap = min(cap, max(256, COL_FLOATS // (g.C // g.groups * g.R * g.S)))
     cdef Tiling t
     if nth > 1 and PQ >= 256 * nth:
         t.n = max(cdiv_up(PQ, max(1, cap // nth)), min(SHARES * nth, PQ // 128))
@@ -451,7 +459,8 @@ cdef float* scratch(Py_ssize_t n) except NULL:
 cdef enum:
     WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
     WINO_COLS = 128  # but at least this many tiles per block (columns of its GEMMs)
-    WINO_MIN_TILES = 16  # up to this many tiles (8x8 outputs), im2col when the packed GEMM is there
+    WINO_MIN_TILES = 16  # with the packed GEMM, im2col up to this many tiles (8x8 outputs),
+    WINO_MIN_C = 64  # and up to 196 tiles (28x28) with fewer input channels than this
 
 
 cdef struct Wino:
@@ -482,8 +491,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
             and g.groups == 1):
         return p
     p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
-    if p.TX * p.TY <= WINO_MIN_TILES and deepx_gemm_isa():
-        return p  # im2col + the packed GEMM: the (16,K,C) Winograd weights cost more memory traffic
+    if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES or g.C < WINO_MIN_C and p.TX * p.TY <= 196):
+        return p  # im2col + the packed GEMM: faster here (measured: weights from memory, few channels)
     p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
     p.n = cdiv_up(p.TY, p.rows)
     if nth > 1 and p.n > 1:

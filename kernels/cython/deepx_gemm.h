@@ -207,16 +207,13 @@ static inline int deepx_cols(int level, int rem) {
     return rem >= 2 * v ? 2 * v : rem >= v ? v : rem;
 }
 
-/* the tile of rows i.., columns j .. j+cols, k-block k0 of deepx_gemm_packed */
-static inline void deepx_tile(int level, int m, int k, const float* ap, const float* b, size_t ldb, float* c,
-                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int j,
-                              int cols) {
+/* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
+static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, float* cc,
+                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int cols) {
 #if defined(__x86_64__) && defined(__GNUC__)
     int mr = deepx_gemm_mr(level), kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
-    const float* bb = b + (size_t)k0 * ldb + j;
-    float* cc = c + (size_t)i * ldc + j;
     const float* bi = bias ? bias + i : NULL;
     if (level == 2 && cols < 8)
         deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
@@ -227,29 +224,51 @@ static inline void deepx_tile(int level, int m, int k, const float* ap, const fl
 #endif
 }
 
+/* this thread's buffer for a packed block of b (KC x NC floats), made on first use; NULL if out of memory */
+static __thread float* deepx_bbuf;
+
+static inline float* deepx_b_buffer(void) {
+    if (!deepx_bbuf)
+        deepx_bbuf = (float*)aligned_alloc(64, (size_t)DEEPX_KC * DEEPX_NC * sizeof(float));
+    return deepx_bbuf;
+}
+
 /* c (m,n) = clamp(ap · b (k,n) + bias); ap from deepx_pack_a at this level (a row range of it must start
    at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
     int mr = deepx_gemm_mr(level), w;
-    if ((size_t)k * n * sizeof(float) <= (1u << 20)) {
+    float* buf = (size_t)k * n * sizeof(float) <= (1u << 20) ? NULL : deepx_b_buffer();
+    if (!buf) {
         /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
-                for (int j = 0; j < n; j += w)
-                    deepx_tile(level, m, k, ap, b, ldb, c, ldc, bias, clip, lo, hi, i, k0, j,
-                               w = deepx_cols(level, n - j));
+                for (int j = 0; j < n; j += w) {
+                    w = deepx_cols(level, n - j);
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
+                               bias, clip, lo, hi, i, k0, w);
+                }
         return;
     }
-    /* b in blocks of KC x NC, each kc x cols tile of it in L1 over all of a's panels */
+    /* b in blocks of KC x NC, each copied tile by tile (kc x w, contiguous: the rows of b are far apart), then
+       each panel of a over the whole block: the panel stays in L1, the block in L2 */
     for (int jc = 0; jc < n; jc += DEEPX_NC) {
         int je = jc + DEEPX_NC < n ? jc + DEEPX_NC : n;
-        for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+        for (int k0 = 0; k0 < k; k0 += DEEPX_KC) {
+            int kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
             for (int j = jc; j < je; j += w) {
+                float* d = buf + (size_t)(j - jc) * kc;
                 w = deepx_cols(level, je - j);
-                for (int i = 0; i < m; i += mr)
-                    deepx_tile(level, m, k, ap, b, ldb, c, ldc, bias, clip, lo, hi, i, k0, j, w);
+                for (int kk = 0; kk < kc; kk++)
+                    memcpy(d + (size_t)kk * w, b + (size_t)(k0 + kk) * ldb + j, w * sizeof(float));
             }
+            for (int i = 0; i < m; i += mr)
+                for (int j = jc; j < je; j += w) {
+                    w = deepx_cols(level, je - j);
+                    deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, c + (size_t)i * ldc + j, ldc,
+                               bias, clip, lo, hi, i, k0, w);
+                }
+        }
     }
 }
 #endif
