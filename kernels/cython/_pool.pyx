@@ -74,7 +74,7 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
             row = x + (h0 + r * v.dh) * W
             for w in range(W):
                 col[w] = row[w] if row[w] > col[w] else col[w]
-        if sw == 1 or dw == 1 and sw <= S:  # the window at every column, read at the starts
+        if sw == 1:
             for w in range(n):
                 hm[w] = col[w]
             for s in range(1, S):
@@ -85,8 +85,8 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
                     for w in range(n):
                         hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
             for q in range(qa, qb):
-                yr[q] = hm[q * sw - pl]
-        else:  # windows far apart: only the window starts that are read
+                yr[q] = hm[q - pl]
+        else:  # strided windows: only the window starts that are read
             for q in range(qa, qb):
                 yr[q] = col[q * sw - pl]
             for s in range(1, S):
