@@ -16,7 +16,7 @@ from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
-                                     bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa,
+                                     bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa, deepx_gemm_pick,
                                      deepx_gemm_packed, deepx_pack_a, deepx_packed_floats, gemm,
                                      gemm_packed_parts,
                                      gemm_parts, kernel_threads)
@@ -342,10 +342,6 @@ cdef void depthwise_blocked(const float* x, const float* w, const float* b, floa
         free(yb)
 
 
-cdef enum:
-    COL_FLOATS = 1 << 18  # 1 MB
-
-
 cdef struct Tiling:
     int n, cols  # tiles of output pixels and columns per tile (the last may be shorter)
 
@@ -498,7 +494,7 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     if nth > 1 and p.n > 1:
         p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
         p.n = cdiv_up(p.TY, p.rows)
-    p.level = deepx_gemm_isa()
+    p.level = deepx_gemm_pick(deepx_gemm_isa(), g.K)
     p.su = wino_stride(deepx_packed_floats(p.level, g.K, g.C) if p.level else <Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
@@ -743,7 +739,8 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
 cdef void pack_weights(Conv c):
     # c.W: the weights, each group's packed for the GEMM kernel when this CPU has one
     cdef Geom g = c.g
-    cdef int grp, level = deepx_gemm_isa(), Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
+    cdef int grp, Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
+    cdef int level = deepx_gemm_pick(deepx_gemm_isa(), Kg)
     c.W.w, c.W.packed, c.W.level = &c.w[0, 0, 0, 0], NULL, level
     if level == 0:
         return
@@ -1061,11 +1058,11 @@ bind_blas()
 def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
-    CPU's; 1 AVX2 + FMA, 2 AVX-512), split over `threads`: for tests and benchmarks. ValueError when this
-    CPU (or DEEPX_GEMM) has no such kernel."""
+    CPU's pick for a's rows; 1 AVX2 + FMA, 2 AVX-512, 3 AVX-512 with 8-row panels), split over `threads`:
+    for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
-    level = level or have
-    if not 0 < level <= have or k != b.shape[0]:
+    level = level or deepx_gemm_pick(have, m)
+    if not 0 < level <= (3 if have == 2 else have) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)
     out = np.empty((m, n), np.float32)

@@ -1,8 +1,9 @@
 /* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
-   place (no copy of the activations). Register tiles of MR x NR floats: AVX-512 12 x 32, AVX2 + FMA
-   6 x 16, chosen at run time (deepx_gemm_isa; DEEPX_GEMM=blas|avx2|avx512 forces one, within what the CPU
-   has); 0 means none here (not x86-64, or too old a CPU): the caller uses BLAS. Bias and clamp are applied
+   place (no copy of the activations). Register tiles of MR x NR floats: AVX-512 12 x 32 (level 2) or 8 x 32
+   (level 3, for row counts that 8 divides better), AVX2 + FMA 6 x 16 (level 1), chosen at run time
+   (deepx_gemm_isa; DEEPX_GEMM=blas|avx2|avx512 lowers it); 0 means none here (not x86-64, or too old a CPU):
+   the caller uses BLAS. Bias and clamp are applied
    in registers, so a conv's output is written once. */
 #ifndef DEEPX_GEMM_H
 #define DEEPX_GEMM_H
@@ -27,10 +28,12 @@ static inline int deepx_gemm_cpu(void) {
 #define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
-/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc; rows >= mr, columns >= nr untouched */
-__attribute__((target("avx512f,fma")))
-static inline void deepx_tile_avx512(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                              int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc; rows >= mr, columns >= nr untouched;
+   P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty) */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
+                                       const int P) {
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
 #define DX_DECL(i) __m512 c##i##0, c##i##1;
@@ -44,20 +47,20 @@ static inline void deepx_tile_avx512(int kc, const float* a, const float* b, siz
     }
     DX_ROWS12(DX_INIT)
 #define DX_FMA(i)                                                                  \
-        {                                                                          \
+        if (i < P) {                                                               \
             __m512 av = _mm512_set1_ps(a[i]);                                      \
             c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                            \
             c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                            \
         }
-#define DX_FMA1(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
+#define DX_FMA1(i) if (i < P) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
     if (nr > 16) {
-        for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+        for (int k = 0; k < kc; k++, a += P, b += ldb) {
             __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-            _mm_prefetch((const char*)(a + 12 * 48), _MM_HINT_T0);  /* a streams from memory */
+            _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory */
             DX_ROWS12(DX_FMA)
         }
     } else {  /* one vector of columns: half the work */
-        for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+        for (int k = 0; k < kc; k++, a += P, b += ldb) {
             __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
             DX_ROWS12(DX_FMA1)
         }
@@ -83,11 +86,25 @@ static inline void deepx_tile_avx512(int kc, const float* a, const float* b, siz
 #undef DX_STORE
 }
 
-/* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (12 of 16),
+/* the two panel heights, each compiled on its own (P a constant: no code for the rows it lacks) */
+__attribute__((target("avx512f,fma")))
+static inline void deepx_tile_avx512_12(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                                        int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, cp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
+}
+
+__attribute__((target("avx512f,fma")))
+static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, cp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
+}
+
+/* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (P of 16),
    one accumulator per column, c gathered and scattered; the wide kernels would waste most of their lanes */
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
+                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
+                                       int P) {
     __mmask16 rows = (__mmask16)((1u << mr) - 1u);
     __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32((int)ldc));
@@ -96,8 +113,8 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
     __m512 t##j = !first && j < nr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, at, cp + j, 4) \
                   : first && bias ? _mm512_maskz_loadu_ps(rows, bias) : _mm512_setzero_ps();
     DX_COLS7(DX_INIT)
-    for (int k = 0; k < kc; k++, a += 12, b += ldb) {
-        __m512 av = _mm512_maskz_loadu_ps(0x0FFF, a);
+    for (int k = 0; k < kc; k++, a += P, b += ldb) {
+        __m512 av = _mm512_maskz_loadu_ps((__mmask16)((1u << P) - 1u), a);
 #define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(b[j]), t##j);
         DX_COLS7(DX_FMA)
     }
@@ -183,7 +200,13 @@ static inline int deepx_gemm_isa(void) {
     return deepx_gemm_level;
 }
 
-static inline int deepx_gemm_mr(int level) { return level == 2 ? 12 : 6; }
+static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : level == 2 ? 12 : 6; }
+
+/* the level to pack an (m, k) matrix for on a CPU of level `isa`: AVX-512's 8-row panels (level 3) where the
+   12-row ones would compute over 5% more rows than m */
+static inline int deepx_gemm_pick(int isa, int m) {
+    return isa == 2 && ((m + 11) / 12 * 12 - m) * 20 > m && ((m + 7) / 8 * 8 - m) * 20 <= m ? 3 : isa;
+}
 
 /* floats of a (m,k) packed for `level`: m rounded up to whole panels */
 static inline size_t deepx_packed_floats(int level, int m, int k) {
@@ -203,7 +226,7 @@ static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t 
 /* the width of the next tile of columns when rem are left: whole vectors of the wide kernel, then one
    vector, then (AVX-512) the transposed kernel for the last few */
 static inline int deepx_cols(int level, int rem) {
-    int v = level == 2 ? 16 : 8;
+    int v = level >= 2 ? 16 : 8;
     return rem >= 2 * v ? 2 * v : rem >= v ? v : rem;
 }
 
@@ -215,10 +238,12 @@ static inline void deepx_tile(int level, int m, int k, const float* ap, const fl
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
     const float* bi = bias ? bias + i : NULL;
-    if (level == 2 && cols < 8)
-        deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+    if (level >= 2 && cols < 8)
+        deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
     else if (level == 2)
-        deepx_tile_avx512(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_12(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+    else if (level == 3)
+        deepx_tile_avx512_8(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
     else
         deepx_tile_avx2(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
 #endif
