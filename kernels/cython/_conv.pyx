@@ -1058,11 +1058,11 @@ bind_blas()
 def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
-    CPU's pick for a's rows; 1 AVX2 + FMA, 2 AVX-512, 3 AVX-512 with 8-row panels), split over `threads`:
-    for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
+    CPU's pick for a's rows; 2 AVX-512 with 12-row panels, 3 with 8-row ones), split over `threads`: for
+    tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
     level = level or deepx_gemm_pick(have, m)
-    if not 0 < level <= (3 if have == 2 else have) or k != b.shape[0]:
+    if not have or level not in (2, 3) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)
     out = np.empty((m, n), np.float32)

@@ -1,10 +1,9 @@
 /* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
-   place (no copy of the activations). Register tiles of MR x NR floats: AVX-512 12 x 32 (level 2) or 8 x 32
-   (level 3, for row counts that 8 divides better), AVX2 + FMA 6 x 16 (level 1), chosen at run time
-   (deepx_gemm_isa; DEEPX_GEMM=blas|avx2|avx512 lowers it); 0 means none here (not x86-64, or too old a CPU):
-   the caller uses BLAS. Bias and clamp are applied
-   in registers, so a conv's output is written once. */
+   place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 32
+   (level 3, for row counts that 8 divides better); level 0 (no AVX-512, not x86-64, or DEEPX_GEMM=blas): none
+   here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than OpenBLAS's Haswell kernels).
+   Bias and clamp are applied in registers, so a conv's output is written once. */
 #ifndef DEEPX_GEMM_H
 #define DEEPX_GEMM_H
 #include <stddef.h>
@@ -20,9 +19,7 @@ static int deepx_gemm_level = -1;
 
 static inline int deepx_gemm_cpu(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 0;
 }
 
 #define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
@@ -130,77 +127,23 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
 #undef DX_STORE
 }
 
-__attribute__((target("avx2,fma")))
-static inline void deepx_tile_avx2(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                            int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
-#define DX_DECL(i) __m256 c##i##0, c##i##1;
-    DX_ROWS6(DX_DECL)
-#define DX_INIT(i)                                                                 \
-    if (!first && i < mr) {                                                        \
-        c##i##0 = _mm256_maskload_ps(cp + i * ldc, m0);                            \
-        c##i##1 = _mm256_maskload_ps(cp + i * ldc + 8, m1);                        \
-    } else {                                                                       \
-        c##i##0 = c##i##1 = _mm256_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
-    }
-    DX_ROWS6(DX_INIT)
-#define DX_FMA(i)                                                                  \
-        {                                                                          \
-            __m256 av = _mm256_broadcast_ss(a + i);                                \
-            c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                            \
-            c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                            \
-        }
-#define DX_FMA1(i) c##i##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i), b0, c##i##0);
-    if (nr > 8) {
-        for (int k = 0; k < kc; k++, a += 6, b += ldb) {
-            __m256 b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
-            DX_ROWS6(DX_FMA)
-        }
-    } else {  /* one vector of columns: half the work */
-        for (int k = 0; k < kc; k++, a += 6, b += ldb) {
-            __m256 b0 = _mm256_maskload_ps(b, m0);
-            DX_ROWS6(DX_FMA1)
-        }
-    }
-    if (clip) {
-        __m256 vl = _mm256_set1_ps(lo), vh = _mm256_set1_ps(hi);
-#define DX_CLIP(i)                                                                 \
-        c##i##0 = _mm256_min_ps(vh, _mm256_max_ps(vl, c##i##0));                  \
-        c##i##1 = _mm256_min_ps(vh, _mm256_max_ps(vl, c##i##1));
-        DX_ROWS6(DX_CLIP)
-    }
-#define DX_STORE(i)                                                                \
-    if (i < mr) {                                                                  \
-        _mm256_maskstore_ps(cp + i * ldc, m0, c##i##0);                            \
-        _mm256_maskstore_ps(cp + i * ldc + 8, m1, c##i##1);                        \
-    }
-    DX_ROWS6(DX_STORE)
-#undef DX_DECL
-#undef DX_INIT
-#undef DX_FMA
-#undef DX_FMA1
-#undef DX_CLIP
-#undef DX_STORE
-}
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
 #endif
 
-/* the kernel level this CPU runs (DEEPX_GEMM lowers it: blas 0, avx2 1, avx512 2) */
+/* the kernel level this CPU runs (DEEPX_GEMM=blas: 0) */
 static inline int deepx_gemm_isa(void) {
     if (deepx_gemm_level < 0) {
         int level = deepx_gemm_cpu(), want = level;
         const char* env = getenv("DEEPX_GEMM");
         if (env && *env)
-            want = !strcmp(env, "avx512") ? 2 : !strcmp(env, "avx2") ? 1 : 0;
+            want = !strcmp(env, "blas") ? 0 : level;
         deepx_gemm_level = want < level ? want : level;
     }
     return deepx_gemm_level;
 }
 
-static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : level == 2 ? 12 : 6; }
+static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : 12; }
 
 /* the level to pack an (m, k) matrix for on a CPU of level `isa`: AVX-512's 8-row panels (level 3) where the
    12-row ones would compute over 5% more rows than m */
@@ -223,11 +166,10 @@ static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t 
                 *ap++ = p + i < m ? a[(size_t)(p + i) * lda + kk] : 0.0f;
 }
 
-/* the width of the next tile of columns when rem are left: whole vectors of the wide kernel, then one
-   vector, then (AVX-512) the transposed kernel for the last few */
-static inline int deepx_cols(int level, int rem) {
-    int v = level >= 2 ? 16 : 8;
-    return rem >= 2 * v ? 2 * v : rem >= v ? v : rem;
+/* the width of the next tile of columns when rem are left: two vectors, then one, then the transposed
+   kernel for the last few */
+static inline int deepx_cols(int rem) {
+    return rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
@@ -238,14 +180,12 @@ static inline void deepx_tile(int level, int m, int k, const float* ap, const fl
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
     const float* bi = bias ? bias + i : NULL;
-    if (level >= 2 && cols < 8)
+    if (cols < 8)
         deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
     else if (level == 2)
         deepx_tile_avx512_12(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
-    else if (level == 3)
-        deepx_tile_avx512_8(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
     else
-        deepx_tile_avx2(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_8(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
 #endif
 }
 
@@ -269,7 +209,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
                 for (int j = 0; j < n; j += w) {
-                    w = deepx_cols(level, n - j);
+                    w = deepx_cols(n - j);
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, w);
                 }
@@ -283,13 +223,13 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             int kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
             for (int j = jc; j < je; j += w) {
                 float* d = buf + (size_t)(j - jc) * kc;
-                w = deepx_cols(level, je - j);
+                w = deepx_cols(je - j);
                 for (int kk = 0; kk < kc; kk++)
                     memcpy(d + (size_t)kk * w, b + (size_t)(k0 + kk) * ldb + j, w * sizeof(float));
             }
             for (int i = 0; i < m; i += mr)
                 for (int j = jc; j < je; j += w) {
-                    w = deepx_cols(level, je - j);
+                    w = deepx_cols(je - j);
                     deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, w);
                 }
