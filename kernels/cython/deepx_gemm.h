@@ -203,9 +203,11 @@ static inline float* deepx_b_buffer(void) {
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
     int mr = deepx_gemm_mr(level), w;
-    float* buf = (size_t)k * n * sizeof(float) <= (1u << 20) ? NULL : deepx_b_buffer();
+    /* measured on a 2 MB L2: copying b pays when it does not fit in 1.5 MB and a has 32 rows or more */
+    float* buf = (size_t)k * n * sizeof(float) <= (3u << 19) || m < 32 ? NULL : deepx_b_buffer();
     if (!buf) {
-        /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
+        /* b fits in L2 (or a is few rows): a's panels once each, in order (a streams from memory, b stays
+           cached) */
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
                 for (int j = 0; j < n; j += w) {
