@@ -205,9 +205,19 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
     int mr = deepx_gemm_mr(level), w;
     /* measured on a 2 MB L2: copying b pays when it does not fit in 1.5 MB and a has 32 rows or more */
     float* buf = (size_t)k * n * sizeof(float) <= (3u << 19) || m < 32 ? NULL : deepx_b_buffer();
+    if (m < 32) {
+        /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
+        for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+            for (int j = 0; j < n; j += w) {
+                w = deepx_cols(n - j);
+                for (int i = 0; i < m; i += mr)
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
+                               bias, clip, lo, hi, i, k0, w);
+            }
+        return;
+    }
     if (!buf) {
-        /* b fits in L2 (or a is few rows): a's panels once each, in order (a streams from memory, b stays
-           cached) */
+        /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
                 for (int j = 0; j < n; j += w) {
