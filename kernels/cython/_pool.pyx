@@ -11,6 +11,41 @@ from deepx.kernels.common import conv_out_size
 from kernels.cython._common cimport PAR_MIN, cdiv_up
 
 
+cdef extern from *:
+    """
+    #if defined(__x86_64__) && defined(__GNUC__)
+    #include <immintrin.h>
+    /* y[q] = max(s[2q], s[2q+1], s[2q+2]) for q < n, s holding len floats: 16 outputs a step from the even
+       and odd columns of 32 (a 3-wide window of stride 2, the commonest max pooling) */
+    __attribute__((target("avx512f")))
+    static void deepx_hmax3s2_avx512(const float* s, float* y, int n, int len) {
+        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        int q = 0;
+        for (; q + 16 <= n && 2 * q + 34 <= len; q += 16) {
+            __m512 a = _mm512_loadu_ps(s + 2 * q), b = _mm512_loadu_ps(s + 2 * q + 16);
+            __m512 c = _mm512_loadu_ps(s + 2 * q + 2), d = _mm512_loadu_ps(s + 2 * q + 18);
+            __m512 m = _mm512_max_ps(_mm512_permutex2var_ps(a, ev, b), _mm512_permutex2var_ps(a, od, b));
+            _mm512_storeu_ps(y + q, _mm512_max_ps(m, _mm512_permutex2var_ps(c, ev, d)));
+        }
+        for (; q < n; q++) {
+            float m = s[2 * q] > s[2 * q + 1] ? s[2 * q] : s[2 * q + 1];
+            y[q] = s[2 * q + 2] > m ? s[2 * q + 2] : m;
+        }
+    }
+    static int deepx_hmax3s2_usable(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx512f"); }
+    #else
+    static void deepx_hmax3s2_avx512(const float* s, float* y, int n, int len) { (void)s; (void)y; (void)n; (void)len; }
+    static int deepx_hmax3s2_usable(void) { return 0; }
+    #endif
+    """
+    void deepx_hmax3s2 "deepx_hmax3s2_avx512"(const float* s, float* y, int n, int len) noexcept nogil
+    int deepx_hmax3s2_usable() noexcept nogil
+
+
+cdef int HMAX3S2 = deepx_hmax3s2_usable()
+
+
 cdef struct Win:
     int H, W, R, S, sh, sw, pt, pl, pb, pr, dh, dw, P, Q
 
@@ -86,6 +121,8 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
                         hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
             for q in range(qa, qb):
                 yr[q] = hm[q - pl]
+        elif sw == 2 and S == 3 and dw == 1 and HMAX3S2:  # AVX-512: even and odd columns apart
+            deepx_hmax3s2(col + 2 * qa - pl, yr + qa, qb - qa, W - (2 * qa - pl))
         else:  # strided windows: only the window starts that are read
             for q in range(qa, qb):
                 yr[q] = col[q * sw - pl]
