@@ -4,7 +4,9 @@ an inference of tens of loops takes tens of times longer (measured: 0.5 ms -> 26
 busy processes). One thread is then faster. `Adaptive` times each run and drops to one thread when the runs at
 the full count slow down and one thread is measured faster; it tries the full count again after a wait that
 doubles while one thread stays faster (0.05 s up to 2 s), so a quiet machine is back at full speed soon and a
-busy one pays little for the tries. One thread is also tried once at the start (busy from the start).
+busy one pays little for the tries. One thread is also tried once at the start (busy from the start). The first
+run at one thread is not a measure (the kernels make their plans for that count then: weights packed, Winograd
+transforms) and is run again at once.
 """
 import statistics
 import time
@@ -24,6 +26,7 @@ class Adaptive:
         self.recent = {FULL: deque(maxlen=8), ONE: deque(maxlen=8)}
         self.tried = {FULL: time.perf_counter(), ONE: float("-inf")}
         self.mode, self.wait, self.k, self.full = FULL, FIRST_WAIT, None, 1
+        self.planned_one = False  # a run at one thread has made the kernels' plans for it
 
     def _estimate(self, k) -> float:
         return statistics.median(list(self.recent[k])[-3:])
@@ -53,6 +56,9 @@ class Adaptive:
             return
         if k == ONE:
             self.switch.use(self.full)  # other code in this process keeps the count in force
+            if not self.planned_one:  # not a measure: tried again at the next run
+                self.planned_one, self.tried[ONE] = True, float("-inf")
+                return
         self.recent[k].append(seconds)
         self.tried[k] = time.perf_counter()
         if k == self.mode:
