@@ -174,9 +174,10 @@ static inline int deepx_cols(int rem) {
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
 static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, float* cc,
-                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int cols) {
+                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int kc,
+                              int cols) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    int mr = deepx_gemm_mr(level), kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
+    int mr = deepx_gemm_mr(level);
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
     const float* bi = bias ? bias + i : NULL;
@@ -202,28 +203,29 @@ static inline float* deepx_b_buffer(void) {
    at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
-    int mr = deepx_gemm_mr(level), w;
+    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
+    int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
     /* measured on a 2 MB L2: copying b pays when it does not fit in 1.5 MB and a has 32 rows or more */
     float* buf = (size_t)k * n * sizeof(float) <= (3u << 19) || m < 32 ? NULL : deepx_b_buffer();
     if (m < 32) {
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
-        for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+        for (int k0 = 0; k0 < k; k0 += ks)
             for (int j = 0; j < n; j += w) {
                 w = deepx_cols(n - j);
                 for (int i = 0; i < m; i += mr)
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, w);
+                               bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
             }
         return;
     }
     if (!buf) {
         /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
         for (int i = 0; i < m; i += mr)
-            for (int k0 = 0; k0 < k; k0 += DEEPX_KC)
+            for (int k0 = 0; k0 < k; k0 += ks)
                 for (int j = 0; j < n; j += w) {
                     w = deepx_cols(n - j);
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, w);
+                               bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
                 }
         return;
     }
@@ -231,8 +233,8 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
        each panel of a over the whole block: the panel stays in L1, the block in L2 */
     for (int jc = 0; jc < n; jc += DEEPX_NC) {
         int je = jc + DEEPX_NC < n ? jc + DEEPX_NC : n;
-        for (int k0 = 0; k0 < k; k0 += DEEPX_KC) {
-            int kc = k - k0 < DEEPX_KC ? k - k0 : DEEPX_KC;
+        for (int k0 = 0; k0 < k; k0 += ks) {
+            int kc = k - k0 < ks ? k - k0 : ks;
             for (int j = jc; j < je; j += w) {
                 float* d = buf + (size_t)(j - jc) * kc;
                 w = deepx_cols(je - j);
@@ -243,7 +245,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
                 for (int j = jc; j < je; j += w) {
                     w = deepx_cols(je - j);
                     deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, w);
+                               bias, clip, lo, hi, i, k0, kc, w);
                 }
         }
     }
