@@ -506,15 +506,13 @@ cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* 
         if cols:
             lo = (<long>n * part // nb) & ~31
             hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~31
-        else:
-            lo = min(m, panels * part // nb * mr)
-            hi = min(m, panels * (part + 1) // nb * mr)
-        if cols:
             deepx_gemm_packed(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, ldc, bias, clip, act.lo,
                               act.hi)
             if not clip:
                 bias_act_rows(c + lo, m, hi - lo, ldc, NULL, act)
         else:
+            lo = min(m, panels * part // nb * mr)
+            hi = min(m, panels * (part + 1) // nb * mr)
             deepx_gemm_packed(level, hi - lo, n, k, ap + <Py_ssize_t>lo * k, b, ldb,
                               c + <Py_ssize_t>lo * ldc, ldc, bias + lo if bias != NULL else NULL,
                               clip, act.lo, act.hi)

@@ -1,5 +1,6 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
-pixels + sgemm for the others, a direct depthwise loop, and the low-rank variants (channel
+pixels + GEMM for the others (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512,
+else BLAS), a direct depthwise loop, and the low-rank variants (channel
 decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
 transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
@@ -16,10 +17,10 @@ from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
-                                     bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa, deepx_gemm_pick,
-                                     deepx_gemm_packed, deepx_pack_a, deepx_packed_floats, gemm,
-                                     gemm_packed_parts,
-                                     gemm_parts, kernel_threads)
+                                     bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa,
+                                     deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
+                                     deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts,
+                                     kernel_threads)
 
 
 cdef struct Geom:
@@ -369,7 +370,7 @@ cdef struct Weights:
     const float* w  # (K, C/g, R, S)
     const float* packed  # each group's (K/g, C/g*R*S) packed by deepx_pack_a; NULL: BLAS on w
     Py_ssize_t group  # floats of one group in packed
-    int level  # deepx_gemm_isa's kernel level packed was made for
+    int level  # the packed GEMM's level packed was made for (deepx_gemm_pick)
 
 
 cdef void group_gemm(const Weights* W, const Geom* g, int grp, int n, const float* b, int ldb,
@@ -487,7 +488,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
             and g.groups == 1):
         return p
     p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
-    if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES or g.C < WINO_MIN_C and p.TX * p.TY <= 196):
+    if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES
+                             or g.C < WINO_MIN_C and p.TX * p.TY <= 196):
         return p  # im2col + the packed GEMM: faster here (measured: weights from memory, few channels)
     p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
     p.n = cdiv_up(p.TY, p.rows)
@@ -724,8 +726,8 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
         c.floats = nth * c.p.block
         u = c.u if not c.p.level else np.empty(16 * <Py_ssize_t>g.K * g.C, np.float32)
         with nogil:
-            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &u[0], <Py_ssize_t>g.K * g.C if c.p.level else c.p.su,
-                         nth)
+            wino_weights(&w[0, 0, 0, 0], g.K, g.C, &u[0],
+                         <Py_ssize_t>g.K * g.C if c.p.level else c.p.su, nth)
             for e in range(16 if c.p.level else 0):
                 deepx_pack_a(c.p.level, g.K, g.C, &u[0] + e * <Py_ssize_t>g.K * g.C, g.C,
                              &c.u[0] + e * c.p.su)
@@ -1063,7 +1065,8 @@ def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] b
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
     level = level or deepx_gemm_pick(have, m)
     if not have or level not in (2, 3) or k != b.shape[0]:
-        raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) or shapes {a.shape} {b.shape}")
+        raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) "
+                         f"or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)
     out = np.empty((m, n), np.float32)
     cdef float[::1] ap = packed
