@@ -53,7 +53,9 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
     if (nr > 16) {
         for (int k = 0; k < kc; k++, a += P, b += ldb) {
             __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-            _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory */
+            _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory, */
+            _mm_prefetch((const char*)(b + 4 * ldb), _MM_HINT_T0);  /* b's rows are far apart */
+            _mm_prefetch((const char*)(b + 4 * ldb + 16), _MM_HINT_T0);
             DX_ROWS12(DX_FMA)
         }
     } else {  /* one vector of columns: half the work */
