@@ -83,7 +83,7 @@ def test_prepared_leaves_opset_13_softmax_and_lowers_the_ir_version(tmp_path):
 class Offset:
     """A peer that is ONNX Runtime plus `offset` on every output (no package needed)."""
 
-    offset = 0.0
+    offset, label = 0.0, "MNN"  # stands in for MNN
 
     def __init__(self, onnx_path, feeds, outputs, threads):
         self.session, self.outputs = bench_kernels.ort_inference_session(onnx_path, threads), outputs

@@ -61,7 +61,7 @@ def test_performance_tables_are_generated(readme):
     assert sorted(blocks) == ["kernels", "models", "peers"]
     columns = {"models": perf_tables.models_table([]).splitlines()[0],
                "kernels": perf_tables.kernels_table([]).splitlines()[0],
-               "peers": perf_tables.models_table([], list(perf_tables.PEERS)).splitlines()[0]}
+               "peers": perf_tables.models_table([], list(perf_tables.peers.ENGINES)).splitlines()[0]}
     for name, block in blocks.items():
         head, _, table = block.partition("\n\n")
         assert perf_tables.HEADER.fullmatch(" ".join(head.split())), \

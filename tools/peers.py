@@ -106,7 +106,7 @@ def _converted(folder: str, onnx_path: str, suffixes, convert) -> list:
 class MNN:
     """MNN's Module API on the MNNConvert'ed model: CPU backend, precision "high" (float32), numThread = threads."""
 
-    pip = "pip install MNN"
+    pip, label = "pip install MNN", "MNN"
 
     @classmethod
     def about(cls) -> str:
@@ -150,7 +150,7 @@ class NCNN:
     """ncnn on pnnx's conversion (float32 weights, fp16=0): no fp16 or bf16 storage or arithmetic, no int8, no
     Vulkan, num_threads = threads; inputs and outputs by position (pnnx names them in0…, out0…), batch 1."""
 
-    pip = "pip install ncnn && pip install --no-deps pnnx"  # pnnx's executable alone: no torch
+    pip, label = "pip install ncnn && pip install --no-deps pnnx", "ncnn"  # pnnx's executable alone: no torch
 
     @classmethod
     def about(cls) -> str:

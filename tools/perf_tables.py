@@ -34,7 +34,6 @@ HEADER = re.compile(r"Measured \d{4}-\d\d-\d\d, commit (\w+|uncommitted changes 
 NAMES = dict(bvlc_alexnet="AlexNet", densenet121="DenseNet121", inception_v1="Inception v1",
              inception_v2="Inception v2", resnet50="ResNet50", shufflenet="ShuffleNet", squeezenet="SqueezeNet",
              vgg19="VGG19", zfnet512="ZFNet512") | {"mobilenet-v2": "MobileNetV2 (trained)"}
-PEERS = {"mnn": "MNN", "ncnn": "ncnn"}  # column labels
 PEER_MODELS = ("squeezenet", "mobilenet-v2")  # the peers table's default models
 
 
@@ -90,7 +89,8 @@ def models_table(rows: list, against=()) -> str:
     adds its ms, vs and rel diff (against ONNX Runtime's outputs) columns."""
     lines = ["| model | threads | deepx ms | ORT ms | vs ORT | rel diff | ORT ms, uncompressed model | "
              "vs ORT, uncompressed model | arena MB | all tensors MB |"
-             + "".join(f" {PEERS[p]} ms | vs {PEERS[p]} | {PEERS[p]} rel diff |" for p in against),
+             + "".join(f" {label} ms | vs {label} | {label} rel diff |"
+                       for label in (peers.ENGINES[p].label for p in against)),
              "|" + "---|" * (10 + 3 * len(against))]
     groups = {}
     for r in rows:
@@ -138,7 +138,7 @@ def measure(args, only) -> dict:
         rows = list(compare.rows(args.models, args.threads, args.seconds, args.rlc, bar("compare"), args.against))
         out["models"] = header(args.threads, command, args.against) + models_table(rows, args.against)
     if "peers" in only:
-        against = args.against or list(PEERS)
+        against = args.against or list(peers.ENGINES)
         rows = list(compare.rows(args.models or PEER_MODELS, args.threads, args.seconds, None, bar("peers"), against))
         out["peers"] = header(args.threads, command, against) + models_table(rows, against)
     if "kernels" in only:
@@ -160,7 +160,7 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", choices=["models", "kernels", "peers"], default=["models", "kernels"])
     p.add_argument("--models", nargs="+", choices=compare.names(),
                    help="default: all nine light models (peers: squeezenet mobilenet-v2)")
-    p.add_argument("--against", nargs="+", choices=list(PEERS), default=[],
+    p.add_argument("--against", nargs="+", choices=list(peers.ENGINES), default=[],
                    help="peers beside ONNX Runtime (the peers table: both unless given)")
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts of the models table")
     p.add_argument("--rlc", type=float, default=0.6, help="error budget of the RLC rows (AlexNet, VGG19)")

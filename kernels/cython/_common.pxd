@@ -406,6 +406,7 @@ cdef extern from *:
                      float beta, float* y) noexcept nogil
 
 cdef extern from "deepx_gemm.h":
+    int deepx_gemm_cpu() noexcept nogil
     int deepx_gemm_isa() noexcept nogil
     int deepx_gemm_mr(int level) noexcept nogil
     int deepx_gemm_pick(int isa, int m) noexcept nogil

@@ -8,7 +8,7 @@ import numpy as np
 
 from deepx.kernels.common import conv_out_size
 
-from kernels.cython._common cimport PAR_MIN, cdiv_up
+from kernels.cython._common cimport PAR_MIN, cdiv_up, deepx_gemm_cpu
 
 
 cdef extern from *:
@@ -33,17 +33,14 @@ cdef extern from *:
             y[q] = s[2 * q + 2] > m ? s[2 * q + 2] : m;
         }
     }
-    static int deepx_hmax3s2_usable(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx512f"); }
     #else
     static void deepx_hmax3s2_avx512(const float* s, float* y, int n, int len) { (void)s; (void)y; (void)n; (void)len; }
-    static int deepx_hmax3s2_usable(void) { return 0; }
     #endif
     """
     void deepx_hmax3s2 "deepx_hmax3s2_avx512"(const float* s, float* y, int n, int len) noexcept nogil
-    int deepx_hmax3s2_usable() noexcept nogil
 
 
-cdef int HMAX3S2 = deepx_hmax3s2_usable()
+cdef int HMAX3S2 = deepx_gemm_cpu() == 2  # AVX-512 (deepx_gemm.h's check)
 
 
 cdef struct Win:
