@@ -1,11 +1,12 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
 pixels + GEMM for the others (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512,
-else BLAS), a direct depthwise loop, and the low-rank variants (channel
-decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
+else BLAS), depthwise convs by deepx_dw.h's AVX-512 rows (else direct loops), and the low-rank variants
+(channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
 transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -16,11 +17,16 @@ import numpy as np
 from deepx import config
 from deepx.kernels.common import IDENTITY, conv_out_size
 
-from kernels.cython._common cimport (NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
+from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_isa,
                                      deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
                                      deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts,
                                      kernel_threads)
+
+cdef extern from "deepx_dw.h":
+    int deepx_dw_has(int K, int s) noexcept nogil
+    void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
+                        int s, int pt, int pl, float lo, float hi) noexcept nogil
 
 
 cdef struct Geom:
@@ -214,6 +220,26 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
                                 b[k] if b != NULL else 0.0, y + nk * PQ, g, act)
         free(xp)
         free(xs)
+
+
+cdef bint depthwise_simd(const Geom* g) noexcept nogil:
+    # whether deepx_dw.h has a kernel for this depthwise conv (AVX-512; square window 3, 5 or 7, no dilation)
+    return g.R == g.S and g.sh == g.sw and g.dh == 1 and g.dw == 1 and deepx_dw_has(g.R, g.sh)
+
+
+cdef void depthwise_vec(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
+                        ActC act) noexcept nogil:
+    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q) through deepx_dw.h, a plane per output channel; a clip in
+    # the kernel, another activation over the plane after it
+    cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
+    cdef float lo = act.lo if act.kind == CLIP else -INFINITY, hi = act.hi if act.kind == CLIP else INFINITY
+    cdef int nk, k
+    for nk in prange(N * g.K, schedule='static', use_threads_if=N * g.K * PQ * g.R * g.S >= PAR_MIN):
+        k = nk % g.K
+        deepx_dw_plane(x + (nk // g.K * g.C + k // (g.K // g.groups)) * HW, g.H, g.W, w + k * g.R * g.S, g.R,
+                       b[k] if b != NULL else 0.0, y + nk * PQ, g.P, g.Q, g.sh, g.pt, g.pl, lo, hi)
+        if act.kind != CLIP and act.kind != NONE:
+            affine_act(y + nk * PQ, y + nk * PQ, PQ, 1.0, 0.0, act)
 
 
 cdef enum:
@@ -793,7 +819,9 @@ cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, 
     cdef int blas
     if w2 is None and w.shape[1] == 1 and groups > 1:
         with nogil:
-            if g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
+            if depthwise_simd(&g):
+                depthwise_vec(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
+            elif g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
                 depthwise_blocked(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
             else:
                 depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)

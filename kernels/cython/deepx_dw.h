@@ -1,0 +1,94 @@
+/* Depthwise K x K conv of one channel plane with AVX-512 (K 3, 5 or 7, stride 1 or 2, no dilation): 16 outputs
+   of a row per vector, the zero padding read through masked loads (no padded copy of the plane), stride 2's
+   even columns picked from two loads by one permute; bias and a clamp applied in registers, the output written
+   once. deepx_dw_has says where there is one (AVX-512; elsewhere, or for other geometry, the caller's loops run). */
+#ifndef DEEPX_DW_H
+#define DEEPX_DW_H
+#include "deepx_gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* lanes j with lo <= j < hi, both clamped to [0, 16] */
+static inline __mmask16 deepx_lanes(int lo, int hi) {
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+}
+
+/* y (P,Q) = clamp(x (H,W) * w (K,K) + bias, lo, hi), stride S, pt rows and pl columns of zero padding before
+   the plane (any after it). A column block at a time (its loads' masks made once for all its rows), and in it
+   ROWS output rows at a time: each input row they share is loaded once, and their sums are ROWS independent
+   chains of FMAs */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w, float bias, float* y, int P,
+                                    int Q, int pt, int pl, float lo, float hi, const int K, const int S) {
+    enum { ROWS = 4 };
+    const int rows = S == 1 ? ROWS : ROWS / 2, span = (rows - 1) * S + K;  /* output rows, input rows a step */
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), acc[ROWS], v[7];
+    __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __mmask16 m0[7], m1[7];
+    for (int q = 0; q < Q; q += 16) {
+        int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
+        for (int t = 0; t < K; t++) {  /* lanes whose columns lie in [0, W): of one vector, or of two (S 2) */
+            m0[t] = deepx_lanes(-(c0 + t), W - (c0 + t));
+            m1[t] = deepx_lanes(-(c0 + t) - 16, W - (c0 + t) - 16);
+        }
+        __mmask16 out = deepx_lanes(0, Q - q);
+        for (int p = 0; p < P; p += rows) {
+            int h0 = p * S - pt;
+            #pragma GCC unroll 16
+            for (int j = 0; j < rows; j++)
+                acc[j] = _mm512_set1_ps(bias);
+            #pragma GCC unroll 16
+            for (int i = 0; i < span; i++) {
+                if (h0 + i < 0 || h0 + i >= H)
+                    continue;
+                const float* row = x + (size_t)(h0 + i) * W + c0;
+                #pragma GCC unroll 16
+                for (int t = 0; t < K; t++) {
+                    v[t] = _mm512_maskz_loadu_ps(m0[t], row + t);
+                    if (S == 2)
+                        v[t] = _mm512_permutex2var_ps(v[t], even, _mm512_maskz_loadu_ps(m1[t], row + t + 16));
+                }
+                #pragma GCC unroll 16
+                for (int j = 0; j < rows; j++) {  /* output row p + j reads this row as its tap row i - j S */
+                    int r = i - j * S;
+                    if (r >= 0 && r < K)
+                        #pragma GCC unroll 16
+                        for (int t = 0; t < K; t++)
+                            acc[j] = _mm512_fmadd_ps(v[t], _mm512_set1_ps(w[r * K + t]), acc[j]);
+                }
+            }
+            #pragma GCC unroll 16
+            for (int j = 0; j < rows; j++)
+                if (p + j < P)
+                    _mm512_mask_storeu_ps(y + (size_t)(p + j) * Q + q, out,
+                                          _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[j])));
+        }
+    }
+}
+
+/* whether deepx_dw_plane has a kernel for a K x K window at stride s on this CPU */
+static inline int deepx_dw_has(int K, int s) {
+    return deepx_gemm_cpu() == 2 && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
+}
+
+__attribute__((target("avx512f,fma")))
+static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
+                                  int Q, int s, int pt, int pl, float lo, float hi) {
+#define DX_DW(k)                                                                   \
+    if (K == k && s == 1)                                                          \
+        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 1);         \
+    else if (K == k)                                                               \
+        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 2);
+    DX_DW(3)
+    DX_DW(5)
+    DX_DW(7)
+#undef DX_DW
+}
+#else
+static inline int deepx_dw_has(int K, int s) { return 0; }
+
+static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
+                                  int Q, int s, int pt, int pl, float lo, float hi) {}
+#endif
+#endif
