@@ -177,16 +177,23 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
         assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
 
 
-@pytest.mark.parametrize("hw, pads, ceil", [((111, 111), (0, 0, 0, 0), True), ((112, 112), (1, 1, 1, 1), False),
-                                             ((55, 70), (0, 1, 0, 1), True), ((35, 34), (1, 0, 1, 1), False)])
-def test_maxpool_3x3_stride_2_past_the_kernel_cases(hw, pads, ceil):
-    """3x3 / 2 max pooling on rows long enough for the Cython kernel's vector path (16 outputs a step), with
-    padding and ceil_mode at both ends of a row, on every backend."""
+@pytest.mark.parametrize("hw, k, stride, pads, ceil", [
+    ((111, 111), 3, 2, (0, 0, 0, 0), True), ((112, 112), 3, 2, (1, 1, 1, 1), False),  # ResNet's, SqueezeNet's
+    ((55, 70), 3, 2, (0, 1, 0, 1), True), ((35, 34), 3, 2, (1, 0, 1, 1), False),
+    ((28, 28), 3, 1, (1, 1, 1, 1), False), ((14, 37), 3, 1, (1, 0, 1, 1), True),  # inception modules'
+    ((56, 56), 2, 2, (0, 0, 0, 0), False), ((33, 19), 2, 1, (1, 1, 0, 1), True),  # DenseNet's transitions
+])
+@pytest.mark.parametrize("op", ["maxpool2d", "avgpool2d", "avgpool2d_count_pad"])
+def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
+    """Max and average pooling on rows long enough for the Cython kernel's vector path (16 outputs a step, with
+    AVX-512), with padding and ceil_mode at both ends of a row, on every backend."""
     x = np.random.default_rng(0).standard_normal((1, 3, *hw), dtype=np.float32)
-    attrs = dict(kernel=(3, 3), stride=(2, 2), pads=pads, ceil_mode=ceil)
-    ref = kernels.run("maxpool2d", "ref", x, **attrs)
+    attrs = dict(kernel=(k, k), stride=(stride, stride), pads=pads, ceil_mode=ceil)
+    if op.startswith("avgpool2d"):
+        op, attrs = "avgpool2d", dict(attrs, count_include_pad=op.endswith("count_pad"))
+    ref = kernels.run(op, "ref", x, **attrs)
     for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
-        assert_close(kernels.run("maxpool2d", backend, x, **attrs), ref)
+        assert_close(kernels.run(op, backend, x, **attrs), ref)
 
 
 @pytest.mark.parametrize("level", [2, 3], ids=["12-rows", "8-rows"])

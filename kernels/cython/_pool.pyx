@@ -1,5 +1,5 @@
 """Pooling over NCHW: max, average (ceil_mode, padding, count_include_pad), global average;
-parallel over the (n, c) planes."""
+parallel over the (n, c) planes; 2x2 and 3x3 windows at stride 1 or 2 by deepx_pool.h's AVX-512 rows."""
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
@@ -8,39 +8,17 @@ import numpy as np
 
 from deepx.kernels.common import conv_out_size
 
-from kernels.cython._common cimport PAR_MIN, cdiv_up, deepx_gemm_cpu
+from kernels.cython._common cimport PAR_MIN, cdiv_up
 
 
-cdef extern from *:
-    """
-    #if defined(__x86_64__) && defined(__GNUC__)
-    #include <immintrin.h>
-    /* y[q] = max(s[2q], s[2q+1], s[2q+2]) for q < n, s holding len floats: 16 outputs a step from the even
-       and odd columns of 32 (a 3-wide window of stride 2, the commonest max pooling) */
-    __attribute__((target("avx512f")))
-    static void deepx_hmax3s2_avx512(const float* s, float* y, int n, int len) {
-        const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        int q = 0;
-        for (; q + 16 <= n && 2 * q + 34 <= len; q += 16) {
-            __m512 a = _mm512_loadu_ps(s + 2 * q), b = _mm512_loadu_ps(s + 2 * q + 16);
-            __m512 c = _mm512_loadu_ps(s + 2 * q + 2), d = _mm512_loadu_ps(s + 2 * q + 18);
-            __m512 m = _mm512_max_ps(_mm512_permutex2var_ps(a, ev, b), _mm512_permutex2var_ps(a, od, b));
-            _mm512_storeu_ps(y + q, _mm512_max_ps(m, _mm512_permutex2var_ps(c, ev, d)));
-        }
-        for (; q < n; q++) {
-            float m = s[2 * q] > s[2 * q + 1] ? s[2 * q] : s[2 * q + 1];
-            y[q] = s[2 * q + 2] > m ? s[2 * q + 2] : m;
-        }
-    }
-    #else
-    static void deepx_hmax3s2_avx512(const float* s, float* y, int n, int len) { (void)s; (void)y; (void)n; (void)len; }
-    #endif
-    """
-    void deepx_hmax3s2 "deepx_hmax3s2_avx512"(const float* s, float* y, int n, int len) noexcept nogil
-
-
-cdef int HMAX3S2 = deepx_gemm_cpu() == 2  # AVX-512 (deepx_gemm.h's check)
+cdef extern from "deepx_pool.h":
+    enum:
+        MAX "DEEPX_POOL_MAX"
+        AVG "DEEPX_POOL_AVG"
+        AVG_COUNT_PAD "DEEPX_POOL_AVG_COUNT_PAD"
+    int deepx_pool_has(int K, int s) noexcept nogil
+    void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt, int pl,
+                          int pb, int pr, int mode) noexcept nogil
 
 
 cdef struct Win:
@@ -118,8 +96,6 @@ cdef void max_plane(const float* x, float* y, const Win* v, float* col, float* h
                         hm[w] = col[w + s * dw] if col[w + s * dw] > hm[w] else hm[w]
             for q in range(qa, qb):
                 yr[q] = hm[q - pl]
-        elif sw == 2 and S == 3 and dw == 1 and HMAX3S2:  # AVX-512: even and odd columns apart
-            deepx_hmax3s2(col + 2 * qa - pl, yr + qa, qb - qa, W - (2 * qa - pl))
         else:  # strided windows: only the window starts that are read
             for q in range(qa, qb):
                 yr[q] = col[q * sw - pl]
@@ -195,12 +171,6 @@ cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad, floa
             yr[q] = edge_avg(col, q * sw - pl, v, count_pad, nh)
 
 
-cdef enum:
-    MAX = 0
-    AVG = 1
-    AVG_COUNT_PAD = 2
-
-
 cdef object pool(const float[:, :, :, ::1] x, Win v, int mode, out):
     # x (N,C,H,W) -> y (N,C,P,Q), plane by plane
     cdef int nc, NC = x.shape[0] * x.shape[1]
@@ -212,13 +182,17 @@ cdef object pool(const float[:, :, :, ::1] x, Win v, int mode, out):
     cdef Py_ssize_t HW = v.H * v.W, PQ = v.P * v.Q
     cdef float* col
     cdef float* win
+    cdef bint simd = (v.R == v.S and v.sh == v.sw and v.dh == 1 and v.dw == 1 and deepx_pool_has(v.R, v.sh))
     with nogil, parallel(use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
         # per thread: a row of column maxima / sums and one of window maxima / sums (two buffers, so
         # that the compiler can vectorise the loops that read one and write the other)
         col = <float*> malloc(v.W * sizeof(float))
         win = <float*> malloc(v.W * sizeof(float))
         for nc in prange(NC, schedule='static'):
-            if mode == MAX:
+            if simd:
+                deepx_pool_plane(xp + nc * HW, v.H, v.W, yp + nc * PQ, v.P, v.Q, v.R, v.sh, v.pt, v.pl, v.pb, v.pr,
+                                 mode)
+            elif mode == MAX:
                 max_plane(xp + nc * HW, yp + nc * PQ, &v, col, win)
             else:
                 avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD, col, win)

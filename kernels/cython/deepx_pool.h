@@ -1,0 +1,84 @@
+/* Max and average pooling of one plane with AVX-512 over K x K windows (K 2 or 3, stride 1 or 2, no dilation):
+   16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the sums), stride
+   2's even columns picked from two loads by one permute, the average's cell counts per lane. A row-by-row
+   loop costs more than the arithmetic on the small planes of inception modules; this does not.
+   deepx_pool_has says where there is a kernel (elsewhere the caller's loops run). */
+#ifndef DEEPX_POOL_H
+#define DEEPX_POOL_H
+#include <math.h>
+#include "deepx_dw.h"
+
+enum { DEEPX_POOL_MAX = 0, DEEPX_POOL_AVG = 1, DEEPX_POOL_AVG_COUNT_PAD = 2 };
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* y (P,Q) = the max or mean over the windows of x (H,W), stride S, padding pt, pl before the plane and pb, pr
+   after it (the mean counts padding cells with AVG_COUNT_PAD, never those past pb, pr); a max window wholly
+   in the padding gives -inf */
+__attribute__((target("avx512f"), always_inline))
+static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl,
+                                      int pb, int pr, int mode, const int K, const int S) {
+    __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 fill = _mm512_set1_ps(mode == DEEPX_POOL_MAX ? -INFINITY : 0.0f);
+    __mmask16 m0[3], m1[3];
+    for (int q = 0; q < Q; q += 16) {
+        int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
+        for (int t = 0; t < K; t++) {  /* lanes whose columns lie in [0, W): of one vector, or of two (S 2) */
+            m0[t] = deepx_lanes(-(c0 + t), W - (c0 + t));
+            m1[t] = deepx_lanes(-(c0 + t) - 16, W - (c0 + t) - 16);
+        }
+        /* cells of each lane's window in a row: its columns w0 .. w0 + K in [0, W), or in [-pl, W + pr) */
+        __m512i w0 = _mm512_add_epi32(_mm512_set1_epi32(c0), _mm512_mullo_epi32(lane, _mm512_set1_epi32(S)));
+        int pad = mode == DEEPX_POOL_AVG_COUNT_PAD;
+        __m512 nw = _mm512_cvtepi32_ps(_mm512_sub_epi32(
+            _mm512_min_epi32(_mm512_add_epi32(w0, _mm512_set1_epi32(K)), _mm512_set1_epi32(pad ? W + pr : W)),
+            _mm512_max_epi32(w0, _mm512_set1_epi32(pad ? -pl : 0))));
+        __mmask16 out = deepx_lanes(0, Q - q);
+        for (int p = 0; p < P; p++) {
+            int h0 = p * S - pt, nh = 0;
+            __m512 acc = fill;
+            for (int r = 0; r < K; r++) {
+                if (h0 + r < 0 || h0 + r >= H)
+                    continue;
+                const float* row = x + (size_t)(h0 + r) * W + c0;
+                nh++;
+                for (int t = 0; t < K; t++) {
+                    __m512 v = _mm512_mask_loadu_ps(fill, m0[t], row + t);
+                    if (S == 2)
+                        v = _mm512_permutex2var_ps(v, even, _mm512_mask_loadu_ps(fill, m1[t], row + t + 16));
+                    acc = mode == DEEPX_POOL_MAX ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, v);
+                }
+            }
+            if (mode == DEEPX_POOL_AVG_COUNT_PAD)
+                nh = (h0 + K < H + pb ? h0 + K : H + pb) - (h0 > -pt ? h0 : -pt);
+            if (mode != DEEPX_POOL_MAX)
+                acc = _mm512_div_ps(acc, _mm512_mul_ps(_mm512_set1_ps((float)nh), nw));
+            _mm512_mask_storeu_ps(y + (size_t)p * Q + q, out, acc);
+        }
+    }
+}
+
+/* whether deepx_pool_plane has a kernel for a K x K window at stride s on this CPU */
+static inline int deepx_pool_has(int K, int s) {
+    return deepx_gemm_cpu() == 2 && (K == 2 || K == 3) && (s == 1 || s == 2);
+}
+
+__attribute__((target("avx512f")))
+static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
+                                    int pl, int pb, int pr, int mode) {
+#define DX_POOL(k)                                                                  \
+    if (K == k && s == 1)                                                           \
+        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, k, 1);           \
+    else if (K == k)                                                                \
+        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, k, 2);
+    DX_POOL(2)
+    DX_POOL(3)
+#undef DX_POOL
+}
+#else
+static inline int deepx_pool_has(int K, int s) { return 0; }
+
+static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
+                                    int pl, int pb, int pr, int mode) {}
+#endif
+#endif
