@@ -2,17 +2,23 @@
 arrived: when another process holds a core, a descheduled thread holds up each loop for a scheduler slice, and
 an inference of tens of loops takes tens of times longer (measured: 0.5 ms -> 26 ms on 2 cores with two other
 busy processes). One thread is then faster. `Adaptive` times each run and drops to one thread when the runs at
-the full count slow down and one thread is measured faster; it tries the full count again after a wait that
-doubles while one thread stays faster (0.05 s up to 2 s), so a quiet machine is back at full speed soon and a
-busy one pays little for the tries. One thread is also tried once at the start (busy from the start). The first
-run at one thread is not a measure (the kernels make their plans for that count then: weights packed, Winograd
-transforms) and is run again at once.
+the full count slow down and one thread is measured clearly faster (by GAIN: a noisy machine's lucky run is not
+enough); it tries the full count again after a wait that doubles while one thread stays faster (0.05 s up to 2 s),
+so a quiet machine is back at full speed soon and a busy one pays little for the tries. One thread is also tried
+once at the start (busy from the start). The first run at a count after runs at the other is not a measure, and a
+try runs again at once: one thread's first run makes the kernels' plans for that count (weights packed, Winograd
+transforms), and the first at the full count after one-thread runs wakes the other threads (measured at 2-6x a
+steady run on a shared 2-core VM), which made one thread look the faster.
 """
 import statistics
 import time
 from collections import deque
 
-SLOW = 1.5  # a run this much slower than the best recent one at the full count: the cores may be busy
+SLOW = 1.5  # two runs in a row this much slower than the best recent one at the full count: the cores may be busy
+# one thread takes over only when this much faster than the full count's recent runs: on a quiet shared VM the
+# speed swings +-40% from run to run and one thread is slower by only 1.3x on some models, while busy cores make
+# the full count ten times slower
+GAIN = 0.75
 FIRST_WAIT, LONGEST_WAIT = 0.05, 2.0  # seconds before the other count is tried again
 FULL, ONE = "full", "one"  # the thread count in force, or one thread
 
@@ -26,7 +32,7 @@ class Adaptive:
         self.recent = {FULL: deque(maxlen=8), ONE: deque(maxlen=8)}
         self.tried = {FULL: time.perf_counter(), ONE: float("-inf")}
         self.mode, self.wait, self.k, self.full = FULL, FIRST_WAIT, None, 1
-        self.planned_one = False  # a run at one thread has made the kernels' plans for it
+        self.last = None  # the count of the previous run
 
     def _estimate(self, k) -> float:
         return statistics.median(list(self.recent[k])[-3:])
@@ -37,7 +43,7 @@ class Adaptive:
         if self.mode == ONE:  # busy: try the full count again, less and less often while one thread wins
             return True
         r = self.recent[FULL]  # quiet so far: try one thread once (busy from the start?), then when runs slow down
-        return len(r) >= 2 and (not self.recent[ONE] or r[-1] > SLOW * min(r))
+        return len(r) >= 2 and (not self.recent[ONE] or min(r[-1], r[-2]) > SLOW * min(r))  # two slow: not noise
 
     def begin(self):
         self.full = self.switch.current()
@@ -56,14 +62,16 @@ class Adaptive:
             return
         if k == ONE:
             self.switch.use(self.full)  # other code in this process keeps the count in force
-            if not self.planned_one:  # not a measure: tried again at the next run
-                self.planned_one, self.tried[ONE] = True, float("-inf")
-                return
+        changed, self.last = self.last not in (None, k), k
+        if changed:  # the first run at a count after the other: not a measure (a try runs again at once)
+            if k != self.mode:
+                self.tried[k] = float("-inf")
+            return
         self.recent[k].append(seconds)
         self.tried[k] = time.perf_counter()
         if k == self.mode:
             return
-        if seconds < self._estimate(self.mode):
+        if seconds < self._estimate(self.mode) * (GAIN if k == ONE else 1.0):
             self.mode, self.wait = k, FIRST_WAIT
         else:
             self.wait = min(2 * self.wait, LONGEST_WAIT)
