@@ -119,12 +119,60 @@ cdef extern from *:
         float e = deepx_exp(v), n = e * (e + 2.0f);
         return v - 2.0f * v / (n + 2.0f);
     }
+    /* The transcendental activations' loops in 16-lane vectors: the same scalar code, which GCC vectorizes at
+       512 bits in a function built for AVX-512 (SiLU 0.47 -> 0.25 ms per million floats against the x86-64-v3
+       build's 8 lanes); deepx_act512 returns 0 on a CPU without AVX-512 (the caller's loop runs). */
+    enum { DEEPX_ACT512_SIGMOID = 1, DEEPX_ACT512_SILU, DEEPX_ACT512_GELU, DEEPX_ACT512_MISH };
+    #if defined(__x86_64__) && defined(__GNUC__)
+    __attribute__((target("avx512f,prefer-vector-width=512")))
+    static void deepx_act512_loop(int which, const float* x, float* y, Py_ssize_t n, float scale, float shift) {
+        Py_ssize_t j;
+        float v;
+        if (which == DEEPX_ACT512_SIGMOID)
+            for (j = 0; j < n; j++)
+                y[j] = 1.0f / (1.0f + deepx_exp(-(x[j] * scale + shift)));
+        else if (which == DEEPX_ACT512_SILU)
+            for (j = 0; j < n; j++) {
+                v = x[j] * scale + shift;
+                y[j] = v * (1.0f / (1.0f + deepx_exp(-v)));
+            }
+        else if (which == DEEPX_ACT512_GELU)
+            for (j = 0; j < n; j++) {
+                v = x[j] * scale + shift;
+                y[j] = 0.5f * v * (1.0f + deepx_erf(v * 0.7071067811865476f));
+            }
+        else
+            for (j = 0; j < n; j++)
+                y[j] = deepx_mish(x[j] * scale + shift);
+    }
+    static int deepx_act512(int which, const float* x, float* y, Py_ssize_t n, float scale, float shift) {
+        static int avx512 = -1;
+        if (avx512 < 0) {
+            __builtin_cpu_init();
+            avx512 = __builtin_cpu_supports("avx512f");
+        }
+        if (avx512)
+            deepx_act512_loop(which, x, y, n, scale, shift);
+        return avx512;
+    }
+    #else
+    static int deepx_act512(int which, const float* x, float* y, Py_ssize_t n, float scale, float shift) {
+        return 0;
+    }
+    #endif
     """
     float exp_fast "deepx_exp"(float x) noexcept nogil
     float erf_fast "deepx_erf"(float x) noexcept nogil
     float mish_fast "deepx_mish"(float v) noexcept nogil
     float clamp01 "deepx_clamp01"(float u) noexcept nogil
     float leaky "deepx_leaky"(float v, float a) noexcept nogil
+    enum:
+        ACT512_SIGMOID "DEEPX_ACT512_SIGMOID"
+        ACT512_SILU "DEEPX_ACT512_SILU"
+        ACT512_GELU "DEEPX_ACT512_GELU"
+        ACT512_MISH "DEEPX_ACT512_MISH"
+    bint act512 "deepx_act512"(int which, const float* x, float* y, Py_ssize_t n, float scale,
+                               float shift) noexcept nogil
 
 
 cdef inline float sigmoid_fast(float v) noexcept nogil:
@@ -190,6 +238,10 @@ cdef inline void affine_act(const float* x, float* y, Py_ssize_t n, float scale,
     # x (n) -> y (n) = act(x * scale + shift); x may be y
     cdef Py_ssize_t j
     cdef float v
+    cdef int wide = (ACT512_SIGMOID if act.kind == SIGMOID else ACT512_SILU if act.kind == SILU
+                     else ACT512_GELU if act.kind == GELU else ACT512_MISH if act.kind == MISH else 0)
+    if wide and n >= 16 and act512(wide, x, y, n, scale, shift):
+        return
     if act.kind == CLIP:
         for j in range(n):
             v = x[j] * scale + shift
