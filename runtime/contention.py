@@ -77,6 +77,11 @@ class Adaptive:
             self.wait = min(2 * self.wait, LONGEST_WAIT)
 
     @property
+    def probing(self) -> bool:
+        """Whether the start-up try of one thread is still to come (a benchmark warms up past it)."""
+        return self.full > 1 and self.mode == FULL and not self.recent[ONE]
+
+    @property
     def threads(self) -> int:
         """The count runs use now."""
         return 1 if self.mode == ONE else self.full

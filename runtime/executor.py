@@ -424,6 +424,14 @@ class Executor:
             self.device.finish()
         return {name: v.copy() if isinstance(v, np.ndarray) else self.device.host_copy(v) for name, v in self.outputs}
 
+    def warm_up(self, feeds: dict, most: int = 8):
+        """Run until the adaptive thread count has made its start-up try of one thread (at most `most` runs), so
+        that timed runs after it measure the count in force, as a long-running process does."""
+        for _ in range(most):
+            if not (self.adaptive and self.adaptive.probing):
+                return
+            self.run(feeds)
+
     def close(self):
         """Stop the worker threads (the executor cannot run after this)."""
         if self.threads:

@@ -22,6 +22,7 @@ def main(argv=None):
     feeds = io.random_inputs(g)
     n = kernels.set_threads(args.threads)
     adaptive, fixed = Executor(g), Executor(g, adapt=False)
+    adaptive.warm_up(feeds)  # past its start-up try of one thread
     ort = ort_inference_session(args.model, n)
     t = median_times([lambda: adaptive.run(feeds), lambda: fixed.run(feeds), lambda: ort.run(None, feeds)], 10,
                      args.seconds)

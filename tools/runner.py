@@ -90,6 +90,7 @@ def against_onnxruntime(onnx_path: str, g, feeds, ex, threads: int, seconds: flo
     sessions = [ort_inference_session(p, threads) for p in paths]
     names = [o.name for o in sessions[0].get_outputs() if o.name in g.outputs]
     ours = ex.run(feeds)
+    ex.warm_up(feeds)
     theirs = [dict(zip(names, s.run(names, feeds))) for s in sessions]
     others = [engines.session(p, onnx_path, {i.name: feeds[i.name] for i in sessions[0].get_inputs()},
                               [o.name for o in sessions[0].get_outputs()], threads) for p in peers]
