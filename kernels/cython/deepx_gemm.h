@@ -1,7 +1,7 @@
 /* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
-   place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 32
-   (level 3, for row counts that 8 divides better); level 0 (no AVX-512, not x86-64, or DEEPX_GEMM=blas): none
+   place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
+   (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not x86-64, or DEEPX_GEMM=blas): none
    here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than OpenBLAS's Haswell kernels).
    Bias and clamp are applied in registers, so a conv's output is written once. */
 #ifndef DEEPX_GEMM_H
@@ -26,21 +26,24 @@ static inline int deepx_gemm_cpu(void) {
 #define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
 /* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc; rows >= mr, columns >= nr untouched;
-   P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty) */
+   P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty: then up to 48
+   columns, three vectors) */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
                                        int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
                                        const int P) {
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
-#define DX_DECL(i) __m512 c##i##0, c##i##1;
+    __mmask16 m2 = nr >= 48 ? 0xFFFF : nr <= 32 ? 0 : (__mmask16)((1u << (nr - 32)) - 1u);
+#define DX_DECL(i) __m512 c##i##0, c##i##1, c##i##2;
     DX_ROWS12(DX_DECL)
 #define DX_INIT(i)                                                                 \
     if (!first && i < mr) {                                                        \
         c##i##0 = _mm512_maskz_loadu_ps(m0, cp + i * ldc);                         \
         c##i##1 = _mm512_maskz_loadu_ps(m1, cp + i * ldc + 16);                    \
+        if (P == 8) c##i##2 = _mm512_maskz_loadu_ps(m2, cp + i * ldc + 32);          \
     } else {                                                                       \
-        c##i##0 = c##i##1 = _mm512_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
+        c##i##0 = c##i##1 = c##i##2 = _mm512_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
     }
     DX_ROWS12(DX_INIT)
 #define DX_FMA(i)                                                                  \
@@ -50,7 +53,23 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
             c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                            \
         }
 #define DX_FMA1(i) if (i < P) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0);
-    if (nr > 16) {
+#define DX_FMA3(i)                                                                  \
+        if (i < P) {                                                               \
+            __m512 av = _mm512_set1_ps(a[i]);                                      \
+            c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                            \
+            c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                            \
+            c##i##2 = _mm512_fmadd_ps(av, b2, c##i##2);                            \
+        }
+    if (P == 8 && nr > 32) {
+        for (int k = 0; k < kc; k++, a += P, b += ldb) {
+            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_maskz_loadu_ps(m2, b + 32);
+            _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);
+            _mm_prefetch((const char*)(b + 4 * ldb), _MM_HINT_T0);
+            _mm_prefetch((const char*)(b + 4 * ldb + 16), _MM_HINT_T0);
+            _mm_prefetch((const char*)(b + 4 * ldb + 32), _MM_HINT_T0);
+            DX_ROWS12(DX_FMA3)
+        }
+    } else if (nr > 16) {
         for (int k = 0; k < kc; k++, a += P, b += ldb) {
             __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
             _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory, */
@@ -68,19 +87,22 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
         __m512 vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
 #define DX_CLIP(i)                                                                 \
         c##i##0 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##0));                  \
-        c##i##1 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##1));
+        c##i##1 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##1));                  \
+        if (P == 8) c##i##2 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##2));
         DX_ROWS12(DX_CLIP)
     }
 #define DX_STORE(i)                                                                \
     if (i < mr) {                                                                  \
         _mm512_mask_storeu_ps(cp + i * ldc, m0, c##i##0);                          \
         _mm512_mask_storeu_ps(cp + i * ldc + 16, m1, c##i##1);                     \
+        if (P == 8) _mm512_mask_storeu_ps(cp + i * ldc + 32, m2, c##i##2);            \
     }
     DX_ROWS12(DX_STORE)
 #undef DX_DECL
 #undef DX_INIT
 #undef DX_FMA
 #undef DX_FMA1
+#undef DX_FMA3
 #undef DX_CLIP
 #undef DX_STORE
 }
@@ -168,10 +190,10 @@ static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t 
                 *ap++ = p + i < m ? a[(size_t)(p + i) * lda + kk] : 0.0f;
 }
 
-/* the width of the next tile of columns when rem are left: two vectors, then one, then the transposed
-   kernel for the last few */
-static inline int deepx_cols(int rem) {
-    return rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
+/* the width of the next tile of columns when rem are left: three vectors (8-row panels), two, then one, then
+   the transposed kernel for the last few */
+static inline int deepx_cols(int level, int rem) {
+    return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
@@ -213,7 +235,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
         for (int k0 = 0; k0 < k; k0 += ks)
             for (int j = 0; j < n; j += w) {
-                w = deepx_cols(n - j);
+                w = deepx_cols(level, n - j);
                 for (int i = 0; i < m; i += mr)
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
@@ -225,7 +247,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += ks)
                 for (int j = 0; j < n; j += w) {
-                    w = deepx_cols(n - j);
+                    w = deepx_cols(level, n - j);
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
                 }
@@ -239,13 +261,13 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             int kc = k - k0 < ks ? k - k0 : ks;
             for (int j = jc; j < je; j += w) {
                 float* d = buf + (size_t)(j - jc) * kc;
-                w = deepx_cols(je - j);
+                w = deepx_cols(level, je - j);
                 for (int kk = 0; kk < kc; kk++)
                     memcpy(d + (size_t)kk * w, b + (size_t)(k0 + kk) * ldb + j, w * sizeof(float));
             }
             for (int i = 0; i < m; i += mr)
                 for (int j = jc; j < je; j += w) {
-                    w = deepx_cols(je - j);
+                    w = deepx_cols(level, je - j);
                     deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, kc, w);
                 }
