@@ -177,6 +177,31 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
         assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
 
 
+@pytest.mark.parametrize("c, k, hw, window, pads, act", [
+    (16, 64, (55, 55), 3, (1, 1, 1, 1), "relu"),  # SqueezeNet's expand: 8-row panels, 48-wide tiles
+    (48, 36, (13, 17), 3, (1, 0, 2, 1), "relu6"),  # k = 432: two k blocks; 12-row panels; uneven pads
+    (5, 13, (20, 37), 5, (2, 1, 0, 3), "silu"),  # 5x5, an activation after the kernel
+    (32, 8, (9, 70), (1, 7), (0, 3, 0, 3), "none"),  # a 1x7 window
+])
+def test_direct_conv_past_the_kernel_cases(c, k, hw, window, pads, act):
+    """Stride-1 convs of few input channels large enough for the Cython kernel's direct path (an implicit GEMM over
+    the padded input, with the packed GEMM's tiles; else Winograd or im2col), at 1 and 2 threads, on every
+    backend."""
+    rng = np.random.default_rng(0)
+    r, s = (window, window) if np.isscalar(window) else window
+    x = rng.standard_normal((1, c, *hw), dtype=np.float32)
+    w, b = rng.standard_normal((k, c, r, s), dtype=np.float32), rng.standard_normal(k, dtype=np.float32)
+    attrs = dict(stride=1, pads=pads, act=act)
+    ref = kernels.run("conv2d", "ref", x, w, b, **attrs)
+    try:
+        for threads in (1, 2):
+            kernels.set_threads(threads)
+            for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
+                assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
+    finally:
+        kernels.set_threads(0)
+
+
 @pytest.mark.parametrize("hw, k, stride, pads, ceil", [
     ((111, 111), 3, 2, (0, 0, 0, 0), True), ((112, 112), 3, 2, (1, 1, 1, 1), False),  # ResNet's, SqueezeNet's
     ((55, 70), 3, 2, (0, 1, 0, 1), True), ((35, 34), 3, 2, (1, 0, 1, 1), False),

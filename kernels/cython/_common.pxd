@@ -464,6 +464,8 @@ cdef extern from "deepx_gemm.h":
     int deepx_gemm_pick(int isa, int m) noexcept nogil
     size_t deepx_packed_floats(int level, int m, int k) noexcept nogil
     void deepx_pack_a(int level, int m, int k, const float* a, size_t lda, float* ap) noexcept nogil
+    void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,
+                             float* c, size_t ldc, const float* bias, int clip, float lo, float hi) noexcept nogil
     void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                            float* c, size_t ldc, const float* bias, int clip, float lo,
                            float hi) noexcept nogil

@@ -22,6 +22,9 @@ static inline int deepx_gemm_cpu(void) {
     return __builtin_cpu_supports("avx512f") ? 2 : 0;
 }
 
+/* row k of b: ldb apart, or at b + off[k] (a conv's padded input read in place: off has 4 entries past the end, for
+   the prefetches) */
+#define DX_ROW(k) (off ? b + off[k] : b + (size_t)(k) * ldb)
 #define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
@@ -29,9 +32,9 @@ static inline int deepx_gemm_cpu(void) {
    P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty: then up to 48
    columns, three vectors) */
 __attribute__((target("avx512f,fma"), always_inline))
-static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
-                                       const int P) {
+static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, const int* off,
+                                       float* cp, size_t ldc, int mr, int nr, const float* bias, int first, int clip,
+                                       float lo, float hi, const int P) {
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
     __mmask16 m2 = nr >= 48 ? 0xFFFF : nr <= 32 ? 0 : (__mmask16)((1u << (nr - 32)) - 1u);
@@ -61,25 +64,27 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
             c##i##2 = _mm512_fmadd_ps(av, b2, c##i##2);                            \
         }
     if (P == 8 && nr > 32) {
-        for (int k = 0; k < kc; k++, a += P, b += ldb) {
-            __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_maskz_loadu_ps(m2, b + 32);
+        for (int k = 0; k < kc; k++, a += P) {
+            const float* bk = DX_ROW(k);
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_maskz_loadu_ps(m2, bk + 32);
             _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);
-            _mm_prefetch((const char*)(b + 4 * ldb), _MM_HINT_T0);
-            _mm_prefetch((const char*)(b + 4 * ldb + 16), _MM_HINT_T0);
-            _mm_prefetch((const char*)(b + 4 * ldb + 32), _MM_HINT_T0);
+            _mm_prefetch((const char*)(DX_ROW(k + 4)), _MM_HINT_T0);
+            _mm_prefetch((const char*)(DX_ROW(k + 4) + 16), _MM_HINT_T0);
+            _mm_prefetch((const char*)(DX_ROW(k + 4) + 32), _MM_HINT_T0);
             DX_ROWS12(DX_FMA3)
         }
     } else if (nr > 16) {
-        for (int k = 0; k < kc; k++, a += P, b += ldb) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        for (int k = 0; k < kc; k++, a += P) {
+            const float* bk = DX_ROW(k);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
             _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory, */
-            _mm_prefetch((const char*)(b + 4 * ldb), _MM_HINT_T0);  /* b's rows are far apart */
-            _mm_prefetch((const char*)(b + 4 * ldb + 16), _MM_HINT_T0);
+            _mm_prefetch((const char*)(DX_ROW(k + 4)), _MM_HINT_T0);  /* b's rows are far apart */
+            _mm_prefetch((const char*)(DX_ROW(k + 4) + 16), _MM_HINT_T0);
             DX_ROWS12(DX_FMA)
         }
     } else {  /* one vector of columns: half the work */
-        for (int k = 0; k < kc; k++, a += P, b += ldb) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
+        for (int k = 0; k < kc; k++, a += P) {
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, DX_ROW(k));
             DX_ROWS12(DX_FMA1)
         }
     }
@@ -109,21 +114,23 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
 
 /* the two panel heights, each compiled on its own (P a constant: no code for the rows it lacks) */
 __attribute__((target("avx512f,fma")))
-static inline void deepx_tile_avx512_12(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                                        int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, cp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
+static inline void deepx_tile_avx512_12(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
+                                        size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
+                                        float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
 }
 
 __attribute__((target("avx512f,fma")))
-static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
-                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, cp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
+static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
+                                       size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
+                                       float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
 }
 
 /* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (P of 16),
    one accumulator per column, c gathered and scattered; the wide kernels would waste most of their lanes */
 __attribute__((target("avx512f,fma")))
-static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, float* cp, size_t ldc,
+static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp, size_t ldc,
                                        int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
                                        int P) {
     __mmask16 rows = (__mmask16)((1u << mr) - 1u);
@@ -134,9 +141,10 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
     __m512 t##j = !first && j < nr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, at, cp + j, 4) \
                   : first && bias ? _mm512_maskz_loadu_ps(rows, bias) : _mm512_setzero_ps();
     DX_COLS7(DX_INIT)
-    for (int k = 0; k < kc; k++, a += P, b += ldb) {
+    for (int k = 0; k < kc; k++, a += P) {
         __m512 av = _mm512_maskz_loadu_ps((__mmask16)((1u << P) - 1u), a);
-#define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(b[j]), t##j);
+        const float* bk = DX_ROW(k);
+#define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(bk[j]), t##j);
         DX_COLS7(DX_FMA)
     }
 #define DX_STORE(j)                                                                \
@@ -197,20 +205,20 @@ static inline int deepx_cols(int level, int rem) {
 }
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
-static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, float* cc,
-                              size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0, int kc,
-                              int cols) {
+static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, const int* off,
+                              float* cc, size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0,
+                              int kc, int cols) {
 #if defined(__x86_64__) && defined(__GNUC__)
     int mr = deepx_gemm_mr(level);
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
     const float* bi = bias ? bias + i : NULL;
     if (cols < 8)
-        deepx_tile_avx512_t(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
+        deepx_tile_avx512_t(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
     else if (level == 2)
-        deepx_tile_avx512_12(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_12(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi);
     else
-        deepx_tile_avx512_8(kc, a, bb, ldb, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_8(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi);
 #endif
 }
 
@@ -237,7 +245,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             for (int j = 0; j < n; j += w) {
                 w = deepx_cols(level, n - j);
                 for (int i = 0; i < m; i += mr)
-                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
             }
         return;
@@ -248,7 +256,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             for (int k0 = 0; k0 < k; k0 += ks)
                 for (int j = 0; j < n; j += w) {
                     w = deepx_cols(level, n - j);
-                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, c + (size_t)i * ldc + j, ldc,
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
                 }
         return;
@@ -268,10 +276,26 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             for (int i = 0; i < m; i += mr)
                 for (int j = jc; j < je; j += w) {
                     w = deepx_cols(level, je - j);
-                    deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, c + (size_t)i * ldc + j, ldc,
+                    deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, NULL, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, kc, w);
                 }
         }
+    }
+}
+/* a stride-1 conv as an implicit GEMM: c (m,n) = clamp(ap · B + bias), where row kk of B (never formed) is
+   xp + off[kk], xp the padded input read in place and off[kk] the offset of weight kk's tap (channel, row, column):
+   n consecutive outputs on the padded grid. off holds k + 4 entries (the last 4 for the prefetches). B's tiles outer:
+   each, its rows scattered over the channels, stays in L1 while a's panels pass over it. */
+static inline void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,
+                                       float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
+    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
+    int ks = (k + kb - 1) / kb;
+    for (int j = 0; j < n; j += w) {
+        w = deepx_cols(level, n - j);
+        for (int k0 = 0; k0 < k; k0 += ks)
+            for (int i = 0; i < m; i += mr)
+                deepx_tile(level, m, k, ap, xp + j, 0, off + k0, c + (size_t)i * ldc + j, ldc, bias, clip, lo, hi, i,
+                           k0, k - k0 < ks ? k - k0 : ks, w);
     }
 }
 #endif
