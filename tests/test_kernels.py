@@ -177,21 +177,23 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
         assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
 
 
-@pytest.mark.parametrize("c, k, hw, window, pads, act", [
-    (16, 64, (55, 55), 3, (1, 1, 1, 1), "relu"),  # SqueezeNet's expand: 8-row panels, 48-wide tiles
-    (48, 36, (13, 17), 3, (1, 0, 2, 1), "relu6"),  # k = 432: two k blocks; 12-row panels; uneven pads
-    (5, 13, (20, 37), 5, (2, 1, 0, 3), "silu"),  # 5x5, an activation after the kernel
-    (32, 8, (9, 70), (1, 7), (0, 3, 0, 3), "none"),  # a 1x7 window
+@pytest.mark.parametrize("c, k, hw, window, stride, pads, act", [
+    (16, 64, (55, 55), 3, 1, (1, 1, 1, 1), "relu"),  # SqueezeNet's expand: 8-row panels, 48-wide tiles
+    (48, 36, (13, 17), 3, 1, (1, 0, 2, 1), "relu6"),  # k = 432: two k blocks; 12-row panels; uneven pads
+    (5, 13, (20, 37), 5, 1, (2, 1, 0, 3), "silu"),  # 5x5, an activation after the kernel
+    (32, 8, (9, 70), (1, 7), 1, (0, 3, 0, 3), "none"),  # a 1x7 window
+    (3, 64, (131, 130), 7, 2, (3, 3, 3, 3), "relu"),  # a 7x7 / 2 stem: 4 phases, blocks of output rows
+    (16, 32, (40, 41), 5, 2, (2, 2, 2, 2), "silu"), (4, 8, (19, 12), 5, 2, (0, 1, 2, 0), "none"),  # odd sizes
 ])
-def test_direct_conv_past_the_kernel_cases(c, k, hw, window, pads, act):
-    """Stride-1 convs of few input channels large enough for the Cython kernel's direct path (an implicit GEMM over
-    the padded input, with the packed GEMM's tiles; else Winograd or im2col), at 1 and 2 threads, on every
-    backend."""
+def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
+    """Convs of few input channels at stride 1 or 2 large enough for the Cython kernel's direct path (an implicit GEMM
+    over the input's padded grid, split into 4 phases at stride 2, with the packed GEMM's tiles; else Winograd or
+    im2col), at 1 and 2 threads, on every backend."""
     rng = np.random.default_rng(0)
     r, s = (window, window) if np.isscalar(window) else window
     x = rng.standard_normal((1, c, *hw), dtype=np.float32)
     w, b = rng.standard_normal((k, c, r, s), dtype=np.float32), rng.standard_normal(k, dtype=np.float32)
-    attrs = dict(stride=1, pads=pads, act=act)
+    attrs = dict(stride=stride, pads=pads, act=act)
     ref = kernels.run("conv2d", "ref", x, w, b, **attrs)
     try:
         for threads in (1, 2):

@@ -705,71 +705,115 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
                        act, nth)
 
 
-# Direct convs (stride 1, one group, with the packed GEMM): an implicit GEMM over the input padded once, each
-# weight's tap read in place (deepx_gemm_implicit), outputs on the padded grid (Wp wide) then kept (Q of each Wp):
-# no im2col matrix, and none of Winograd's transforms, which cost more than they save on few channels
+# Direct convs (stride 1 or 2, one group, with the packed GEMM): an implicit GEMM over the input copied once onto a
+# grid (padded; at stride 2 split into its 4 phases, even and odd rows by even and odd columns, so that a stride-2
+# window reads each phase at stride 1), each weight's tap read in place (deepx_gemm_implicit); outputs on the grid
+# (Wv wide, a block of rows at a time) then kept (Q of each Wv): no im2col matrix, and none of Winograd's
+# transforms, which cost more than they save on few channels
 
 cdef enum:
-    # measured against Winograd and im2col on 3x3 convs (AMD EPYC, 1 thread): 1.1-1.6x faster with 16-48 input
-    # channels while the scratch stays in L2; slower with 64 channels on 28x28 or more, or past L2
+    # measured against Winograd and im2col (AMD EPYC, 1 thread): 3x3 / 1 convs of 16-48 input channels 1.1-1.6x
+    # faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on 80x80:
+    # 0.8x); at stride 2 the 7x7 stems 1.17x, 3x3 windows not faster (3->32 on 224x224: 0.8x)
     DIRECT_MAX_C = 48  # input channels up to this
-    DIRECT_FLOATS = 1 << 18  # scratch (padded input + outputs on the padded grid) up to this
+    DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
+    DIRECT_X_FLOATS = 1 << 19  # stride 2, windows of 25 taps or more: the input's grid up to this
+    DIRECT_Z_FLOATS = 1 << 17  # outputs on the grid: rows of them up to this at a time
 
 
-cdef inline int direct_hp(const Geom* g) noexcept nogil:
-    return g.P + g.R - 1
+cdef inline int direct_wv(const Geom* g) noexcept nogil:
+    # the grid's width: the outputs' plus the window's reach
+    return g.Q + (g.S - 1) // g.sw
 
 
-cdef inline int direct_wp(const Geom* g) noexcept nogil:
-    return g.Q + g.S - 1
+cdef inline int direct_hv(const Geom* g) noexcept nogil:
+    return g.P + (g.R - 1) // g.sh
+
+
+cdef inline int direct_rows(const Geom* g) noexcept nogil:
+    # output rows per block
+    return max(1, min(g.P, DIRECT_Z_FLOATS // (g.K * direct_wv(g))))
+
+
+cdef inline Py_ssize_t direct_xfloats(const Geom* g) noexcept nogil:
+    # the input's grid: C * stride² planes (Hv, Wv)
+    return <Py_ssize_t>g.C * g.sh * g.sw * direct_hv(g) * direct_wv(g)
 
 
 cdef Py_ssize_t direct_floats(const Geom* g) noexcept nogil:
-    # scratch of direct_image: the padded input (C,Hp,Wp), then the outputs (K, P*Wp)
-    return <Py_ssize_t>(g.C * direct_hp(g) + g.K * g.P) * direct_wp(g)
+    # scratch of direct_image: the input's grid, then a block of outputs (K, rows * Wv)
+    return direct_xfloats(g) + <Py_ssize_t>g.K * direct_rows(g) * direct_wv(g)
 
 
 cdef bint direct_pays(const Geom* g) noexcept nogil:
-    return (deepx_gemm_isa() != 0 and g.groups == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
-            and g.R * g.S > 1 and g.C <= DIRECT_MAX_C and direct_floats(g) <= DIRECT_FLOATS)
+    if not (deepx_gemm_isa() != 0 and g.groups == 1 and g.sh == g.sw and g.dh == 1 and g.dw == 1
+            and g.R * g.S > 1 and g.C <= DIRECT_MAX_C):
+        return False
+    if g.sh == 1:
+        return direct_floats(g) <= DIRECT_FLOATS
+    return g.sh == 2 and g.R * g.S >= 25 and direct_xfloats(g) <= DIRECT_X_FLOATS
 
 
 cdef object direct_offsets(const Geom* g):
-    # off (C*R*S + 4): weight (c, r, s)'s tap in the padded input, then 4 copies of the last (for the prefetches)
-    cdef int Hp = direct_hp(g), Wp = direct_wp(g), n = g.C * g.R * g.S, i
+    # off (C*R*S + 4): weight (c, r, s)'s tap in the input's grid, then 4 copies of the last (for the prefetches)
+    cdef int st = g.sh, n = g.C * g.R * g.S, i, c, r, s
+    cdef Py_ssize_t plane = <Py_ssize_t>direct_hv(g) * direct_wv(g)
     off = np.empty(n + 4, np.intc)
     cdef int[::1] o = off
     for i in range(n):
-        o[i] = i // (g.R * g.S) * Hp * Wp + i // g.S % g.R * Wp + i % g.S
+        c, r, s = i // (g.R * g.S), i // g.S % g.R, i % g.S
+        o[i] = ((c * st + r % st) * st + s % st) * plane + r // st * direct_wv(g) + s // st
     for i in range(n, n + 4):
         o[i] = o[n - 1]
     return off
 
 
+cdef void grid_plane(const float* x, int H, int W, int t, int l, int st, float* dst, int Hv,
+                     int Wv) noexcept nogil:
+    # dst (Hv,Wv) = x[st*i - t, st*j - l], 0 outside x (H,W)
+    cdef int i, j, h, w
+    if st == 1 and t >= 0 and l >= 0:
+        pad_plane(x, H, W, t, l, dst, Hv, Wv)
+        return
+    for i in range(Hv):
+        h = st * i - t
+        for j in range(Wv):
+            w = st * j - l
+            dst[<Py_ssize_t>i * Wv + j] = x[<Py_ssize_t>h * W + w] if 0 <= h < H and 0 <= w < W else 0.0
+
+
 cdef void direct_image(const float* x, const Weights* W, const int* off, const float* b, float* y,
                        const Geom* g, float* buf, ActC act, int nth) noexcept nogil:
-    # x (C,H,W) * w (K,C,R,S) + b -> y (K,P,Q), stride 1: x padded into buf (C,Hp,Wp), the implicit GEMM into
-    # z (K, n) on the padded grid (n = (P-1)*Wp + Q, its last output), threads sharing its columns; then y keeps
-    # the Q of each Wp
-    cdef int Hp = direct_hp(g), Wp = direct_wp(g), n = (g.P - 1) * Wp + g.Q, CRS = g.C * g.R * g.S
-    cdef int c, part, lo, hi, k, p, parts = min(nth, cdiv_up(n, 96)) if nth > 1 else 1
-    cdef Py_ssize_t HpWp = <Py_ssize_t>Hp * Wp, ldz = <Py_ssize_t>g.P * Wp
-    cdef float* xp = buf
-    cdef float* z = buf + g.C * HpWp
+    # x (C,H,W) * w (K,C,R,S) + b -> y (K,P,Q), stride 1 or 2: x onto its grid in buf, then by blocks of output
+    # rows the implicit GEMM into z (K, rows*Wv), threads sharing its columns (the last needed: n), and y keeps
+    # the Q of each Wv
+    cdef int st = g.sh, Hv = direct_hv(g), Wv = direct_wv(g), rows = direct_rows(g), CRS = g.C * g.R * g.S
+    cdef int pl, n, parts, part, lo, hi, k, p, p0, p1
+    cdef Py_ssize_t HvWv = <Py_ssize_t>Hv * Wv, ldz = <Py_ssize_t>rows * Wv
+    cdef float* xv = buf
+    cdef float* z = buf + direct_xfloats(g)
     cdef bint clip = act.kind == CLIP
-    for c in prange(g.C, num_threads=nth, schedule='static', use_threads_if=nth > 1):
-        pad_plane(x + c * <Py_ssize_t>g.H * g.W, g.H, g.W, g.pt, g.pl, xp + c * HpWp, Hp, Wp)
-    for part in prange(parts, num_threads=nth, schedule='dynamic', use_threads_if=parts > 1):
-        lo = <long>n * part // parts // 96 * 96
-        hi = n if part == parts - 1 else <long>n * (part + 1) // parts // 96 * 96
-        deepx_gemm_implicit(W.level, g.K, hi - lo, CRS, W.packed, xp + lo, off, z + lo, ldz, b, clip, act.lo,
-                            act.hi)
-    for k in prange(g.K, num_threads=nth, schedule='static', use_threads_if=nth > 1):
-        for p in range(g.P):
-            if clip or act.kind == NONE:
-                memcpy(y + (<Py_ssize_t>k * g.P + p) * g.Q, z + k * ldz + p * Wp, g.Q * sizeof(float))
-            else:
-                affine_act(z + k * ldz + p * Wp, y + (<Py_ssize_t>k * g.P + p) * g.Q, g.Q, 1.0, 0.0, act)
+    for pl in prange(g.C * st * st, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+        grid_plane(x + pl // (st * st) * <Py_ssize_t>g.H * g.W, g.H, g.W, g.pt - pl // st % st, g.pl - pl % st,
+                   st, xv + pl * HvWv, Hv, Wv)
+    p0 = 0
+    while p0 < g.P:
+        p1 = min(g.P, p0 + rows)
+        n = (p1 - p0 - 1) * Wv + g.Q
+        parts = min(nth, cdiv_up(n, 96)) if nth > 1 else 1
+        for part in prange(parts, num_threads=nth, schedule='dynamic', use_threads_if=parts > 1):
+            lo = <long>n * part // parts // 96 * 96
+            hi = n if part == parts - 1 else <long>n * (part + 1) // parts // 96 * 96
+            deepx_gemm_implicit(W.level, g.K, hi - lo, CRS, W.packed, xv + <Py_ssize_t>p0 * Wv + lo, off, z + lo,
+                                ldz, b, clip, act.lo, act.hi)
+        for k in prange(g.K, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+            for p in range(p0, p1):
+                if clip or act.kind == NONE:
+                    memcpy(y + (<Py_ssize_t>k * g.P + p) * g.Q, z + k * ldz + (p - p0) * Wv, g.Q * sizeof(float))
+                else:
+                    affine_act(z + k * ldz + (p - p0) * Wv, y + (<Py_ssize_t>k * g.P + p) * g.Q, g.Q, 1.0, 0.0,
+                               act)
+        p0 = p1
 
 
 cdef class Conv:
