@@ -14,6 +14,26 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
+/* the masks of a column block's K taps, c0 the input column of lane 0 at tap 0: the lanes whose columns lie in
+   [0, W), of one vector (m0), and of the second one that stride 2 reads (m1) */
+static inline void deepx_tap_masks(int c0, int W, int K, __mmask16* m0, __mmask16* m1) {
+    for (int t = 0; t < K; t++) {
+        m0[t] = deepx_lanes(-(c0 + t), W - (c0 + t));
+        m1[t] = deepx_lanes(-(c0 + t) - 16, W - (c0 + t) - 16);
+    }
+}
+
+/* 16 inputs of a row for a tap: row[0], row[S], ..., row[15 S], `fill` in the masked lanes (at stride 2 the even
+   lanes of two loads, picked by one permute) */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 deepx_tap(const float* row, __mmask16 m0, __mmask16 m1, __m512 fill, const int S) {
+    __m512 v = _mm512_mask_loadu_ps(fill, m0, row);
+    if (S == 2)
+        v = _mm512_permutex2var_ps(v, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+                                   _mm512_mask_loadu_ps(fill, m1, row + 16));
+    return v;
+}
+
 /* y (P,Q) = clamp(x (H,W) * w (K,K) + bias, lo, hi), stride S, pt rows and pl columns of zero padding before
    the plane (any after it). A column block at a time (its loads' masks made once for all its rows), and in it
    ROWS output rows at a time: each input row they share is loaded once, and their sums are ROWS independent
@@ -23,15 +43,11 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
                                     int Q, int pt, int pl, float lo, float hi, const int K, const int S) {
     enum { ROWS = 4 };
     const int rows = S == 1 ? ROWS : ROWS / 2, span = (rows - 1) * S + K;  /* output rows, input rows a step */
-    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), acc[ROWS], v[7];
-    __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps(), acc[ROWS], v[7];
     __mmask16 m0[7], m1[7];
     for (int q = 0; q < Q; q += 16) {
         int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
-        for (int t = 0; t < K; t++) {  /* lanes whose columns lie in [0, W): of one vector, or of two (S 2) */
-            m0[t] = deepx_lanes(-(c0 + t), W - (c0 + t));
-            m1[t] = deepx_lanes(-(c0 + t) - 16, W - (c0 + t) - 16);
-        }
+        deepx_tap_masks(c0, W, K, m0, m1);
         __mmask16 out = deepx_lanes(0, Q - q);
         for (int p = 0; p < P; p += rows) {
             int h0 = p * S - pt;
@@ -44,11 +60,8 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
                     continue;
                 const float* row = x + (size_t)(h0 + i) * W + c0;
                 #pragma GCC unroll 16
-                for (int t = 0; t < K; t++) {
-                    v[t] = _mm512_maskz_loadu_ps(m0[t], row + t);
-                    if (S == 2)
-                        v[t] = _mm512_permutex2var_ps(v[t], even, _mm512_maskz_loadu_ps(m1[t], row + t + 16));
-                }
+                for (int t = 0; t < K; t++)
+                    v[t] = deepx_tap(row + t, m0[t], m1[t], zero, S);
                 #pragma GCC unroll 16
                 for (int j = 0; j < rows; j++) {  /* output row p + j reads this row as its tap row i - j S */
                     int r = i - j * S;

@@ -17,16 +17,12 @@ enum { DEEPX_POOL_MAX = 0, DEEPX_POOL_AVG = 1, DEEPX_POOL_AVG_COUNT_PAD = 2 };
 __attribute__((target("avx512f"), always_inline))
 static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl,
                                       int pb, int pr, int mode, const int K, const int S) {
-    __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 fill = _mm512_set1_ps(mode == DEEPX_POOL_MAX ? -INFINITY : 0.0f);
     __mmask16 m0[3], m1[3];
     for (int q = 0; q < Q; q += 16) {
         int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
-        for (int t = 0; t < K; t++) {  /* lanes whose columns lie in [0, W): of one vector, or of two (S 2) */
-            m0[t] = deepx_lanes(-(c0 + t), W - (c0 + t));
-            m1[t] = deepx_lanes(-(c0 + t) - 16, W - (c0 + t) - 16);
-        }
+        deepx_tap_masks(c0, W, K, m0, m1);
         /* cells of each lane's window in a row: its columns w0 .. w0 + K in [0, W), or in [-pl, W + pr) */
         __m512i w0 = _mm512_add_epi32(_mm512_set1_epi32(c0), _mm512_mullo_epi32(lane, _mm512_set1_epi32(S)));
         int pad = mode == DEEPX_POOL_AVG_COUNT_PAD;
@@ -43,9 +39,7 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
                 const float* row = x + (size_t)(h0 + r) * W + c0;
                 nh++;
                 for (int t = 0; t < K; t++) {
-                    __m512 v = _mm512_mask_loadu_ps(fill, m0[t], row + t);
-                    if (S == 2)
-                        v = _mm512_permutex2var_ps(v, even, _mm512_mask_loadu_ps(fill, m1[t], row + t + 16));
+                    __m512 v = deepx_tap(row + t, m0[t], m1[t], fill, S);
                     acc = mode == DEEPX_POOL_MAX ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, v);
                 }
             }
