@@ -19,7 +19,7 @@ from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_implicit,
-                                     deepx_gemm_isa, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
+                                     deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
                                      deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts,
                                      kernel_threads)
 
@@ -712,12 +712,14 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
 # transforms, which cost more than they save on few channels
 
 cdef enum:
-    # measured against Winograd and im2col (AMD EPYC, 1 thread): 3x3 / 1 convs of 16-48 input channels 1.1-1.6x
-    # faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on 80x80:
-    # 0.8x); at stride 2 the 7x7 stems 1.17x, 3x3 windows not faster (3->32 on 224x224: 0.8x)
-    DIRECT_MAX_C = 48  # input channels up to this
+    # measured against Winograd and im2col (AMD EPYC, 1 and 2 threads): 3x3 / 1 convs of 16-48 input channels
+    # 1.1-1.6x faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on
+    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x and 3x3 windows of 32-512 channels 1.0-1.6x, but not 3x3 ones
+    # of fewer channels (3->32 on 224x224: 0.8x)
+    DIRECT_MAX_C = 48  # stride 1: input channels up to this
     DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
-    DIRECT_X_FLOATS = 1 << 19  # stride 2, windows of 25 taps or more: the input's grid up to this
+    DIRECT_MIN_C_S2 = 32  # stride 2: input channels from this, or windows of 25 taps or more
+    DIRECT_X_FLOATS = 1 << 20  # stride 2: the input's grid up to this
     DIRECT_Z_FLOATS = 1 << 17  # outputs on the grid: rows of them up to this at a time
 
 
@@ -747,11 +749,12 @@ cdef Py_ssize_t direct_floats(const Geom* g) noexcept nogil:
 
 cdef bint direct_pays(const Geom* g) noexcept nogil:
     if not (deepx_gemm_isa() != 0 and g.groups == 1 and g.sh == g.sw and g.dh == 1 and g.dw == 1
-            and g.R * g.S > 1 and g.C <= DIRECT_MAX_C):
+            and g.R * g.S > 1):
         return False
     if g.sh == 1:
-        return direct_floats(g) <= DIRECT_FLOATS
-    return g.sh == 2 and g.R * g.S >= 25 and direct_xfloats(g) <= DIRECT_X_FLOATS
+        return g.C <= DIRECT_MAX_C and direct_floats(g) <= DIRECT_FLOATS
+    return (g.sh == 2 and (g.C >= DIRECT_MIN_C_S2 or g.R * g.S >= 25)
+            and direct_xfloats(g) <= DIRECT_X_FLOATS)
 
 
 cdef object direct_offsets(const Geom* g):
@@ -785,10 +788,12 @@ cdef void grid_plane(const float* x, int H, int W, int t, int l, int st, float* 
 cdef void direct_image(const float* x, const Weights* W, const int* off, const float* b, float* y,
                        const Geom* g, float* buf, ActC act, int nth) noexcept nogil:
     # x (C,H,W) * w (K,C,R,S) + b -> y (K,P,Q), stride 1 or 2: x onto its grid in buf, then by blocks of output
-    # rows the implicit GEMM into z (K, rows*Wv), threads sharing its columns (the last needed: n), and y keeps
-    # the Q of each Wv
+    # rows the implicit GEMM into z (K, rows*Wv), threads sharing its columns (the last needed: n), or its panels
+    # of rows when the columns are few, and y keeps the Q of each Wv
     cdef int st = g.sh, Hv = direct_hv(g), Wv = direct_wv(g), rows = direct_rows(g), CRS = g.C * g.R * g.S
+    cdef int mr = deepx_gemm_mr(W.level), panels = cdiv_up(g.K, mr)
     cdef int pl, n, parts, part, lo, hi, k, p, p0, p1
+    cdef bint cols
     cdef Py_ssize_t HvWv = <Py_ssize_t>Hv * Wv, ldz = <Py_ssize_t>rows * Wv
     cdef float* xv = buf
     cdef float* z = buf + direct_xfloats(g)
@@ -800,12 +805,20 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
     while p0 < g.P:
         p1 = min(g.P, p0 + rows)
         n = (p1 - p0 - 1) * Wv + g.Q
-        parts = min(nth, cdiv_up(n, 96)) if nth > 1 else 1
+        cols = n >= 96 * nth
+        parts = 1 if nth == 1 else min(nth, cdiv_up(n, 96) if cols else panels)
         for part in prange(parts, num_threads=nth, schedule='dynamic', use_threads_if=parts > 1):
-            lo = <long>n * part // parts // 96 * 96
-            hi = n if part == parts - 1 else <long>n * (part + 1) // parts // 96 * 96
-            deepx_gemm_implicit(W.level, g.K, hi - lo, CRS, W.packed, xv + <Py_ssize_t>p0 * Wv + lo, off, z + lo,
-                                ldz, b, clip, act.lo, act.hi)
+            if cols:
+                lo = <long>n * part // parts // 96 * 96
+                hi = n if part == parts - 1 else <long>n * (part + 1) // parts // 96 * 96
+                deepx_gemm_implicit(W.level, g.K, hi - lo, CRS, W.packed, xv + <Py_ssize_t>p0 * Wv + lo, off,
+                                    z + lo, ldz, b, clip, act.lo, act.hi)
+            else:
+                lo = panels * part // parts * mr
+                hi = min(g.K, panels * (part + 1) // parts * mr)
+                deepx_gemm_implicit(W.level, hi - lo, n, CRS, W.packed + <Py_ssize_t>lo * CRS,
+                                    xv + <Py_ssize_t>p0 * Wv, off, z + lo * ldz, ldz,
+                                    b + lo if b != NULL else NULL, clip, act.lo, act.hi)
         for k in prange(g.K, num_threads=nth, schedule='static', use_threads_if=nth > 1):
             for p in range(p0, p1):
                 if clip or act.kind == NONE:
