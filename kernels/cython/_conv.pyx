@@ -714,12 +714,12 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
 cdef enum:
     # measured against Winograd and im2col (AMD EPYC, 1 and 2 threads): 3x3 / 1 convs of 16-48 input channels
     # 1.1-1.6x faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on
-    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x and 3x3 windows of 32-512 channels 1.0-1.6x, but not 3x3 ones
-    # of fewer channels (3->32 on 224x224: 0.8x)
+    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x. 3x3 / 2 convs stay on im2col: alone those of 32-512 channels
+    # ran 1.0-1.6x faster, but ResNet50 and YOLOv8n at 2 threads read slower in whole-model turns (0.76 against 0.91,
+    # 0.74 against 0.84 of ORT, two runs each), 3->32 on 224x224 0.8x alone
     DIRECT_MAX_C = 48  # stride 1: input channels up to this
     DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
-    DIRECT_MIN_C_S2 = 32  # stride 2: input channels from this, or windows of 25 taps or more
-    DIRECT_X_FLOATS = 1 << 20  # stride 2: the input's grid up to this
+    DIRECT_X_FLOATS = 1 << 19  # stride 2 (windows of 25 taps or more): the input's grid up to this
     DIRECT_Z_FLOATS = 1 << 17  # outputs on the grid: rows of them up to this at a time
 
 
@@ -753,8 +753,7 @@ cdef bint direct_pays(const Geom* g) noexcept nogil:
         return False
     if g.sh == 1:
         return g.C <= DIRECT_MAX_C and direct_floats(g) <= DIRECT_FLOATS
-    return (g.sh == 2 and (g.C >= DIRECT_MIN_C_S2 or g.R * g.S >= 25)
-            and direct_xfloats(g) <= DIRECT_X_FLOATS)
+    return g.sh == 2 and g.R * g.S >= 25 and direct_xfloats(g) <= DIRECT_X_FLOATS
 
 
 cdef object direct_offsets(const Geom* g):
