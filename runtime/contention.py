@@ -79,7 +79,7 @@ class Adaptive:
     @property
     def probing(self) -> bool:
         """Whether the start-up try of one thread is still to come (a benchmark warms up past it)."""
-        return self.full > 1 and self.mode == FULL and not self.recent[ONE]
+        return self.switch.current() > 1 and self.mode == FULL and not self.recent[ONE]
 
     @property
     def threads(self) -> int:
