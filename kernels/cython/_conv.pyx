@@ -829,7 +829,7 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
 
 
 cdef class Conv:
-    """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd or im2col
+    """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd, direct or im2col
     tiles) and the Winograd weights; its scratch (`floats` of it) is the calling thread's."""
     cdef Geom g
     cdef Tiling t
@@ -840,8 +840,8 @@ cdef class Conv:
     cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart (packed when p.level)
     cdef float[::1] packed  # im2col: the weights packed for the GEMM kernel (when the CPU has one)
     cdef Weights W
-    cdef int[::1] off  # direct: each weight's tap in the padded input (C,Hp,Wp); empty otherwise
-    cdef Py_ssize_t floats  # scratch: Winograd blocks, or column tiles [+ the 1x1 stage's input]
+    cdef int[::1] off  # direct: each weight's tap in the input's grid (direct_offsets); empty otherwise
+    cdef Py_ssize_t floats  # scratch: Winograd blocks, the direct grids, or column tiles [+ the 1x1 stage's input]
 
     cdef void image(self, const float* x, const float* b, float* y, ActC act,
                     float* buf) noexcept nogil:
@@ -892,7 +892,6 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
         c.floats = direct_floats(&g)
         pack_weights(c)
     else:
-        c.off = np.empty(0, np.intc)
         c.t = tiling(&g, nth)
         c.floats = col_floats(&g, c.t, nth) + (<Py_ssize_t>g.K * g.P * g.Q if w2 is not None else 0)
         pack_weights(c)
