@@ -1,9 +1,10 @@
 /* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
-   (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not x86-64, or DEEPX_GEMM=blas): none
-   here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than OpenBLAS's Haswell kernels).
-   Bias and clamp are applied in registers, so a conv's output is written once. */
+   (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
+   x86-64, or DEEPX_GEMM=blas): none here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than
+   OpenBLAS's Haswell kernels). Bias and clamp are applied in registers, so a conv's output is written once; b's
+   rows may also be read through a table of offsets (deepx_gemm_implicit: a conv's padded input in place). */
 #ifndef DEEPX_GEMM_H
 #define DEEPX_GEMM_H
 #include <stddef.h>
@@ -130,9 +131,9 @@ static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, s
 /* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (P of 16),
    one accumulator per column, c gathered and scattered; the wide kernels would waste most of their lanes */
 __attribute__((target("avx512f,fma")))
-static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp, size_t ldc,
-                                       int mr, int nr, const float* bias, int first, int clip, float lo, float hi,
-                                       int P) {
+static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
+                                       size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
+                                       float hi, int P) {
     __mmask16 rows = (__mmask16)((1u << mr) - 1u);
     __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32((int)ldc));
