@@ -122,6 +122,7 @@ cdef extern from *:
     /* The transcendental activations' loops in 16-lane vectors: the same scalar code, which GCC vectorizes at
        512 bits in a function built for AVX-512 (SiLU 0.47 -> 0.25 ms per million floats against the x86-64-v3
        build's 8 lanes); deepx_act512 returns 0 on a CPU without AVX-512 (the caller's loop runs). */
+    #include "deepx_gemm.h"  /* deepx_gemm_cpu: the CPU check */
     enum { DEEPX_ACT512_SIGMOID = 1, DEEPX_ACT512_SILU, DEEPX_ACT512_GELU, DEEPX_ACT512_MISH };
     #if defined(__x86_64__) && defined(__GNUC__)
     __attribute__((target("avx512f,prefer-vector-width=512")))
@@ -147,10 +148,8 @@ cdef extern from *:
     }
     static int deepx_act512(int which, const float* x, float* y, Py_ssize_t n, float scale, float shift) {
         static int avx512 = -1;
-        if (avx512 < 0) {
-            __builtin_cpu_init();
-            avx512 = __builtin_cpu_supports("avx512f");
-        }
+        if (avx512 < 0)
+            avx512 = deepx_gemm_cpu() == 2;
         if (avx512)
             deepx_act512_loop(which, x, y, n, scale, shift);
         return avx512;
