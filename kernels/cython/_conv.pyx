@@ -868,9 +868,9 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
     cdef bint direct = w2 is None and direct_pays(&g)
-    c.g, c.w, c.nth, c.p = g, w, nth, wino_plan(&g, w2 is not None, nth)
-    if direct:
-        c.p.n = 0
+    c.g, c.w, c.nth = g, w, nth
+    if not direct:  # else c.p stays zero: no Winograd
+        c.p = wino_plan(&g, w2 is not None, nth)
     c.w2v, c.w2, c.K2 = w2, NULL, 0
     if w2 is not None:
         c.w2, c.K2 = &w2[0, 0, 0, 0], w2.shape[0]

@@ -7,13 +7,6 @@
 #include "deepx_gemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* lanes j with lo <= j < hi, both clamped to [0, 16] */
-static inline __mmask16 deepx_lanes(int lo, int hi) {
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > 16 ? 16 : hi;
-    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
-}
-
 /* the masks of a column block's K taps, c0 the input column of lane 0 at tap 0: the lanes whose columns lie in
    [0, W), of one vector (m0), and of the second one that stride 2 reads (m1) */
 static inline void deepx_tap_masks(int c0, int W, int K, __mmask16* m0, __mmask16* m1) {

@@ -23,6 +23,13 @@ static inline int deepx_gemm_cpu(void) {
     return __builtin_cpu_supports("avx512f") ? 2 : 0;
 }
 
+/* lanes j with lo <= j < hi, both clamped to [0, 16] */
+static inline __mmask16 deepx_lanes(int lo, int hi) {
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+}
+
 /* row k of b: ldb apart, or at b + off[k] (a conv's padded input read in place: off has 4 entries past the end, for
    the prefetches) */
 #define DX_ROW(k) (off ? b + off[k] : b + (size_t)(k) * ldb)
@@ -36,9 +43,7 @@ __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, const int* off,
                                        float* cp, size_t ldc, int mr, int nr, const float* bias, int first, int clip,
                                        float lo, float hi, const int P) {
-    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
-    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
-    __mmask16 m2 = nr >= 48 ? 0xFFFF : nr <= 32 ? 0 : (__mmask16)((1u << (nr - 32)) - 1u);
+    __mmask16 m0 = deepx_lanes(0, nr), m1 = deepx_lanes(0, nr - 16), m2 = deepx_lanes(0, nr - 32);
 #define DX_DECL(i) __m512 c##i##0, c##i##1, c##i##2;
     DX_ROWS12(DX_DECL)
 #define DX_INIT(i)                                                                 \
@@ -134,7 +139,7 @@ __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
                                        size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
                                        float hi, int P) {
-    __mmask16 rows = (__mmask16)((1u << mr) - 1u);
+    __mmask16 rows = deepx_lanes(0, mr);
     __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32((int)ldc));
 #define DX_COLS7(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6)
@@ -143,7 +148,7 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
                   : first && bias ? _mm512_maskz_loadu_ps(rows, bias) : _mm512_setzero_ps();
     DX_COLS7(DX_INIT)
     for (int k = 0; k < kc; k++, a += P) {
-        __m512 av = _mm512_maskz_loadu_ps((__mmask16)((1u << P) - 1u), a);
+        __m512 av = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a);
         const float* bk = DX_ROW(k);
 #define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(bk[j]), t##j);
         DX_COLS7(DX_FMA)
