@@ -4,7 +4,7 @@ from libc.math cimport powf, sqrtf
 
 import numpy as np
 
-from deepx.kernels.common import BINARY, merge_axes
+from deepx.kernels.common import BINARY, broadcast_plan
 
 from kernels.cython._common cimport MAXD, NONE, PAR_MIN, ActC, affine_act, as_act, row_offset
 
@@ -152,25 +152,24 @@ cdef void binary_row(const float* a, const float* b, float* y, Py_ssize_t n, Py_
         affine_act(y, y, n, 1.0, 0.0, act)
 
 
-def _strides(shape, tensors):
-    # merged shape and element strides of each tensor broadcast to `shape`
-    strides = [[s // 4 for s in np.broadcast_to(t, shape).strides] for t in tensors]
-    return merge_axes(shape, strides, MAXD, "cython")
+def _broadcast(*tensors):
+    # the tensors broadcast together: (shape, merged dims, [merged element strides] per tensor), cached
+    return broadcast_plan(tuple(t.shape for t in tensors), tuple(tuple(s // 4 for s in t.strides) for t in tensors),
+                          MAXD, "cython")
 
 
 cdef binary(a, b, act, out, int op):
     # a, b broadcast (numpy rules) -> y (contiguous)
     same = a.shape == b.shape and a.flags.c_contiguous and b.flags.c_contiguous  # a residual add: one flat row
-    shape = a.shape if same else np.broadcast_shapes(a.shape, b.shape)
+    if same:
+        shape, dims, st_a = a.shape, [1] * (MAXD - 1) + [a.size], [0] * (MAXD - 1) + [1]
+        st_b = st_a
+    else:
+        shape, dims, (st_a, st_b) = _broadcast(a, b)
     if out is None:
         out = np.empty(shape, np.float32)
     if out.size == 0:
         return out
-    if same:
-        dims, st_a = [1] * (MAXD - 1) + [out.size], [0] * (MAXD - 1) + [1]
-        st_b = st_a
-    else:
-        dims, (st_a, st_b) = _strides(shape, (a, b))
     cdef Py_ssize_t shp[MAXD]
     cdef Py_ssize_t sa[MAXD]
     cdef Py_ssize_t sb[MAXD]
@@ -213,12 +212,11 @@ add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, gre
 
 def where(cond, x, y, out=None):
     """cond (0/1), x, y broadcast (numpy rules) -> x where cond != 0, else y."""
-    shape = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    shape, dims, st = _broadcast(cond, x, y)
     if out is None:
         out = np.empty(shape, np.float32)
     if out.size == 0:
         return out
-    dims, st = _strides(shape, (cond, x, y))
     cdef Py_ssize_t shp[MAXD]
     cdef Py_ssize_t s[3][MAXD]
     for d in range(MAXD):

@@ -4,7 +4,7 @@ import math
 import numba
 import numpy as np
 
-from ..common import binary_kernels
+from ..common import binary_kernels, broadcast_shape
 from .common import act1, act_args, elem_strides, jit, merged, out_array, row_offset
 
 ADD, MUL, SUB, DIV, POW, MIN, MAX = range(7)
@@ -172,7 +172,7 @@ def _activation(x, kind, lo, hi, y):
 
 
 def _run(op, a, b, act, out):
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    shape = broadcast_shape(a.shape, b.shape)
     y = out_array(out, shape)
     if y.size:
         dims, (sa, sb) = merged(shape, elem_strides(a, shape), elem_strides(b, shape))
@@ -186,7 +186,7 @@ add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, gre
 
 def where(cond, x, y, out=None):
     # cond (0/1), x, y broadcast (numpy rules) -> x where cond != 0, else y
-    shape = np.broadcast_shapes(cond.shape, x.shape, y.shape)
+    shape = broadcast_shape(cond.shape, x.shape, y.shape)
     r = out_array(out, shape)
     if r.size:
         dims, st = merged(shape, *(elem_strides(t, shape) for t in (cond, x, y)))
