@@ -4,9 +4,9 @@
     y = kernels.run("conv2d", "cython", x, w, b, stride=2, pads=1, act="relu")
 """
 from .common import Act
-from .registry import (BACKENDS, OPS, available, backend, backend_usable, check, host_backend, info, lookup,
+from .registry import (BACKENDS, OPS, available, backend, backend_usable, bind, check, host_backend, info, lookup,
                        prepare, run, supports)
 from .threads import Switch, set_threads
 
-__all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "check", "host_backend", "info",
+__all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "bind", "check", "host_backend", "info",
            "lookup", "prepare", "run", "set_threads", "supports", "Switch"]

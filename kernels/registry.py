@@ -153,6 +153,16 @@ def prepare(op: str, backend: str, weights) -> Callable:
     return prep(*weights) if prep else fn
 
 
+def bind(op: str, backend: str, args, attrs: dict, constant: bool) -> Callable | None:
+    """The kernel for (op, backend) bound to all its arguments (`attrs` with `out`), arrays that stay put (an
+    executor's arena views, a model's weights), called with none, when the backend binds the op (its `bind_<op>`:
+    arguments read once, not at every call); else None. An op that prepares its weights (`prepare_<op>`) is bound
+    only when they are `constant` (what it makes of them is kept)."""
+    module = sys.modules[lookup(op, backend).__module__]
+    b = getattr(module, f"bind_{op}", None)
+    return b(*args, **attrs) if b and (constant or not hasattr(module, f"prepare_{op}")) else None
+
+
 def available() -> list:
     """[(op, backend, usable, reason)] for every op and backend."""
     rows = []

@@ -387,6 +387,9 @@ class Executor:
             return kernels.lookup(s.op, s.backend), ([view(a) for a in s.args[0]],), dict(s.attrs, out=out)
         args = tuple(view(a) for a in s.args)
         constant = s.args[1:] and not any(isinstance(a, int) for a in s.args[1:])
+        bound = kernels.bind(s.op, s.backend, args, dict(s.attrs, out=out), constant)  # views stay put: read once
+        if bound:
+            return bound, (), {}
         fn = kernels.prepare(s.op, s.backend, args[1:]) if constant else kernels.lookup(s.op, s.backend)
         return fn, args, dict(s.attrs, out=out)
 

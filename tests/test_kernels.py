@@ -58,6 +58,18 @@ def test_op_matches_reference(op, backend, data):
         if len(checked) > 1 and checked[1] is not None:
             other = [checked[0], checked[1] + 1, *checked[2:]]
             assert_close(fn(*other, **canon), kernels.run(op, "ref", *other, **attrs))
+        # bound to all its arrays as the executor binds a step (where the backend binds the op): it reads them at
+        # each call, not once
+        arrays = [np.array(t) if isinstance(t, np.ndarray) else t for t in checked]
+        out = np.full(ref.shape, np.nan, dtype=np.float32)
+        bound = kernels.bind(op, backend, arrays, dict(canon, out=out), constant=True)
+        if bound:
+            bound()
+            assert_close(out, ref)
+            arrays[0] *= 2.0
+            arrays[0] += 1.0
+            bound()
+            assert_close(out, kernels.run(op, "ref", *arrays, **attrs))
 
 
 def test_every_op_has_every_cpu_backend():

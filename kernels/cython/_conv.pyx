@@ -26,7 +26,7 @@ from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_a
 cdef extern from "deepx_dw.h":
     int deepx_dw_has(int K, int s) noexcept nogil
     void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
-                        int s, int pt, int pl, float lo, float hi) noexcept nogil
+                        int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) noexcept nogil
 
 
 cdef struct Geom:
@@ -229,15 +229,18 @@ cdef bint depthwise_simd(const Geom* g) noexcept nogil:
 
 cdef void depthwise_vec(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
                         ActC act) noexcept nogil:
-    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q) through deepx_dw.h, a plane per output channel; a clip in
-    # the kernel, another activation over the plane after it
+    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q) through deepx_dw.h, a plane per output channel (each thread's
+    # a run of them: the next one's lines fetched during this one); a clip in the kernel, another activation over
+    # the plane after it
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
     cdef float lo = act.lo if act.kind == CLIP else -INFINITY, hi = act.hi if act.kind == CLIP else INFINITY
-    cdef int nk, k
+    cdef int nk, k, per = g.K // g.groups
     for nk in prange(N * g.K, schedule='static', use_threads_if=N * g.K * PQ * g.R * g.S >= PAR_MIN):
         k = nk % g.K
-        deepx_dw_plane(x + (nk // g.K * g.C + k // (g.K // g.groups)) * HW, g.H, g.W, w + k * g.R * g.S, g.R,
-                       b[k] if b != NULL else 0.0, y + nk * PQ, g.P, g.Q, g.sh, g.pt, g.pl, lo, hi)
+        deepx_dw_plane(x + (nk // g.K * g.C + k // per) * HW, g.H, g.W, w + k * g.R * g.S, g.R,
+                       b[k] if b != NULL else 0.0, y + nk * PQ, g.P, g.Q, g.sh, g.pt, g.pl, lo, hi,
+                       x + ((nk + 1) // g.K * g.C + (nk + 1) % g.K // per) * HW if nk + 1 < N * g.K else NULL,
+                       y + (nk + 1) * PQ)
         if act.kind != CLIP and act.kind != NONE:
             affine_act(y + nk * PQ, y + nk * PQ, PQ, 1.0, 0.0, act)
 
@@ -915,14 +918,27 @@ cdef void pack_weights(Conv c):
                          &c.packed[0] + grp * c.W.group)
 
 
-cdef void run_images(Conv conv, const float[:, :, :, ::1] x, const float* b,
-                     float[:, :, :, ::1] y, ActC a):
-    # each image of x (N,C,H,W) through one conv stage -> y (N,K,P,Q)
+cdef int run_images(Conv conv, const float* x, int N, const float* b, float* y, ActC a) except -1:
+    # N images (C,H,W) of x through one conv stage -> y (N,K,P,Q) (K: the last stage's)
+    cdef Py_ssize_t sx = <Py_ssize_t>conv.g.C * conv.g.H * conv.g.W
+    cdef Py_ssize_t sy = <Py_ssize_t>(conv.K2 if conv.w2 != NULL else conv.g.K) * conv.g.P * conv.g.Q
     cdef int n
     cdef float* buf = scratch(conv.floats)
     with nogil:
-        for n in range(x.shape[0]):
-            conv.image(&x[n, 0, 0, 0], b, &y[n, 0, 0, 0], a, buf)
+        for n in range(N):
+            conv.image(x + n * sx, b, y + n * sy, a, buf)
+    return 0
+
+
+cdef void depthwise_any(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
+                        ActC a) noexcept nogil:
+    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q): AVX-512 planes, channel blocks or plain loops
+    if depthwise_simd(g):
+        depthwise_vec(x, w, b, y, g, N, a)
+    elif g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
+        depthwise_blocked(x, w, b, y, g, N, a)
+    else:
+        depthwise(x, w, b, y, g, N, a)
 
 
 cdef Conv stage_for(dict plans, Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
@@ -953,19 +969,70 @@ cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, 
     cdef int blas
     if w2 is None and w.shape[1] == 1 and groups > 1:
         with nogil:
-            if depthwise_simd(&g):
-                depthwise_vec(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
-            elif g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
-                depthwise_blocked(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
-            else:
-                depthwise(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
+            depthwise_any(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
         return out
     blas = blas_serial()
     try:
-        run_images(stage_for(plans, g, w, w2, kernel_threads(blas)), x, bp, y, a)
+        run_images(stage_for(plans, g, w, w2, kernel_threads(blas)), &x[0, 0, 0, 0], N, bp, &y[0, 0, 0, 0], a)
     finally:
         blas_restore(blas)
     return out
+
+
+cdef class Bound:
+    """conv2d / conv2d_lowrank of arrays that stay put (an executor's arena views and a model's weights), called
+    with no arguments: the arguments read once, the plan kept for the thread count of the last call (a call through
+    conv2d's signature costs 5-10 µs of argument parsing and plan lookup, a tenth of a small model's run)."""
+    cdef tuple keep  # the arrays, alive while bound
+    cdef Geom g
+    cdef int N
+    cdef bint dw
+    cdef const float[:, :, :, ::1] w, w2
+    cdef const float* x
+    cdef const float* b
+    cdef float* y
+    cdef ActC act
+    cdef dict plans
+    cdef Conv conv
+
+    def __call__(self):
+        cdef int blas
+        if self.dw:
+            with nogil:
+                depthwise_any(self.x, &self.w[0, 0, 0, 0], self.b, self.y, &self.g, self.N, self.act)
+            return
+        blas = blas_serial()
+        try:
+            if self.conv is None or self.conv.nth != kernel_threads(blas):
+                self.conv = stage_for(self.plans, self.g, self.w, self.w2, kernel_threads(blas))
+            run_images(self.conv, self.x, self.N, self.b, self.y, self.act)
+        finally:
+            blas_restore(blas)
+
+
+cdef Bound bound(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
+                 const float[::1] b, stride, pads, dilation, int groups, act, out):
+    cdef Bound k = Bound.__new__(Bound)
+    cdef float[:, :, :, ::1] y = out
+    k.g = geom(x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3], groups, stride, pads,
+               dilation)
+    shape = (x.shape[0], w.shape[0] if w2 is None else w2.shape[0], k.g.P, k.g.Q)
+    if tuple(out.shape) != shape:
+        raise ValueError(f"conv2d: out has shape {tuple(out.shape)}, the conv makes {shape}")
+    k.keep, k.N, k.w, k.w2, k.plans = (x, w, w2, b, out), x.shape[0], w, w2, {}
+    k.dw = w2 is None and w.shape[1] == 1 and groups > 1
+    k.x, k.b, k.y, k.act = &x[0, 0, 0, 0], &b[0] if b is not None else NULL, &y[0, 0, 0, 0], as_act(act)
+    return k
+
+
+def bind_conv2d(x, w, b, stride, pads, dilation, int groups, act, out):
+    """conv2d of these arrays into out, called with no arguments; they must stay put while it is used."""
+    return bound(x, w, None, b, stride, pads, dilation, groups, act, out)
+
+
+def bind_conv2d_lowrank(x, w1, w2, b, stride, pads, dilation, act, out):
+    """conv2d_lowrank of these arrays into out, called with no arguments; they must stay put while it is used."""
+    return bound(x, w1, w2, b, stride, pads, dilation, 1, act, out)
 
 
 def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,

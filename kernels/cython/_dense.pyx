@@ -26,19 +26,45 @@ cdef void dense_parts(const float* x, const float* w, const float* b, float* y, 
             vector_act(y + <Py_ssize_t>i * K + lo, hi - lo, b + lo if b != NULL else NULL, act)
 
 
-def dense(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act, out=None):
-    """x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K)."""
-    cdef int N = x.shape[0], M = x.shape[1], K = w.shape[0]
+cdef class Dense:
+    """dense of arrays read once (pointers, sizes), run when called with no arguments (the executor binds its
+    steps: kernels.bind)."""
+    cdef tuple keep  # the arrays, alive while bound
+    cdef const float* x
+    cdef const float* w
+    cdef const float* b
+    cdef float* y
+    cdef int N, M, K
+    cdef ActC act
+
+    def __call__(self):
+        cdef int blas = blas_serial()
+        with nogil:
+            dense_parts(self.x, self.w, self.b, self.y, self.N, self.M, self.K, self.act, kernel_threads(blas))
+            blas_restore(blas)
+
+
+cdef Dense dense_plan(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act, out):
+    # x (N,M) · w (K,M)ᵀ + b (K) -> out (None: a new array)
     if out is None:
-        out = np.empty((N, K), np.float32)
+        out = np.empty((x.shape[0], w.shape[0]), np.float32)
     cdef float[:, ::1] y = out
-    cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act)
-    cdef int blas = blas_serial(), nth = kernel_threads(blas)
-    with nogil:
-        dense_parts(&x[0, 0], &w[0, 0], bp, &y[0, 0], N, M, K, a, nth)
-        blas_restore(blas)
-    return out
+    cdef Dense k = Dense.__new__(Dense)
+    k.keep, k.N, k.M, k.K, k.act = (x.base, w.base, b, out), x.shape[0], x.shape[1], w.shape[0], as_act(act)
+    k.x, k.w, k.b, k.y = &x[0, 0], &w[0, 0], &b[0] if b is not None else NULL, &y[0, 0]
+    return k
+
+
+def dense(x, w, b, act, out=None):
+    """x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K)."""
+    k = dense_plan(x, w, b, act, out)
+    k()
+    return k.keep[3]
+
+
+def bind_dense(x, w, b, act, out):
+    """dense of these arrays into out, called with no arguments; they must stay put while it is used."""
+    return dense_plan(x, w, b, act, out)
 
 
 def dense_lowrank(const float[:, ::1] x, const float[:, ::1] v, const float[:, ::1] u,

@@ -158,8 +158,34 @@ def _broadcast(*tensors):
                           MAXD, "cython")
 
 
-cdef binary(a, b, act, out, int op):
-    # a, b broadcast (numpy rules) -> y (contiguous)
+cdef class Binary:
+    """a `op` b (broadcast, numpy rules) -> act(y) of arrays planned once (merged axes and strides), run when
+    called with no arguments (the executor binds its steps: kernels.bind)."""
+    cdef tuple keep  # the arrays, alive while planned
+    cdef Py_ssize_t shp[MAXD]
+    cdef Py_ssize_t sa[MAXD]
+    cdef Py_ssize_t sb[MAXD]
+    cdef const float* a
+    cdef const float* b
+    cdef float* y
+    cdef Py_ssize_t size
+    cdef int op
+    cdef ActC act
+
+    def __call__(self):
+        # rows of the last axis, cut in pieces of BLOCK so that a few long rows still share the threads
+        cdef Py_ssize_t n = self.shp[MAXD - 1], rows = self.size // n if self.size else 0, t, r, lo
+        cdef Py_ssize_t pieces = (n + BLOCK - 1) // BLOCK
+        for t in prange(rows * pieces, nogil=True, schedule='static', use_threads_if=self.size >= PAR_MIN):
+            r = t // pieces
+            lo = t % pieces * BLOCK
+            binary_row(self.a + row_offset(r, self.shp, self.sa) + lo * self.sa[MAXD - 1],
+                       self.b + row_offset(r, self.shp, self.sb) + lo * self.sb[MAXD - 1], self.y + r * n + lo,
+                       min(BLOCK, n - lo), self.sa[MAXD - 1], self.sb[MAXD - 1], self.op, self.act)
+
+
+cdef Binary binary_plan(a, b, act, out, int op):
+    # a, b broadcast -> out (None: a new contiguous array), planned
     same = a.shape == b.shape and a.flags.c_contiguous and b.flags.c_contiguous  # a residual add: one flat row
     if same:
         shape, dims, st_a = a.shape, [1] * (MAXD - 1) + [a.size], [0] * (MAXD - 1) + [1]
@@ -168,46 +194,47 @@ cdef binary(a, b, act, out, int op):
         shape, dims, (st_a, st_b) = _broadcast(a, b)
     if out is None:
         out = np.empty(shape, np.float32)
-    if out.size == 0:
-        return out
-    cdef Py_ssize_t shp[MAXD]
-    cdef Py_ssize_t sa[MAXD]
-    cdef Py_ssize_t sb[MAXD]
+    cdef Binary k = Binary.__new__(Binary)
     for d in range(MAXD):
-        shp[d], sa[d], sb[d] = dims[d], st_a[d], st_b[d]
-    cdef const float[::1] av = a.reshape(-1)
-    cdef const float[::1] bv = b.reshape(-1)
-    cdef float[::1] yv = out.reshape(-1)
-    cdef const float* ap = &av[0]
-    cdef const float* bp = &bv[0]
-    cdef float* yp = &yv[0]
-    # rows of the last axis, cut in pieces of BLOCK so that a few long rows still share the threads
-    cdef Py_ssize_t n = shp[MAXD - 1], rows = yv.shape[0] // n, t, r, lo
-    cdef Py_ssize_t pieces = (n + BLOCK - 1) // BLOCK
-    cdef ActC ac = as_act(act)
-    for t in prange(rows * pieces, nogil=True, schedule='static',
-                    use_threads_if=rows * n >= PAR_MIN):
-        r = t // pieces
-        lo = t % pieces * BLOCK
-        binary_row(ap + row_offset(r, shp, sa) + lo * sa[MAXD - 1],
-                   bp + row_offset(r, shp, sb) + lo * sb[MAXD - 1], yp + r * n + lo,
-                   min(BLOCK, n - lo), sa[MAXD - 1], sb[MAXD - 1], op, ac)
-    return out
+        k.shp[d], k.sa[d], k.sb[d] = dims[d], st_a[d], st_b[d]
+    k.keep, k.size, k.op, k.act = (a, b, out), out.size, op, as_act(act)
+    if k.size:
+        av, bv = a.reshape(-1), b.reshape(-1)
+        k.keep += (av, bv)
+        k.a, k.b, k.y = _ptr(av), _ptr(bv), _ptr(out.reshape(-1))
+    return k
+
+
+cdef float* _ptr(x) except NULL:
+    # the data of a contiguous float32 array (a constant operand may be read-only: it is only read)
+    cdef const float[::1] v = x
+    return <float*>&v[0]
 
 
 def _binary_op(name):
     cdef int code = BINARY.index(name)
 
     def op(a, b, act, out=None):
-        return binary(a, b, act, out, code)
+        k = binary_plan(a, b, act, out, code)
+        k()
+        return k.keep[2]
+
+    def bind(a, b, act, out):
+        return binary_plan(a, b, act, out, code) if a.flags.c_contiguous and b.flags.c_contiguous else None
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"a {name} b (broadcast) -> act(y)."
-    return op
+    bind.__name__ = bind.__qualname__ = f"bind_{name}"
+    bind.__doc__ = f"{name} of these arrays into out, called with no arguments (None: not contiguous)."
+    return op, bind
 
 
+_binary = [_binary_op(n) for n in BINARY]
 add, mul, sub, div, pow, minimum, maximum, equal, less, greater, less_equal, greater_equal, \
-    logical_and, logical_or, logical_xor, prelu = [_binary_op(n) for n in BINARY]
+    logical_and, logical_or, logical_xor, prelu = [op for op, _ in _binary]
+bind_add, bind_mul, bind_sub, bind_div, bind_pow, bind_minimum, bind_maximum, bind_equal, bind_less, bind_greater, \
+    bind_less_equal, bind_greater_equal, bind_logical_and, bind_logical_or, bind_logical_xor, bind_prelu = \
+    [bind for _, bind in _binary]
 
 
 def where(cond, x, y, out=None):

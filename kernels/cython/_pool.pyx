@@ -37,6 +37,15 @@ cdef Win window(x, kernel, stride, pads, dilation, bint ceil_mode):
     return v
 
 
+cdef Win whole(x):
+    # global pooling's window: the whole plane, one output
+    return window(x, x.shape[2:], (1, 1), (0, 0, 0, 0), (1, 1), False)
+
+
+cdef enum:
+    GLOBAL = 3  # Pool's mode for global average pooling, after deepx_pool.h's three
+
+
 cdef inline void taps(int start, int k, int d, int n, int* lo, int* hi) noexcept nogil:
     # [lo, hi): the taps t in [0, k) of a window at `start` with start + t*d in [0, n)
     lo[0] = max(0, cdiv_up(-start, d))
@@ -171,72 +180,107 @@ cdef void avg_plane(const float* x, float* y, const Win* v, bint count_pad, floa
             yr[q] = edge_avg(col, q * sw - pl, v, count_pad, nh)
 
 
-cdef object pool(const float[:, :, :, ::1] x, Win v, int mode, out):
-    # x (N,C,H,W) -> y (N,C,P,Q), plane by plane
-    cdef int nc, NC = x.shape[0] * x.shape[1]
+cdef class Pool:
+    """A pooling of arrays planned once (window, pointers), run when called with no arguments (the executor binds
+    its steps: kernels.bind): mode MAX / AVG / AVG_COUNT_PAD over windows, GLOBAL: each plane's mean."""
+    cdef tuple keep  # the arrays, alive while planned
+    cdef Win v
+    cdef int mode, NC
+    cdef const float* x
+    cdef float* y
+
+    def __call__(self):
+        cdef int nc, NC = self.NC, mode = self.mode
+        cdef Win v = self.v
+        cdef const float* xp = self.x
+        cdef float* yp = self.y
+        cdef Py_ssize_t HW = <Py_ssize_t>v.H * v.W, PQ = <Py_ssize_t>v.P * v.Q
+        cdef float* col
+        cdef float* win
+        cdef bint simd = (v.R == v.S and v.sh == v.sw and v.dh == 1 and v.dw == 1 and deepx_pool_has(v.R, v.sh))
+        if mode == GLOBAL:
+            for nc in prange(NC, nogil=True, schedule='static', use_threads_if=NC * HW >= PAR_MIN):
+                yp[nc] = plane_mean(xp + nc * HW, HW)
+            return
+        with nogil, parallel(use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
+            # per thread: a row of column maxima / sums and one of window maxima / sums (two buffers, so
+            # that the compiler can vectorise the loops that read one and write the other)
+            col = <float*> malloc(v.W * sizeof(float))
+            win = <float*> malloc(v.W * sizeof(float))
+            for nc in prange(NC, schedule='static'):
+                if simd:
+                    deepx_pool_plane(xp + nc * HW, v.H, v.W, yp + nc * PQ, v.P, v.Q, v.R, v.sh, v.pt, v.pl, v.pb,
+                                     v.pr, mode)
+                elif mode == MAX:
+                    max_plane(xp + nc * HW, yp + nc * PQ, &v, col, win)
+                else:
+                    avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD, col, win)
+            free(col)
+            free(win)
+
+
+cdef Pool pool(const float[:, :, :, ::1] x, Win v, int mode, out):
+    # x (N,C,H,W) -> y (N,C,P,Q) (GLOBAL: (N,C,1,1); out None: a new array), planned
     if out is None:
         out = np.empty((x.shape[0], x.shape[1], v.P, v.Q), np.float32)
     cdef float[:, :, :, ::1] y = out
-    cdef const float* xp = &x[0, 0, 0, 0]
-    cdef float* yp = &y[0, 0, 0, 0]
-    cdef Py_ssize_t HW = v.H * v.W, PQ = v.P * v.Q
-    cdef float* col
-    cdef float* win
-    cdef bint simd = (v.R == v.S and v.sh == v.sw and v.dh == 1 and v.dw == 1 and deepx_pool_has(v.R, v.sh))
-    with nogil, parallel(use_threads_if=NC * PQ * v.R * v.S >= PAR_MIN):
-        # per thread: a row of column maxima / sums and one of window maxima / sums (two buffers, so
-        # that the compiler can vectorise the loops that read one and write the other)
-        col = <float*> malloc(v.W * sizeof(float))
-        win = <float*> malloc(v.W * sizeof(float))
-        for nc in prange(NC, schedule='static'):
-            if simd:
-                deepx_pool_plane(xp + nc * HW, v.H, v.W, yp + nc * PQ, v.P, v.Q, v.R, v.sh, v.pt, v.pl, v.pb, v.pr,
-                                 mode)
-            elif mode == MAX:
-                max_plane(xp + nc * HW, yp + nc * PQ, &v, col, win)
-            else:
-                avg_plane(xp + nc * HW, yp + nc * PQ, &v, mode == AVG_COUNT_PAD, col, win)
-        free(col)
-        free(win)
-    return out
+    cdef Pool k = Pool.__new__(Pool)
+    k.keep, k.v, k.mode, k.NC = (x.base, out), v, mode, x.shape[0] * x.shape[1]
+    k.x, k.y = &x[0, 0, 0, 0], &y[0, 0, 0, 0]
+    return k
 
 
 def maxpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, dilation, bint ceil_mode,
               out=None):
     """x (N,C,H,W) -> y (N,C,P,Q)."""
-    return pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
+    k = pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
+    k()
+    return k.keep[1]
 
 
 def avgpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, bint ceil_mode,
               bint count_include_pad, out=None):
     """x (N,C,H,W) -> y (N,C,P,Q)."""
-    return pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode),
-                AVG_COUNT_PAD if count_include_pad else AVG, out)
-
-
-cdef float plane_mean(const float* x, Py_ssize_t n) noexcept nogil:
-    # four running sums: independent adds, not one chain of dependent ones
-    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
-    cdef Py_ssize_t i, m = n - n % 4
-    for i in range(0, m, 4):
-        a0 += x[i]
-        a1 += x[i + 1]
-        a2 += x[i + 2]
-        a3 += x[i + 3]
-    for i in range(m, n):
-        a0 += x[i]
-    return (a0 + a1 + a2 + a3) / n
+    k = pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode), AVG_COUNT_PAD if count_include_pad else AVG, out)
+    k()
+    return k.keep[1]
 
 
 def global_avgpool(const float[:, :, :, ::1] x, out=None):
     """x (N,C,H,W) -> y (N,C,1,1)."""
-    cdef int nc, NC = x.shape[0] * x.shape[1]
-    cdef Py_ssize_t HW = x.shape[2] * x.shape[3]
-    if out is None:
-        out = np.empty((x.shape[0], x.shape[1], 1, 1), np.float32)
-    cdef float[:, :, :, ::1] y = out
-    cdef const float* xp = &x[0, 0, 0, 0]
-    cdef float* yp = &y[0, 0, 0, 0]
-    for nc in prange(NC, nogil=True, schedule='static', use_threads_if=NC * HW >= PAR_MIN):
-        yp[nc] = plane_mean(xp + nc * HW, HW)
-    return out
+    k = pool(x, whole(x), GLOBAL, out)
+    k()
+    return k.keep[1]
+
+
+def bind_maxpool2d(x, kernel, stride, pads, dilation, ceil_mode, out):
+    """maxpool2d of x into out, called with no arguments; both must stay put while it is used."""
+    return pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
+
+
+def bind_avgpool2d(x, kernel, stride, pads, ceil_mode, count_include_pad, out):
+    """avgpool2d of x into out, called with no arguments; both must stay put while it is used."""
+    return pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode), AVG_COUNT_PAD if count_include_pad else AVG,
+                out)
+
+
+def bind_global_avgpool(x, out):
+    """global_avgpool of x into out, called with no arguments; both must stay put while it is used."""
+    return pool(x, whole(x), GLOBAL, out)
+
+
+cdef float plane_mean(const float* x, Py_ssize_t n) noexcept nogil:
+    # 64 running sums (four vectors of independent adds, which the compiler vectorises), then added in double
+    cdef float acc[64]
+    cdef double total = 0.0
+    cdef Py_ssize_t i, j, m = n - n % 64
+    for j in range(64):
+        acc[j] = 0.0
+    for i in range(0, m, 64):
+        for j in range(64):
+            acc[j] += x[i + j]
+    for j in range(64):
+        total += acc[j]
+    for i in range(m, n):
+        total += x[i]
+    return total / n

@@ -1,7 +1,8 @@
 /* Depthwise K x K conv of one channel plane with AVX-512 (K 3, 5 or 7, stride 1 or 2, no dilation): 16 outputs
    of a row per vector, the zero padding read through masked loads (no padded copy of the plane), stride 2's
    even columns picked from two loads by one permute; bias and a clamp applied in registers, the output written
-   once. deepx_dw_has says where there is one (AVX-512; elsewhere, or for other geometry, the caller's loops run). */
+   once; the next plane's input and output lines (xn, yn: NULL for none) asked for during the first column block.
+   deepx_dw_has says where there is one (AVX-512; elsewhere, or for other geometry, the caller's loops run). */
 #ifndef DEEPX_DW_H
 #define DEEPX_DW_H
 #include "deepx_gemm.h"
@@ -33,7 +34,8 @@ static inline __m512 deepx_tap(const float* row, __mmask16 m0, __mmask16 m1, __m
    chains of FMAs */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w, float bias, float* y, int P,
-                                    int Q, int pt, int pl, float lo, float hi, const int K, const int S) {
+                                    int Q, int pt, int pl, float lo, float hi, const float* xn, float* yn, const int K,
+                                    const int S) {
     enum { ROWS = 4 };
     const int rows = S == 1 ? ROWS : ROWS / 2, span = (rows - 1) * S + K;  /* output rows, input rows a step */
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps(), acc[ROWS], v[7];
@@ -44,6 +46,14 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
         __mmask16 out = deepx_lanes(0, Q - q);
         for (int p = 0; p < P; p += rows) {
             int h0 = p * S - pt;
+            if (q == 0 && xn) {  /* the next plane: its rows these output rows step over, and its output rows */
+                for (int h = h0 < 0 ? 0 : h0; h < h0 + rows * S && h < H; h++)
+                    for (int c = 0; c < W; c += 16)
+                        __builtin_prefetch(xn + (size_t)h * W + c, 0, 3);
+                for (int j = p; j < p + rows && j < P; j++)
+                    for (int c = 0; c < Q; c += 16)
+                        __builtin_prefetch(yn + (size_t)j * Q + c, 1, 3);
+            }
             #pragma GCC unroll 16
             for (int j = 0; j < rows; j++)
                 acc[j] = _mm512_set1_ps(bias);
@@ -80,12 +90,12 @@ static inline int deepx_dw_has(int K, int s) {
 
 __attribute__((target("avx512f,fma")))
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
-                                  int Q, int s, int pt, int pl, float lo, float hi) {
+                                  int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
 #define DX_DW(k)                                                                   \
     if (K == k && s == 1)                                                          \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 1);         \
+        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 1); \
     else if (K == k)                                                               \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 2);
+        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 2);
     DX_DW(3)
     DX_DW(5)
     DX_DW(7)
@@ -95,6 +105,6 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
 static inline int deepx_dw_has(int K, int s) { return 0; }
 
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
-                                  int Q, int s, int pt, int pl, float lo, float hi) {}
+                                  int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {}
 #endif
 #endif

@@ -228,6 +228,32 @@ static inline void deepx_tile(int level, int m, int k, const float* ap, const fl
 #endif
 }
 
+/* ask for the cache lines of n floats at p, for reading or (write) for a store: what a loop will touch soon, when it
+   comes from memory in short runs that the hardware's prefetchers catch too late */
+static inline void deepx_prefetch_span(const float* p, ptrdiff_t n, int write) {
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        if (write)
+            __builtin_prefetch(p + i, 1, 3);
+        else
+            __builtin_prefetch(p + i, 0, 3);
+    }
+}
+
+/* a kc x 48 block of b (rows ldb apart; kc <= DEEPX_AHEAD_K) and an m x 48 block of c (rows ldc apart), DEEPX_AHEAD
+   columns on, asked for while the tile here computes (rem: columns left from here): a tile of few k steps is over
+   before its own prefetches, 4 rows ahead, come back from memory, and a conv's output is usually cold (measured:
+   MobileNetV3's 16 -> 16 1x1 conv on 112x112 0.19 ms in the model without these, 0.10 with) */
+enum { DEEPX_AHEAD = 4 * 48, DEEPX_AHEAD_K = 64 };
+
+static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, float* c, size_t ldc, int m, int rem) {
+    if (rem < DEEPX_AHEAD + 48)
+        return;
+    for (int kk = 0; kk < (kc <= DEEPX_AHEAD_K ? kc : 0); kk++)
+        deepx_prefetch_span(b + (size_t)kk * ldb + DEEPX_AHEAD, 48, 0);
+    for (int i = 0; i < m; i++)
+        deepx_prefetch_span(c + (size_t)i * ldc + DEEPX_AHEAD, 48, 1);
+}
+
 /* this thread's buffer for a packed block of b (KC x NC floats), made on first use; NULL if out of memory */
 static __thread float* deepx_bbuf;
 
@@ -250,9 +276,11 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
         for (int k0 = 0; k0 < k; k0 += ks)
             for (int j = 0; j < n; j += w) {
                 w = deepx_cols(level, n - j);
+                int kc = k - k0 < ks ? k - k0 : ks;
+                deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, kc, c + j, ldc, m, n - j);
                 for (int i = 0; i < m; i += mr)
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
+                               bias, clip, lo, hi, i, k0, kc, w);
             }
         return;
     }
@@ -262,6 +290,8 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             for (int k0 = 0; k0 < k; k0 += ks)
                 for (int j = 0; j < n; j += w) {
                     w = deepx_cols(level, n - j);
+                    deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, k - k0 < ks ? k - k0 : ks, c + (size_t)i * ldc + j,
+                                         ldc, m - i < mr ? m - i : mr, n - j);
                     deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
                 }
