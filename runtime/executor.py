@@ -233,8 +233,12 @@ class Executor:
             if channels and len(shape) >= 2 and shape[1] == K:
                 shape = (shape[0], hi - lo) + tuple(shape[2:])
             name = node.outputs[0] if not channels else f"{node.outputs[0]}[{lo}:{hi}]"
+            run = _run_of(self.tensors[args[0]].shape, node.attrs) if (
+                node.op == "slice" and not channels and isinstance(args[0], int) and space == HOST) else None
             if node.op == "reshape":
                 tid = self._tensor(name, node.attrs["shape"], space, alias=args[0])
+            elif run is not None:  # a slice that is one contiguous run of its input (a Split over channels): a view
+                tid = self._tensor(name, shape, space, alias=args[0], offset=run)
             else:
                 tid = self._tensor(name, shape, space)
                 if node.op != "concat":  # absent trailing optional tensors (a graph built in code may omit them)
@@ -323,7 +327,7 @@ class Executor:
         for s in self.steps:
             if s.kind != "call" or s.op != "concat":
                 continue
-            xs, out = s.args[0], self.tensors[s.out]
+            xs, out = self._whole_runs(s.args[0]), self.tensors[s.out]
             if _numel(out.shape[:s.attrs["axis"]]) != 1 or len(set(xs)) != len(xs) or any(
                     not isinstance(x, int) or self.tensors[x].alias >= 0 or x not in self.producer
                     or x in outputs or touch[x] != {s.proc} or self.tensors[x].space != s.space for x in xs):
@@ -333,6 +337,24 @@ class Executor:
                 self.tensors[x].alias, self.tensors[x].offset = s.out, offset
                 offset += _numel(self.tensors[x].shape)
             s.kind = "view"
+
+    def _whole_runs(self, xs) -> list:
+        """xs with each run of views that tiles the tensor they view, in order (a Split's outputs, a reshape), replaced
+        by that tensor: a C2f block's concat of its split halves and one more tensor can then be a view too."""
+        out, i = [], 0
+        while i < len(xs):
+            src, j, at = self.tensors[xs[i]].alias if isinstance(xs[i], int) else -1, i, 0
+            while (src >= 0 and j < len(xs) and isinstance(xs[j], int) and self.tensors[xs[j]].alias == src
+                   and self.tensors[xs[j]].offset == at):
+                at += _numel(self.tensors[xs[j]].shape)
+                j += 1
+            if src >= 0 and at == _numel(self.tensors[src].shape):
+                out.append(src)
+                i = j
+            else:
+                out.append(xs[i])
+                i += 1
+        return out
 
     def _memory(self, space: str) -> str:
         """The arena a space's tensors live in: their own, or the host's when the device shares it."""
@@ -478,6 +500,21 @@ def _ids(args) -> list:
 
 def _nothing():
     pass
+
+
+def _run_of(shape, attrs) -> int | None:
+    """The offset of slice `attrs` (starts, ends, steps over every axis) in a C-contiguous tensor of `shape` when
+    the slice is one contiguous run of it (axes before the first partial one of length 1, those after it whole),
+    else None."""
+    offset, stride, partial = 0, 1, False
+    for n, s, e, k in reversed(list(zip(shape, attrs["starts"], attrs["ends"], attrs["steps"]))):
+        r = range(n)[s:e:k]
+        if not r or len(r) > 1 and (partial or r.step != 1):
+            return None
+        offset += r[0] * stride
+        partial = partial or len(r) != n
+        stride *= n
+    return offset
 
 
 def _numel(shape) -> int:

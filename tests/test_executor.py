@@ -263,3 +263,41 @@ def test_rank_0_outputs_run():
     for backend in [b for b in ("cython", "numba") if kernels.backend_usable(b)[0]]:
         out = Executor(g, backend=backend).run(feeds)
         assert out["y"].shape == () and out["y"] == 15 and out["z"] == 12
+
+
+def test_a_split_over_channels_and_the_concat_of_its_halves_copy_nothing():
+    """A YOLOv8 C2f block (conv, Split over channels, a conv on the second half, Concat of both halves and its
+    output) and two Slices of the result: the split halves are views of the conv's output, which is written straight
+    into the concat's, so neither the split nor the concat copies; a slice that is one run of its input (channels
+    1:3) is a view, one that is not (a row of every channel) still copies. Matches the graph run, in random plans
+    too."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
+    i = lambda n, v: numpy_helper.from_array(np.asarray(v, np.int64), n)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["t"]),
+             helper.make_node("Split", ["t", "half"], ["t0", "t1"], axis=1),
+             helper.make_node("Conv", ["t1", "w2"], ["u"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["t0", "t1", "u"], ["cat"], axis=1),
+             helper.make_node("Conv", ["cat", "w3"], ["y"]),
+             helper.make_node("Slice", ["y", "s0", "e0", "a0"], ["row"]),
+             helper.make_node("Slice", ["y", "s1", "e1", "a1"], ["chans"]),
+             helper.make_node("Relu", ["chans"], ["z"])]
+    inits = [c("w1", rng.standard_normal((8, 3, 1, 1))), c("w2", rng.standard_normal((4, 4, 3, 3))),
+             c("w3", rng.standard_normal((5, 12, 1, 1))), i("half", [4, 4]), i("s0", [1]), i("e0", [2]), i("a0", [2]),
+             i("s1", [1]), i("e1", [3]), i("a1", [1])]
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "c2f", [vi("x", 1, [1, 3, 6, 6])],
+                              [vi("y", 1, None), vi("row", 1, None), vi("z", 1, None)], inits)
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    feeds = {"x": rng.standard_normal((1, 3, 6, 6)).astype(np.float32)}
+    want = run_graph(g, feeds, "ref")
+    ex = Executor(g)
+    close(ex.run(feeds), want)
+    calls = [s.op for s in ex.steps if s.kind == "call"]
+    assert "concat" not in calls and calls.count("slice") == 1, calls
+    for seed in range(3):
+        ex = Executor(g, random_plan(g, np.random.default_rng(seed)))
+        close(ex.run(feeds), want)
+        ex.close()
