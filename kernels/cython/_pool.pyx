@@ -18,7 +18,7 @@ cdef extern from "deepx_pool.h":
         AVG_COUNT_PAD "DEEPX_POOL_AVG_COUNT_PAD"
     int deepx_pool_has(int K, int s) noexcept nogil
     void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt, int pl,
-                          int pb, int pr, int mode) noexcept nogil
+                          int pb, int pr, int mode, const float* xn, float* yn) noexcept nogil
 
 
 cdef struct Win:
@@ -208,9 +208,9 @@ cdef class Pool:
             col = <float*> malloc(v.W * sizeof(float))
             win = <float*> malloc(v.W * sizeof(float))
             for nc in prange(NC, schedule='static'):
-                if simd:
+                if simd:  # each thread a run of planes: the next one's lines fetched during this one
                     deepx_pool_plane(xp + nc * HW, v.H, v.W, yp + nc * PQ, v.P, v.Q, v.R, v.sh, v.pt, v.pl, v.pb,
-                                     v.pr, mode)
+                                     v.pr, mode, xp + (nc + 1) * HW if nc + 1 < NC else NULL, yp + (nc + 1) * PQ)
                 elif mode == MAX:
                     max_plane(xp + nc * HW, yp + nc * PQ, &v, col, win)
                 else:

@@ -7,6 +7,20 @@
 #define DEEPX_DW_H
 #include "deepx_gemm.h"
 
+/* during a plane's first column block, at output rows p .. p + rows whose windows step over input rows h0 ..
+   h0 + step: those rows of the next plane and its output rows (xn, yn; xn NULL: none), asked for in the background.
+   A plane read a column block at a time waits on every row when it comes from memory (measured: a 3x3 / 2 max pool
+   of 64 x 111 x 111 1.2 ms from memory, 0.24 ms from cache) */
+static inline void deepx_prefetch_next(const float* xn, int H, int W, int h0, int step, float* yn, int P, int Q, int p,
+                                       int rows) {
+    if (!xn)
+        return;
+    for (int h = h0 < 0 ? 0 : h0; h < h0 + step && h < H; h++)
+        deepx_prefetch_span(xn + (size_t)h * W, W, 0);
+    for (int j = p; j < p + rows && j < P; j++)
+        deepx_prefetch_span(yn + (size_t)j * Q, Q, 1);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /* the masks of a column block's K taps, c0 the input column of lane 0 at tap 0: the lanes whose columns lie in
    [0, W), of one vector (m0), and of the second one that stride 2 reads (m1) */
@@ -46,14 +60,8 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
         __mmask16 out = deepx_lanes(0, Q - q);
         for (int p = 0; p < P; p += rows) {
             int h0 = p * S - pt;
-            if (q == 0 && xn) {  /* the next plane: its rows these output rows step over, and its output rows */
-                for (int h = h0 < 0 ? 0 : h0; h < h0 + rows * S && h < H; h++)
-                    for (int c = 0; c < W; c += 16)
-                        __builtin_prefetch(xn + (size_t)h * W + c, 0, 3);
-                for (int j = p; j < p + rows && j < P; j++)
-                    for (int c = 0; c < Q; c += 16)
-                        __builtin_prefetch(yn + (size_t)j * Q + c, 1, 3);
-            }
+            if (q == 0)
+                deepx_prefetch_next(xn, H, W, h0, rows * S, yn, P, Q, p, rows);
             #pragma GCC unroll 16
             for (int j = 0; j < rows; j++)
                 acc[j] = _mm512_set1_ps(bias);

@@ -13,10 +13,11 @@ enum { DEEPX_POOL_MAX = 0, DEEPX_POOL_AVG = 1, DEEPX_POOL_AVG_COUNT_PAD = 2 };
 #if defined(__x86_64__) && defined(__GNUC__)
 /* y (P,Q) = the max or mean over the windows of x (H,W), stride S, padding pt, pl before the plane and pb, pr
    after it (the mean counts padding cells with AVG_COUNT_PAD, never those past pb, pr); a max window wholly
-   in the padding gives -inf */
+   in the padding gives -inf; the next plane's lines (xn, yn: NULL for none) asked for during the first column
+   block */
 __attribute__((target("avx512f"), always_inline))
 static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl,
-                                      int pb, int pr, int mode, const int K, const int S) {
+                                      int pb, int pr, int mode, const float* xn, float* yn, const int K, const int S) {
     __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 fill = _mm512_set1_ps(mode == DEEPX_POOL_MAX ? -INFINITY : 0.0f);
     __mmask16 m0[3], m1[3];
@@ -32,6 +33,8 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
         __mmask16 out = deepx_lanes(0, Q - q);
         for (int p = 0; p < P; p++) {
             int h0 = p * S - pt, nh = 0;
+            if (q == 0)
+                deepx_prefetch_next(xn, H, W, h0 + K - S, S, yn, P, Q, p, 1);
             __m512 acc = fill;
             for (int r = 0; r < K; r++) {
                 if (h0 + r < 0 || h0 + r >= H)
@@ -59,12 +62,12 @@ static inline int deepx_pool_has(int K, int s) {
 
 __attribute__((target("avx512f")))
 static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
-                                    int pl, int pb, int pr, int mode) {
+                                    int pl, int pb, int pr, int mode, const float* xn, float* yn) {
 #define DX_POOL(k)                                                                  \
     if (K == k && s == 1)                                                           \
-        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, k, 1);           \
+        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 1);   \
     else if (K == k)                                                                \
-        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, k, 2);
+        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 2);
     DX_POOL(2)
     DX_POOL(3)
 #undef DX_POOL
@@ -73,6 +76,6 @@ static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int 
 static inline int deepx_pool_has(int K, int s) { return 0; }
 
 static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
-                                    int pl, int pb, int pr, int mode) {}
+                                    int pl, int pb, int pr, int mode, const float* xn, float* yn) {}
 #endif
 #endif
