@@ -222,6 +222,7 @@ def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
     ((55, 70), 3, 2, (0, 1, 0, 1), True), ((35, 34), 3, 2, (1, 0, 1, 1), False),
     ((28, 28), 3, 1, (1, 1, 1, 1), False), ((14, 37), 3, 1, (1, 0, 1, 1), True),  # inception modules'
     ((56, 56), 2, 2, (0, 0, 0, 0), False), ((33, 19), 2, 1, (1, 1, 0, 1), True),  # DenseNet's transitions
+    ((10, 10), 5, 1, (2, 2, 2, 2), False), ((21, 18), 5, 2, (2, 1, 2, 2), True),  # YOLOv8's SPPF, 5x5 at stride 2
 ])
 @pytest.mark.parametrize("op", ["maxpool2d", "avgpool2d", "avgpool2d_count_pad"])
 def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):

@@ -1,4 +1,4 @@
-/* Max and average pooling of one plane with AVX-512 over K x K windows (K 2 or 3, stride 1 or 2, no dilation):
+/* Max and average pooling of one plane with AVX-512 over K x K windows (K 2, 3 or 5, stride 1 or 2, no dilation):
    16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the sums), stride
    2's even columns picked from two loads by one permute, the average's cell counts per lane. A row-by-row
    loop costs more than the arithmetic on the small planes of inception modules; this does not.
@@ -20,7 +20,7 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
                                       int pb, int pr, int mode, const float* xn, float* yn, const int K, const int S) {
     __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 fill = _mm512_set1_ps(mode == DEEPX_POOL_MAX ? -INFINITY : 0.0f);
-    __mmask16 m0[3], m1[3];
+    __mmask16 m0[5], m1[5];
     for (int q = 0; q < Q; q += 16) {
         int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
         deepx_tap_masks(c0, W, K, m0, m1);
@@ -57,7 +57,7 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
 
 /* whether deepx_pool_plane has a kernel for a K x K window at stride s on this CPU */
 static inline int deepx_pool_has(int K, int s) {
-    return deepx_gemm_cpu() == 2 && (K == 2 || K == 3) && (s == 1 || s == 2);
+    return deepx_gemm_cpu() == 2 && (K == 2 || K == 3 || K == 5) && (s == 1 || s == 2);
 }
 
 __attribute__((target("avx512f")))
@@ -70,6 +70,7 @@ static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int 
         deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 2);
     DX_POOL(2)
     DX_POOL(3)
+    DX_POOL(5)
 #undef DX_POOL
 }
 #else
