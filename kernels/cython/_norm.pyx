@@ -47,21 +47,74 @@ def lrn(const float[:, :, :, ::1] x, int size, float alpha, float beta, float bi
     return out
 
 
-def batchnorm(x, scale, bias, mean, var, double eps, act, out=None):
-    """x (N,C,...) -> y = act((x - mean) / sqrt(var + eps) * scale + bias), per channel (C)."""
+cdef class BatchNorm:
+    """batchnorm of arrays read once, its per-channel multiplier and shift made once, run when called with no
+    arguments (the executor binds its steps: kernels.bind)."""
+    cdef tuple keep  # the arrays, alive while planned
+    cdef const float* x
+    cdef float* y
+    cdef const float* m
+    cdef const float* t
+    cdef int C, NC
+    cdef Py_ssize_t L
+    cdef ActC act
+
+    def __call__(self):
+        cdef int nc
+        for nc in prange(self.NC, nogil=True, schedule='static', use_threads_if=self.NC * self.L >= PAR_MIN):
+            affine_act(self.x + nc * self.L, self.y + nc * self.L, self.L, self.m[nc % self.C], self.t[nc % self.C],
+                       self.act)
+
+
+def _affine(scale, bias, mean, var, double eps):
+    # batchnorm's per-channel (multiplier, shift), float32
+    mult = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+    return mult.astype(np.float32), (bias - mean * mult).astype(np.float32)
+
+
+cdef BatchNorm bn_plan(x, tuple mt, act, out):
+    # x (N,C,...) -> out (None: a new array) through mt = _affine(...)
     if out is None:
         out = np.empty(x.shape, np.float32)
-    cdef int C = x.shape[1], NC = x.shape[0] * C, nc
-    cdef const float[:, ::1] xv = x.reshape(NC, -1)
-    cdef float[:, ::1] yv = out.reshape(NC, -1)
-    cdef Py_ssize_t L = xv.shape[1]
-    mult = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
-    cdef const float[::1] m = mult.astype(np.float32)
-    cdef const float[::1] t = (bias - mean * mult).astype(np.float32)
-    cdef ActC a = as_act(act)
-    for nc in prange(NC, nogil=True, schedule='static', use_threads_if=NC * L >= PAR_MIN):
-        affine_act(&xv[nc, 0], &yv[nc, 0], L, m[nc % C], t[nc % C], a)
-    return out
+    cdef BatchNorm k = BatchNorm.__new__(BatchNorm)
+    cdef const float[:, ::1] xv
+    cdef float[:, ::1] yv
+    cdef const float[::1] m = mt[0]
+    cdef const float[::1] t = mt[1]
+    k.C, k.NC, k.L, k.act = x.shape[1], x.shape[0] * x.shape[1] if x.size else 0, 0, as_act(act)
+    k.keep = (x, out, mt)
+    if k.NC:
+        xv, yv = x.reshape(k.NC, -1), out.reshape(k.NC, -1)
+        k.keep += (xv.base,)
+        k.x, k.y, k.m, k.t, k.L = &xv[0, 0], &yv[0, 0], &m[0], &t[0], xv.shape[1]
+    return k
+
+
+def batchnorm(x, scale, bias, mean, var, double eps, act, out=None):
+    """x (N,C,...) -> y = act((x - mean) / sqrt(var + eps) * scale + bias), per channel (C)."""
+    k = bn_plan(x, _affine(scale, bias, mean, var, eps), act, out)
+    k()
+    return k.keep[1]
+
+
+def prepare_batchnorm(scale, bias, mean, var):
+    """batchnorm for these constant statistics (called like batchnorm): the multiplier and shift made once."""
+    made = {}
+
+    def run(x, scale_, bias_, mean_, var_, double eps, act, out=None):
+        if not (scale_ is scale and bias_ is bias and mean_ is mean and var_ is var):
+            return batchnorm(x, scale_, bias_, mean_, var_, eps, act, out)
+        if eps not in made:
+            made[eps] = _affine(scale, bias, mean, var, eps)
+        k = bn_plan(x, made[eps], act, out)
+        k()
+        return k.keep[1]
+    return run
+
+
+def bind_batchnorm(x, scale, bias, mean, var, double eps, act, out):
+    """batchnorm of x into out with these constant statistics, called with no arguments (None: x not contiguous)."""
+    return bn_plan(x, _affine(scale, bias, mean, var, eps), act, out) if x.flags.c_contiguous else None
 
 
 cdef extern from *:
