@@ -954,36 +954,11 @@ cdef Conv stage_for(dict plans, Geom g, const float[:, :, :, ::1] w, const float
     return conv
 
 
-cdef object conv_images(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
-                        const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation,
-                        int groups, act, out):
-    # conv2d (w2 None) or conv2d_lowrank of x, through plans (None: planned for this call)
-    cdef int N = x.shape[0], K = w.shape[0] if w2 is None else w2.shape[0]
-    cdef Geom g = geom(x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3],
-                       groups, stride, pads, dilation)
-    if out is None:
-        out = np.empty((N, K, g.P, g.Q), np.float32)
-    cdef float[:, :, :, ::1] y = out
-    cdef const float* bp = &b[0] if b is not None else NULL
-    cdef ActC a = as_act(act)
-    cdef int blas
-    if w2 is None and w.shape[1] == 1 and groups > 1:
-        with nogil:
-            depthwise_any(&x[0, 0, 0, 0], &w[0, 0, 0, 0], bp, &y[0, 0, 0, 0], &g, N, a)
-        return out
-    blas = blas_serial()
-    try:
-        run_images(stage_for(plans, g, w, w2, kernel_threads(blas)), &x[0, 0, 0, 0], N, bp, &y[0, 0, 0, 0], a)
-    finally:
-        blas_restore(blas)
-    return out
-
-
 cdef class Bound:
-    """conv2d / conv2d_lowrank of arrays that stay put (an executor's arena views and a model's weights), called
-    with no arguments: the arguments read once, the plan kept for the thread count of the last call (a call through
-    conv2d's signature costs 5-10 µs of argument parsing and plan lookup, a tenth of a small model's run)."""
-    cdef tuple keep  # the arrays, alive while bound
+    """conv2d / conv2d_lowrank of arrays planned once: the arguments read, the plan kept for the thread count of the
+    last call; run when called with no arguments. The executor binds its steps so (kernels.bind: their arena views
+    and weights stay put; a call through conv2d's signature costs 5-10 µs of argument parsing and plan lookup)."""
+    cdef tuple keep  # the arrays, alive while planned
     cdef Geom g
     cdef int N
     cdef bint dw
@@ -1010,29 +985,39 @@ cdef class Bound:
             blas_restore(blas)
 
 
-cdef Bound bound(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
-                 const float[::1] b, stride, pads, dilation, int groups, act, out):
+cdef Bound bound(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
+                 const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation, int groups, act, out):
+    # conv2d (w2 None) or conv2d_lowrank of x into out (None: a new array), planned through plans (None: its own)
     cdef Bound k = Bound.__new__(Bound)
-    cdef float[:, :, :, ::1] y = out
     k.g = geom(x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3], groups, stride, pads,
                dilation)
     shape = (x.shape[0], w.shape[0] if w2 is None else w2.shape[0], k.g.P, k.g.Q)
-    if tuple(out.shape) != shape:
+    if out is None:
+        out = np.empty(shape, np.float32)
+    elif tuple(out.shape) != shape:
         raise ValueError(f"conv2d: out has shape {tuple(out.shape)}, the conv makes {shape}")
-    k.keep, k.N, k.w, k.w2, k.plans = (x, w, w2, b, out), x.shape[0], w, w2, {}
+    cdef float[:, :, :, ::1] y = out
+    k.keep, k.N, k.w, k.w2, k.plans = (x, w, w2, b, out), x.shape[0], w, w2, {} if plans is None else plans
     k.dw = w2 is None and w.shape[1] == 1 and groups > 1
     k.x, k.b, k.y, k.act = &x[0, 0, 0, 0], &b[0] if b is not None else NULL, &y[0, 0, 0, 0], as_act(act)
     return k
 
 
+cdef object conv_images(dict plans, x, w, w2, b, stride, pads, dilation, int groups, act, out):
+    # conv2d (w2 None) or conv2d_lowrank of x, through plans (None: planned for this call)
+    k = bound(plans, x, w, w2, b, stride, pads, dilation, groups, act, out)
+    k()
+    return k.keep[4]
+
+
 def bind_conv2d(x, w, b, stride, pads, dilation, int groups, act, out):
     """conv2d of these arrays into out, called with no arguments; they must stay put while it is used."""
-    return bound(x, w, None, b, stride, pads, dilation, groups, act, out)
+    return bound(None, x, w, None, b, stride, pads, dilation, groups, act, out)
 
 
 def bind_conv2d_lowrank(x, w1, w2, b, stride, pads, dilation, act, out):
     """conv2d_lowrank of these arrays into out, called with no arguments; they must stay put while it is used."""
-    return bound(x, w1, w2, b, stride, pads, dilation, 1, act, out)
+    return bound(None, x, w1, w2, b, stride, pads, dilation, 1, act, out)
 
 
 def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,

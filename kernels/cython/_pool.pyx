@@ -230,43 +230,42 @@ cdef Pool pool(const float[:, :, :, ::1] x, Win v, int mode, out):
     return k
 
 
-def maxpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, dilation, bint ceil_mode,
-              out=None):
+def maxpool2d(x, kernel, stride, pads, dilation, bint ceil_mode, out=None):
     """x (N,C,H,W) -> y (N,C,P,Q)."""
-    k = pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
-    k()
-    return k.keep[1]
+    return _ran(bind_maxpool2d(x, kernel, stride, pads, dilation, ceil_mode, out))
 
 
-def avgpool2d(const float[:, :, :, ::1] x, kernel, stride, pads, bint ceil_mode,
-              bint count_include_pad, out=None):
+def avgpool2d(x, kernel, stride, pads, bint ceil_mode, bint count_include_pad, out=None):
     """x (N,C,H,W) -> y (N,C,P,Q)."""
-    k = pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode), AVG_COUNT_PAD if count_include_pad else AVG, out)
-    k()
-    return k.keep[1]
+    return _ran(bind_avgpool2d(x, kernel, stride, pads, ceil_mode, count_include_pad, out))
 
 
-def global_avgpool(const float[:, :, :, ::1] x, out=None):
+def global_avgpool(x, out=None):
     """x (N,C,H,W) -> y (N,C,1,1)."""
-    k = pool(x, whole(x), GLOBAL, out)
-    k()
-    return k.keep[1]
+    return _ran(bind_global_avgpool(x, out))
 
 
 def bind_maxpool2d(x, kernel, stride, pads, dilation, ceil_mode, out):
-    """maxpool2d of x into out, called with no arguments; both must stay put while it is used."""
+    """maxpool2d of x into out (None: a new array), called with no arguments; both must stay put while it is used."""
     return pool(x, window(x, kernel, stride, pads, dilation, ceil_mode), MAX, out)
 
 
 def bind_avgpool2d(x, kernel, stride, pads, ceil_mode, count_include_pad, out):
-    """avgpool2d of x into out, called with no arguments; both must stay put while it is used."""
+    """avgpool2d of x into out (None: a new array), called with no arguments; both must stay put while it is used."""
     return pool(x, window(x, kernel, stride, pads, (1, 1), ceil_mode), AVG_COUNT_PAD if count_include_pad else AVG,
                 out)
 
 
 def bind_global_avgpool(x, out):
-    """global_avgpool of x into out, called with no arguments; both must stay put while it is used."""
+    """global_avgpool of x into out (None: a new array), called with no arguments; both must stay put while it is
+    used."""
     return pool(x, whole(x), GLOBAL, out)
+
+
+def _ran(Pool k):
+    # k run once; its output
+    k()
+    return k.keep[1]
 
 
 cdef float plane_mean(const float* x, Py_ssize_t n) noexcept nogil:
