@@ -718,8 +718,8 @@ cdef enum:
     # measured against Winograd and im2col (AMD EPYC, 1 and 2 threads): 3x3 / 1 convs of 16-48 input channels
     # 1.1-1.6x faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on
     # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x. 3x3 / 2 convs stay on im2col: alone those of 32-512 channels
-    # ran 1.0-1.6x faster, but ResNet50 and YOLOv8n at 2 threads read slower in whole-model turns (0.76 against 0.91,
-    # 0.74 against 0.84 of ORT, two runs each), 3->32 on 224x224 0.8x alone
+    # ran 1.0-1.6x faster, but whole models did not (two executors in one process, ORT in the same turns: 1.01x the
+    # time on YOLOv8n, 1.04-1.06x on ResNet50, 1 and 2 threads), 3->32 on 224x224 0.8x alone
     DIRECT_MAX_C = 48  # stride 1: input channels up to this
     DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
     DIRECT_X_FLOATS = 1 << 19  # stride 2 (windows of 25 taps or more): the input's grid up to this

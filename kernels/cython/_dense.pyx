@@ -44,8 +44,9 @@ cdef class Dense:
             blas_restore(blas)
 
 
-cdef Dense dense_plan(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act, out):
-    # x (N,M) · w (K,M)ᵀ + b (K) -> out (None: a new array)
+def bind_dense(const float[:, ::1] x, const float[:, ::1] w, const float[::1] b, act, out):
+    """dense of these arrays into out (None: a new array), called with no arguments; they must stay put while it is
+    used."""
     if out is None:
         out = np.empty((x.shape[0], w.shape[0]), np.float32)
     cdef float[:, ::1] y = out
@@ -57,14 +58,9 @@ cdef Dense dense_plan(const float[:, ::1] x, const float[:, ::1] w, const float[
 
 def dense(x, w, b, act, out=None):
     """x (N,M) · w (K,M)ᵀ + b (K) -> y (N,K)."""
-    k = dense_plan(x, w, b, act, out)
+    cdef Dense k = bind_dense(x, w, b, act, out)
     k()
     return k.keep[3]
-
-
-def bind_dense(x, w, b, act, out):
-    """dense of these arrays into out, called with no arguments; they must stay put while it is used."""
-    return dense_plan(x, w, b, act, out)
 
 
 def dense_lowrank(const float[:, ::1] x, const float[:, ::1] v, const float[:, ::1] u,
