@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 from deepx.runtime.power import MeterError, read_trace
-from deepx.runtime.power.measure import energy_per_run
+from deepx.runtime.power.measure import MIN_SAMPLES, energy_per_run
 from deepx.tools import cli
 
 
@@ -70,6 +70,15 @@ def test_energy_per_run_window_and_trace(emulator, tmp_path):
     trace = read_trace(str(path))
     assert {"baseline", "inference"} <= set(trace.window)
     assert trace.window.count("inference") >= r["samples"] - 1
+
+
+def test_energy_per_run_window_holds_its_samples(emulator):
+    """The window runs on until MIN_SAMPLES samples are in it, not just for MIN_SAMPLES meter intervals: samples
+    arrive late and a span of 20 intervals held 12-17 of them."""
+    port = emulator("um25c")
+    for _ in range(5):
+        r = energy_per_run(f"um25c:{port}?interval=0.02", lambda: None, baseline_s=0)
+        assert r["samples"] >= MIN_SAMPLES
 
 
 def test_energy_per_run_unwritable_trace(emulator, tmp_path):

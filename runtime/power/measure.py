@@ -34,8 +34,9 @@ def energy_per_run(meter_spec: str, run, min_runs: int = 1, baseline_s: float = 
             runs, span = 0, max(MIN_SAMPLES * meter.interval_s, min_window_s)
             with sampler.window("inference"):
                 start = time.monotonic()
-                while runs < min_runs or time.monotonic() - start < span:
-                    run()
+                while runs < min_runs or time.monotonic() - start < span or (
+                        sampler.count("inference") < MIN_SAMPLES and time.monotonic() - start < 2 * span):
+                    run()  # past `span`, on until the samples are in (a late sample; a lost meter: a gap)
                     runs += 1
             w = sampler.report("inference")
     energy = w.energy_j if w.net_energy_j is None else w.net_energy_j

@@ -53,6 +53,17 @@ class Sampler:
         with self._lock:
             return list(self._samples)
 
+    def count(self, name: str) -> int:
+        """Samples read so far inside window `name`."""
+        with self._lock:
+            t0, t1 = self._marks[name]
+            n = 0
+            for s in reversed(self._samples):  # newest first: stop at the window's start
+                if s.t < t0:
+                    break
+                n += t1 is None or s.t <= t1
+            return n
+
     def start_window(self, name: str):
         with self._lock:
             self._marks[name] = [time.monotonic(), None]
