@@ -202,11 +202,26 @@ def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
     """Convs of few input channels at stride 1 or 2 large enough for the Cython kernel's direct path (an implicit GEMM
     over the input's padded grid, split into 4 phases at stride 2, with the packed GEMM's tiles; else Winograd or
     im2col), at 1 and 2 threads, on every backend."""
+    _conv_on_every_backend(c, k, hw, window, dict(stride=stride, pads=pads, act=act))
+
+
+@pytest.mark.parametrize("c, k, hw, attrs", [
+    (67, 40, (13, 13), dict(stride=2, pads=(1, 0, 2, 1))),  # 3x3 / 2 im2col rows: masked stride-2 segments, padding
+    (70, 30, (7, 7), dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs: a 1-column tile, k = 630 in blocks of 210
+    (64, 26, (12, 11), dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2))),  # dilated taps: 132 outputs, 4 left over
+    (50, 20, (15, 16), dict(stride=3, pads=(1, 1, 1, 1))),  # stride 3: the scalar rows
+])
+def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
+    """3x3 convs of more channels than the direct path takes, at stride 1 to 3, through im2col + the packed GEMM,
+    their output tiles 1 to 4 columns short of a vector, at 1 and 2 threads, on every backend."""
+    _conv_on_every_backend(c, k, hw, 3, dict(attrs, act="relu"))
+
+
+def _conv_on_every_backend(c, k, hw, window, attrs):
     rng = np.random.default_rng(0)
     r, s = (window, window) if np.isscalar(window) else window
     x = rng.standard_normal((1, c, *hw), dtype=np.float32)
     w, b = rng.standard_normal((k, c, r, s), dtype=np.float32), rng.standard_normal(k, dtype=np.float32)
-    attrs = dict(stride=stride, pads=pads, act=act)
     ref = kernels.run("conv2d", "ref", x, w, b, **attrs)
     try:
         for threads in (1, 2):

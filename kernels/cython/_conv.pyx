@@ -23,6 +23,10 @@ from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_a
                                      deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts,
                                      kernel_threads)
 
+cdef extern from "deepx_im2col.h":
+    int deepx_im2col_has(int s) noexcept nogil
+    void deepx_im2col_seg(float* dst, const float* row, int W, int c0, int n, int s) noexcept nogil
+
 cdef extern from "deepx_dw.h":
     int deepx_dw_has(int K, int s) noexcept nogil
     void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
@@ -62,6 +66,7 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
     cdef int c = row // (g.R * g.S), r = row // g.S % g.R, s = row % g.S
     cdef int off = s * g.dw - g.pl, p = j0 // g.Q, q = j0 % g.Q
     cdef int j = 0, n, ih, lo, hi, a, e
+    cdef bint vec = deepx_im2col_has(g.sw)
     cdef Py_ssize_t i
     cdef const float* src
     span(g.Q, g.sw, off, g.W, &lo, &hi)
@@ -69,7 +74,10 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
         n = min(g.Q - q, T - j)  # output pixels q .. q+n of output row p
         ih = p * g.sh - g.pt + r * g.dh
         a, e = min(max(q, lo), q + n), max(min(hi, q + n), q)
-        if ih < 0 or ih >= g.H or a >= e:
+        if vec:
+            deepx_im2col_seg(dst, x + (<Py_ssize_t>c * g.H + ih) * g.W if 0 <= ih < g.H else NULL, g.W,
+                             q * g.sw + off, n, g.sw)
+        elif ih < 0 or ih >= g.H or a >= e:
             memset(dst, 0, n * sizeof(float))
         else:
             src = x + (<Py_ssize_t>c * g.H + ih) * g.W + off

@@ -147,7 +147,32 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
     __m512 t##j = !first && j < nr ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, at, cp + j, 4) \
                   : first && bias ? _mm512_maskz_loadu_ps(rows, bias) : _mm512_setzero_ps();
     DX_COLS7(DX_INIT)
-    for (int k = 0; k < kc; k++, a += P) {
+    int k = 0;
+    if (nr <= 2) {
+        /* one or two columns (a 7x7 image's 49th): 4 chains of FMAs each, else every FMA waits on the one before */
+        __m512 u[2][3];
+        for (int j = 0; j < 2; j++)
+            u[j][0] = u[j][1] = u[j][2] = _mm512_setzero_ps();
+        for (; k + 4 <= kc; k += 4, a += 4 * P) {
+            __m512 a0 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a), a1 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + P);
+            __m512 a2 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + 2 * P);
+            __m512 a3 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + 3 * P);
+            const float *b0 = DX_ROW(k), *b1 = DX_ROW(k + 1), *b2 = DX_ROW(k + 2), *b3 = DX_ROW(k + 3);
+            t0 = _mm512_fmadd_ps(a0, _mm512_set1_ps(b0[0]), t0);
+            u[0][0] = _mm512_fmadd_ps(a1, _mm512_set1_ps(b1[0]), u[0][0]);
+            u[0][1] = _mm512_fmadd_ps(a2, _mm512_set1_ps(b2[0]), u[0][1]);
+            u[0][2] = _mm512_fmadd_ps(a3, _mm512_set1_ps(b3[0]), u[0][2]);
+            if (nr == 2) {
+                t1 = _mm512_fmadd_ps(a0, _mm512_set1_ps(b0[1]), t1);
+                u[1][0] = _mm512_fmadd_ps(a1, _mm512_set1_ps(b1[1]), u[1][0]);
+                u[1][1] = _mm512_fmadd_ps(a2, _mm512_set1_ps(b2[1]), u[1][1]);
+                u[1][2] = _mm512_fmadd_ps(a3, _mm512_set1_ps(b3[1]), u[1][2]);
+            }
+        }
+        t0 = _mm512_add_ps(t0, _mm512_add_ps(u[0][0], _mm512_add_ps(u[0][1], u[0][2])));
+        t1 = _mm512_add_ps(t1, _mm512_add_ps(u[1][0], _mm512_add_ps(u[1][1], u[1][2])));
+    }
+    for (; k < kc; k++, a += P) {
         __m512 av = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a);
         const float* bk = DX_ROW(k);
 #define DX_FMA(j) if (j < nr) t##j = _mm512_fmadd_ps(av, _mm512_set1_ps(bk[j]), t##j);
