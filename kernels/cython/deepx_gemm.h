@@ -154,9 +154,9 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
         for (int j = 0; j < 2; j++)
             u[j][0] = u[j][1] = u[j][2] = _mm512_setzero_ps();
         for (; k + 4 <= kc; k += 4, a += 4 * P) {
-            __m512 a0 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a), a1 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + P);
-            __m512 a2 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + 2 * P);
-            __m512 a3 = _mm512_maskz_loadu_ps(deepx_lanes(0, P), a + 3 * P);
+            __mmask16 lanes = deepx_lanes(0, P);
+            __m512 a0 = _mm512_maskz_loadu_ps(lanes, a), a1 = _mm512_maskz_loadu_ps(lanes, a + P);
+            __m512 a2 = _mm512_maskz_loadu_ps(lanes, a + 2 * P), a3 = _mm512_maskz_loadu_ps(lanes, a + 3 * P);
             const float *b0 = DX_ROW(k), *b1 = DX_ROW(k + 1), *b2 = DX_ROW(k + 2), *b3 = DX_ROW(k + 3);
             t0 = _mm512_fmadd_ps(a0, _mm512_set1_ps(b0[0]), t0);
             u[0][0] = _mm512_fmadd_ps(a1, _mm512_set1_ps(b1[0]), u[0][0]);
