@@ -238,6 +238,7 @@ def _conv_on_every_backend(c, k, hw, window, attrs):
     ((28, 28), 3, 1, (1, 1, 1, 1), False), ((14, 37), 3, 1, (1, 0, 1, 1), True),  # inception modules'
     ((56, 56), 2, 2, (0, 0, 0, 0), False), ((33, 19), 2, 1, (1, 1, 0, 1), True),  # DenseNet's transitions
     ((10, 10), 5, 1, (2, 2, 2, 2), False), ((21, 18), 5, 2, (2, 1, 2, 2), True),  # YOLOv8's SPPF, 5x5 at stride 2
+    ((7, 7), 7, 1, (0, 0, 0, 0), False), ((7, 7), 7, 2, (0, 0, 0, 0), True),  # ResNet's last: the whole plane
 ])
 @pytest.mark.parametrize("op", ["maxpool2d", "avgpool2d", "avgpool2d_count_pad"])
 def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
