@@ -26,6 +26,8 @@ from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_a
 cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
     void deepx_im2col_seg(float* dst, const float* row, int W, int c0, int n, int s) noexcept nogil
+    void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n, int rows,
+                           int s) noexcept nogil
 
 cdef extern from "deepx_dw.h":
     int deepx_dw_has(int K, int s) noexcept nogil
@@ -71,6 +73,14 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
     cdef const float* src
     span(g.Q, g.sw, off, g.W, &lo, &hi)
     while j < T:
+        if vec and q == 0 and T - j >= g.Q:  # whole output rows: one call, the masks made once
+            n = (T - j) // g.Q
+            deepx_im2col_rows(dst, x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, p * g.sh - g.pt + r * g.dh, g.sh, off, g.Q,
+                              n, g.sw)
+            dst += n * g.Q
+            j += n * g.Q
+            p += n
+            continue
         n = min(g.Q - q, T - j)  # output pixels q .. q+n of output row p
         ih = p * g.sh - g.pt + r * g.dh
         a, e = min(max(q, lo), q + n), max(min(hi, q + n), q)
