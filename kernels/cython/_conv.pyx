@@ -504,7 +504,10 @@ cdef enum:
     WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
     WINO_COLS = 128  # but at least this many tiles per block (columns of its GEMMs)
     WINO_MIN_TILES = 16  # with the packed GEMM, im2col up to this many tiles (8x8 outputs),
-    WINO_MIN_C = 64  # and up to 196 tiles (28x28) with fewer input channels than this
+    WINO_MIN_C = 64  # and up to 196 tiles (28x28) with fewer input channels than this,
+    WINO_MID_C = 128  # and up to 49 tiles (14x14) with fewer than this (measured in models, A/B in one process:
+    # SqueezeNet's 64 -> 256 on 13x13 0.48 -> 0.32 ms at 1 thread, Inception v2's 96 -> 128 on 14x14 0.31 -> 0.28;
+    # from 128 channels Winograd wins, 128 -> 160 on 14x14 0.30 -> 0.39 ms without it at 2 threads)
 
 
 cdef struct Wino:
@@ -536,7 +539,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
         return p
     p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
     if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES
-                             or g.C < WINO_MIN_C and p.TX * p.TY <= 196):
+                             or g.C < WINO_MIN_C and p.TX * p.TY <= 196
+                             or g.C < WINO_MID_C and p.TX * p.TY <= 49):
         return p  # im2col + the packed GEMM: faster here (measured: weights from memory, few channels)
     p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
     p.n = cdiv_up(p.TY, p.rows)
