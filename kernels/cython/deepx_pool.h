@@ -58,8 +58,9 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
             for (int r = 0; r < K; r++) {
                 if (h0 + r < 0 || h0 + r >= H)
                     continue;
+                __m512 v = ring[(h0 + r) & 7];
                 nh++;
-                acc = mode == DEEPX_POOL_MAX ? _mm512_max_ps(acc, ring[(h0 + r) & 7]) : _mm512_add_ps(acc, ring[(h0 + r) & 7]);
+                acc = mode == DEEPX_POOL_MAX ? _mm512_max_ps(acc, v) : _mm512_add_ps(acc, v);
             }
             if (mode == DEEPX_POOL_AVG_COUNT_PAD)
                 nh = (h0 + K < H + pb ? h0 + K : H + pb) - (h0 > -pt ? h0 : -pt);
