@@ -25,7 +25,6 @@ from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_a
 
 cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
-    void deepx_im2col_seg(float* dst, const float* row, int W, int c0, int n, int s) noexcept nogil
     void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n, int rows,
                            int s) noexcept nogil
 
@@ -85,8 +84,7 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
         ih = p * g.sh - g.pt + r * g.dh
         a, e = min(max(q, lo), q + n), max(min(hi, q + n), q)
         if vec:
-            deepx_im2col_seg(dst, x + (<Py_ssize_t>c * g.H + ih) * g.W if 0 <= ih < g.H else NULL, g.W,
-                             q * g.sw + off, n, g.sw)
+            deepx_im2col_rows(dst, x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, ih, g.sh, q * g.sw + off, n, 1, g.sw)
         elif ih < 0 or ih >= g.H or a >= e:
             memset(dst, 0, n * sizeof(float))
         else:
