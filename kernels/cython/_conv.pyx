@@ -66,25 +66,18 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
     # output pixels (p, q) = divmod(j0 + j, Q), 0 in the padding
     cdef int c = row // (g.R * g.S), r = row // g.S % g.R, s = row % g.S
     cdef int off = s * g.dw - g.pl, p = j0 // g.Q, q = j0 % g.Q
-    cdef int j = 0, n, ih, lo, hi, a, e
+    cdef int j = 0, n, rows, ih, lo, hi, a, e
     cdef bint vec = deepx_im2col_has(g.sw)
     cdef Py_ssize_t i
     cdef const float* src
     span(g.Q, g.sw, off, g.W, &lo, &hi)
     while j < T:
-        if vec and q == 0 and T - j >= g.Q:  # whole output rows: one call, the masks made once
-            n = (T - j) // g.Q
-            deepx_im2col_rows(dst, x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, p * g.sh - g.pt + r * g.dh, g.sh, off, g.Q,
-                              n, g.sw)
-            dst += n * g.Q
-            j += n * g.Q
-            p += n
-            continue
         n = min(g.Q - q, T - j)  # output pixels q .. q+n of output row p
+        rows = (T - j) // g.Q if vec and n == g.Q else 1  # whole output rows: one call, the masks made once
         ih = p * g.sh - g.pt + r * g.dh
         a, e = min(max(q, lo), q + n), max(min(hi, q + n), q)
         if vec:
-            deepx_im2col_rows(dst, x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, ih, g.sh, q * g.sw + off, n, 1, g.sw)
+            deepx_im2col_rows(dst, x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, ih, g.sh, q * g.sw + off, n, rows, g.sw)
         elif ih < 0 or ih >= g.H or a >= e:
             memset(dst, 0, n * sizeof(float))
         else:
@@ -99,9 +92,9 @@ cdef void im2col_row(const float* x, const Geom* g, int row, int j0, int T,
                 for i in range(a, e):
                     dst[i - q] = src[i * g.sw]
             memset(dst + e - q, 0, (q + n - e) * sizeof(float))
-        dst += n
-        j += n
-        p += 1
+        dst += rows * n
+        j += rows * n
+        p += rows
         q = 0
 
 

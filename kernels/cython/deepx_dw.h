@@ -73,19 +73,19 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
                                     int Q, int pt, int pl, float lo, float hi, const float* xn, float* yn, const int K,
                                     const int S) {
     enum { ROWS = 4 };
-    const int rows = ROWS, span = (rows - 1) * S + K;  /* output rows, input rows a step */
+    const int span = (ROWS - 1) * S + K;  /* input rows a step of ROWS output rows */
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps(), acc[ROWS], v[7];
     __mmask16 m0[7], m1[7];
     for (int q = 0; q < Q; q += 16) {
         int c0 = q * S - pl;  /* the input column of lane 0, tap 0 */
         deepx_tap_masks(c0, W, K, m0, m1);
         __mmask16 out = deepx_lanes(0, Q - q);
-        for (int p = 0; p < P; p += rows) {
+        for (int p = 0; p < P; p += ROWS) {
             int h0 = p * S - pt;
             if (q == 0)
-                deepx_prefetch_next(xn, H, W, h0, rows * S, yn, P, Q, p, rows);
+                deepx_prefetch_next(xn, H, W, h0, ROWS * S, yn, P, Q, p, ROWS);
             #pragma GCC unroll 16
-            for (int j = 0; j < rows; j++)
+            for (int j = 0; j < ROWS; j++)
                 acc[j] = _mm512_set1_ps(bias);
             #pragma GCC unroll 16
             for (int i = 0; i < span; i++) {
@@ -94,7 +94,7 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
                 const float* row = x + (size_t)(h0 + i) * W + c0;
                 deepx_taps(row, m0, m1, zero, v, K, S);
                 #pragma GCC unroll 16
-                for (int j = 0; j < rows; j++) {  /* output row p + j reads this row as its tap row i - j S */
+                for (int j = 0; j < ROWS; j++) {  /* output row p + j reads this row as its tap row i - j S */
                     int r = i - j * S;
                     if (r >= 0 && r < K)
                         #pragma GCC unroll 16
@@ -103,7 +103,7 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
                 }
             }
             #pragma GCC unroll 16
-            for (int j = 0; j < rows; j++)
+            for (int j = 0; j < ROWS; j++)
                 if (p + j < P)
                     _mm512_mask_storeu_ps(y + (size_t)(p + j) * Q + q, out,
                                           _mm512_min_ps(vhi, _mm512_max_ps(vlo, acc[j])));
