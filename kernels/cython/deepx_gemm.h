@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DEEPX_KC = 256, DEEPX_NC = 512 };  /* b blocks of KC x NC (512 KB) stay in L2 */
+enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's column blocks <= 384 KB */
 
 static int deepx_gemm_level = -1;
 
@@ -279,23 +279,12 @@ static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, floa
         deepx_prefetch_span(c + (size_t)i * ldc + DEEPX_AHEAD, 48, 1);
 }
 
-/* this thread's buffer for a packed block of b (KC x NC floats), made on first use; NULL if out of memory */
-static __thread float* deepx_bbuf;
-
-static inline float* deepx_b_buffer(void) {
-    if (!deepx_bbuf)
-        deepx_bbuf = (float*)aligned_alloc(64, (size_t)DEEPX_KC * DEEPX_NC * sizeof(float));
-    return deepx_bbuf;
-}
-
 /* c (m,n) = clamp(ap · b (k,n) + bias); ap from deepx_pack_a at this level (a row range of it must start
    at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
-    /* measured on a 2 MB L2: copying b pays when it does not fit in 1.5 MB and a has 32 rows or more */
-    float* buf = (size_t)k * n * sizeof(float) <= (3u << 19) || m < 32 ? NULL : deepx_b_buffer();
     if (m < 32) {
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
         for (int k0 = 0; k0 < k; k0 += ks)
@@ -309,38 +298,23 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             }
         return;
     }
-    if (!buf) {
-        /* b fits in L2: a's panels once each, in order (a streams from memory, b stays cached) */
+    /* b's columns in blocks of nc (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place;
+       over each block, a's panels in order (a streams from memory, its panel stays in L1). Measured against the
+       whole width at once (and copying blocks of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136,
+       k 64 or 256) 168-179 -> 198-220 GFLOP/s, its 512 -> 128 on 28x28 168 -> 204, the rest within 3% */
+    int nc = DEEPX_BBLOCK / (int)sizeof(float) / k / 96 * 96;
+    nc = nc < 96 ? 96 : nc;
+    for (int jc = 0; jc < n; jc += nc) {
+        int je = jc + nc < n ? jc + nc : n;
         for (int i = 0; i < m; i += mr)
             for (int k0 = 0; k0 < k; k0 += ks)
-                for (int j = 0; j < n; j += w) {
-                    w = deepx_cols(level, n - j);
-                    deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, k - k0 < ks ? k - k0 : ks, c + (size_t)i * ldc + j,
-                                         ldc, m - i < mr ? m - i : mr, n - j);
-                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, k - k0 < ks ? k - k0 : ks, w);
-                }
-        return;
-    }
-    /* b in blocks of KC x NC, each copied tile by tile (kc x w, contiguous: the rows of b are far apart), then
-       each panel of a over the whole block: the panel stays in L1, the block in L2 */
-    for (int jc = 0; jc < n; jc += DEEPX_NC) {
-        int je = jc + DEEPX_NC < n ? jc + DEEPX_NC : n;
-        for (int k0 = 0; k0 < k; k0 += ks) {
-            int kc = k - k0 < ks ? k - k0 : ks;
-            for (int j = jc; j < je; j += w) {
-                float* d = buf + (size_t)(j - jc) * kc;
-                w = deepx_cols(level, je - j);
-                for (int kk = 0; kk < kc; kk++)
-                    memcpy(d + (size_t)kk * w, b + (size_t)(k0 + kk) * ldb + j, w * sizeof(float));
-            }
-            for (int i = 0; i < m; i += mr)
                 for (int j = jc; j < je; j += w) {
+                    int kc = k - k0 < ks ? k - k0 : ks, rows = m - i < mr ? m - i : mr;
                     w = deepx_cols(level, je - j);
-                    deepx_tile(level, m, k, ap, buf + (size_t)(j - jc) * kc, w, NULL, c + (size_t)i * ldc + j, ldc,
+                    deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, kc, c + (size_t)i * ldc + j, ldc, rows, je - j);
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
                                bias, clip, lo, hi, i, k0, kc, w);
                 }
-        }
     }
 }
 /* a stride-1 conv as an implicit GEMM: c (m,n) = clamp(ap · B + bias), where row kk of B (never formed) is
