@@ -279,6 +279,34 @@ static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, floa
         deepx_prefetch_span(c + (size_t)i * ldc + DEEPX_AHEAD, 48, 1);
 }
 
+/* c (m,n) = clamp(ap · b + bias), b's row kk at b + kk * ldb or (off) b + off[kk]: b's columns in blocks of nc
+   (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place; over each block, a's panels in
+   order (a streams from memory, its panel stays in L1). Measured against the whole width at once (and copying blocks
+   of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136, k 64 or 256) 168-179 -> 198-220 GFLOP/s,
+   its 512 -> 128 on 28x28 168 -> 204, the rest within 3%; SqueezeNet's direct 3x3 convs within noise */
+static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
+                                     const int* off, float* c, size_t ldc, const float* bias, int clip, float lo,
+                                     float hi) {
+    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
+    int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
+    int nc = DEEPX_BBLOCK / (int)sizeof(float) / k / 96 * 96;
+    nc = nc < 96 ? 96 : nc;
+    for (int jc = 0; jc < n; jc += nc) {
+        int je = jc + nc < n ? jc + nc : n;
+        for (int i = 0; i < m; i += mr)
+            for (int k0 = 0; k0 < k; k0 += ks)
+                for (int j = jc; j < je; j += w) {
+                    int kc = k - k0 < ks ? k - k0 : ks, rows = m - i < mr ? m - i : mr;
+                    const float* bb = off ? b + j : b + (size_t)k0 * ldb + j;
+                    w = deepx_cols(level, je - j);
+                    if (!off)
+                        deepx_prefetch_ahead(bb, ldb, kc, c + (size_t)i * ldc + j, ldc, rows, je - j);
+                    deepx_tile(level, m, k, ap, bb, ldb, off ? off + k0 : NULL, c + (size_t)i * ldc + j, ldc, bias,
+                               clip, lo, hi, i, k0, kc, w);
+                }
+    }
+}
+
 /* c (m,n) = clamp(ap · b (k,n) + bias); ap from deepx_pack_a at this level (a row range of it must start
    at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
@@ -298,39 +326,14 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             }
         return;
     }
-    /* b's columns in blocks of nc (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place;
-       over each block, a's panels in order (a streams from memory, its panel stays in L1). Measured against the
-       whole width at once (and copying blocks of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136,
-       k 64 or 256) 168-179 -> 198-220 GFLOP/s, its 512 -> 128 on 28x28 168 -> 204, the rest within 3% */
-    int nc = DEEPX_BBLOCK / (int)sizeof(float) / k / 96 * 96;
-    nc = nc < 96 ? 96 : nc;
-    for (int jc = 0; jc < n; jc += nc) {
-        int je = jc + nc < n ? jc + nc : n;
-        for (int i = 0; i < m; i += mr)
-            for (int k0 = 0; k0 < k; k0 += ks)
-                for (int j = jc; j < je; j += w) {
-                    int kc = k - k0 < ks ? k - k0 : ks, rows = m - i < mr ? m - i : mr;
-                    w = deepx_cols(level, je - j);
-                    deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, kc, c + (size_t)i * ldc + j, ldc, rows, je - j);
-                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, kc, w);
-                }
-    }
+    deepx_gemm_blocks(level, m, n, k, ap, b, ldb, NULL, c, ldc, bias, clip, lo, hi);
 }
-/* a stride-1 conv as an implicit GEMM: c (m,n) = clamp(ap · B + bias), where row kk of B (never formed) is
-   xp + off[kk], xp the padded input read in place and off[kk] the offset of weight kk's tap (channel, row, column):
-   n consecutive outputs on the padded grid. off holds k + 4 entries (the last 4 for the prefetches). B's tiles outer:
-   each, its rows scattered over the channels, stays in L1 while a's panels pass over it. */
+
+/* a conv as an implicit GEMM: c (m,n) = clamp(ap · B + bias), where row kk of B (never formed) is xp + off[kk], xp
+   the input's grid read in place and off[kk] the offset of weight kk's tap (channel, row, column): n consecutive
+   outputs on the grid. off holds k + 4 entries (the last 4 for the prefetches) */
 static inline void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,
                                        float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
-    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
-    int ks = (k + kb - 1) / kb;
-    for (int j = 0; j < n; j += w) {
-        w = deepx_cols(level, n - j);
-        for (int k0 = 0; k0 < k; k0 += ks)
-            for (int i = 0; i < m; i += mr)
-                deepx_tile(level, m, k, ap, xp + j, 0, off + k0, c + (size_t)i * ldc + j, ldc, bias, clip, lo, hi, i,
-                           k0, k - k0 < ks ? k - k0 : ks, w);
-    }
+    deepx_gemm_blocks(level, m, n, k, ap, xp, 0, off, c, ldc, bias, clip, lo, hi);
 }
 #endif
