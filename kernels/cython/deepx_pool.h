@@ -11,6 +11,12 @@
 enum { DEEPX_POOL_MAX = 0, DEEPX_POOL_AVG = 1, DEEPX_POOL_AVG_COUNT_PAD = 2 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
+/* the max of a and b, or their sum */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 deepx_pool_op(__m512 a, __m512 b, int mode) {
+    return mode == DEEPX_POOL_MAX ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b);
+}
+
 /* y (P,Q) = the max or mean over the windows of x (H,W), stride S, padding pt, pl before the plane and pb, pr
    after it (the mean counts padding cells with AVG_COUNT_PAD, never those past pb, pr); a max window wholly
    in the padding gives -inf; the next plane's lines (xn, yn: NULL for none) asked for during the first column
@@ -19,12 +25,6 @@ enum { DEEPX_POOL_MAX = 0, DEEPX_POOL_AVG = 1, DEEPX_POOL_AVG_COUNT_PAD = 2 };
    in one chain (measured alone, one thread, A/B in one process: 3x3 mean over 576 planes of 14x14 55 -> 44 us,
    192 of 28x28 66 -> 47 us; 3x3 / 2 max over 64 planes of 112x112 149 -> 128 us; Inception v2's 13 pools in the
    model 0.84 -> 0.70 ms at 1 thread, 0.43 -> 0.37 ms at 2) */
-/* the max of a and b, or their sum */
-__attribute__((target("avx512f"), always_inline))
-static inline __m512 deepx_pool_op(__m512 a, __m512 b, int mode) {
-    return mode == DEEPX_POOL_MAX ? _mm512_max_ps(a, b) : _mm512_add_ps(a, b);
-}
-
 __attribute__((target("avx512f"), always_inline))
 static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl,
                                       int pb, int pr, int mode, const float* xn, float* yn, const int K, const int S) {
