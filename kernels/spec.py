@@ -29,6 +29,9 @@ class OpSpec:
     channel_inputs: tuple = ()
     in_place: bool = False  # the output may take the buffer of an input of the same shape that dies there
     rider: bool = False  # elementwise-ish: runs in the block of the op that made its input
+    # the last tensor is an optional residual: a runtime tensor of the output's shape added before the activation
+    # (the executor folds an add after the op into it)
+    residual: bool = False
     family: str = ""  # the file name shared by all backends (the registry sets it from the reference module)
 
 

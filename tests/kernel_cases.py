@@ -2,6 +2,8 @@
 import numpy as np
 from hypothesis import strategies as st
 
+from deepx import kernels
+
 # the activations fused into producers: continuous and well conditioned, so a producer's float32 rounding stays
 # within the tolerance after them
 SMOOTH_ACTS = ["hardsigmoid", ("hardsigmoid", 0.25, 0.4), "hardswish", ("leakyrelu", 0.1), ("elu", 0.7), "selu",
@@ -60,7 +62,11 @@ def conv2d(draw):
         c, k = groups * draw(st.integers(1, 4)), groups * draw(st.integers(1, 5))
     b = _arr(draw, k) if draw(st.booleans()) else None
     x, wt = _arr(draw, n, c, h, w), _arr(draw, k, c // groups, kh, kw)
-    return (x, wt, b), dict(attrs, groups=groups, act=draw(ACTS))
+    attrs = dict(attrs, groups=groups, act=draw(ACTS))
+    if not draw(st.booleans()):
+        return (x, wt, b), attrs
+    # half the time with a residual, added before the activation (the executor folds a following add so)
+    return (x, wt, b, _arr(draw, *kernels.check("conv2d", (x, wt, b), attrs)[2])), attrs
 
 
 @st.composite

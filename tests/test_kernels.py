@@ -92,6 +92,8 @@ x4 = np.zeros((1, 4, 8, 8), np.float32)
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32)), dict(pads=(1, -1, 0, 0)), "negative padding"),
     ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32), np.zeros(3, np.float32)), {}, "bias"),
     ("conv2d", (x4, np.zeros((2, 4, 9, 9), np.float32)), {}, "larger than the padded input"),
+    ("conv2d", (x4, np.zeros((2, 4, 3, 3), np.float32), None, np.zeros((1, 2, 8, 8), np.float32)), {},
+     "residual z must have the output's shape"),
     ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 4), np.float32)), {}, "input features"),
     ("dense", (np.zeros((2, 5), np.float32), np.zeros((3, 5), np.float32)), dict(act="gelu5"), "activation"),
     ("maxpool2d", (x4,), dict(kernel=2, pads=2), "padding"),

@@ -2,6 +2,7 @@
 # Over 400 lines: the activation kinds' vectorizable C (exp, erf, mish) and the BLAS binding every family uses.
 from cython.parallel cimport prange
 from libc.math cimport ceilf, erff, expf, expm1f, fabsf, floorf, log1pf, logf, sqrtf, tanhf
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport sgemm, sgemv
 
 # activation kinds, as in kernels/common.py
@@ -466,7 +467,7 @@ cdef extern from "deepx_gemm.h":
     void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,
                              float* c, size_t ldc, const float* bias, int clip, float lo, float hi) noexcept nogil
     void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
-                           float* c, size_t ldc, const float* bias, int clip, float lo,
+                           float* c, const float* res, size_t ldc, const float* bias, int clip, float lo,
                            float hi) noexcept nogil
 
 cdef extern from "<omp.h>":
@@ -519,11 +520,18 @@ cdef enum:
     SHARES = 2  # blocks per thread in a split loop (dynamic schedule: a busy core takes fewer)
 
 
+cdef inline void copy_rows(float* c, const float* res, int rows, int cols, Py_ssize_t ld) noexcept nogil:
+    # c (rows, cols), row stride ld = res (laid out as c)
+    cdef int k
+    for k in range(rows):
+        memcpy(c + k * ld, res + k * ld, cols * sizeof(float))
+
+
 cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-                            float* c, int ldc, const float* bias, ActC act,
+                            float* c, const float* res, int ldc, const float* bias, ActC act,
                             int nth) noexcept nogil:
-    # c (m,n) = act(a (m,k) · b (k,n) + bias (m)); nth > 1: blocks of columns (of rows when the
-    # columns are few) shared by nth threads, one serial-BLAS GEMM each
+    # c (m,n) = act(a (m,k) · b (k,n) + bias (m) [+ res (laid out as c)]); nth > 1: blocks of columns (of rows
+    # when the columns are few) shared by nth threads, one serial-BLAS GEMM each (onto res, copied to c first)
     cdef int nb = 1, part, lo, hi
     cdef bint cols = n >= 256 * nth
     if nth > 1 and cols:
@@ -534,21 +542,25 @@ cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const 
         if cols:
             lo = (<long>n * part // nb) & ~15
             hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~15
-            gemm(False, False, m, hi - lo, k, a, lda, b + lo, ldb, 0.0, c + lo, ldc)
+            if res != NULL:
+                copy_rows(c + lo, res + lo, m, hi - lo, ldc)
+            gemm(False, False, m, hi - lo, k, a, lda, b + lo, ldb, res != NULL, c + lo, ldc)
             bias_act_rows(c + lo, m, hi - lo, ldc, bias, act)
         else:
             lo = <long>m * part // nb
             hi = <long>m * (part + 1) // nb
-            gemm(False, False, hi - lo, n, k, a + <Py_ssize_t>lo * lda, lda, b, ldb, 0.0,
+            if res != NULL:
+                copy_rows(c + <Py_ssize_t>lo * ldc, res + <Py_ssize_t>lo * ldc, hi - lo, n, ldc)
+            gemm(False, False, hi - lo, n, k, a + <Py_ssize_t>lo * lda, lda, b, ldb, res != NULL,
                  c + <Py_ssize_t>lo * ldc, ldc)
             bias_act_rows(c + <Py_ssize_t>lo * ldc, hi - lo, n, ldc,
                           bias + lo if bias != NULL else NULL, act)
 
 
 cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* ap, const float* b,
-                                   int ldb, float* c, int ldc, const float* bias, ActC act,
+                                   int ldb, float* c, const float* res, int ldc, const float* bias, ActC act,
                                    int nth) noexcept nogil:
-    # gemm_parts with a (m,k) packed by deepx_pack_a for `level`: blocks of columns (of whole row
+    # gemm_parts with a (m,k) packed by deepx_pack_a for `level` (res added in the kernel's registers): blocks of columns (of whole row
     # panels when the columns are few) shared by nth threads; a clip is applied in the kernel. Columns
     # also when b is too large to stay in L2 beside a's stream and each thread gets 64 or more: each reads
     # its part of b, not all of it (measured: ResNet50's 1024 -> 256 1x1 convs on 14x14 at 2 threads
@@ -564,15 +576,15 @@ cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* 
         if cols:
             lo = (<long>n * part // nb) & ~31
             hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~31
-            deepx_gemm_packed(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, ldc, bias, clip, act.lo,
-                              act.hi)
+            deepx_gemm_packed(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, res + lo if res != NULL else NULL,
+                              ldc, bias, clip, act.lo, act.hi)
             if not clip:
                 bias_act_rows(c + lo, m, hi - lo, ldc, NULL, act)
         else:
             lo = min(m, panels * part // nb * mr)
             hi = min(m, panels * (part + 1) // nb * mr)
             deepx_gemm_packed(level, hi - lo, n, k, ap + <Py_ssize_t>lo * k, b, ldb,
-                              c + <Py_ssize_t>lo * ldc, ldc, bias + lo if bias != NULL else NULL,
-                              clip, act.lo, act.hi)
+                              c + <Py_ssize_t>lo * ldc, res + <Py_ssize_t>lo * ldc if res != NULL else NULL, ldc,
+                              bias + lo if bias != NULL else NULL, clip, act.lo, act.hi)
             if not clip:
                 bias_act_rows(c + <Py_ssize_t>lo * ldc, hi - lo, n, ldc, NULL, act)

@@ -20,7 +20,7 @@ from deepx.kernels.common import IDENTITY, conv_out_size
 from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_implicit,
                                      deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
-                                     deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts,
+                                     deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts, omp_get_max_threads,
                                      kernel_threads)
 
 cdef extern from "deepx_im2col.h":
@@ -419,61 +419,63 @@ cdef struct Weights:
 
 
 cdef void group_gemm(const Weights* W, const Geom* g, int grp, int n, const float* b, int ldb,
-                     float* c, int ldc, const float* bias, ActC act, int nth) noexcept nogil:
-    # c (K/g, n) = act(group grp's weights · b (C/g*R*S, n) + bias): packed kernel, else BLAS
+                     float* c, const float* res, int ldc, const float* bias, ActC act, int nth) noexcept nogil:
+    # c (K/g, n) = act(group grp's weights · b (C/g*R*S, n) + bias [+ res, laid out as c]): packed kernel, else
+    # BLAS
     cdef int Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
     if W.packed != NULL:
-        gemm_packed_parts(W.level, Kg, n, CRS, W.packed + grp * W.group, b, ldb, c, ldc, bias, act,
+        gemm_packed_parts(W.level, Kg, n, CRS, W.packed + grp * W.group, b, ldb, c, res, ldc, bias, act,
                           nth)
     else:
-        gemm_parts(Kg, n, CRS, W.w + <Py_ssize_t>grp * Kg * CRS, CRS, b, ldb, c, ldc, bias, act, nth)
+        gemm_parts(Kg, n, CRS, W.w + <Py_ssize_t>grp * Kg * CRS, CRS, b, ldb, c, res, ldc, bias, act, nth)
 
 
-cdef void conv_tile(const float* x, const Weights* W, int grp, const float* b, float* y, const Geom* g,
-                    int j0, int T, float* col, ActC act, int nth) noexcept nogil:
+cdef void conv_tile(const float* x, const Weights* W, int grp, const float* b, float* y, const float* res,
+                    const Geom* g, int j0, int T, float* col, ActC act, int nth) noexcept nogil:
     # output pixels j0 .. j0+T of group grp (x, b, y: the group's): im2col into col (C/g*R*S, T), one
     # GEMM into y (K/g, P*Q), bias + activation; nth > 1: threads share the im2col rows and the GEMM
     cdef int CRS = g.C // g.groups * g.R * g.S, row
     for row in prange(CRS, num_threads=nth, schedule='dynamic', chunksize=16,
                       use_threads_if=nth > 1):
         im2col_row(x, g, row, j0, T, col + <Py_ssize_t>row * T)
-    group_gemm(W, g, grp, T, col, T, y + j0, g.P * g.Q, b, act, nth)
+    group_gemm(W, g, grp, T, col, T, y + j0, res + j0 if res != NULL else NULL, g.P * g.Q, b, act, nth)
 
 
-cdef void conv_group(const float* x, const Weights* W, const float* b, float* y, const Geom* g,
-                     int grp, float* col, Tiling t, ActC act, int nth) noexcept nogil:
-    # group grp of x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S,
-    # t.cols) floats; nth > 1: the threads share the group's tiles (or GEMM)
+cdef void conv_group(const float* x, const Weights* W, const float* b, float* y, const float* res,
+                     const Geom* g, int grp, float* col, Tiling t, ActC act, int nth) noexcept nogil:
+    # group grp of x (C,H,W) * w (K,C/g,R,S) + b [+ res (K,P,Q)] -> y (K,P,Q); col: scratch of nth *
+    # (C/g*R*S, t.cols) floats; nth > 1: the threads share the group's tiles (or GEMM)
     cdef int Cg = g.C // g.groups, Kg = g.K // g.groups, PQ = g.P * g.Q
     cdef int CRS = Cg * g.R * g.S, i, j0
     cdef const float* xg = x + <Py_ssize_t>grp * Cg * g.H * g.W
     cdef const float* bg = b + grp * Kg if b != NULL else NULL
     cdef float* yg = y + <Py_ssize_t>grp * Kg * PQ
+    cdef const float* rg = res + <Py_ssize_t>grp * Kg * PQ if res != NULL else NULL
     if is_pointwise(g):
-        group_gemm(W, g, grp, PQ, xg, PQ, yg, PQ, bg, act, nth)
+        group_gemm(W, g, grp, PQ, xg, PQ, yg, rg, PQ, bg, act, nth)
     elif t.n >= nth and nth > 1:
         for i in prange(t.n, num_threads=nth, schedule='dynamic'):
             j0 = i * t.cols
-            conv_tile(xg, W, grp, bg, yg, g, j0, min(t.cols, PQ - j0),
+            conv_tile(xg, W, grp, bg, yg, rg, g, j0, min(t.cols, PQ - j0),
                       col + <Py_ssize_t>threadid() * CRS * t.cols, act, 1)
     else:
         for i in range(t.n):
             j0 = i * t.cols
-            conv_tile(xg, W, grp, bg, yg, g, j0, min(t.cols, PQ - j0), col, act, nth)
+            conv_tile(xg, W, grp, bg, yg, rg, g, j0, min(t.cols, PQ - j0), col, act, nth)
 
 
-cdef void conv_image(const float* x, const Weights* W, const float* b, float* y, const Geom* g,
-                     float* col, Tiling t, ActC act, int nth) noexcept nogil:
-    # x (C,H,W) * w (K,C/g,R,S) + b -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats;
+cdef void conv_image(const float* x, const Weights* W, const float* b, float* y, const float* res,
+                     const Geom* g, float* col, Tiling t, ActC act, int nth) noexcept nogil:
+    # x (C,H,W) * w (K,C/g,R,S) + b [+ res] -> y (K,P,Q); col: scratch of nth * (C/g*R*S, t.cols) floats;
     # as many groups as threads or more: each thread whole groups (one parallel region)
     cdef int grp, CRS = g.C // g.groups * g.R * g.S
     if nth > 1 and g.groups >= nth:
         for grp in prange(g.groups, num_threads=nth, schedule='dynamic'):
-            conv_group(x, W, b, y, g, grp, col + <Py_ssize_t>threadid() * CRS * t.cols, t, act,
+            conv_group(x, W, b, y, res, g, grp, col + <Py_ssize_t>threadid() * CRS * t.cols, t, act,
                        1)
     else:
         for grp in range(g.groups):
-            conv_group(x, W, b, y, g, grp, col, t, act, nth)
+            conv_group(x, W, b, y, res, g, grp, col, t, act, nth)
 
 
 cdef Py_ssize_t col_floats(const Geom* g, Tiling t, int nth) noexcept nogil:
@@ -690,7 +692,7 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
                            v + ci * p.TX, p.sv)
         for e in prange(16, schedule='dynamic'):
             if p.level:
-                deepx_gemm_packed(p.level, K, T, C, u + e * p.su, v + e * p.sv, T, m + e * p.sm, T,
+                deepx_gemm_packed(p.level, K, T, C, u + e * p.su, v + e * p.sv, T, m + e * p.sm, NULL, T,
                                   NULL, 0, 0.0, 0.0)
             else:
                 gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
@@ -855,6 +857,19 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
         p0 = p1
 
 
+cdef void add_residual(float* y, const float* res, Py_ssize_t n, ActC act, int nth) noexcept nogil:
+    # y (n) = act(y + res); nothing when res is NULL
+    cdef Py_ssize_t part, i, lo, hi, parts = cdiv_up(n, 1 << 14)
+    if res == NULL:
+        return
+    for part in prange(parts, num_threads=nth, schedule='static', use_threads_if=nth > 1 and parts > 1):
+        lo = part << 14
+        hi = min(n, lo + (1 << 14))
+        for i in range(lo, hi):
+            y[i] = y[i] + res[i]
+        affine_act(y + lo, y + lo, hi - lo, 1.0, 0.0, act)
+
+
 cdef class Conv:
     """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd, direct or im2col
     tiles) and the Winograd weights; its scratch (`floats` of it) is the calling thread's."""
@@ -870,22 +885,25 @@ cdef class Conv:
     cdef int[::1] off  # direct: each weight's tap in the input's grid (direct_offsets); empty otherwise
     cdef Py_ssize_t floats  # scratch: Winograd blocks, the direct grids, or column tiles [+ the 1x1 stage's input]
 
-    cdef void image(self, const float* x, const float* b, float* y, ActC act,
+    cdef void image(self, const float* x, const float* b, float* y, const float* res, ActC act,
                     float* buf) noexcept nogil:
-        # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b -> y (K or K2,P,Q); buf: scratch
+        # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b [+ res, laid out as y] -> y (K or K2,P,Q); buf:
+        # scratch. The GEMM paths add res in the kernel's registers, Winograd and direct after
         cdef int PQ = self.g.P * self.g.Q
         cdef float* mid
         if self.p.n:
-            wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf, act,
-                       self.nth)
+            wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf,
+                       act if res == NULL else IDENT, self.nth)
+            add_residual(y, res, <Py_ssize_t>(self.K2 if self.w2 != NULL else self.g.K) * PQ, act, self.nth)
         elif self.off.shape[0]:
-            direct_image(x, &self.W, &self.off[0], b, y, &self.g, buf, act, self.nth)
+            direct_image(x, &self.W, &self.off[0], b, y, &self.g, buf, act if res == NULL else IDENT, self.nth)
+            add_residual(y, res, <Py_ssize_t>self.g.K * PQ, act, self.nth)
         elif self.w2 == NULL:
-            conv_image(x, &self.W, b, y, &self.g, buf, self.t, act, self.nth)
+            conv_image(x, &self.W, b, y, res, &self.g, buf, self.t, act, self.nth)
         else:  # the k x k stage into mid (K,P,Q), after the column tiles
             mid = buf + col_floats(&self.g, self.t, self.nth)
-            conv_image(x, &self.W, NULL, mid, &self.g, buf, self.t, IDENT, self.nth)
-            gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, mid, PQ, y, PQ, b, act,
+            conv_image(x, &self.W, NULL, mid, NULL, &self.g, buf, self.t, IDENT, self.nth)
+            gemm_parts(self.K2, PQ, self.g.K, self.w2, self.g.K, mid, PQ, y, res, PQ, b, act,
                        self.nth)
 
 
@@ -942,15 +960,16 @@ cdef void pack_weights(Conv c):
                          &c.packed[0] + grp * c.W.group)
 
 
-cdef int run_images(Conv conv, const float* x, int N, const float* b, float* y, ActC a) except -1:
-    # N images (C,H,W) of x through one conv stage -> y (N,K,P,Q) (K: the last stage's)
+cdef int run_images(Conv conv, const float* x, int N, const float* b, float* y, const float* res,
+                    ActC a) except -1:
+    # N images (C,H,W) of x through one conv stage [+ res (N,K,P,Q)] -> y (N,K,P,Q) (K: the last stage's)
     cdef Py_ssize_t sx = <Py_ssize_t>conv.g.C * conv.g.H * conv.g.W
     cdef Py_ssize_t sy = <Py_ssize_t>(conv.K2 if conv.w2 != NULL else conv.g.K) * conv.g.P * conv.g.Q
     cdef int n
     cdef float* buf = scratch(conv.floats)
     with nogil:
         for n in range(N):
-            conv.image(x + n * sx, b, y + n * sy, a, buf)
+            conv.image(x + n * sx, b, y + n * sy, res + n * sy if res != NULL else NULL, a, buf)
     return 0
 
 
@@ -989,6 +1008,7 @@ cdef class Bound:
     cdef const float[:, :, :, ::1] w, w2
     cdef const float* x
     cdef const float* b
+    cdef const float* res
     cdef float* y
     cdef ActC act
     cdef dict plans
@@ -998,20 +1018,25 @@ cdef class Bound:
         cdef int blas
         if self.dw:
             with nogil:
-                depthwise_any(self.x, &self.w[0, 0, 0, 0], self.b, self.y, &self.g, self.N, self.act)
+                depthwise_any(self.x, &self.w[0, 0, 0, 0], self.b, self.y, &self.g, self.N,
+                              self.act if self.res == NULL else IDENT)
+                add_residual(self.y, self.res, <Py_ssize_t>self.N * self.g.K * self.g.P * self.g.Q, self.act,
+                             omp_get_max_threads())
             return
         blas = blas_serial()
         try:
             if self.conv is None or self.conv.nth != kernel_threads(blas):
                 self.conv = stage_for(self.plans, self.g, self.w, self.w2, kernel_threads(blas))
-            run_images(self.conv, self.x, self.N, self.b, self.y, self.act)
+            run_images(self.conv, self.x, self.N, self.b, self.y, self.res, self.act)
         finally:
             blas_restore(blas)
 
 
 cdef Bound bound(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
-                 const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation, int groups, act, out):
-    # conv2d (w2 None) or conv2d_lowrank of x into out (None: a new array), planned through plans (None: its own)
+                 const float[:, :, :, ::1] w2, const float[::1] b, const float[:, :, :, ::1] z, stride, pads,
+                 dilation, int groups, act, out):
+    # conv2d (w2 None) or conv2d_lowrank of x [+ z] into out (None: a new array), planned through plans (None: its
+    # own)
     cdef Bound k = Bound.__new__(Bound)
     k.g = geom(x.shape[1], x.shape[2], x.shape[3], w.shape[0], w.shape[2], w.shape[3], groups, stride, pads,
                dilation)
@@ -1020,41 +1045,45 @@ cdef Bound bound(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, :
         out = np.empty(shape, np.float32)
     elif tuple(out.shape) != shape:
         raise ValueError(f"conv2d: out has shape {tuple(out.shape)}, the conv makes {shape}")
+    zs = (z.shape[0], z.shape[1], z.shape[2], z.shape[3]) if z is not None else shape
+    if zs != shape:
+        raise ValueError(f"conv2d: z has shape {zs}, the conv makes {shape}")
     cdef float[:, :, :, ::1] y = out
-    k.keep, k.N, k.w, k.w2, k.plans = (x, w, w2, b, out), x.shape[0], w, w2, {} if plans is None else plans
+    k.keep, k.N, k.w, k.w2, k.plans = (x, w, w2, b, out, z), x.shape[0], w, w2, {} if plans is None else plans
+    k.res = &z[0, 0, 0, 0] if z is not None else NULL
     k.dw = w2 is None and w.shape[1] == 1 and groups > 1
     k.x, k.b, k.y, k.act = &x[0, 0, 0, 0], &b[0] if b is not None else NULL, &y[0, 0, 0, 0], as_act(act)
     return k
 
 
-cdef object conv_images(dict plans, x, w, w2, b, stride, pads, dilation, int groups, act, out):
-    # conv2d (w2 None) or conv2d_lowrank of x, through plans (None: planned for this call)
-    k = bound(plans, x, w, w2, b, stride, pads, dilation, groups, act, out)
+cdef object conv_images(dict plans, x, w, w2, b, z, stride, pads, dilation, int groups, act, out):
+    # conv2d (w2 None) or conv2d_lowrank of x [+ z], through plans (None: planned for this call)
+    k = bound(plans, x, w, w2, b, z, stride, pads, dilation, groups, act, out)
     k()
     return k.keep[4]
 
 
-def bind_conv2d(x, w, b, stride, pads, dilation, int groups, act, out):
+def bind_conv2d(x, w, b, z, stride, pads, dilation, int groups, act, out):
     """conv2d of these arrays into out, called with no arguments; they must stay put while it is used."""
-    return bound(None, x, w, None, b, stride, pads, dilation, groups, act, out)
+    return bound(None, x, w, None, b, z, stride, pads, dilation, groups, act, out)
 
 
 def bind_conv2d_lowrank(x, w1, w2, b, stride, pads, dilation, act, out):
     """conv2d_lowrank of these arrays into out, called with no arguments; they must stay put while it is used."""
-    return bound(None, x, w1, w2, b, stride, pads, dilation, 1, act, out)
+    return bound(None, x, w1, w2, b, None, stride, pads, dilation, 1, act, out)
 
 
-def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b, stride,
-           pads, dilation, int groups, act, out=None):
-    """x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)."""
-    return conv_images(None, x, w, None, b, stride, pads, dilation, groups, act, out)
+def conv2d(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w, const float[::1] b,
+           const float[:, :, :, ::1] z, stride, pads, dilation, int groups, act, out=None):
+    """act(x (N,C,H,W) * w (K,C/g,R,S) + b (K) [+ z (N,K,P,Q)]) -> y (N,K,P,Q)."""
+    return conv_images(None, x, w, None, b, z, stride, pads, dilation, groups, act, out)
 
 
 def conv2d_lowrank(const float[:, :, :, ::1] x, const float[:, :, :, ::1] w1,
                    const float[:, :, :, ::1] w2, const float[::1] b, stride, pads, dilation, act,
                    out=None):
     """x (N,C,H,W) * w1 (r,C,R,S) -> t (r,P,Q);  w2 (K,r,1,1) · t + b (K) -> y (N,K,P,Q)."""
-    return conv_images(None, x, w1, w2, b, stride, pads, dilation, 1, act, out)
+    return conv_images(None, x, w1, w2, b, None, stride, pads, dilation, 1, act, out)
 
 
 cdef class Prepared:
@@ -1079,15 +1108,15 @@ cdef Prepared prepared(run, tuple weights):
     return k
 
 
-def _planned_conv2d(plans, x, w, b, stride, pads, dilation, int groups, act, out=None):
-    return conv_images(plans, x, w, None, b, stride, pads, dilation, groups, act, out)
+def _planned_conv2d(plans, x, w, b, z, stride, pads, dilation, int groups, act, out=None):
+    return conv_images(plans, x, w, None, b, z, stride, pads, dilation, groups, act, out)
 
 
 def _planned_conv2d_lowrank(plans, x, w1, w2, b, stride, pads, dilation, act, out=None):
-    return conv_images(plans, x, w1, w2, b, stride, pads, dilation, 1, act, out)
+    return conv_images(plans, x, w1, w2, b, None, stride, pads, dilation, 1, act, out)
 
 
-def prepare_conv2d(w, b=None):
+def prepare_conv2d(w, b=None, z=None):
     """conv2d for this constant w (called like conv2d)."""
     return prepared(_planned_conv2d, (w,))
 
@@ -1121,9 +1150,9 @@ def _planned_conv2d_tucker2(dict plans, const float[:, :, :, ::1] x,
         t1 = buf + conv.floats
         with nogil:
             for n in range(N):
-                gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, t1, HW, NULL,
+                gemm_parts(r1, HW, C, &w_in[0, 0, 0, 0], C, &x[n, 0, 0, 0], HW, t1, NULL, HW, NULL,
                            IDENT, nth)
-                conv.image(t1, bp, &y[n, 0, 0, 0], a, buf)
+                conv.image(t1, bp, &y[n, 0, 0, 0], NULL, a, buf)
     finally:
         blas_restore(blas)
     return out
@@ -1312,6 +1341,6 @@ def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] b
     cdef ActC f = as_act(act)
     with nogil:
         deepx_pack_a(level, m, k, &a[0, 0], k, &ap[0])
-        gemm_packed_parts(level, m, n, k, &ap[0], &b[0, 0], n, &c[0, 0], n,
+        gemm_packed_parts(level, m, n, k, &ap[0], &b[0, 0], n, &c[0, 0], NULL, n,
                           &bias[0] if bias is not None else NULL, f, threads)
     return out

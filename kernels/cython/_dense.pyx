@@ -114,6 +114,7 @@ def matmul(a, b, out=None):
                 gemm(False, False, M, N, K, &av[ai[i], 0, 0], K, &bv[bi[i], 0, 0], N, 0.0, &yv[i, 0, 0], N)
         else:
             for i in range(B):
-                gemm_parts(M, N, K, &av[ai[i], 0, 0], K, &bv[bi[i], 0, 0], N, &yv[i, 0, 0], N, NULL, ident, nth)
+                gemm_parts(M, N, K, &av[ai[i], 0, 0], K, &bv[bi[i], 0, 0], N, &yv[i, 0, 0], NULL, N, NULL, ident,
+                           nth)
         blas_restore(blas)
     return out

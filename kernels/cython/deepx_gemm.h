@@ -3,8 +3,9 @@
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
    (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
    x86-64, or DEEPX_GEMM=blas): none here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than
-   OpenBLAS's Haswell kernels). Bias and clamp are applied in registers, so a conv's output is written once; b's
-   rows may also be read through a table of offsets (deepx_gemm_implicit: a conv's padded input in place). */
+   OpenBLAS's Haswell kernels). Bias, a residual (res: a tensor laid out as c, added where c starts) and clamp are
+   applied in registers, so a conv's output is written once; b's rows may also be read through a table of offsets
+   (deepx_gemm_implicit: a conv's padded input in place). */
 #ifndef DEEPX_GEMM_H
 #define DEEPX_GEMM_H
 #include <stddef.h>
@@ -36,13 +37,14 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
 #define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
-/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc; rows >= mr, columns >= nr untouched;
+/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc [+ res: rp, res at cp, on the last k block];
+   rows >= mr, columns >= nr untouched;
    P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty: then up to 48
    columns, three vectors) */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, const int* off,
-                                       float* cp, size_t ldc, int mr, int nr, const float* bias, int first, int clip,
-                                       float lo, float hi, const int P) {
+                                       float* cp, const float* rp, size_t ldc, int mr, int nr, const float* bias,
+                                       int first, int clip, float lo, float hi, const int P) {
     __mmask16 m0 = deepx_lanes(0, nr), m1 = deepx_lanes(0, nr - 16), m2 = deepx_lanes(0, nr - 32);
 #define DX_DECL(i) __m512 c##i##0, c##i##1, c##i##2;
     DX_ROWS12(DX_DECL)
@@ -94,6 +96,15 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
             DX_ROWS12(DX_FMA1)
         }
     }
+#define DX_RES(i)                                                                  \
+    if (i < mr) {                                                                  \
+        c##i##0 = _mm512_add_ps(c##i##0, _mm512_maskz_loadu_ps(m0, rp + i * ldc)); \
+        c##i##1 = _mm512_add_ps(c##i##1, _mm512_maskz_loadu_ps(m1, rp + i * ldc + 16)); \
+        if (P == 8) c##i##2 = _mm512_add_ps(c##i##2, _mm512_maskz_loadu_ps(m2, rp + i * ldc + 32)); \
+    }
+    if (rp) {
+        DX_ROWS12(DX_RES)
+    }
     if (clip) {
         __m512 vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
 #define DX_CLIP(i)                                                                 \
@@ -115,30 +126,31 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
 #undef DX_FMA1
 #undef DX_FMA3
 #undef DX_CLIP
+#undef DX_RES
 #undef DX_STORE
 }
 
 /* the two panel heights, each compiled on its own (P a constant: no code for the rows it lacks) */
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_12(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
-                                        size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
-                                        float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
+                                        const float* rp, size_t ldc, int mr, int nr, const float* bias, int first,
+                                        int clip, float lo, float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
 }
 
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
-                                       size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
-                                       float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
+                                       const float* rp, size_t ldc, int mr, int nr, const float* bias, int first,
+                                       int clip, float lo, float hi) {
+    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
 }
 
 /* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (P of 16),
    one accumulator per column, c gathered and scattered; the wide kernels would waste most of their lanes */
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
-                                       size_t ldc, int mr, int nr, const float* bias, int first, int clip, float lo,
-                                       float hi, int P) {
+                                       const float* rp, size_t ldc, int mr, int nr, const float* bias, int first,
+                                       int clip, float lo, float hi, int P) {
     __mmask16 rows = deepx_lanes(0, mr);
     __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32((int)ldc));
@@ -180,6 +192,8 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
     }
 #define DX_STORE(j)                                                                \
     if (j < nr) {                                                                  \
+        if (rp)                                                                    \
+            t##j = _mm512_add_ps(t##j, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows, at, rp + j, 4)); \
         if (clip)                                                                  \
             t##j = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), t##j)); \
         _mm512_mask_i32scatter_ps(cp + j, rows, at, t##j, 4);                      \
@@ -235,21 +249,26 @@ static inline int deepx_cols(int level, int rem) {
     return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
-/* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c */
+/* res + o, or NULL without a residual */
+#define DX_AT(res, o) ((res) ? (res) + (o) : NULL)
+
+/* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c, rc of the
+   residual (or NULL), added on the last k block, after the FMAs (its loads then wait on nothing) */
 static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, const int* off,
-                              float* cc, size_t ldc, const float* bias, int clip, float lo, float hi, int i, int k0,
-                              int kc, int cols) {
+                              float* cc, const float* rc, size_t ldc, const float* bias, int clip, float lo, float hi,
+                              int i, int k0, int kc, int cols) {
 #if defined(__x86_64__) && defined(__GNUC__)
     int mr = deepx_gemm_mr(level);
     const float* a = ap + (size_t)i * k + (size_t)k0 * mr;
-    int rows = m - i < mr ? m - i : mr, first = k0 == 0, cl = clip && k0 + kc >= k;
+    int rows = m - i < mr ? m - i : mr, first = k0 == 0, last = k0 + kc >= k, cl = clip && last;
     const float* bi = bias ? bias + i : NULL;
+    rc = last ? rc : NULL;
     if (cols < 8)
-        deepx_tile_avx512_t(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
+        deepx_tile_avx512_t(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
     else if (level == 2)
-        deepx_tile_avx512_12(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_12(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi);
     else
-        deepx_tile_avx512_8(kc, a, bb, ldb, off, cc, ldc, rows, cols, bi, first, cl, lo, hi);
+        deepx_tile_avx512_8(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi);
 #endif
 }
 
@@ -264,29 +283,33 @@ static inline void deepx_prefetch_span(const float* p, ptrdiff_t n, int write) {
     }
 }
 
-/* a kc x 48 block of b (rows ldb apart; kc <= DEEPX_AHEAD_K) and an m x 48 block of c (rows ldc apart), DEEPX_AHEAD
-   columns on, asked for while the tile here computes (rem: columns left from here): a tile of few k steps is over
+/* a kc x 48 block of b (rows ldb apart; kc <= DEEPX_AHEAD_K) and an m x 48 block of c (rows ldc apart; and of the
+   residual r, if any: the last k block's), DEEPX_AHEAD columns on, asked for while the tile here computes (rem: columns left from here): a tile of few k steps is over
    before its own prefetches, 4 rows ahead, come back from memory, and a conv's output is usually cold (measured:
    MobileNetV3's 16 -> 16 1x1 conv on 112x112 0.19 ms in the model without these, 0.10 with) */
 enum { DEEPX_AHEAD = 4 * 48, DEEPX_AHEAD_K = 64 };
 
-static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, float* c, size_t ldc, int m, int rem) {
+static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, float* c, const float* r, size_t ldc,
+                                        int m, int rem) {
     if (rem < DEEPX_AHEAD + 48)
         return;
     for (int kk = 0; kk < (kc <= DEEPX_AHEAD_K ? kc : 0); kk++)
         deepx_prefetch_span(b + (size_t)kk * ldb + DEEPX_AHEAD, 48, 0);
-    for (int i = 0; i < m; i++)
+    for (int i = 0; i < m; i++) {
         deepx_prefetch_span(c + (size_t)i * ldc + DEEPX_AHEAD, 48, 1);
+        if (r)
+            deepx_prefetch_span(r + (size_t)i * ldc + DEEPX_AHEAD, 48, 0);
+    }
 }
 
-/* c (m,n) = clamp(ap · b + bias), b's row kk at b + kk * ldb or (off) b + off[kk]: b's columns in blocks of nc
+/* c (m,n) = clamp(ap · b + bias [+ res]), b's row kk at b + kk * ldb or (off) b + off[kk]: b's columns in blocks of nc
    (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place; over each block, a's panels in
    order (a streams from memory, its panel stays in L1). Measured against the whole width at once (and copying blocks
    of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136, k 64 or 256) 168-179 -> 198-220 GFLOP/s,
    its 512 -> 128 on 28x28 168 -> 204, the rest within 3%; SqueezeNet's direct 3x3 convs within noise */
 static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
-                                     const int* off, float* c, size_t ldc, const float* bias, int clip, float lo,
-                                     float hi) {
+                                     const int* off, float* c, const float* res, size_t ldc, const float* bias,
+                                     int clip, float lo, float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
     int nc = DEEPX_BBLOCK / (int)sizeof(float) / k / 96 * 96;
@@ -300,17 +323,20 @@ static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float
                     const float* bb = off ? b + j : b + (size_t)k0 * ldb + j;
                     w = deepx_cols(level, je - j);
                     if (!off)
-                        deepx_prefetch_ahead(bb, ldb, kc, c + (size_t)i * ldc + j, ldc, rows, je - j);
-                    deepx_tile(level, m, k, ap, bb, ldb, off ? off + k0 : NULL, c + (size_t)i * ldc + j, ldc, bias,
-                               clip, lo, hi, i, k0, kc, w);
+                        deepx_prefetch_ahead(bb, ldb, kc, c + (size_t)i * ldc + j,
+                                             k0 + kc < k ? NULL : DX_AT(res, (size_t)i * ldc + j), ldc, rows,
+                                             je - j);
+                    deepx_tile(level, m, k, ap, bb, ldb, off ? off + k0 : NULL, c + (size_t)i * ldc + j,
+                               DX_AT(res, (size_t)i * ldc + j), ldc, bias, clip, lo, hi, i, k0, kc, w);
                 }
     }
 }
 
-/* c (m,n) = clamp(ap · b (k,n) + bias); ap from deepx_pack_a at this level (a row range of it must start
-   at a panel: ap + i * k for row i, i a multiple of MR); bias may be NULL */
+/* c (m,n) = clamp(ap · b (k,n) + bias + res); ap from deepx_pack_a at this level (a row range of it must start
+   at a panel: ap + i * k for row i, i a multiple of MR); bias and res (laid out as c) may be NULL */
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
-                                     float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
+                                     float* c, const float* res, size_t ldc, const float* bias, int clip, float lo,
+                                     float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
     if (m < 32) {
@@ -319,14 +345,15 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
             for (int j = 0; j < n; j += w) {
                 w = deepx_cols(level, n - j);
                 int kc = k - k0 < ks ? k - k0 : ks;
-                deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, kc, c + j, ldc, m, n - j);
+                deepx_prefetch_ahead(b + (size_t)k0 * ldb + j, ldb, kc, c + j, k0 + kc < k ? NULL : DX_AT(res, j),
+                                     ldc, m, n - j);
                 for (int i = 0; i < m; i += mr)
-                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j, ldc,
-                               bias, clip, lo, hi, i, k0, kc, w);
+                    deepx_tile(level, m, k, ap, b + (size_t)k0 * ldb + j, ldb, NULL, c + (size_t)i * ldc + j,
+                               DX_AT(res, (size_t)i * ldc + j), ldc, bias, clip, lo, hi, i, k0, kc, w);
             }
         return;
     }
-    deepx_gemm_blocks(level, m, n, k, ap, b, ldb, NULL, c, ldc, bias, clip, lo, hi);
+    deepx_gemm_blocks(level, m, n, k, ap, b, ldb, NULL, c, res, ldc, bias, clip, lo, hi);
 }
 
 /* a conv as an implicit GEMM: c (m,n) = clamp(ap · B + bias), where row kk of B (never formed) is xp + off[kk], xp
@@ -334,6 +361,6 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
    outputs on the grid. off holds k + 4 entries (the last 4 for the prefetches) */
 static inline void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,
                                        float* c, size_t ldc, const float* bias, int clip, float lo, float hi) {
-    deepx_gemm_blocks(level, m, n, k, ap, xp, 0, off, c, ldc, bias, clip, lo, hi);
+    deepx_gemm_blocks(level, m, n, k, ap, xp, 0, off, c, NULL, ldc, bias, clip, lo, hi);
 }
 #endif

@@ -4,7 +4,7 @@ import numba
 import numpy as np
 
 from ... import config
-from ..common import conv_out_size
+from ..common import IDENTITY, conv_out_size
 from .common import NO_BIAS, act1, act_args, bias_arg, finish_rows, jit, out_array
 
 
@@ -226,15 +226,20 @@ def _mat(w):
     return w.reshape(w.shape[0], -1)
 
 
-def conv2d(x, w, b, stride, pads, dilation, groups, act, out=None):
-    # x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)
+def conv2d(x, w, b, z, stride, pads, dilation, groups, act, out=None):
+    # act(x (N,C,H,W) * w (K,C/g,R,S) + b (K) [+ z (N,K,P,Q)]) -> y (N,K,P,Q); with z the activation after adding it
     K, Cg, R, S = w.shape
     y = _out(x, K, stride, pads, dilation, R, S, out)
+    first = act if z is None else IDENTITY
     if Cg == 1 and groups > 1:
-        _depthwise(x, w, bias_arg(b), *stride, *pads, *dilation, *act_args(act), y)
+        _depthwise(x, w, bias_arg(b), *stride, *pads, *dilation, *act_args(first), y)
     else:
-        _conv2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(act),
+        _conv2d(x, _mat(w), bias_arg(b), R, S, *stride, pads[0], pads[1], *dilation, groups, *act_args(first),
                 config.CONV_TILE, y)
+    if z is not None:
+        y2 = y.reshape(-1, y.shape[2] * y.shape[3])
+        np.add(y2, z.reshape(y2.shape), out=y2)
+        finish_rows(y2, NO_BIAS, 0, *act_args(act), y2)
     return y
 
 

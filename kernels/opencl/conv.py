@@ -1,8 +1,8 @@
 """2-D convolution (NCHW) on the device: an implicit GEMM with local-memory tiles, a direct kernel for
 depthwise and small channel counts, the low-rank variants as chains of those (one call each); the
 transposed conv as a direct gather kernel."""
-from ..common import IDENTITY, conv_out_size
-from .common import Call
+from ..common import BINARY, IDENTITY, conv_out_size
+from .common import Call, c_strides, strided_args
 from .device import WM, WN
 
 ONE = ((1, 1), (0, 0, 0, 0), (1, 1))  # stride, pads, dilation of a 1x1 conv
@@ -41,10 +41,15 @@ def _shape(x, K, R, S, stride, pads, dilation):
     return (x.shape[0], K, P, Q)
 
 
-def conv2d(x, w, b, stride, pads, dilation, groups, act, out=None):
-    # x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)
-    c = Call(x, out, _shape(x, w.shape[0], *w.shape[2:], stride, pads, dilation))
-    _conv(c, c.act(x), c.const(w), c.const(b), c.y, stride, pads, dilation, groups, act)
+def conv2d(x, w, b, z, stride, pads, dilation, groups, act, out=None):
+    # act(x (N,C,H,W) * w (K,C/g,R,S) + b (K) [+ z (N,K,P,Q)]) -> y (N,K,P,Q): with z, the conv then an add kernel
+    c = Call([x, z], out, _shape(x, w.shape[0], *w.shape[2:], stride, pads, dilation))
+    _conv(c, c.act(x), c.const(w), c.const(b), c.y, stride, pads, dilation, groups, act if z is None else IDENTITY)
+    if z is not None:
+        n = c.y.size
+        c.launch("elementwise", "binary", (n,), (c.dev.group,), c.y, c.act(z), c.y,
+                 *strided_args(c.y.shape, c_strides(c.y.shape, c.y.shape), c_strides(z.shape, c.y.shape)),
+                 BINARY.index("add"), n, act)
     return c.result()
 
 

@@ -25,15 +25,17 @@ def _conv(x, w, stride, pads, dilation, groups):
     return y
 
 
-def _finish(y, b, act, out):
+def _finish(y, b, act, out, z=None):
     if b is not None:
         y += b.reshape(1, -1, 1, 1)
+    if z is not None:
+        y += z
     return emit(apply_act(y, act), out)
 
 
-def conv2d(x, w, b, stride, pads, dilation, groups, act, out=None):
-    # x (N,C,H,W) * w (K,C/g,R,S) + b (K) -> y (N,K,P,Q)
-    return _finish(_conv(x, w, stride, pads, dilation, groups), b, act, out)
+def conv2d(x, w, b, z, stride, pads, dilation, groups, act, out=None):
+    # act(x (N,C,H,W) * w (K,C/g,R,S) + b (K) [+ z (N,K,P,Q), a residual]) -> y (N,K,P,Q)
+    return _finish(_conv(x, w, stride, pads, dilation, groups), b, act, out, z)
 
 
 def conv2d_lowrank(x, w1, w2, b, stride, pads, dilation, act, out=None):
@@ -90,7 +92,7 @@ def _pointwise(op, t, name, w, cin):
 
 
 def _check_conv2d(op, t, a):
-    x, w, b = t
+    x, w, b, z = t
     check_rank(op, t, "x", x, 4)
     check_rank(op, t, "w", w, 4)
     groups = int(a.get("groups", 1))
@@ -101,6 +103,8 @@ def _check_conv2d(op, t, a):
         fail(op, t, f"w expects {w.shape[1] * groups} input channels, x has {C}")
     check_bias(op, t, b, K)
     attrs, (P, Q) = _conv_attrs(op, t, w.shape[2:], a)
+    if z is not None and z.shape != (x.shape[0], K, P, Q):
+        fail(op, t, f"residual z must have the output's shape {(x.shape[0], K, P, Q)}, got {z.shape}")
     return dict(attrs, groups=groups, act=parse_act(op, t, a.get("act"))), (x.shape[0], K, P, Q)
 
 
@@ -179,7 +183,7 @@ def _conv_transpose2d_flops(shapes, out, attrs):
 
 ORDER = 1  # the family's place in kernels.OPS
 SPECS = (
-    OpSpec("conv2d", ("x", "w", "b?"), _check_conv2d, _conv2d_flops, channel_inputs=(1, 2)),
+    OpSpec("conv2d", ("x", "w", "b?", "z?"), _check_conv2d, _conv2d_flops, channel_inputs=(1, 2), residual=True),
     OpSpec("conv2d_lowrank", ("x", "w1", "w2", "b?"), _check_conv2d_lowrank, _conv2d_lowrank_flops,
            channel_inputs=(2, 3)),
     OpSpec("conv2d_tucker2", ("x", "w_in", "w_core", "w_out", "b?"), _check_conv2d_tucker2, _conv2d_tucker2_flops,
