@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import KernelError
+from ..kernels.common import IDENTITY
 from ..models.execute import check_inputs
 from ..models.graph import Graph
 from . import arena as A
@@ -77,7 +78,7 @@ class Executor:
         self.uses_device = self.device is not None
         #: CPU and GPU share memory (a Jetson; PoCL's CPU device): one arena, hand-overs are synchronisations
         self.shared = bool(board and board.shared_memory and self.uses_device and self.device.shares_host())
-        self.tensors, self.steps, self.ids = [], [], {}
+        self.tensors, self.steps, self.ids, self.users = [], [], {}, g.consumers()
         self._schedule(steps)
         self._lay_out()
         self._bind()
@@ -239,6 +240,8 @@ class Executor:
                 tid = self._tensor(name, node.attrs["shape"], space, alias=args[0])
             elif run is not None:  # a slice that is one contiguous run of its input (a Split over channels): a view
                 tid = self._tensor(name, shape, space, alias=args[0], offset=run)
+            elif (fused := self._residual_into(node, args, local)) is not None:
+                tid = fused
             else:
                 tid = self._tensor(name, shape, space)
                 if node.op != "concat":  # absent trailing optional tensors (a graph built in code may omit them)
@@ -248,6 +251,35 @@ class Executor:
             local[node.outputs[0]] = tid
             self.ids[(name, space)] = tid
         return local[b.output]
+
+    def _residual_into(self, node, args, local) -> int | None:
+        """An add of a tensor this block part just made (by an op taking a residual, conv2d, with no activation and
+        no other reader) and a tensor of the same shape folds into the step that made it: the kernel adds the
+        residual before the add's activation, in one pass over the output instead of the add's three (ONNX Runtime
+        fuses Conv + Add so). That step moves after the ones made for the residual (a channel slice, a copy). Its
+        output id, else None."""
+        if node.op != "add" or len(args) != 2:
+            return None
+        made = {t for t in local.values() if t in self.producer}
+        for i, t in enumerate(args):
+            z = args[1 - i]
+            if not (isinstance(t, int) and isinstance(z, int) and t in made and z != t):
+                continue
+            k = self.producer[t]
+            s = self.steps[k]
+            if s.kind != "call" or not kernels.OPS[s.op].residual or s.args[-1] is not None \
+                    or s.attrs["act"] != IDENTITY or self.tensors[z].shape != self.tensors[t].shape \
+                    or len(self.users[node.inputs[i]]) != 1 \
+                    or node.inputs[i] in self.g.outputs or any(t in _ids(a.args) for a in self.steps[k + 1:]):
+                continue
+            s.args = [*s.args[:-1], z]
+            s.attrs = dict(s.attrs, act=node.attrs.get("act", IDENTITY))
+            del self.steps[k]
+            for j in range(k, len(self.steps)):
+                self.producer[self.steps[j].out] = j
+            self._add(s)
+            return t
+        return None
 
     def _channel_slice(self, name, lo, hi, space, proc, block) -> int:
         """Channels [lo, hi) of tensor `name` (N, K, …) as a tensor of its own in `space`."""
@@ -408,7 +440,8 @@ class Executor:
         if s.op == "concat":
             return kernels.lookup(s.op, s.backend), ([view(a) for a in s.args[0]],), dict(s.attrs, out=out)
         args = tuple(view(a) for a in s.args)
-        constant = s.args[1:] and not any(isinstance(a, int) for a in s.args[1:])
+        weights = s.args[1:-1] if kernels.OPS[s.op].residual else s.args[1:]  # a residual is no weight
+        constant = weights and not any(isinstance(a, int) for a in weights)
         bound = kernels.bind(s.op, s.backend, args, dict(s.attrs, out=out), constant)  # views stay put: read once
         if bound:
             return bound, (), {}

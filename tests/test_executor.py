@@ -301,3 +301,50 @@ def test_a_split_over_channels_and_the_concat_of_its_halves_copy_nothing():
         ex = Executor(g, random_plan(g, np.random.default_rng(seed)))
         close(ex.run(feeds), want)
         ex.close()
+
+
+def test_an_add_after_a_conv_folds_into_it():
+    """Residual blocks: conv -> Add(identity) -> Relu and Add(conv, projection conv) fold each add into the conv
+    before it (no add step left; the conv adds the residual before the add's activation), in random CPU+GPU plans
+    with channel splits too. An add that broadcasts, or of a conv output something else also reads, stays a step."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["ar"]),
+             helper.make_node("Conv", ["ar", "w2"], ["b"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["b", "x"], ["s"]), helper.make_node("Relu", ["s"], ["sr"]),
+             helper.make_node("Conv", ["sr", "w3"], ["m"], strides=[2, 2]),
+             helper.make_node("Conv", ["sr", "w4"], ["p"], strides=[2, 2]),
+             helper.make_node("Add", ["m", "p"], ["t"]),
+             helper.make_node("GlobalAveragePool", ["t"], ["gp"]),
+             helper.make_node("Conv", ["t", "w5"], ["u"]), helper.make_node("Add", ["u", "gp"], ["v"]),
+             helper.make_node("Conv", ["v", "w6"], ["q"]), helper.make_node("Add", ["q", "v"], ["y"]),
+             helper.make_node("Relu", ["q"], ["y2"])]
+    inits = [c("w1", rng.standard_normal((16, 16, 3, 3)) * 0.2), c("b1", rng.standard_normal(16)),
+             c("w2", rng.standard_normal((16, 16, 3, 3)) * 0.2), c("w3", rng.standard_normal((24, 16, 1, 1))),
+             c("w4", rng.standard_normal((24, 16, 1, 1))), c("w5", rng.standard_normal((24, 24, 1, 1))),
+             c("w6", rng.standard_normal((24, 24, 1, 1)))]
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "res", [vi("x", 1, [2, 16, 8, 8])], [vi("y", 1, None), vi("y2", 1, None)],
+                              inits)
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    feeds = {"x": rng.standard_normal((2, 16, 8, 8)).astype(np.float32)}
+    want = run_graph(g, feeds, "ref")
+    for backend in [b for b in ("cython", "numba") if kernels.backend_usable(b)[0]]:
+        ex = Executor(g, backend=backend)
+        close(ex.run(feeds), want)
+        calls = [s for s in ex.steps if s.kind == "call"]
+        # folded: b + x (with the Relu after it) and m + p; left: u + gp (broadcast) and q + v (q read twice)
+        assert sum(s.op == "conv2d" and s.args[-1] is not None for s in calls) == 2
+        assert [s.op for s in calls].count("add") == 2
+    gpu = ("opencl",) if kernels.backend_usable("opencl")[0] else ("cython", "numba")
+    split = 0  # folded conv steps computing part of their block's channels (the residual cut likewise)
+    for seed in range(4):
+        ex = Executor(g, random_plan(g, np.random.default_rng(seed), gpu=gpu))
+        close(ex.run(feeds), want)
+        split += sum(s.op == "conv2d" and s.args[-1] is not None and ex.tensors[s.out].shape[1] not in (16, 24)
+                     for s in ex.steps)
+        ex.close()
+    assert split

@@ -283,7 +283,8 @@ class ElementwiseOps:
 
     def op_Add(self, node, a):
         """`add`: numpy broadcasting, activations after it fused; folded on constants, a per-channel constant
-        into the Conv or BatchNormalization before it."""
+        into the Conv or BatchNormalization before it; a residual add (same shapes) of a Conv's output into that
+        conv when run (the executor: `conv2d`'s residual input, added before the activation)."""
         self._binary(node, "Add")
 
     def op_Mul(self, node, a):
