@@ -858,13 +858,13 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
 
 
 cdef void add_residual(float* y, const float* res, Py_ssize_t n, ActC act, int nth) noexcept nogil:
-    # y (n) = act(y + res); nothing when res is NULL
-    cdef Py_ssize_t part, i, lo, hi, parts = cdiv_up(n, 1 << 14)
+    # y (n) = act(y + res), in parts of 16384 floats shared by the threads; nothing when res is NULL
+    cdef Py_ssize_t part, i, lo, hi, size = 1 << 14, parts = cdiv_up(n, size)
     if res == NULL:
         return
     for part in prange(parts, num_threads=nth, schedule='static', use_threads_if=nth > 1 and parts > 1):
-        lo = part << 14
-        hi = min(n, lo + (1 << 14))
+        lo = part * size
+        hi = min(n, lo + size)
         for i in range(lo, hi):
             y[i] = y[i] + res[i]
         affine_act(y + lo, y + lo, hi - lo, 1.0, 0.0, act)

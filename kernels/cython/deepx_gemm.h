@@ -3,9 +3,9 @@
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
    (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
    x86-64, or DEEPX_GEMM=blas): none here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than
-   OpenBLAS's Haswell kernels). Bias, a residual (res: a tensor laid out as c, added where c starts) and clamp are
-   applied in registers, so a conv's output is written once; b's rows may also be read through a table of offsets
-   (deepx_gemm_implicit: a conv's padded input in place). */
+   OpenBLAS's Haswell kernels). Bias, a residual (res: a tensor laid out as c) and clamp are applied in registers,
+   so a conv's output is written once; b's rows may also be read through a table of offsets (deepx_gemm_implicit: a
+   conv's padded input in place). */
 #ifndef DEEPX_GEMM_H
 #define DEEPX_GEMM_H
 #include <stddef.h>
@@ -37,8 +37,8 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
 #define DX_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define DX_ROWS12(X) DX_ROWS6(X) X(6) X(7) X(8) X(9) X(10) X(11)
 
-/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc [+ res: rp, res at cp, on the last k block];
-   rows >= mr, columns >= nr untouched;
+/* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc [+ rp, a residual laid out as c from cp on:
+   deepx_tile gives it on the last k block]; rows >= mr, columns >= nr untouched;
    P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty: then up to 48
    columns, three vectors) */
 __attribute__((target("avx512f,fma"), always_inline))
@@ -284,9 +284,10 @@ static inline void deepx_prefetch_span(const float* p, ptrdiff_t n, int write) {
 }
 
 /* a kc x 48 block of b (rows ldb apart; kc <= DEEPX_AHEAD_K) and an m x 48 block of c (rows ldc apart; and of the
-   residual r, if any: the last k block's), DEEPX_AHEAD columns on, asked for while the tile here computes (rem: columns left from here): a tile of few k steps is over
-   before its own prefetches, 4 rows ahead, come back from memory, and a conv's output is usually cold (measured:
-   MobileNetV3's 16 -> 16 1x1 conv on 112x112 0.19 ms in the model without these, 0.10 with) */
+   residual r, if any: on the last k block), DEEPX_AHEAD columns on, asked for while the tile here computes (rem:
+   columns left from here): a tile of few k steps is over before its own prefetches, 4 rows ahead, come back from
+   memory, and a conv's output is usually cold (measured: MobileNetV3's 16 -> 16 1x1 conv on 112x112 0.19 ms in the
+   model without these, 0.10 with) */
 enum { DEEPX_AHEAD = 4 * 48, DEEPX_AHEAD_K = 64 };
 
 static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, float* c, const float* r, size_t ldc,
@@ -302,8 +303,8 @@ static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, floa
     }
 }
 
-/* c (m,n) = clamp(ap · b + bias [+ res]), b's row kk at b + kk * ldb or (off) b + off[kk]: b's columns in blocks of nc
-   (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place; over each block, a's panels in
+/* c (m,n) = clamp(ap · b + bias [+ res]), b's row kk at b + kk * ldb or (off) b + off[kk]: b's columns in blocks of
+   nc (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place; over each block, a's panels in
    order (a streams from memory, its panel stays in L1). Measured against the whole width at once (and copying blocks
    of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136, k 64 or 256) 168-179 -> 198-220 GFLOP/s,
    its 512 -> 128 on 28x28 168 -> 204, the rest within 3%; SqueezeNet's direct 3x3 convs within noise */
