@@ -145,12 +145,19 @@ def _top_level_names(source: str) -> set:
     return names
 
 
-def prepare(op: str, backend: str, weights) -> Callable:
-    """The kernel for (op, backend) bound to constant `weights` (its tensors after the first) when
-    the backend prepares them once (its `prepare_<op>`), else lookup's; called like lookup's."""
+def weights(op: str, rest) -> tuple:
+    """The weights among an op's tensors after the first (`rest`): all of them but a residual, the runtime tensor
+    an op with `residual` takes last."""
+    rest = tuple(rest)
+    return rest[:len(OPS[op].tensors) - 2] if OPS[op].residual else rest
+
+
+def prepare(op: str, backend: str, rest) -> Callable:
+    """The kernel for (op, backend) bound to its constant weights (`weights` of its tensors after the first,
+    `rest`) when the backend prepares them once (its `prepare_<op>`), else lookup's; called like lookup's."""
     fn = lookup(op, backend)
     prep = getattr(sys.modules[fn.__module__], f"prepare_{op}", None)
-    return prep(*weights) if prep else fn
+    return prep(*weights(op, rest)) if prep else fn
 
 
 def bind(op: str, backend: str, args, attrs: dict, constant: bool) -> Callable | None:

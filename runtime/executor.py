@@ -440,7 +440,7 @@ class Executor:
         if s.op == "concat":
             return kernels.lookup(s.op, s.backend), ([view(a) for a in s.args[0]],), dict(s.attrs, out=out)
         args = tuple(view(a) for a in s.args)
-        weights = s.args[1:-1] if kernels.OPS[s.op].residual else s.args[1:]  # a residual is no weight
+        weights = kernels.weights(s.op, s.args[1:])
         constant = weights and not any(isinstance(a, int) for a in weights)
         bound = kernels.bind(s.op, s.backend, args, dict(s.attrs, out=out), constant)  # views stay put: read once
         if bound:

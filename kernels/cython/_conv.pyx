@@ -891,12 +891,12 @@ cdef class Conv:
         # scratch. The GEMM paths add res in the kernel's registers, Winograd and direct after
         cdef int PQ = self.g.P * self.g.Q
         cdef float* mid
+        cdef ActC first = act if res == NULL else IDENT  # the activation of a pass the residual comes after
         if self.p.n:
-            wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf,
-                       act if res == NULL else IDENT, self.nth)
+            wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf, first, self.nth)
             add_residual(y, res, <Py_ssize_t>(self.K2 if self.w2 != NULL else self.g.K) * PQ, act, self.nth)
         elif self.off.shape[0]:
-            direct_image(x, &self.W, &self.off[0], b, y, &self.g, buf, act if res == NULL else IDENT, self.nth)
+            direct_image(x, &self.W, &self.off[0], b, y, &self.g, buf, first, self.nth)
             add_residual(y, res, <Py_ssize_t>self.g.K * PQ, act, self.nth)
         elif self.w2 == NULL:
             conv_image(x, &self.W, b, y, res, &self.g, buf, self.t, act, self.nth)
@@ -1116,7 +1116,7 @@ def _planned_conv2d_lowrank(plans, x, w1, w2, b, stride, pads, dilation, act, ou
     return conv_images(plans, x, w1, w2, b, None, stride, pads, dilation, 1, act, out)
 
 
-def prepare_conv2d(w, b=None, z=None):
+def prepare_conv2d(w, b=None):
     """conv2d for this constant w (called like conv2d)."""
     return prepared(_planned_conv2d, (w,))
 
