@@ -45,7 +45,7 @@ extensions = [
     Extension(
         "deepx.kernels.cython." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
-        include_dirs=[np.get_include(), "kernels/cython"],  # deepx_gemm.h, deepx_dw.h, deepx_pool.h, deepx_im2col.h
+        include_dirs=[np.get_include(), "kernels/cython"],  # the deepx_*.h headers
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O3"] + openmp + ([f"-march={march}"] if march else []),
         extra_link_args=openmp,

@@ -196,40 +196,62 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
     (48, 36, (13, 17), 3, 1, (1, 0, 2, 1), "relu6"),  # k = 432: two k blocks; 12-row panels; uneven pads
     (5, 13, (20, 37), 5, 1, (2, 1, 0, 3), "silu"),  # 5x5, an activation after the kernel
     (32, 8, (9, 70), (1, 7), 1, (0, 3, 0, 3), "none"),  # a 1x7 window
-    (3, 64, (131, 130), 7, 2, (3, 3, 3, 3), "relu"),  # a 7x7 / 2 stem: 4 phases, blocks of output rows
-    (16, 32, (40, 41), 5, 2, (2, 2, 2, 2), "silu"), (4, 8, (19, 12), 5, 2, (0, 1, 2, 0), "none"),  # odd sizes
+    (1, 64, (131, 130), 7, 2, (3, 3, 3, 3), "relu"),  # a grey 7x7 / 2 stem: 4 phases, blocks of output rows
+    (2, 32, (40, 41), 5, 2, (2, 2, 2, 2), "silu"), (1, 8, (19, 12), 5, 2, (0, 1, 2, 0), "none"),  # odd sizes
     (48, 100, (7, 7), 3, 1, (1, 1, 1, 1), "relu6"),  # 7x7 outputs: 2 threads share the panels, not the columns
 ])
 def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
     """Convs of few input channels at stride 1 or 2 large enough for the Cython kernel's direct path (an implicit GEMM
-    over the input's padded grid, split into 4 phases at stride 2, with the packed GEMM's tiles; else Winograd or
-    im2col), at 1 and 2 threads, on every backend."""
+    over the input's padded grid, split into 4 phases at stride 2, with the packed GEMM's tiles; else Winograd, the
+    channels in lanes or im2col), at 1 and 2 threads, on every backend."""
     _conv_on_every_backend(c, k, hw, window, dict(stride=stride, pads=pads, act=act))
 
 
 @pytest.mark.parametrize("c, k, hw, attrs", [
-    (67, 40, (13, 13), dict(stride=2, pads=(1, 0, 2, 1))),  # 3x3 / 2 im2col rows: masked stride-2 segments, padding
-    (70, 30, (7, 7), dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs: a 1-column tile, k = 630 in blocks of 210
-    (64, 26, (12, 11), dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2))),  # dilated taps: 132 outputs, 4 left over
-    (50, 20, (15, 16), dict(stride=3, pads=(1, 1, 1, 1))),  # stride 3: the scalar rows
+    (7, 40, (13, 13), dict(stride=2, pads=(1, 0, 2, 1))),  # 3x3 / 2 im2col rows: masked stride-2 segments, padding
+    (140, 30, (7, 7), dict(stride=1, pads=(1, 1, 1, 1), groups=2)),  # 49 outputs: a 1-column tile, k = 630 in blocks
+    (64, 26, (12, 11), dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2), groups=2)),  # dilated: 132 outputs, 4 over
+    (6, 20, (15, 16), dict(stride=3, pads=(1, 1, 1, 1))),  # stride 3: the scalar rows
 ])
 def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
-    """3x3 convs of more channels than the direct path takes, at stride 1 to 3, through im2col + the packed GEMM,
-    their output tiles 1 to 4 columns short of a vector, at 1 and 2 threads, on every backend."""
+    """3x3 convs that neither Winograd, the direct path nor the channels in lanes take (two groups, or fewer than 64
+    taps), at stride 1 to 3, through im2col + the packed GEMM, their output tiles 1 to 4 columns short of a vector, at
+    1 and 2 threads, on every backend."""
     _conv_on_every_backend(c, k, hw, 3, dict(attrs, act="relu"))
+
+
+@pytest.mark.parametrize("c, k, hw, window, attrs", [
+    (3, 64, (131, 130), 7, dict(stride=2, pads=(3, 3, 3, 3))),  # a 7x7 / 2 stem: a padded copy, 2 passes of rows
+    (67, 40, (13, 13), 3, dict(stride=2, pads=(1, 0, 2, 1))),  # 40 channels: a block of 3 vectors, the last masked
+    (16, 100, (40, 41), 5, dict(stride=2, pads=(2, 2, 2, 2), act="silu")),  # 2 blocks, the activation in a pass after
+    (130, 70, (15, 16), 3, dict(stride=3, pads=(1, 1, 1, 1), residual=True)),  # 1170 taps: 2 passes; a residual
+    (40, 20, (15, 15), 3, dict(stride=2, pads=(0, 0, 0, 0), residual=True)),  # windows inside x: read in place
+    (70, 30, (7, 7), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs (stride 1, too few for Winograd)
+    (64, 26, (12, 11), 3, dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2))),  # dilated taps
+    (9, 17, (20, 23), (3, 5), dict(stride=(2, 1), pads=(1, 2, 0, 2), act="relu6")),  # uneven window and strides
+])
+def test_lanes_conv_past_the_kernel_cases(c, k, hw, window, attrs):
+    """Convs the Cython kernel runs with the output channels in the vector lanes (strided, or stride-1 ones Winograd
+    and the direct path do not take; 64 taps or more): tiles of 6 output pixels across rows, channels past a vector,
+    several passes over the taps, a residual and activations, at 1 and 2 threads, on every backend."""
+    _conv_on_every_backend(c, k, hw, window, dict(attrs, act=attrs.get("act", "relu")))
 
 
 def _conv_on_every_backend(c, k, hw, window, attrs):
     rng = np.random.default_rng(0)
     r, s = (window, window) if np.isscalar(window) else window
+    attrs = dict(attrs)
     x = rng.standard_normal((1, c, *hw), dtype=np.float32)
-    w, b = rng.standard_normal((k, c, r, s), dtype=np.float32), rng.standard_normal(k, dtype=np.float32)
-    ref = kernels.run("conv2d", "ref", x, w, b, **attrs)
+    w = rng.standard_normal((k, c // attrs.get("groups", 1), r, s), dtype=np.float32)
+    b = rng.standard_normal(k, dtype=np.float32)
+    ref = kernels.run("conv2d", "ref", x, w, b, **{n: v for n, v in attrs.items() if n != "residual"})
+    z = rng.standard_normal(ref.shape, dtype=np.float32) if attrs.pop("residual", False) else None
+    ref = kernels.run("conv2d", "ref", x, w, b, z, **attrs)
     try:
         for threads in (1, 2):
             kernels.set_threads(threads)
             for backend in [b for b in BACKENDS if b != "ref" and kernels.backend_usable(b)[0]]:
-                assert_close(kernels.run("conv2d", backend, x, w, b, **attrs), ref)
+                assert_close(kernels.run("conv2d", backend, x, w, b, z, **attrs), ref)
     finally:
         kernels.set_threads(0)
 

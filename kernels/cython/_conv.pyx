@@ -1,8 +1,9 @@
-"""2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, im2col over tiles of output
-pixels + GEMM for the others (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512,
-else BLAS), depthwise convs by deepx_dw.h's AVX-512 rows (else direct loops), and the low-rank variants
-(channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one; the
-transposed conv as GEMM + col2im over tiles of input rows.
+"""2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, with AVX-512 the output channels in the
+vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
+for the rest (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512, else BLAS), depthwise convs
+by deepx_dw.h's AVX-512 rows (else direct loops), and the low-rank variants (channel decomposition, Tucker-2)
+chained in one call, their last 1x1 stage fused into the Winograd one; the transposed conv as GEMM + col2im over
+tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
@@ -27,6 +28,16 @@ cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
     void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n, int rows,
                            int s) noexcept nogil
+
+cdef extern from "deepx_bcast.h":
+    enum:
+        DEEPX_BC_K
+        DEEPX_BC_PIX
+    size_t deepx_bc_floats(int K, int T) noexcept nogil
+    void deepx_bc_pack(int K, int T, const float* w, float* wp) noexcept nogil
+    void deepx_bc_item(int K, int T, const float* wp, const float* x, const int* toff, const int* po, int j0, int n,
+                       int k0, float* y, const float* res, size_t PQ, const float* bias, int clip, float lo, float hi,
+                       float* buf) noexcept nogil
 
 cdef extern from "deepx_dw.h":
     int deepx_dw_has(int K, int s) noexcept nogil
@@ -740,9 +751,8 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
 cdef enum:
     # measured against Winograd and im2col (AMD EPYC, 1 and 2 threads): 3x3 / 1 convs of 16-48 input channels
     # 1.1-1.6x faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on
-    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x. 3x3 / 2 convs stay on im2col: alone those of 32-512 channels
-    # ran 1.0-1.6x faster, but whole models did not (two executors in one process, ORT in the same turns: 1.01x the
-    # time on YOLOv8n, 1.04-1.06x on ResNet50, 1 and 2 threads), 3->32 on 224x224 0.8x alone
+    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x against im2col, but deepx_bcast.h's lanes take those of 64
+    # taps or more (ResNet50's): stride 2 here is a window of 25 taps or more on one or two channels
     DIRECT_MAX_C = 48  # stride 1: input channels up to this
     DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
     DIRECT_X_FLOATS = 1 << 19  # stride 2 (windows of 25 taps or more): the input's grid up to this
@@ -857,6 +867,79 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
         p0 = p1
 
 
+# Convs with the output channels in the vector lanes (deepx_bcast.h), for strided convs and the stride-1 ones that
+# neither Winograd nor the direct path takes: each input value broadcast to 16 channels, read from a zero-padded copy
+# of the input (or in place), so a stride costs nothing: no im2col matrix, no grid of phases. Measured (AMD EPYC Zen
+# 5, two executors of one model in one process, 1 / 2 threads): ResNet50 1.8% / 3.5% faster (its 3x3/2 convs
+# 0.3-0.7 ms each at 1 thread, the 7x7/2 stem 0.17 ms), DenseNet121 0 / 4.4%, AlexNet 1.1% / 2.8%; with the stride-1
+# convs too, Inception v2 1.9% / 1.6%, SqueezeNet 1.0% / 3.2% more (its 3x3 convs on 13x13)
+
+cdef enum:
+    # fewer taps (C*R*S) stay on im2col: the tiles' way out (stores, transposes) weighs on too few FMAs (measured in
+    # models: MobileNetV2's 3 -> 32 3x3/2 stem 0.39 ms against 0.35, SqueezeNet's 3 -> 64 0.67 against 0.52)
+    BCAST_MIN_TAPS = 64
+
+
+cdef inline bint bcast_in_place(const Geom* g) noexcept nogil:
+    # no window reaches past x (no padding at the top and left, none read at the bottom and right): read x in place
+    return (g.pt == 0 and g.pl == 0 and (g.P - 1) * g.sh + (g.R - 1) * g.dh < g.H
+            and (g.Q - 1) * g.sw + (g.S - 1) * g.dw < g.W)
+
+
+cdef inline int bcast_hp(const Geom* g) noexcept nogil:
+    # rows of the input as read: x's, or the padded copy's (what the windows reach, and all of x below the top padding)
+    return g.H if bcast_in_place(g) else max((g.P - 1) * g.sh + (g.R - 1) * g.dh + 1, g.H + g.pt)
+
+
+cdef inline int bcast_wp(const Geom* g) noexcept nogil:
+    return g.W if bcast_in_place(g) else max((g.Q - 1) * g.sw + (g.S - 1) * g.dw + 1, g.W + g.pl)
+
+
+cdef Py_ssize_t bcast_xfloats(const Geom* g) noexcept nogil:
+    return 0 if bcast_in_place(g) else <Py_ssize_t>g.C * bcast_hp(g) * bcast_wp(g)
+
+
+cdef Py_ssize_t bcast_floats(const Geom* g, int nth) noexcept nogil:
+    # scratch of bcast_image: the padded input (if any), then each thread's tile buffer (DEEPX_BC_PIX x DEEPX_BC_K)
+    return bcast_xfloats(g) + <Py_ssize_t>nth * DEEPX_BC_PIX * DEEPX_BC_K
+
+
+cdef bint bcast_fits(const Geom* g) noexcept nogil:
+    # a conv the kernel takes: AVX-512, one group, a window of more than one tap, enough taps
+    return (deepx_gemm_isa() != 0 and g.groups == 1 and g.R * g.S > 1 and g.C * g.R * g.S >= BCAST_MIN_TAPS)
+
+
+cdef tuple bcast_offsets(const Geom* g):
+    # toff (C*R*S): tap (c, r, s)'s offset in the padded input; po (P*Q): output pixel (p, q)'s window's corner
+    cdef Py_ssize_t Hp = bcast_hp(g), Wp = bcast_wp(g)
+    c, r, s = np.meshgrid(np.arange(g.C), np.arange(g.R), np.arange(g.S), indexing="ij")
+    p, q = np.meshgrid(np.arange(g.P), np.arange(g.Q), indexing="ij")
+    return ((c * Hp * Wp + r * g.dh * Wp + s * g.dw).ravel().astype(np.intc),
+            (p * g.sh * Wp + q * g.sw).ravel().astype(np.intc))
+
+
+cdef void bcast_image(const float* x, const float* wp, const int* toff, const int* po, const float* b, float* y,
+                      const float* res, const Geom* g, float* buf, ActC act, int nth) noexcept nogil:
+    # x (C,H,W) * w (K,C,R,S) (wp: packed by deepx_bc_pack) + b [+ res] -> y (K,P,Q): x read in place or padded
+    # into buf, then items of DEEPX_BC_PIX output pixels by DEEPX_BC_K channels shared by the threads; an activation
+    # other than a clamp in a pass after
+    cdef int Hp = bcast_hp(g), Wp = bcast_wp(g), PQ = g.P * g.Q, T = g.C * g.R * g.S
+    cdef int nk = cdiv_up(g.K, DEEPX_BC_K), items = cdiv_up(PQ, DEEPX_BC_PIX) * nk, it, j0, c, k
+    cdef float* tiles = buf + bcast_xfloats(g)
+    cdef const float* xp = x if bcast_in_place(g) else buf
+    cdef bint clip = act.kind == CLIP
+    if xp == buf:
+        for c in prange(g.C, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+            pad_plane(x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, g.pt, g.pl, buf + <Py_ssize_t>c * Hp * Wp, Hp, Wp)
+    for it in prange(items, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):
+        j0 = it // nk * DEEPX_BC_PIX
+        deepx_bc_item(g.K, T, wp, xp, toff, po, j0, min(DEEPX_BC_PIX, PQ - j0), it % nk * DEEPX_BC_K, y, res, PQ,
+                      b, clip, act.lo, act.hi, tiles + <Py_ssize_t>threadid() * DEEPX_BC_PIX * DEEPX_BC_K)
+    if not clip and act.kind != NONE:
+        for k in prange(g.K, num_threads=nth, schedule='static', use_threads_if=nth > 1):
+            affine_act(y + <Py_ssize_t>k * PQ, y + <Py_ssize_t>k * PQ, PQ, 1.0, 0.0, act)
+
+
 cdef void add_residual(float* y, const float* res, Py_ssize_t n, ActC act, int nth) noexcept nogil:
     # y (n) = act(y + res), in parts of 16384 floats shared by the threads; nothing when res is NULL
     cdef Py_ssize_t part, i, lo, hi, size = 1 << 14, parts = cdiv_up(n, size)
@@ -880,9 +963,12 @@ cdef class Conv:
     cdef const float[:, :, :, ::1] w, w2v
     cdef const float* w2  # w2v's data, NULL without a 1x1 stage
     cdef float[::1] u  # Winograd: u (16,K,C), matrices p.su apart (packed when p.level)
-    cdef float[::1] packed  # im2col: the weights packed for the GEMM kernel (when the CPU has one)
+    cdef float[::1] packed  # im2col and direct: the weights packed for the GEMM kernel (when the CPU has one); bcast:
+                            # by deepx_bc_pack
     cdef Weights W
     cdef int[::1] off  # direct: each weight's tap in the input's grid (direct_offsets); empty otherwise
+    cdef int[::1] toff, po  # bcast: the taps' and output pixels' offsets in the padded input (bcast_offsets)
+    cdef bint bc
     cdef Py_ssize_t floats  # scratch: Winograd blocks, the direct grids, or column tiles [+ the 1x1 stage's input]
 
     cdef void image(self, const float* x, const float* b, float* y, const float* res, ActC act,
@@ -895,6 +981,8 @@ cdef class Conv:
         if self.p.n:
             wino_image(x, &self.u[0], self.w2, self.K2, b, y, &self.g, &self.p, buf, first, self.nth)
             add_residual(y, res, <Py_ssize_t>(self.K2 if self.w2 != NULL else self.g.K) * PQ, act, self.nth)
+        elif self.bc:
+            bcast_image(x, &self.packed[0], &self.toff[0], &self.po[0], b, y, res, &self.g, buf, act, self.nth)
         elif self.off.shape[0]:
             direct_image(x, &self.W, &self.off[0], b, y, &self.g, buf, first, self.nth)
             add_residual(y, res, <Py_ssize_t>self.g.K * PQ, act, self.nth)
@@ -912,10 +1000,12 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     """Plan a conv stage of geometry g, weights w and optional 1x1 weights w2 (K2,K,1,1) on nth
     threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
-    cdef bint direct = w2 is None and direct_pays(&g)
-    c.g, c.w, c.nth = g, w, nth
-    if not direct:  # else c.p stays zero: no Winograd
+    cdef bint bc = w2 is None and bcast_fits(&g) and (g.sh > 1 or g.sw > 1)
+    cdef bint direct = w2 is None and not bc and direct_pays(&g)
+    if not direct and not bc:  # else c.p stays zero: no Winograd
         c.p = wino_plan(&g, w2 is not None, nth)
+        bc = not c.p.n and w2 is None and bcast_fits(&g)  # what im2col would take at stride 1
+    c.g, c.w, c.nth, c.bc = g, w, nth, bc
     c.w2v, c.w2, c.K2 = w2, NULL, 0
     if w2 is not None:
         c.w2, c.K2 = &w2[0, 0, 0, 0], w2.shape[0]
@@ -932,6 +1022,12 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
             for e in range(16 if c.p.level else 0):
                 deepx_pack_a(c.p.level, g.K, g.C, &u[0] + e * <Py_ssize_t>g.K * g.C, g.C,
                              &c.u[0] + e * c.p.su)
+    elif bc:
+        c.toff, c.po = bcast_offsets(&g)
+        c.floats = bcast_floats(&g, nth)
+        c.packed = np.empty(deepx_bc_floats(g.K, g.C * g.R * g.S), np.float32)
+        with nogil:
+            deepx_bc_pack(g.K, g.C * g.R * g.S, &w[0, 0, 0, 0], &c.packed[0])
     elif direct:
         c.off = direct_offsets(&g)
         c.floats = direct_floats(&g)

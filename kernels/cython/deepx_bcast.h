@@ -1,0 +1,165 @@
+/* A conv with its output channels in the vector lanes (AVX-512): 16 channels a vector, each input value broadcast
+   to them, so a stride costs nothing (no im2col matrix, no grid of phases): tiles of 4 vectors (64 channels) by 6
+   output pixels, the pixels counted over the whole output plane (a tile may span two output rows), summed over every
+   tap (c, r, s) in registers, then turned back to rows of pixels per channel by 16 x 16 transposes, with the bias,
+   a residual and a clamp added on the way out. The input is read through a zero-padded copy (the caller's). */
+#ifndef DEEPX_BCAST_H
+#define DEEPX_BCAST_H
+#include "deepx_gemm.h"
+
+/* channels a block, pixels a tile, pixels an item, taps a pass (their weights, 256 KB, stay in L2 over an item) */
+enum { DEEPX_BC_K = 64, DEEPX_BC_J = 6, DEEPX_BC_PIX = 96, DEEPX_BC_T = 1024 };
+
+/* floats of the packed weights: blocks of 64 channels (the last zero-padded), each (taps, 64) */
+static inline size_t deepx_bc_floats(int K, int T) { return (size_t)((K + DEEPX_BC_K - 1) / DEEPX_BC_K) * T * DEEPX_BC_K; }
+
+/* w (K, T) (T = C*R*S taps) -> wp (deepx_bc_floats) */
+static inline void deepx_bc_pack(int K, int T, const float* w, float* wp) {
+    for (int k0 = 0; k0 < K; k0 += DEEPX_BC_K)
+        for (int t = 0; t < T; t++)
+            for (int l = 0; l < DEEPX_BC_K; l++)
+                *wp++ = k0 + l < K ? w[(size_t)(k0 + l) * T + t] : 0.0f;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* buf + j * 64 (j < J, 16 lanes a vector, KV vectors) (+)= Σ_t wp[t] · x[toff[t] + po[j]] (=: first, else +=): J
+   pixels (their offsets po in the padded input) of KV vectors of channels; KV and J constants where inlined (no code
+   for what they lack) */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void deepx_bc_tile(int T, const float* wp, const float* x, const int* toff, const int* po, float* buf,
+                                 int first, const int KV, const int J) {
+#define DX_BC_ROW(j)                                                                \
+    __m512 a##j##0 = _mm512_setzero_ps(), a##j##1 = a##j##0, a##j##2 = a##j##0, a##j##3 = a##j##0; \
+    if (j < J && !first) {                                                          \
+        a##j##0 = _mm512_loadu_ps(buf + j * DEEPX_BC_K);                            \
+        if (KV > 1) a##j##1 = _mm512_loadu_ps(buf + j * DEEPX_BC_K + 16);           \
+        if (KV > 2) a##j##2 = _mm512_loadu_ps(buf + j * DEEPX_BC_K + 32);           \
+        if (KV > 3) a##j##3 = _mm512_loadu_ps(buf + j * DEEPX_BC_K + 48);           \
+    }
+    DX_BC_ROW(0) DX_BC_ROW(1) DX_BC_ROW(2) DX_BC_ROW(3) DX_BC_ROW(4) DX_BC_ROW(5)
+    const float* x0 = x + po[0];
+    const float *x1 = x + po[J > 1], *x2 = x + po[J > 2 ? 2 : 0], *x3 = x + po[J > 3 ? 3 : 0];
+    const float *x4 = x + po[J > 4 ? 4 : 0], *x5 = x + po[J > 5 ? 5 : 0];
+    for (int t = 0; t < T; t++, wp += DEEPX_BC_K) {
+        int o = toff[t];
+        __m512 w0 = _mm512_loadu_ps(wp), w1 = w0, w2 = w0, w3 = w0;
+        if (KV > 1) w1 = _mm512_loadu_ps(wp + 16);
+        if (KV > 2) w2 = _mm512_loadu_ps(wp + 32);
+        if (KV > 3) w3 = _mm512_loadu_ps(wp + 48);
+#define DX_BC_FMA(j)                                                                \
+        if (j < J) {                                                                \
+            __m512 v = _mm512_set1_ps(x##j[o]);                                     \
+            a##j##0 = _mm512_fmadd_ps(w0, v, a##j##0);                              \
+            if (KV > 1) a##j##1 = _mm512_fmadd_ps(w1, v, a##j##1);                  \
+            if (KV > 2) a##j##2 = _mm512_fmadd_ps(w2, v, a##j##2);                  \
+            if (KV > 3) a##j##3 = _mm512_fmadd_ps(w3, v, a##j##3);                  \
+        }
+        DX_BC_FMA(0) DX_BC_FMA(1) DX_BC_FMA(2) DX_BC_FMA(3) DX_BC_FMA(4) DX_BC_FMA(5)
+    }
+#define DX_BC_STORE(j)                                                              \
+    if (j < J) {                                                                    \
+        _mm512_storeu_ps(buf + j * DEEPX_BC_K, a##j##0);                            \
+        if (KV > 1) _mm512_storeu_ps(buf + j * DEEPX_BC_K + 16, a##j##1);           \
+        if (KV > 2) _mm512_storeu_ps(buf + j * DEEPX_BC_K + 32, a##j##2);           \
+        if (KV > 3) _mm512_storeu_ps(buf + j * DEEPX_BC_K + 48, a##j##3);           \
+    }
+    DX_BC_STORE(0) DX_BC_STORE(1) DX_BC_STORE(2) DX_BC_STORE(3) DX_BC_STORE(4) DX_BC_STORE(5)
+#undef DX_BC_ROW
+#undef DX_BC_FMA
+#undef DX_BC_STORE
+}
+
+/* the tile for any KV (1-4) and J (1-6), each pair compiled on its own; not inlined, so that its 29 vectors get
+   registers of their own (inlined into deepx_bc_item, gcc 12 kept two weights on the stack: 1.5 ms for ResNet50's
+   128 -> 128 3x3/2 instead of 1.1) */
+__attribute__((target("avx512f,fma"), noinline))
+static void deepx_bc_any(int T, const float* wp, const float* x, const int* toff, const int* po, float* buf, int first,
+                         int KV, int J) {
+#define DX_BC_J(kv)                                                                 \
+    switch (J) {                                                                    \
+    case 6: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 6); return;                  \
+    case 5: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 5); return;                  \
+    case 4: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 4); return;                  \
+    case 3: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 3); return;                  \
+    case 2: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 2); return;                  \
+    default: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 1); return;                 \
+    }
+    switch (KV) {
+    case 4: DX_BC_J(4)
+    case 3: DX_BC_J(3)
+    case 2: DX_BC_J(2)
+    default: DX_BC_J(1)
+    }
+#undef DX_BC_J
+}
+
+/* r[i] (16 pixels' 16 channels) -> r[l] (channel l's 16 pixels) */
+__attribute__((target("avx512f"), always_inline))
+static inline void deepx_transpose16(__m512* r) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+#endif
+
+/* pixels j0 .. j0 + n (n <= 96) of the output plane (P*Q of them, pixel j's inputs at x + po[j] + toff[t]) and
+   channels k0 .. k0 + 64 (< K): y[k, j] = clamp(Σ + bias[k] + res[k, j]) (bias, res NULL: none; clip: clamp to
+   [lo, hi]); buf: 96 x 64 floats of the caller's */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,fma")))
+#endif
+static void deepx_bc_item(int K, int T, const float* wp, const float* x, const int* toff, const int* po, int j0, int n,
+                          int k0, float* y, const float* res, size_t PQ, const float* bias, int clip, float lo,
+                          float hi, float* buf) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    int kv = (K - k0 + 15) / 16 < 4 ? (K - k0 + 15) / 16 : 4;
+    int ts = (T + (T + DEEPX_BC_T - 1) / DEEPX_BC_T - 1) / ((T + DEEPX_BC_T - 1) / DEEPX_BC_T);  /* even passes */
+    wp += (size_t)k0 * T;
+    for (int t0 = 0; t0 < T; t0 += ts)
+        for (int j = 0; j < n; j += DEEPX_BC_J)
+            deepx_bc_any(T - t0 < ts ? T - t0 : ts, wp + (size_t)t0 * DEEPX_BC_K, x, toff + t0, po + j0 + j,
+                         buf + (size_t)j * DEEPX_BC_K, t0 == 0, kv, n - j < DEEPX_BC_J ? n - j : DEEPX_BC_J);
+    __m512 vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
+    for (int v = 0; v < kv; v++)
+        for (int j = 0; j < n; j += 16) {
+            __m512 r[16];
+            __mmask16 m = deepx_lanes(0, n - j);
+            for (int i = 0; i < 16; i++)  /* rows past n: whatever buf holds, in lanes not stored */
+                r[i] = _mm512_loadu_ps(buf + (size_t)(j + i) * DEEPX_BC_K + v * 16);
+            deepx_transpose16(r);
+            for (int l = 0; l < 16 && k0 + v * 16 + l < K; l++) {
+                size_t k = (size_t)k0 + v * 16 + l;
+                __m512 o = r[l];
+                if (bias)
+                    o = _mm512_add_ps(o, _mm512_set1_ps(bias[k]));
+                if (res)
+                    o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, res + k * PQ + j0 + j));
+                if (clip)
+                    o = _mm512_min_ps(vh, _mm512_max_ps(vl, o));
+                _mm512_mask_storeu_ps(y + k * PQ + j0 + j, m, o);
+            }
+        }
+#endif
+}
+#endif
