@@ -192,13 +192,13 @@ def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
 
 
 @pytest.mark.parametrize("c, k, hw, window, stride, pads, act", [
-    (16, 64, (55, 55), 3, 1, (1, 1, 1, 1), "relu"),  # SqueezeNet's expand: 8-row panels, 48-wide tiles
+    (16, 40, (55, 55), 3, 1, (1, 1, 1, 1), "relu"),  # 8-row panels, 48-wide tiles (64 channels: the lanes)
     (48, 36, (13, 17), 3, 1, (1, 0, 2, 1), "relu6"),  # k = 432: two k blocks; 12-row panels; uneven pads
     (5, 13, (20, 37), 5, 1, (2, 1, 0, 3), "silu"),  # 5x5, an activation after the kernel
     (32, 8, (9, 70), (1, 7), 1, (0, 3, 0, 3), "none"),  # a 1x7 window
     (1, 64, (131, 130), 7, 2, (3, 3, 3, 3), "relu"),  # a grey 7x7 / 2 stem: 4 phases, blocks of output rows
     (2, 32, (40, 41), 5, 2, (2, 2, 2, 2), "silu"), (1, 8, (19, 12), 5, 2, (0, 1, 2, 0), "none"),  # odd sizes
-    (48, 100, (7, 7), 3, 1, (1, 1, 1, 1), "relu6"),  # 7x7 outputs: 2 threads share the panels, not the columns
+    (48, 60, (7, 7), 3, 1, (1, 1, 1, 1), "relu6"),  # 7x7 outputs: 2 threads share the panels, not the columns
 ])
 def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
     """Convs of few input channels at stride 1 or 2 large enough for the Cython kernel's direct path (an implicit GEMM
@@ -227,6 +227,7 @@ def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
     (130, 70, (15, 16), 3, dict(stride=3, pads=(1, 1, 1, 1), residual=True)),  # 1170 taps: 2 passes; a residual
     (40, 20, (15, 15), 3, dict(stride=2, pads=(0, 0, 0, 0), residual=True)),  # windows inside x: read in place
     (70, 30, (7, 7), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs (stride 1, too few for Winograd)
+    (16, 64, (55, 55), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # SqueezeNet's expand: over the direct path
     (64, 26, (12, 11), 3, dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2))),  # dilated taps
     (9, 17, (20, 23), (3, 5), dict(stride=(2, 1), pads=(1, 2, 0, 2), act="relu6")),  # uneven window and strides
 ])

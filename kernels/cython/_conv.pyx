@@ -751,8 +751,9 @@ cdef void wino_image(const float* x, const float* u, const float* w2, int K2, co
 cdef enum:
     # measured against Winograd and im2col (AMD EPYC, 1 and 2 threads): 3x3 / 1 convs of 16-48 input channels
     # 1.1-1.6x faster while the scratch stays in L2, slower with 64 channels on 28x28 or more or past L2 (32->64 on
-    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x against im2col, but deepx_bcast.h's lanes take those of 64
-    # taps or more (ResNet50's): stride 2 here is a window of 25 taps or more on one or two channels
+    # 80x80: 0.8x); at stride 2 the 7x7 stems 1.17x against im2col. deepx_bcast.h's lanes now take those of 64
+    # output channels or more, and at stride 2 those of 64 taps or more (ResNet50's stem): stride 2 here is a window
+    # of 25 taps or more on one or two channels
     DIRECT_MAX_C = 48  # stride 1: input channels up to this
     DIRECT_FLOATS = 1 << 18  # stride 1: scratch up to this
     DIRECT_X_FLOATS = 1 << 19  # stride 2 (windows of 25 taps or more): the input's grid up to this
@@ -867,12 +868,15 @@ cdef void direct_image(const float* x, const Weights* W, const int* off, const f
         p0 = p1
 
 
-# Convs with the output channels in the vector lanes (deepx_bcast.h), for strided convs and the stride-1 ones that
-# neither Winograd nor the direct path takes: each input value broadcast to 16 channels, read from a zero-padded copy
-# of the input (or in place), so a stride costs nothing: no im2col matrix, no grid of phases. Measured (AMD EPYC Zen
-# 5, two executors of one model in one process, 1 / 2 threads): ResNet50 1.8% / 3.5% faster (its 3x3/2 convs
-# 0.3-0.7 ms each at 1 thread, the 7x7/2 stem 0.17 ms), DenseNet121 0 / 4.4%, AlexNet 1.1% / 2.8%; with the stride-1
-# convs too, Inception v2 1.9% / 1.6%, SqueezeNet 1.0% / 3.2% more (its 3x3 convs on 13x13)
+# Convs with the output channels in the vector lanes (deepx_bcast.h), for strided convs, the stride-1 ones of 64
+# output channels or more that the direct path would take, and those Winograd does not take: each input value
+# broadcast to 16 channels, read from a zero-padded copy of the input (or in place), so a stride costs nothing: no
+# im2col matrix, no grid of phases. Measured (AMD EPYC Zen 5, two executors of one model in one process, 1 / 2
+# threads): ResNet50 1.8% / 3.5% faster (its 3x3/2 convs 0.3-0.7 ms each at 1 thread, the 7x7/2 stem 0.17 ms),
+# DenseNet121 0 / 4.4%, AlexNet 1.1% / 2.8%; the stride-1 convs Winograd does not take, Inception v2 1.9% / 1.6%,
+# SqueezeNet 1.0% / 3.2% more (its 3x3 convs on 13x13); those over the direct path, SqueezeNet 3.0% / 3.4%,
+# Inception v1 1.3% / 4.4% more (with fewer output channels the direct path stays: YOLOv8n's 16 -> 16 3x3 on 80x80
+# 0.35 ms against 0.53)
 
 cdef enum:
     # fewer taps (C*R*S) stay on im2col: the tiles' way out (stores, transposes) weighs on too few FMAs (measured in
@@ -1000,7 +1004,7 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     """Plan a conv stage of geometry g, weights w and optional 1x1 weights w2 (K2,K,1,1) on nth
     threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
-    cdef bint bc = w2 is None and bcast_fits(&g) and (g.sh > 1 or g.sw > 1)
+    cdef bint bc = w2 is None and bcast_fits(&g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(&g))
     cdef bint direct = w2 is None and not bc and direct_pays(&g)
     if not direct and not bc:  # else c.p stays zero: no Winograd
         c.p = wino_plan(&g, w2 is not None, nth)

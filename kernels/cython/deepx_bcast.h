@@ -11,7 +11,9 @@
 enum { DEEPX_BC_K = 64, DEEPX_BC_J = 6, DEEPX_BC_PIX = 96, DEEPX_BC_T = 1024 };
 
 /* floats of the packed weights: blocks of 64 channels (the last zero-padded), each (taps, 64) */
-static inline size_t deepx_bc_floats(int K, int T) { return (size_t)((K + DEEPX_BC_K - 1) / DEEPX_BC_K) * T * DEEPX_BC_K; }
+static inline size_t deepx_bc_floats(int K, int T) {
+    return (size_t)((K + DEEPX_BC_K - 1) / DEEPX_BC_K) * T * DEEPX_BC_K;
+}
 
 /* w (K, T) (T = C*R*S taps) -> wp (deepx_bc_floats) */
 static inline void deepx_bc_pack(int K, int T, const float* w, float* wp) {
