@@ -958,8 +958,8 @@ cdef void add_residual(float* y, const float* res, Py_ssize_t n, ActC act, int n
 
 
 cdef class Conv:
-    """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd, direct or im2col
-    tiles) and the Winograd weights; its scratch (`floats` of it) is the calling thread's."""
+    """A k x k conv stage, optionally followed by a 1x1 one: geometry, plan (Winograd, channels in lanes, direct
+    or im2col tiles) and the Winograd weights; its scratch (`floats` of it) is the calling thread's."""
     cdef Geom g
     cdef Tiling t
     cdef Wino p
@@ -971,9 +971,10 @@ cdef class Conv:
                             # by deepx_bc_pack
     cdef Weights W
     cdef int[::1] off  # direct: each weight's tap in the input's grid (direct_offsets); empty otherwise
-    cdef int[::1] toff, po  # bcast: the taps' and output pixels' offsets in the padded input (bcast_offsets)
-    cdef bint bc
-    cdef Py_ssize_t floats  # scratch: Winograd blocks, the direct grids, or column tiles [+ the 1x1 stage's input]
+    cdef int[::1] toff, po  # bcast: the taps' and output pixels' offsets in the input as read (bcast_offsets)
+    cdef bint bc  # the channels in lanes (deepx_bcast.h)
+    cdef Py_ssize_t floats  # scratch: Winograd blocks, the lanes' padded input and tiles, the direct grids, or column
+                            # tiles [+ the 1x1 stage's input]
 
     cdef void image(self, const float* x, const float* b, float* y, const float* res, ActC act,
                     float* buf) noexcept nogil:

@@ -2,7 +2,8 @@
    to them, so a stride costs nothing (no im2col matrix, no grid of phases): tiles of 4 vectors (64 channels) by 6
    output pixels, the pixels counted over the whole output plane (a tile may span two output rows), summed over every
    tap (c, r, s) in registers, then turned back to rows of pixels per channel by 16 x 16 transposes, with the bias,
-   a residual and a clamp added on the way out. The input is read through a zero-padded copy (the caller's). */
+   a residual and a clamp added on the way out. The input is read in place or through a zero-padded copy (the
+   caller's). */
 #ifndef DEEPX_BCAST_H
 #define DEEPX_BCAST_H
 #include "deepx_gemm.h"
@@ -79,12 +80,12 @@ static void deepx_bc_any(int T, const float* wp, const float* x, const int* toff
                          int KV, int J) {
 #define DX_BC_J(kv)                                                                 \
     switch (J) {                                                                    \
-    case 6: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 6); return;                  \
-    case 5: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 5); return;                  \
-    case 4: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 4); return;                  \
-    case 3: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 3); return;                  \
-    case 2: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 2); return;                  \
-    default: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 1); return;                 \
+    case 6: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 6); return;           \
+    case 5: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 5); return;           \
+    case 4: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 4); return;           \
+    case 3: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 3); return;           \
+    case 2: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 2); return;           \
+    default: deepx_bc_tile(T, wp, x, toff, po, buf, first, kv, 1); return;          \
     }
     switch (KV) {
     case 4: DX_BC_J(4)
@@ -136,7 +137,7 @@ static void deepx_bc_item(int K, int T, const float* wp, const float* x, const i
                           float hi, float* buf) {
 #if defined(__x86_64__) && defined(__GNUC__)
     int kv = (K - k0 + 15) / 16 < 4 ? (K - k0 + 15) / 16 : 4;
-    int ts = (T + (T + DEEPX_BC_T - 1) / DEEPX_BC_T - 1) / ((T + DEEPX_BC_T - 1) / DEEPX_BC_T);  /* even passes */
+    int passes = (T + DEEPX_BC_T - 1) / DEEPX_BC_T, ts = (T + passes - 1) / passes;  /* passes as even as can be */
     wp += (size_t)k0 * T;
     for (int t0 = 0; t0 < T; t0 += ts)
         for (int j = 0; j < n; j += DEEPX_BC_J)
