@@ -979,7 +979,7 @@ cdef class Conv:
     cdef void image(self, const float* x, const float* b, float* y, const float* res, ActC act,
                     float* buf) noexcept nogil:
         # x (C,H,W) * w (K,C/g,R,S) [then w2 (K2,K) ·] + b [+ res, laid out as y] -> y (K or K2,P,Q); buf:
-        # scratch. The GEMM paths add res in the kernel's registers, Winograd and direct after
+        # scratch. The GEMM and lanes paths add res in their kernels' registers, Winograd and direct after
         cdef int PQ = self.g.P * self.g.Q
         cdef float* mid
         cdef ActC first = act if res == NULL else IDENT  # the activation of a pass the residual comes after
