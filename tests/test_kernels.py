@@ -181,7 +181,7 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
 ])
 def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
     """Depthwise convs large enough for each of the Cython kernel's paths (with AVX-512 every one is deepx_dw.h's:
-    vectors of 16 outputs, masked at the plane's edges), on every backend."""
+    vectors of 16 outputs, masked at the plane's edges, or on small planes 16 channels a vector), on every backend."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, c, *hw), dtype=np.float32)
     w, b = rng.standard_normal((c, 1, k, k), dtype=np.float32), rng.standard_normal(c, dtype=np.float32)
@@ -257,6 +257,18 @@ def _conv_on_every_backend(c, k, hw, window, attrs):
                 assert_close(kernels.run("conv2d", backend, x, w, b, z, **attrs), ref)
     finally:
         kernels.set_threads(0)
+
+
+@pytest.mark.parametrize("c, hw, window, stride, pads, act", [
+    (40, (7, 7), 3, 1, (1, 1, 1, 1), "relu6"),  # MobileNetV2's 7x7 planes: 2 blocks of 16 channels and one of 8
+    (20, (14, 13), 5, 2, (2, 1, 2, 2), "silu"),  # stride 2, uneven pads, an activation after the kernel
+    (17, (5, 9), 3, 1, (1, 0, 1, 2), "none"),  # a row of 9 outputs: column blocks of 8 and 1
+    (3, (8, 8), 7, 1, (3, 3, 3, 3), "relu"),  # a 7x7 window, one partial block
+])
+def test_depthwise_lanes_past_the_kernel_cases(c, hw, window, stride, pads, act):
+    """Depthwise convs on small planes (<= 64 outputs: with AVX-512 deepx_dw.h's 16 channels a vector, through
+    16 x 16 transposes and a zero-padded tile), at 1 and 2 threads, on every backend."""
+    _conv_on_every_backend(c, c, hw, window, dict(stride=stride, pads=pads, groups=c, act=act))
 
 
 @pytest.mark.parametrize("hw, k, stride, pads, ceil", [

@@ -1,7 +1,7 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, with AVX-512 the output channels in the
 vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
 for the rest (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512, else BLAS), depthwise convs
-by deepx_dw.h's AVX-512 rows (else direct loops), and the low-rank variants (channel decomposition, Tucker-2)
+by deepx_dw.h's AVX-512 rows or, on small planes, channels in lanes (else direct loops), and the low-rank variants (channel decomposition, Tucker-2)
 chained in one call, their last 1x1 stage fused into the Winograd one; the transposed conv as GEMM + col2im over
 tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
@@ -43,6 +43,9 @@ cdef extern from "deepx_dw.h":
     int deepx_dw_has(int K, int s) noexcept nogil
     void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
                         int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) noexcept nogil
+    int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) noexcept nogil
+    void deepx_dw_lanes(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
+                        int K, int S, int pt, int pl, float lo, float hi, int nc) noexcept nogil
 
 
 cdef struct Geom:
@@ -266,6 +269,30 @@ cdef void depthwise_vec(const float* x, const float* w, const float* b, float* y
                        y + (nk + 1) * PQ)
         if act.kind != CLIP and act.kind != NONE:
             affine_act(y + nk * PQ, y + nk * PQ, PQ, 1.0, 0.0, act)
+
+
+cdef bint depthwise_lanes_fits(const Geom* g) noexcept nogil:
+    # whether deepx_dw.h's channels-in-lanes kernel takes this depthwise conv (one channel a group, small planes)
+    return (depthwise_simd(g) and g.K == g.C and g.groups == g.C
+            and deepx_dw_lanes_has(g.R, g.sh, g.P, g.Q, (g.P - 1) * g.sh + g.R, (g.Q - 1) * g.sw + g.S))
+
+
+cdef void depthwise_lanes(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
+                          ActC act) noexcept nogil:
+    # x (N,C,H,W) * w (C,1,R,S) + b -> y (N,C,P,Q) through deepx_dw_lanes, blocks of 16 channels shared by the
+    # threads; a clip in the kernel, another activation over the block's planes after it
+    cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
+    cdef float lo = act.lo if act.kind == CLIP else -INFINITY, hi = act.hi if act.kind == CLIP else INFINITY
+    cdef int blocks = cdiv_up(g.C, 16), nb, c0, nc
+    for nb in prange(N * blocks, schedule='dynamic', use_threads_if=N * g.C * PQ * g.R * g.S >= PAR_MIN):
+        c0 = nb % blocks * 16
+        nc = min(16, g.C - c0)
+        deepx_dw_lanes(x + (nb // blocks * g.C + c0) * HW, g.H, g.W, w + c0 * g.R * g.S,
+                       b + c0 if b != NULL else NULL, y + (nb // blocks * g.C + c0) * PQ, g.P, g.Q, g.R, g.sh,
+                       g.pt, g.pl, lo, hi, nc)
+        if act.kind != CLIP and act.kind != NONE:
+            affine_act(y + (nb // blocks * g.C + c0) * PQ, y + (nb // blocks * g.C + c0) * PQ, nc * PQ, 1.0, 0.0,
+                       act)
 
 
 cdef enum:
@@ -1076,8 +1103,11 @@ cdef int run_images(Conv conv, const float* x, int N, const float* b, float* y, 
 
 cdef void depthwise_any(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
                         ActC a) noexcept nogil:
-    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q): AVX-512 planes, channel blocks or plain loops
-    if depthwise_simd(g):
+    # x (N,C,H,W) * w (K,1,R,S) + b -> y (N,K,P,Q): AVX-512 channels in lanes (small planes) or planes, channel
+    # blocks or plain loops
+    if depthwise_lanes_fits(g):
+        depthwise_lanes(x, w, b, y, g, N, a)
+    elif depthwise_simd(g):
         depthwise_vec(x, w, b, y, g, N, a)
     elif g.K == g.C and (g.P * g.Q <= DW_BLOCKED_PQ or g.P * g.Q <= DW_BLOCKED_PQ_S2 and g.sw == 2):
         depthwise_blocked(x, w, b, y, g, N, a)
