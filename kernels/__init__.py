@@ -5,8 +5,8 @@
 """
 from .common import Act
 from .registry import (BACKENDS, OPS, available, backend, backend_usable, bind, check, host_backend, info, lookup,
-                       prepare, run, supports, weights)
+                       over_residual, prepare, run, supports, weights)
 from .threads import Switch, set_threads
 
 __all__ = ["Act", "BACKENDS", "OPS", "available", "backend", "backend_usable", "bind", "check", "host_backend", "info",
-           "lookup", "prepare", "run", "set_threads", "supports", "Switch", "weights"]
+           "lookup", "over_residual", "prepare", "run", "set_threads", "supports", "Switch", "weights"]

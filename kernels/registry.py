@@ -170,6 +170,14 @@ def bind(op: str, backend: str, args, attrs: dict, constant: bool) -> Callable |
     return b(*args, **attrs) if b and (constant or not hasattr(module, f"prepare_{op}")) else None
 
 
+def over_residual(op: str, backend: str, shapes, attrs: dict) -> bool:
+    """Whether (op, backend)'s kernel may write its output over its residual (the op's last tensor: one buffer for
+    both) for tensors of these `shapes` (None for an absent one): the backend's `<op>_over_residual(shapes,
+    **attrs)` says, for kernels that read each residual value before they write that output; False without one."""
+    fn = getattr(sys.modules[lookup(op, backend).__module__], f"{op}_over_residual", None)
+    return OPS[op].residual and fn is not None and bool(fn(shapes, **attrs))
+
+
 def available() -> list:
     """[(op, backend, usable, reason)] for every op and backend."""
     rows = []

@@ -317,10 +317,15 @@ class Executor:
                    for name in self.g.outputs if name not in self.g.constants}
         pinned |= {r for r, ps in procs.items() if len(ps) > 1}
         for i, s in enumerate(steps):  # in place: the output takes the buffer of an input that dies here
-            if (s.kind != "call" or not kernels.OPS[s.op].in_place or s.out in pinned
-                    or tensors[s.out].alias >= 0):
+            if s.kind != "call" or s.out in pinned or tensors[s.out].alias >= 0:
                 continue
-            for a in _ids(s.args):
+            if kernels.OPS[s.op].in_place:
+                candidates = _ids(s.args)
+            elif self._over_residual(s):  # its residual, when no other input shares that buffer
+                candidates = [a for a in _ids(s.args[-1:]) if self.root(a) not in map(self.root, _ids(s.args[:-1]))]
+            else:
+                continue
+            for a in candidates:
                 r = self.root(a)
                 if (last[r] == i and r not in pinned and tensors[a].shape == tensors[s.out].shape
                         and tensors[a].space == tensors[s.out].space and self._offset(a) == 0
@@ -346,6 +351,13 @@ class Executor:
             whole.offsets.update({r: whole.size + off for r, off in lay.offsets.items()})
             whole.size += lay.size
         self.arena_bytes = 4 * sum(lay.size for lay in self.layout.values())
+
+    def _over_residual(self, s: Step) -> bool:
+        """Whether step s's kernel may write its output over its residual (a tensor it adds; kernels.over_residual)."""
+        if not (kernels.OPS[s.op].residual and isinstance(s.args[-1], int)):
+            return False
+        shapes = [self.tensors[a].shape if isinstance(a, int) else None if a is None else a.shape for a in s.args]
+        return kernels.over_residual(s.op, s.backend, shapes, s.attrs)
 
     def _concat_in_place(self):
         """Let the inputs of a concat be written straight into their slices of its output, where each slice

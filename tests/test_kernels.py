@@ -292,6 +292,41 @@ def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
         assert_close(kernels.run(op, backend, x, **attrs), ref)
 
 
+@pytest.mark.parametrize("c, k, hw, window, attrs, over", [
+    (64, 96, (14, 14), 1, dict(act="relu"), True),  # a 1x1 conv's packed GEMM in one k block
+    (300, 40, (7, 7), 1, dict(), False),  # 300 channels: two k blocks, the first written before the residual is read
+    (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True),  # the channels in lanes; an activation after
+    (40, 40, (9, 10), 3, dict(stride=1, pads=(0, 1, 2, 0), groups=2), True),  # im2col tiles, two groups
+    (128, 128, (14, 14), 3, dict(pads=1), False),  # Winograd: the residual added after the output is written
+    (16, 32, (20, 20), 3, dict(pads=1), False),  # the direct path: likewise
+])
+def test_conv_over_its_residual(c, k, hw, window, attrs, over):
+    """The Cython conv may write its output over its residual (one buffer: the executor lays out so a residual that
+    dies at the conv) exactly where its kernel reads each residual value before it writes that output (with
+    AVX-512: the channels in lanes, the packed GEMM in one k block); there its result is the reference's."""
+    _conv = pytest.importorskip("deepx.kernels.cython._conv")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, c, *hw), dtype=np.float32)
+    w = rng.standard_normal((k, c // attrs.get("groups", 1), window, window), dtype=np.float32)
+    b = rng.standard_normal(k, dtype=np.float32)
+    _, canon, shape = kernels.check("conv2d", [x, w, b], attrs)
+    z = rng.standard_normal(shape, dtype=np.float32)
+    try:
+        _conv.packed_gemm(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
+    except ValueError:
+        over = False  # no AVX-512 (or DEEPX_GEMM=blas): BLAS writes the output first
+    assert kernels.over_residual("conv2d", "cython", [x.shape, w.shape, b.shape, z.shape], canon) == over
+    assert not kernels.over_residual("conv2d", "numba", [x.shape, w.shape, b.shape, z.shape], canon)
+    if over:
+        ref = kernels.run("conv2d", "ref", x, w, b, z, **attrs)
+        for threads in (1, 2):
+            kernels.set_threads(threads)
+            y = z.copy()
+            assert kernels.run("conv2d", "cython", x, w, b, y, out=y, **attrs) is y
+            assert_close(y, ref)
+        kernels.set_threads(0)
+
+
 @pytest.mark.parametrize("level", [2, 3], ids=["12-rows", "8-rows"])
 def test_packed_gemm_every_edge(level):
     """The convs' packed GEMM kernel (AVX-512 12x32 or 8x32 + the transposed tile of the last few columns)

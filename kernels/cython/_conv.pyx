@@ -29,6 +29,10 @@ cdef extern from "deepx_im2col.h":
     void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n, int rows,
                            int s) noexcept nogil
 
+cdef extern from "deepx_gemm.h":
+    enum:
+        DEEPX_KC
+
 cdef extern from "deepx_bcast.h":
     enum:
         DEEPX_BC_K
@@ -1027,16 +1031,40 @@ cdef class Conv:
                        self.nth)
 
 
+cdef enum Path:
+    LANES, DIRECT, WINOGRAD, TILES  # the channels in lanes, direct, Winograd, im2col tiles (or a 1x1 GEMM)
+
+
+cdef Path stage_path(const Geom* g, bint then_1x1):
+    # the path a conv stage of geometry g [followed by a 1x1 stage] takes (the same at any thread count)
+    if not then_1x1 and bcast_fits(g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(g)):
+        return LANES
+    if not then_1x1 and direct_pays(g):
+        return DIRECT
+    if wino_plan(g, then_1x1, 1).n:
+        return WINOGRAD
+    return LANES if not then_1x1 and bcast_fits(g) else TILES  # the lanes: what im2col would take at stride 1
+
+
+def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
+    """Whether conv2d of these shapes (x, w, b, z) may write its output over its residual z (one buffer): its
+    kernel reads each residual value before it writes that output (the channels in lanes; the packed GEMM in one
+    k block), where Winograd and the direct path add the residual after and BLAS writes first."""
+    (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
+    cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
+    cdef Path path = stage_path(&g, False)
+    return path == LANES or path == TILES and deepx_gemm_isa() != 0 and Cg * R * S <= DEEPX_KC
+
+
 cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
                      int nth):
     """Plan a conv stage of geometry g, weights w and optional 1x1 weights w2 (K2,K,1,1) on nth
     threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
-    cdef bint bc = w2 is None and bcast_fits(&g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(&g))
-    cdef bint direct = w2 is None and not bc and direct_pays(&g)
-    if not direct and not bc:  # else c.p stays zero: no Winograd
+    cdef Path path = stage_path(&g, w2 is not None)
+    cdef bint bc = path == LANES, direct = path == DIRECT
+    if path == WINOGRAD:  # else c.p stays zero
         c.p = wino_plan(&g, w2 is not None, nth)
-        bc = not c.p.n and w2 is None and bcast_fits(&g)  # what im2col would take at stride 1
     c.g, c.w, c.nth, c.bc = g, w, nth, bc
     c.w2v, c.w2, c.K2 = w2, NULL, 0
     if w2 is not None:
