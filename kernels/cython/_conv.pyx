@@ -37,6 +37,7 @@ cdef extern from "deepx_bcast.h":
     enum:
         DEEPX_BC_K
         DEEPX_BC_PIX
+        DEEPX_BC_T
     size_t deepx_bc_floats(int K, int T) noexcept nogil
     void deepx_bc_pack(int K, int T, const float* w, float* wp) noexcept nogil
     void deepx_bc_item(int K, int T, const float* wp, const float* x, const int* toff, const int* po, int j0, int n,
@@ -934,9 +935,17 @@ cdef Py_ssize_t bcast_xfloats(const Geom* g) noexcept nogil:
     return 0 if bcast_in_place(g) else <Py_ssize_t>g.C * bcast_hp(g) * bcast_wp(g)
 
 
+cdef inline int bcast_pix(const Geom* g, int nth) noexcept nogil:
+    # output pixels an item: DEEPX_BC_PIX, more for few taps (about DEEPX_BC_T taps' worth, at most 8 times) while
+    # each thread keeps 4 items or more: longer runs of each output row (measured on ResNet50's 7x7/2 stem, 147 taps,
+    # in the model: 576 pixels against 96 1.53 -> 1.43 ms at 1 thread, 0.75 -> 0.70 at 2; 288 or 1152: no better)
+    cdef int items = cdiv_up(g.K, DEEPX_BC_K) * (g.P * g.Q) // (4 * nth * DEEPX_BC_PIX)
+    return DEEPX_BC_PIX * max(1, min(8, min(DEEPX_BC_T // (g.C * g.R * g.S), items)))
+
+
 cdef Py_ssize_t bcast_floats(const Geom* g, int nth) noexcept nogil:
-    # scratch of bcast_image: the padded input (if any), then each thread's tile buffer (DEEPX_BC_PIX x DEEPX_BC_K)
-    return bcast_xfloats(g) + <Py_ssize_t>nth * DEEPX_BC_PIX * DEEPX_BC_K
+    # scratch of bcast_image: the padded input (if any), then each thread's tile buffer (bcast_pix x DEEPX_BC_K)
+    return bcast_xfloats(g) + <Py_ssize_t>nth * bcast_pix(g, nth) * DEEPX_BC_K
 
 
 cdef bint bcast_fits(const Geom* g) noexcept nogil:
@@ -956,10 +965,11 @@ cdef tuple bcast_offsets(const Geom* g):
 cdef void bcast_image(const float* x, const float* wp, const int* toff, const int* po, const float* b, float* y,
                       const float* res, const Geom* g, float* buf, ActC act, int nth) noexcept nogil:
     # x (C,H,W) * w (K,C,R,S) (wp: packed by deepx_bc_pack) + b [+ res] -> y (K,P,Q): x read in place or padded
-    # into buf, then items of DEEPX_BC_PIX output pixels by DEEPX_BC_K channels shared by the threads; an activation
+    # into buf, then items of bcast_pix output pixels by DEEPX_BC_K channels shared by the threads; an activation
     # other than a clamp in a pass after
     cdef int Hp = bcast_hp(g), Wp = bcast_wp(g), PQ = g.P * g.Q, T = g.C * g.R * g.S
-    cdef int nk = cdiv_up(g.K, DEEPX_BC_K), items = cdiv_up(PQ, DEEPX_BC_PIX) * nk, it, j0, c, k
+    cdef int pix = bcast_pix(g, nth)
+    cdef int nk = cdiv_up(g.K, DEEPX_BC_K), items = cdiv_up(PQ, pix) * nk, it, j0, c, k
     cdef float* tiles = buf + bcast_xfloats(g)
     cdef const float* xp = x if bcast_in_place(g) else buf
     cdef bint clip = act.kind == CLIP
@@ -967,9 +977,9 @@ cdef void bcast_image(const float* x, const float* wp, const int* toff, const in
         for c in prange(g.C, num_threads=nth, schedule='static', use_threads_if=nth > 1):
             pad_plane(x + <Py_ssize_t>c * g.H * g.W, g.H, g.W, g.pt, g.pl, buf + <Py_ssize_t>c * Hp * Wp, Hp, Wp)
     for it in prange(items, num_threads=nth, schedule='dynamic', use_threads_if=nth > 1):
-        j0 = it // nk * DEEPX_BC_PIX
-        deepx_bc_item(g.K, T, wp, xp, toff, po, j0, min(DEEPX_BC_PIX, PQ - j0), it % nk * DEEPX_BC_K, y, res, PQ,
-                      b, clip, act.lo, act.hi, tiles + <Py_ssize_t>threadid() * DEEPX_BC_PIX * DEEPX_BC_K)
+        j0 = it // nk * pix
+        deepx_bc_item(g.K, T, wp, xp, toff, po, j0, min(pix, PQ - j0), it % nk * DEEPX_BC_K, y, res, PQ,
+                      b, clip, act.lo, act.hi, tiles + <Py_ssize_t>threadid() * pix * DEEPX_BC_K)
     if not clip and act.kind != NONE:
         for k in prange(g.K, num_threads=nth, schedule='static', use_threads_if=nth > 1):
             affine_act(y + <Py_ssize_t>k * PQ, y + <Py_ssize_t>k * PQ, PQ, 1.0, 0.0, act)

@@ -8,7 +8,8 @@
 #define DEEPX_BCAST_H
 #include "deepx_gemm.h"
 
-/* channels a block, pixels a tile, pixels an item, taps a pass (their weights, 256 KB, stay in L2 over an item) */
+/* channels a block, pixels a tile, pixels an item (the caller's unit), taps a pass (their weights, 256 KB, stay in L2
+   over an item) */
 enum { DEEPX_BC_K = 64, DEEPX_BC_J = 6, DEEPX_BC_PIX = 96, DEEPX_BC_T = 1024 };
 
 /* floats of the packed weights: blocks of 64 channels (the last zero-padded), each (taps, 64) */
@@ -97,9 +98,9 @@ static void deepx_bc_any(int T, const float* wp, const float* x, const int* toff
 }
 #endif
 
-/* pixels j0 .. j0 + n (n <= 96) of the output plane (P*Q of them, pixel j's inputs at x + po[j] + toff[t]) and
+/* pixels j0 .. j0 + n of the output plane (P*Q of them, pixel j's inputs at x + po[j] + toff[t]) and
    channels k0 .. k0 + 64 (< K): y[k, j] = clamp(Σ + bias[k] + res[k, j]) (bias, res NULL: none; clip: clamp to
-   [lo, hi]); buf: 96 x 64 floats of the caller's */
+   [lo, hi]); buf: n x 64 floats of the caller's */
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx512f,fma")))
 #endif
