@@ -46,9 +46,15 @@ def measure(name: str) -> dict:
 
 
 def main(argv=None):
+    from ..models.graph import ModelError
+
     names = (argv if argv is not None else sys.argv[1:]) or ["resnet50", "densenet121"]
     for name in names:
-        r = measure(name)
+        try:
+            r = measure(name)
+        except ModelError as e:  # a name that is not a light model: one line, exit 2
+            print(f"bench_memory: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
         d, o = r["deepx"], r["onnxruntime"]
         print(f"{name}: deepx arena {d['arena_bytes'] / 1e6:.1f} MB for {d['tensor_bytes'] / 1e6:.1f} MB of tensors "
               f"({100 * d['arena_bytes'] / d['tensor_bytes']:.0f}%); resident set growth over one inference: deepx "
