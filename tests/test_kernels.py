@@ -301,7 +301,7 @@ def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
     (16, 32, (20, 20), 3, dict(pads=1), False),  # the direct path: likewise
 ])
 def test_conv_over_its_residual(c, k, hw, window, attrs, over):
-    """The Cython conv may write its output over its residual (one buffer: the executor lays out so a residual that
+    """The Cython conv may write its output over its residual (one buffer, as the executor lays out a residual that
     dies at the conv) exactly where its kernel reads each residual value before it writes that output (with
     AVX-512: the channels in lanes, the packed GEMM in one k block); there its result is the reference's."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
@@ -315,15 +315,18 @@ def test_conv_over_its_residual(c, k, hw, window, attrs, over):
         _conv.packed_gemm(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
     except ValueError:
         over = False  # no AVX-512 (or DEEPX_GEMM=blas): BLAS writes the output first
-    assert kernels.over_residual("conv2d", "cython", [x.shape, w.shape, b.shape, z.shape], canon) == over
-    assert not kernels.over_residual("conv2d", "numba", [x.shape, w.shape, b.shape, z.shape], canon)
-    if over:
-        ref = kernels.run("conv2d", "ref", x, w, b, z, **attrs)
-        for threads in (1, 2):
+    shapes = [x.shape, w.shape, b.shape, z.shape]
+    assert kernels.over_residual("conv2d", "cython", shapes, canon) == over
+    assert not any(kernels.over_residual("conv2d", other, shapes, canon)  # no such hook: never
+                   for other in ("numba", "ref") if kernels.backend_usable(other)[0])
+    ref = kernels.run("conv2d", "ref", x, w, b, z, **attrs)
+    try:
+        for threads in (1, 2) if over else ():
             kernels.set_threads(threads)
             y = z.copy()
             assert kernels.run("conv2d", "cython", x, w, b, y, out=y, **attrs) is y
             assert_close(y, ref)
+    finally:
         kernels.set_threads(0)
 
 

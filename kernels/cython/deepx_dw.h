@@ -133,6 +133,7 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
     DX_DW(7)
 #undef DX_DW
 }
+
 /* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels */
 enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324 };
 
