@@ -226,6 +226,7 @@ def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
     (16, 100, (40, 41), 5, dict(stride=2, pads=(2, 2, 2, 2), act="silu")),  # 2 blocks, the activation in a pass after
     (130, 70, (15, 16), 3, dict(stride=3, pads=(1, 1, 1, 1), residual=True)),  # 1170 taps: 2 passes; a residual
     (40, 20, (15, 15), 3, dict(stride=2, pads=(0, 0, 0, 0), residual=True)),  # windows inside x: read in place
+    (64, 96, (28, 28), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # Winograd's at 1 thread, the lanes' at 2
     (70, 30, (7, 7), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs (stride 1, too few for Winograd)
     (16, 64, (55, 55), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # SqueezeNet's expand: over the direct path
     (64, 26, (12, 11), 3, dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2))),  # dilated taps
@@ -298,6 +299,7 @@ def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
     (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True),  # the channels in lanes; an activation after
     (40, 40, (9, 10), 3, dict(stride=1, pads=(0, 1, 2, 0), groups=2), True),  # im2col tiles, two groups
     (128, 128, (14, 14), 3, dict(pads=1), False),  # Winograd: the residual added after the output is written
+    (64, 96, (28, 28), 3, dict(pads=1), False),  # Winograd at 1 thread, the lanes at 2: not at every thread count
     (16, 32, (20, 20), 3, dict(pads=1), False),  # the direct path: likewise
 ])
 def test_conv_over_its_residual(c, k, hw, window, attrs, over):

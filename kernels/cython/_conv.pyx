@@ -1041,29 +1041,40 @@ cdef class Conv:
                        self.nth)
 
 
+cdef enum:
+    # at 2 threads or more, Winograd's 3x3 convs of few channels (C*K/(C+K) <= this) and 50-196 output tiles (up to
+    # 28x28) run on the lanes: each thread its own items, where Winograd's one block is shared step by step
+    # (measured, two executors alternating: Inception v2 0.7-2.8% faster at 2 threads, DenseNet121 and Inception v1
+    # within 0.5%; with ResNet50's 56x56 ones too, ResNet50 0.2-1.7% slower)
+    LANES_FEW_CK = 40
+
+
 cdef enum Path:
     LANES, DIRECT, WINOGRAD, TILES  # the channels in lanes, direct, Winograd, im2col tiles (or a 1x1 GEMM)
 
 
-cdef Path stage_path(const Geom* g, bint then_1x1):
-    # the path a conv stage of geometry g [followed by a 1x1 stage] takes (the same at any thread count)
+cdef Path stage_path(const Geom* g, bint then_1x1, int nth=1):
+    # the path a conv stage of geometry g [followed by a 1x1 stage] takes on nth threads
     if not then_1x1 and bcast_fits(g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(g)):
         return LANES
     if not then_1x1 and direct_pays(g):
         return DIRECT
-    if wino_plan(g, then_1x1, 1).n:
+    if wino_plan(g, then_1x1, 1).n and not (nth > 1 and not then_1x1 and bcast_fits(g)
+                                             and g.C * g.K <= LANES_FEW_CK * (g.C + g.K)
+                                             and 49 < cdiv_up(g.P, 2) * cdiv_up(g.Q, 2) <= 196):
         return WINOGRAD
     return LANES if not then_1x1 and bcast_fits(g) else TILES  # the lanes: what im2col would take at stride 1
 
 
 def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
-    """Whether conv2d of these shapes (x, w, b, z) may write its output over its residual z (one buffer): its
-    kernel reads each residual value before it writes that output (the channels in lanes; the packed GEMM in one
-    k block), where Winograd and the direct path add the residual after and BLAS writes first."""
+    """Whether conv2d of these shapes (x, w, b, z) may write its output over its residual z (one buffer) at any
+    thread count: its kernel reads each residual value before it writes that output (the channels in lanes; the
+    packed GEMM in one k block), where Winograd and the direct path add the residual after and BLAS writes first."""
     (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
-    cdef Path path = stage_path(&g, False)
-    return path == LANES or path == TILES and deepx_gemm_isa() != 0 and Cg * R * S <= DEEPX_KC
+    cdef Path one = stage_path(&g, False, 1), more = stage_path(&g, False, 2)  # the paths at 1 and at 2+ threads
+    cdef bint gemm = deepx_gemm_isa() != 0 and Cg * R * S <= DEEPX_KC
+    return (one == LANES or one == TILES and gemm) and (more == LANES or more == TILES and gemm)
 
 
 cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
@@ -1071,7 +1082,7 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     """Plan a conv stage of geometry g, weights w and optional 1x1 weights w2 (K2,K,1,1) on nth
     threads (Winograd weights made here)."""
     cdef Conv c = Conv.__new__(Conv)
-    cdef Path path = stage_path(&g, w2 is not None)
+    cdef Path path = stage_path(&g, w2 is not None, nth)
     cdef bint bc = path == LANES, direct = path == DIRECT
     if path == WINOGRAD:  # else c.p stays zero
         c.p = wino_plan(&g, w2 is not None, nth)
