@@ -1053,7 +1053,7 @@ cdef enum Path:
     LANES, DIRECT, WINOGRAD, TILES  # the channels in lanes, direct, Winograd, im2col tiles (or a 1x1 GEMM)
 
 
-cdef Path stage_path(const Geom* g, bint then_1x1, int nth=1):
+cdef Path stage_path(const Geom* g, bint then_1x1, int nth):
     # the path a conv stage of geometry g [followed by a 1x1 stage] takes on nth threads
     if not then_1x1 and bcast_fits(g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(g)):
         return LANES
