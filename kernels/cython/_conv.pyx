@@ -277,8 +277,9 @@ cdef void depthwise_vec(const float* x, const float* w, const float* b, float* y
 
 
 cdef bint depthwise_lanes_fits(const Geom* g) noexcept nogil:
-    # whether deepx_dw.h's channels-in-lanes kernel takes this depthwise conv (one channel a group, small planes)
-    return (depthwise_simd(g) and g.K == g.C and g.groups == g.C
+    # whether deepx_dw.h's channels-in-lanes kernel takes this depthwise conv (depthwise_simd's windows, one channel
+    # a group, small planes)
+    return (g.R == g.S and g.sh == g.sw and g.dh == 1 and g.dw == 1 and g.K == g.C and g.groups == g.C
             and deepx_dw_lanes_has(g.R, g.sh, g.P, g.Q, (g.P - 1) * g.sh + g.R, (g.Q - 1) * g.sw + g.S))
 
 
@@ -289,15 +290,15 @@ cdef void depthwise_lanes(const float* x, const float* w, const float* b, float*
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
     cdef float lo = act.lo if act.kind == CLIP else -INFINITY, hi = act.hi if act.kind == CLIP else INFINITY
     cdef int blocks = cdiv_up(g.C, 16), nb, c0, nc
+    cdef Py_ssize_t plane  # the block's first plane among the N * C
     for nb in prange(N * blocks, schedule='dynamic', use_threads_if=N * g.C * PQ * g.R * g.S >= PAR_MIN):
         c0 = nb % blocks * 16
         nc = min(16, g.C - c0)
-        deepx_dw_lanes(x + (nb // blocks * g.C + c0) * HW, g.H, g.W, w + c0 * g.R * g.S,
-                       b + c0 if b != NULL else NULL, y + (nb // blocks * g.C + c0) * PQ, g.P, g.Q, g.R, g.sh,
-                       g.pt, g.pl, lo, hi, nc)
+        plane = nb // blocks * g.C + c0
+        deepx_dw_lanes(x + plane * HW, g.H, g.W, w + c0 * g.R * g.S, b + c0 if b != NULL else NULL, y + plane * PQ,
+                       g.P, g.Q, g.R, g.sh, g.pt, g.pl, lo, hi, nc)
         if act.kind != CLIP and act.kind != NONE:
-            affine_act(y + (nb // blocks * g.C + c0) * PQ, y + (nb // blocks * g.C + c0) * PQ, nc * PQ, 1.0, 0.0,
-                       act)
+            affine_act(y + plane * PQ, y + plane * PQ, nc * PQ, 1.0, 0.0, act)
 
 
 cdef enum:
@@ -1055,15 +1056,15 @@ cdef enum Path:
 
 cdef Path stage_path(const Geom* g, bint then_1x1, int nth):
     # the path a conv stage of geometry g [followed by a 1x1 stage] takes on nth threads
-    if not then_1x1 and bcast_fits(g) and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(g)):
+    cdef bint lanes = not then_1x1 and bcast_fits(g)
+    if lanes and (g.sh > 1 or g.sw > 1 or g.K >= DEEPX_BC_K and direct_pays(g)):
         return LANES
     if not then_1x1 and direct_pays(g):
         return DIRECT
-    if wino_plan(g, then_1x1, 1).n and not (nth > 1 and not then_1x1 and bcast_fits(g)
-                                             and g.C * g.K <= LANES_FEW_CK * (g.C + g.K)
+    if wino_plan(g, then_1x1, 1).n and not (lanes and nth > 1 and g.C * g.K <= LANES_FEW_CK * (g.C + g.K)
                                              and 49 < cdiv_up(g.P, 2) * cdiv_up(g.Q, 2) <= 196):
         return WINOGRAD
-    return LANES if not then_1x1 and bcast_fits(g) else TILES  # the lanes: what im2col would take at stride 1
+    return LANES if lanes else TILES  # the lanes: what im2col would take at stride 1
 
 
 def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
@@ -1072,9 +1073,13 @@ def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
     packed GEMM in one k block), where Winograd and the direct path add the residual after and BLAS writes first."""
     (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
-    cdef Path one = stage_path(&g, False, 1), more = stage_path(&g, False, 2)  # the paths at 1 and at 2+ threads
     cdef bint gemm = deepx_gemm_isa() != 0 and Cg * R * S <= DEEPX_KC
-    return (one == LANES or one == TILES and gemm) and (more == LANES or more == TILES and gemm)
+    cdef Path path
+    for nth in (1, 2):  # the paths at 1 and at 2+ threads
+        path = stage_path(&g, False, nth)
+        if not (path == LANES or path == TILES and gemm):
+            return False
+    return True
 
 
 cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, ::1] w2,
