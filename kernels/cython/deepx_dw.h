@@ -115,23 +115,132 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
     }
 }
 
-/* whether deepx_dw_plane has a kernel for a K x K window at stride s on this CPU */
-static inline int deepx_dw_has(int K, int s) {
-    return deepx_gemm_cpu() == 2 && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
+/* AVX2 (8 lanes): the masks of a column block's K taps as deepx_tap_masks gives them; whether all of them are
+   full (an inner column block: its loads need no masks) */
+__attribute__((target("avx2"), always_inline))
+static inline int deepx_tap_masks8(int c0, int W, int K, int S, __m256i* m0, __m256i* m1) {
+    for (int t = 0; t < K; t++) {
+        m0[t] = deepx_lanes8(-(c0 + t), W - (c0 + t));
+        m1[t] = deepx_lanes8(-(c0 + t) - 8, W - (c0 + t) - 8);
+    }
+    return c0 >= 0 && c0 + K + 8 * S - 2 < W;
 }
 
+/* 8 floats at p, `fill` in the lanes m masks off (FULL: none, a plain load) */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 deepx_load8(const float* p, __m256i m, __m256 fill, const int FULL) {
+    return FULL ? _mm256_loadu_ps(p) : _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+
+/* deepx_taps with 8 lanes: at stride 2 a tap's even (odd) lanes of two loads picked by a shuffle and a permute */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_taps8(const float* row, const __m256i* m0, const __m256i* m1, __m256 fill, __m256* v,
+                               const int K, const int S, const int FULL) {
+    for (int t = 0; t < K; t += S) {
+        __m256 a = deepx_load8(row + t, m0[t], fill, FULL);
+        if (S == 1) {
+            v[t] = a;
+            continue;
+        }
+        __m256 b = deepx_load8(row + t + 8, m1[t], fill, FULL);
+        v[t] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+        if (t + 1 < K)
+            v[t + 1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+    }
+}
+
+/* the output rows of deepx_dw_plane8_k's column block q (8 outputs from input column c0 on) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deepx_dw_block8(const float* x, int H, int W, const float* w, float bias, float* y, int P, int Q,
+                                   int pt, int q, int c0, const __m256i* m0, const __m256i* m1, float lo, float hi,
+                                   const float* xn, float* yn, const int K, const int S, const int FULL) {
+    enum { ROWS = 4 };
+    const int span = (ROWS - 1) * S + K;
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps(), acc[ROWS], v[7];
+    __m256i out = deepx_lanes8(0, Q - q);
+    for (int p = 0; p < P; p += ROWS) {
+        int h0 = p * S - pt;
+        if (q == 0)
+            deepx_prefetch_next(xn, H, W, h0, ROWS * S, yn, P, Q, p, ROWS);
+        #pragma GCC unroll 16
+        for (int j = 0; j < ROWS; j++)
+            acc[j] = _mm256_set1_ps(bias);
+        #pragma GCC unroll 16
+        for (int i = 0; i < span; i++) {
+            if (h0 + i < 0 || h0 + i >= H)
+                continue;
+            deepx_taps8(x + (size_t)(h0 + i) * W + c0, m0, m1, zero, v, K, S, FULL);
+            #pragma GCC unroll 16
+            for (int j = 0; j < ROWS; j++) {
+                int r = i - j * S;
+                if (r >= 0 && r < K)
+                    #pragma GCC unroll 16
+                    for (int t = 0; t < K; t++)
+                        acc[j] = _mm256_fmadd_ps(v[t], _mm256_set1_ps(w[r * K + t]), acc[j]);
+            }
+        }
+        #pragma GCC unroll 16
+        for (int j = 0; j < ROWS; j++) {
+            if (p + j >= P)
+                break;
+            __m256 o = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[j]));
+            if (q + 8 <= Q)
+                _mm256_storeu_ps(y + (size_t)(p + j) * Q + q, o);
+            else
+                _mm256_maskstore_ps(y + (size_t)(p + j) * Q + q, out, o);
+        }
+    }
+}
+
+/* deepx_dw_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deepx_dw_plane8_k(const float* x, int H, int W, const float* w, float bias, float* y, int P,
+                                     int Q, int pt, int pl, float lo, float hi, const float* xn, float* yn,
+                                     const int K, const int S) {
+    __m256i m0[7], m1[7];
+    for (int q = 0; q < Q; q += 8) {
+        int c0 = q * S - pl;
+        if (deepx_tap_masks8(c0, W, K, S, m0, m1))
+            deepx_dw_block8(x, H, W, w, bias, y, P, Q, pt, q, c0, m0, m1, lo, hi, xn, yn, K, S, 1);
+        else
+            deepx_dw_block8(x, H, W, w, bias, y, P, Q, pt, q, c0, m0, m1, lo, hi, xn, yn, K, S, 0);
+    }
+}
+
+/* whether deepx_dw_plane has a kernel for a K x K window at stride s on this CPU (AVX-512, else AVX2) */
+static inline int deepx_dw_has(int K, int s) {
+    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
+}
+
+#define DX_DW(f, k)                                                     \
+    if (K == k && s == 1)                                               \
+        f(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 1);     \
+    else if (K == k)                                                    \
+        f(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 2);
+
 __attribute__((target("avx512f,fma")))
+static void deepx_dw_plane16(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
+                             int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
+    DX_DW(deepx_dw_plane_k, 3)
+    DX_DW(deepx_dw_plane_k, 5)
+    DX_DW(deepx_dw_plane_k, 7)
+}
+
+__attribute__((target("avx2,fma")))
+static void deepx_dw_plane8(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
+                            int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
+    DX_DW(deepx_dw_plane8_k, 3)
+    DX_DW(deepx_dw_plane8_k, 5)
+    DX_DW(deepx_dw_plane8_k, 7)
+}
+#undef DX_DW
+
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
                                   int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
-#define DX_DW(k)                                                                   \
-    if (K == k && s == 1)                                                          \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 1); \
-    else if (K == k)                                                               \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 2);
-    DX_DW(3)
-    DX_DW(5)
-    DX_DW(7)
-#undef DX_DW
+    if (deepx_gemm_cpu() == 2)
+        deepx_dw_plane16(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
+    else
+        deepx_dw_plane8(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
 }
 
 /* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels */
@@ -139,7 +248,7 @@ enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324 };
 
 /* whether deepx_dw_lanes takes a K x K window at stride s with outputs (P,Q) read from a padded input (Hp,Wp) */
 static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) {
-    return deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
+    return deepx_gemm_cpu() == 2 && deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
 }
 
 /* nc <= 16 channels of a depthwise K x K conv on small planes, the channels in the lanes: x (nc,H,W) -> y (nc,P,Q)

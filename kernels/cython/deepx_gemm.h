@@ -31,6 +31,20 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
+/* whether this CPU has AVX2 and FMA (the 8-lane kernels of deepx_dw.h and deepx_pool.h, where AVX-512 is not) */
+static inline int deepx_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* of 8 lanes, those j with lo <= j < hi, as a mask vector (AVX2) */
+__attribute__((target("avx2"), always_inline))
+static inline __m256i deepx_lanes8(int lo, int hi) {
+    __m256i j = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), j));
+}
+
 /* r[i] (16 pixels' 16 channels) -> r[l] (channel l's 16 pixels) */
 __attribute__((target("avx512f"), always_inline))
 static inline void deepx_transpose16(__m512* r) {
@@ -234,6 +248,8 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
 
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
+
+static inline int deepx_avx2(void) { return 0; }
 #endif
 
 /* the kernel level this CPU runs (DEEPX_GEMM=blas: 0) */

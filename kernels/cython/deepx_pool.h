@@ -76,23 +76,102 @@ static inline void deepx_pool_plane_k(const float* x, int H, int W, float* y, in
     }
 }
 
-/* whether deepx_pool_plane has a kernel for a K x K window at stride s on this CPU */
-static inline int deepx_pool_has(int K, int s) {
-    return deepx_gemm_cpu() == 2 && (K == 2 || K == 3 || K == 5) && (s == 1 || s == 2);
+/* the output rows of deepx_pool_plane8_k's column block q (8 outputs from input column c0 on) */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_pool_block8(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl, int pb,
+                                     int pr, int mode, const float* xn, float* yn, int q, int c0, const __m256i* m0,
+                                     const __m256i* m1, const int K, const int S, const int FULL) {
+    __m256 fill = _mm256_set1_ps(mode == DEEPX_POOL_MAX ? -INFINITY : 0.0f), ring[8];
+    const float inv[6] = {0.0f, 1.0f, 1.0f / 2, 1.0f / 3, 1.0f / 4, 1.0f / 5};
+    __m256i w0 = _mm256_add_epi32(_mm256_set1_epi32(c0), _mm256_setr_epi32(0, S, 2 * S, 3 * S, 4 * S, 5 * S, 6 * S,
+                                                                              7 * S));
+    int pad = mode == DEEPX_POOL_AVG_COUNT_PAD;
+    __m256 nw = _mm256_cvtepi32_ps(_mm256_sub_epi32(
+        _mm256_min_epi32(_mm256_add_epi32(w0, _mm256_set1_epi32(K)), _mm256_set1_epi32(pad ? W + pr : W)),
+        _mm256_max_epi32(w0, _mm256_set1_epi32(pad ? -pl : 0))));
+    __m256 rw = _mm256_div_ps(_mm256_set1_ps(1.0f), nw);
+    __m256i out = deepx_lanes8(0, Q - q);
+    int next = -pt;
+    for (int p = 0; p < P; p++) {
+        int h0 = p * S - pt, nh = 0;
+        if (q == 0)
+            deepx_prefetch_next(xn, H, W, h0 + K - S, S, yn, P, Q, p, 1);
+        for (; next < h0 + K; next++) {
+            if (next < 0 || next >= H)
+                continue;
+            __m256 u[5], v;
+            deepx_taps8(x + (size_t)next * W + c0, m0, m1, fill, u, K, S, FULL);
+            v = u[0];
+            for (int t = 1; t < K; t++)
+                v = mode == DEEPX_POOL_MAX ? _mm256_max_ps(v, u[t]) : _mm256_add_ps(v, u[t]);
+            ring[next & 7] = v;
+        }
+        __m256 acc = fill;
+        for (int r = 0; r < K; r++) {
+            if (h0 + r < 0 || h0 + r >= H)
+                continue;
+            nh++;
+            acc = mode == DEEPX_POOL_MAX ? _mm256_max_ps(acc, ring[(h0 + r) & 7]) : _mm256_add_ps(acc, ring[(h0 + r) & 7]);
+        }
+        if (mode == DEEPX_POOL_AVG_COUNT_PAD)
+            nh = (h0 + K < H + pb ? h0 + K : H + pb) - (h0 > -pt ? h0 : -pt);
+        if (mode != DEEPX_POOL_MAX)
+            acc = _mm256_mul_ps(acc, _mm256_mul_ps(rw, _mm256_set1_ps(inv[nh])));
+        if (q + 8 <= Q)
+            _mm256_storeu_ps(y + (size_t)p * Q + q, acc);
+        else
+            _mm256_maskstore_ps(y + (size_t)p * Q + q, out, acc);
+    }
 }
 
+/* deepx_pool_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_pool_plane8_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl, int pb,
+                                       int pr, int mode, const float* xn, float* yn, const int K, const int S) {
+    __m256i m0[5], m1[5];
+    for (int q = 0; q < Q; q += 8) {
+        int c0 = q * S - pl;
+        if (deepx_tap_masks8(c0, W, K, S, m0, m1))
+            deepx_pool_block8(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, q, c0, m0, m1, K, S, 1);
+        else
+            deepx_pool_block8(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, q, c0, m0, m1, K, S, 0);
+    }
+}
+
+/* whether deepx_pool_plane has a kernel for a K x K window at stride s on this CPU (AVX-512, else AVX2) */
+static inline int deepx_pool_has(int K, int s) {
+    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (K == 2 || K == 3 || K == 5) && (s == 1 || s == 2);
+}
+
+#define DX_POOL(f, k)                                                   \
+    if (K == k && s == 1)                                               \
+        f(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 1);        \
+    else if (K == k)                                                    \
+        f(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 2);
+
 __attribute__((target("avx512f")))
+static void deepx_pool_plane16(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt, int pl,
+                               int pb, int pr, int mode, const float* xn, float* yn) {
+    DX_POOL(deepx_pool_plane_k, 2)
+    DX_POOL(deepx_pool_plane_k, 3)
+    DX_POOL(deepx_pool_plane_k, 5)
+}
+
+__attribute__((target("avx2")))
+static void deepx_pool_plane8(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt, int pl,
+                              int pb, int pr, int mode, const float* xn, float* yn) {
+    DX_POOL(deepx_pool_plane8_k, 2)
+    DX_POOL(deepx_pool_plane8_k, 3)
+    DX_POOL(deepx_pool_plane8_k, 5)
+}
+#undef DX_POOL
+
 static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
                                     int pl, int pb, int pr, int mode, const float* xn, float* yn) {
-#define DX_POOL(k)                                                                  \
-    if (K == k && s == 1)                                                           \
-        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 1);   \
-    else if (K == k)                                                                \
-        deepx_pool_plane_k(x, H, W, y, P, Q, pt, pl, pb, pr, mode, xn, yn, k, 2);
-    DX_POOL(2)
-    DX_POOL(3)
-    DX_POOL(5)
-#undef DX_POOL
+    if (deepx_gemm_cpu() == 2)
+        deepx_pool_plane16(x, H, W, y, P, Q, K, s, pt, pl, pb, pr, mode, xn, yn);
+    else
+        deepx_pool_plane8(x, H, W, y, P, Q, K, s, pt, pl, pb, pr, mode, xn, yn);
 }
 #else
 static inline int deepx_pool_has(int K, int s) { return 0; }
