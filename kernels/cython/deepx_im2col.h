@@ -10,9 +10,9 @@
 #include "deepx_dw.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* whether deepx_im2col_rows copies at stride s on this CPU */
+/* whether deepx_im2col_rows copies at stride s on this CPU (AVX-512, else AVX2) */
 static inline int deepx_im2col_has(int s) {
-    return deepx_gemm_cpu() == 2 && (s == 1 || s == 2);
+    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (s == 1 || s == 2);
 }
 
 /* dst (rows, n) = segments of output rows: row i from the plane's input row ih = ih0 + i * sh, its column j
@@ -31,13 +31,61 @@ static inline void deepx_im2col_rows_s(float* dst, const float* plane, int H, in
     }
 }
 
+/* a block of 8 columns (j) of deepx_im2col_rows8_s: its loads unmasked where FULL, its stores where j + 8 <= n */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_im2col_block8(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
+                                       int rows, int j, const __m256i* m0, const __m256i* m1, const int S,
+                                       const int FULL) {
+    __m256 zero = _mm256_setzero_ps(), v;
+    __m256i out = deepx_lanes8(0, n - j);
+    for (int i = 0, ih = ih0; i < rows; i++, ih += sh) {
+        v = zero;
+        if (ih >= 0 && ih < H)
+            deepx_taps8(plane + (size_t)ih * W + c0, m0, m1, zero, &v, 1, S, FULL);
+        if (j + 8 <= n)
+            _mm256_storeu_ps(dst + (size_t)i * n + j, v);
+        else
+            _mm256_maskstore_ps(dst + (size_t)i * n + j, out, v);
+    }
+}
+
+/* deepx_im2col_rows_s with AVX2: 8 columns a vector */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_im2col_rows8_s(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
+                                        int rows, const int S) {
+    __m256i m0, m1;
+    for (int j = 0; j < n; j += 8, c0 += 8 * S) {
+        if (deepx_tap_masks8(c0, W, 1, S, &m0, &m1))
+            deepx_im2col_block8(dst, plane, H, W, ih0, sh, c0, n, rows, j, &m0, &m1, S, 1);
+        else
+            deepx_im2col_block8(dst, plane, H, W, ih0, sh, c0, n, rows, j, &m0, &m1, S, 0);
+    }
+}
+
 __attribute__((target("avx512f")))
-static inline void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
-                                     int rows, int s) {
+static void deepx_im2col_rows16(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
+                                int rows, int s) {
     if (s == 1)
         deepx_im2col_rows_s(dst, plane, H, W, ih0, sh, c0, n, rows, 1);
     else
         deepx_im2col_rows_s(dst, plane, H, W, ih0, sh, c0, n, rows, 2);
+}
+
+__attribute__((target("avx2")))
+static void deepx_im2col_rows8(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
+                               int rows, int s) {
+    if (s == 1)
+        deepx_im2col_rows8_s(dst, plane, H, W, ih0, sh, c0, n, rows, 1);
+    else
+        deepx_im2col_rows8_s(dst, plane, H, W, ih0, sh, c0, n, rows, 2);
+}
+
+static inline void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
+                                     int rows, int s) {
+    if (deepx_gemm_cpu() == 2)
+        deepx_im2col_rows16(dst, plane, H, W, ih0, sh, c0, n, rows, s);
+    else
+        deepx_im2col_rows8(dst, plane, H, W, ih0, sh, c0, n, rows, s);
 }
 #else
 static inline int deepx_im2col_has(int s) { return 0; }
