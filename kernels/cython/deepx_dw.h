@@ -132,7 +132,9 @@ static inline __m256 deepx_load8(const float* p, __m256i m, __m256 fill, const i
     return FULL ? _mm256_loadu_ps(p) : _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
 }
 
-/* deepx_taps with 8 lanes: at stride 2 a tap's even (odd) lanes of two loads picked by a shuffle and a permute */
+/* deepx_taps with 8 lanes: at stride 2 a tap's even (odd) lanes of two loads picked by one shuffle, which leaves
+   them in the order 0 1 4 5 2 3 6 7 (the same for every tap: lane-wise sums and maxima are put in order once, by
+   deepx_order8, not each tap: MobileNetV2's stride-2 depthwise convs ... ) */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_taps8(const float* row, const __m256i* m0, const __m256i* m1, __m256 fill, __m256* v,
                                const int K, const int S, const int FULL) {
@@ -143,10 +145,16 @@ static inline void deepx_taps8(const float* row, const __m256i* m0, const __m256
             continue;
         }
         __m256 b = deepx_load8(row + t + 8, m1[t], fill, FULL);
-        v[t] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+        v[t] = _mm256_shuffle_ps(a, b, 0x88);
         if (t + 1 < K)
-            v[t + 1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+            v[t + 1] = _mm256_shuffle_ps(a, b, 0xdd);
     }
+}
+
+/* lanes from deepx_taps8's order back to 0 .. 7 (stride 1: already) */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 deepx_order8(__m256 v, const int S) {
+    return S == 1 ? v : _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8));
 }
 
 /* the output rows of deepx_dw_plane8_k's column block q (8 outputs from input column c0 on) */
@@ -183,7 +191,7 @@ static inline void deepx_dw_block8(const float* x, int H, int W, const float* w,
         for (int j = 0; j < ROWS; j++) {
             if (p + j >= P)
                 break;
-            __m256 o = _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[j]));
+            __m256 o = deepx_order8(_mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[j])), S);
             if (q + 8 <= Q)
                 _mm256_storeu_ps(y + (size_t)(p + j) * Q + q, o);
             else

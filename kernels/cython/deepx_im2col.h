@@ -40,8 +40,10 @@ static inline void deepx_im2col_block8(float* dst, const float* plane, int H, in
     __m256i out = deepx_lanes8(0, n - j);
     for (int i = 0, ih = ih0; i < rows; i++, ih += sh) {
         v = zero;
-        if (ih >= 0 && ih < H)
+        if (ih >= 0 && ih < H) {
             deepx_taps8(plane + (size_t)ih * W + c0, m0, m1, zero, &v, 1, S, FULL);
+            v = deepx_order8(v, S);
+        }
         if (j + 8 <= n)
             _mm256_storeu_ps(dst + (size_t)i * n + j, v);
         else

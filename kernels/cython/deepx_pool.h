@@ -115,6 +115,7 @@ static inline void deepx_pool_block8(const float* x, int H, int W, float* y, int
         }
         if (mode == DEEPX_POOL_AVG_COUNT_PAD)
             nh = (h0 + K < H + pb ? h0 + K : H + pb) - (h0 > -pt ? h0 : -pt);
+        acc = deepx_order8(acc, S);
         if (mode != DEEPX_POOL_MAX)
             acc = _mm256_mul_ps(acc, _mm256_mul_ps(rw, _mm256_set1_ps(inv[nh])));
         if (q + 8 <= Q)
