@@ -1,7 +1,8 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, with AVX-512 the output channels in the
 vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
 for the rest (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512, else BLAS), depthwise convs
-by deepx_dw.h's AVX-512 rows or, on small planes, 16 channels a vector (else direct loops), and the low-rank
+by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16 channels a vector (else direct loops), and
+the low-rank
 variants (channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one;
 the transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
@@ -254,7 +255,7 @@ cdef void depthwise(const float* x, const float* w, const float* b, float* y, co
 
 
 cdef bint depthwise_simd(const Geom* g) noexcept nogil:
-    # whether deepx_dw.h has a kernel for this depthwise conv (AVX-512; square window 3, 5 or 7, no dilation)
+    # whether deepx_dw.h has a kernel for this depthwise conv (AVX-512 or AVX2; square window 3, 5 or 7, no dilation)
     return g.R == g.S and g.sh == g.sw and g.dh == 1 and g.dw == 1 and deepx_dw_has(g.R, g.sh)
 
 

@@ -1,5 +1,6 @@
 """Pooling over NCHW: max, average (ceil_mode, padding, count_include_pad), global average;
-parallel over the (n, c) planes; 2x2, 3x3 and 5x5 windows at stride 1 or 2 by deepx_pool.h's AVX-512 rows."""
+parallel over the (n, c) planes; 2x2, 3x3 and 5x5 windows at stride 1 or 2 by deepx_pool.h's AVX-512 or AVX2
+rows."""
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc

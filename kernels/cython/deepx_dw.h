@@ -2,7 +2,8 @@
    of a row per vector, the zero padding read through masked loads (no padded copy of the plane), stride 2's
    even columns picked from two loads by one permute; bias and a clamp applied in registers, the output written
    once; the next plane's input and output lines (xn, yn: NULL for none) asked for during the first column block.
-   deepx_dw_has says where there is one (AVX-512; elsewhere, or for other geometry, the caller's loops run).
+   deepx_dw_has says where there is one (AVX-512, else AVX2: deepx_dw_plane8_k, 8 outputs a vector; elsewhere, or
+   for other geometry, the caller's loops run).
    Small planes (7 x 7 outputs: a row is under half a vector) go through deepx_dw_lanes instead, 16 channels in the
    lanes (measured alone against the rows, 1 / 2 threads: MobileNetV2's 960 x 7 x 7 3x3 54-58 / 40-43 us against
    73-78 / 47-54, its 576 x 14 x 14 3x3 / 2 64 / 43 against 77 / 50-57, EfficientNet-B0's 1152 x 7 x 7 5x5 106-114 /
@@ -134,7 +135,8 @@ static inline __m256 deepx_load8(const float* p, __m256i m, __m256 fill, const i
 
 /* deepx_taps with 8 lanes: at stride 2 a tap's even (odd) lanes of two loads picked by one shuffle, which leaves
    them in the order 0 1 4 5 2 3 6 7 (the same for every tap: lane-wise sums and maxima are put in order once, by
-   deepx_order8, not each tap: MobileNetV2's stride-2 depthwise convs ... ) */
+   deepx_order8, not each tap; measured alone, 1 thread, slow spell: MobileNetV2's 96 x 112x112 3x3 / 2 759 -> 704
+   us, 144 x 56x56 3x3 / 2 388 -> 342 us) */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_taps8(const float* row, const __m256i* m0, const __m256i* m1, __m256 fill, __m256* v,
                                const int K, const int S, const int FULL) {
@@ -200,7 +202,11 @@ static inline void deepx_dw_block8(const float* x, int H, int W, const float* w,
     }
 }
 
-/* deepx_dw_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked */
+/* deepx_dw_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked (measured
+   alone on an AVX2 EPYC against the loops, A/B in one process, 1 / 2 threads: MobileNetV2's 96 x 112x112 3x3 / 2
+   460 / 350 us against 786 / 612, its 144 x 56x56 3x3 363 / 311 against 544 / 428, its 960 x 7x7 128 / 118 against
+   135 / 132; with the AVX2 pools and im2col, the whole MobileNetV2 -7.6% / -7.5% time, Inception v2 -6.6% / -7.5%,
+   SqueezeNet -4.0% / -4.1%) */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void deepx_dw_plane8_k(const float* x, int H, int W, const float* w, float bias, float* y, int P,
                                      int Q, int pt, int pl, float lo, float hi, const float* xn, float* yn,

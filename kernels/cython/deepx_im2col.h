@@ -1,5 +1,5 @@
-/* Segments of an im2col row with AVX-512: the n outputs of an output row that a weight's tap reads, 16 a vector
-   through deepx_tap's masked loads (the padding read as zeros, stride 2's even columns picked by one permute), stored
+/* Segments of an im2col row with AVX-512 (or AVX2, 8 a vector): the n outputs of an output row that a weight's tap
+   reads, 16 a vector through deepx_tap's masked loads (the padding read as zeros, stride 2's even columns picked by one permute), stored
    at once, in place of a memset, memcpy or scalar loop per image row (7 to 56 floats in most convs). Measured in
    whole models against those (in-process A/B): 0.98-1.01x the time on Inception v2 and ResNet50, 1 and 2 threads.
    A run of whole output rows is one call, each column block's masks made once for all its rows: ResNet50's strided
@@ -51,7 +51,8 @@ static inline void deepx_im2col_block8(float* dst, const float* plane, int H, in
     }
 }
 
-/* deepx_im2col_rows_s with AVX2: 8 columns a vector */
+/* deepx_im2col_rows_s with AVX2: 8 columns a vector (measured on an AVX2 EPYC, A/B in one process, 1 / 2 threads:
+   MobileNetV2's 3x3 / 2 stem 3 -> 32 on 224x224 550 / 390 us against 641 / 452 with the scalar rows) */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_im2col_rows8_s(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
                                         int rows, const int S) {

@@ -1,5 +1,5 @@
-/* Max and average pooling of one plane with AVX-512 over K x K windows (K 2, 3 or 5, stride 1 or 2, no dilation):
-   16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the sums), stride
+/* Max and average pooling of one plane with AVX-512 (or AVX2, 8 a vector) over K x K windows (K 2, 3 or 5,
+   stride 1 or 2, no dilation): 16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the sums), stride
    2's even columns picked from two loads by one permute, the average's cell counts per lane. A row-by-row
    loop costs more than the arithmetic on the small planes of inception modules; this does not.
    deepx_pool_has says where there is a kernel (elsewhere the caller's loops run). */
@@ -111,7 +111,8 @@ static inline void deepx_pool_block8(const float* x, int H, int W, float* y, int
             if (h0 + r < 0 || h0 + r >= H)
                 continue;
             nh++;
-            acc = mode == DEEPX_POOL_MAX ? _mm256_max_ps(acc, ring[(h0 + r) & 7]) : _mm256_add_ps(acc, ring[(h0 + r) & 7]);
+            __m256 u = ring[(h0 + r) & 7];
+            acc = mode == DEEPX_POOL_MAX ? _mm256_max_ps(acc, u) : _mm256_add_ps(acc, u);
         }
         if (mode == DEEPX_POOL_AVG_COUNT_PAD)
             nh = (h0 + K < H + pb ? h0 + K : H + pb) - (h0 > -pt ? h0 : -pt);
@@ -125,7 +126,10 @@ static inline void deepx_pool_block8(const float* x, int H, int W, float* y, int
     }
 }
 
-/* deepx_pool_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked */
+/* deepx_pool_plane_k with AVX2: 8 outputs of a row per vector, the inner column blocks' loads unmasked (measured
+   alone on an AVX2 EPYC against the row loops, A/B in one process, 1 / 2 threads: 3x3 / 2 max over 64 planes of
+   112x112 321 / 287 us against 515 / 402, SqueezeNet's 96 x 109x109 466 / 397 against 751 / 590; 3x3 mean over 576
+   planes of 14x14 188 / 166 against 489 / 382) */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_pool_plane8_k(const float* x, int H, int W, float* y, int P, int Q, int pt, int pl, int pb,
                                        int pr, int mode, const float* xn, float* yn, const int K, const int S) {
