@@ -1,10 +1,11 @@
 /* Segments of an im2col row with AVX-512 (or AVX2, 8 a vector): the n outputs of an output row that a weight's tap
-   reads, 16 a vector through deepx_tap's masked loads (the padding read as zeros, stride 2's even columns picked by one permute), stored
-   at once, in place of a memset, memcpy or scalar loop per image row (7 to 56 floats in most convs). Measured in
-   whole models against those (in-process A/B): 0.98-1.01x the time on Inception v2 and ResNet50, 1 and 2 threads.
-   A run of whole output rows is one call, each column block's masks made once for all its rows: ResNet50's strided
-   convs 4-11% faster in the model than a call per row, the whole run 41.0 -> 40.3 ms at 1 thread, 24.0 -> 23.5 ms
-   at 2 (in-process A/B). deepx_im2col_has says where there is one (elsewhere the caller's loops run). */
+   reads, 16 a vector through deepx_tap's masked loads (the padding read as zeros, stride 2's even columns picked by
+   one permute), stored at once, in place of a memset, memcpy or scalar loop per image row (7 to 56 floats in most
+   convs). Measured in whole models against those (in-process A/B): 0.98-1.01x the time on Inception v2 and ResNet50,
+   1 and 2 threads. A run of whole output rows is one call, each column block's masks made once for all its rows:
+   ResNet50's strided convs 4-11% faster in the model than a call per row, the whole run 41.0 -> 40.3 ms at 1 thread,
+   24.0 -> 23.5 ms at 2 (in-process A/B). deepx_im2col_has says where there is one (elsewhere the caller's loops
+   run). */
 #ifndef DEEPX_IM2COL_H
 #define DEEPX_IM2COL_H
 #include "deepx_dw.h"

@@ -1,7 +1,7 @@
-/* Max and average pooling of one plane with AVX-512 (or AVX2, 8 a vector) over K x K windows (K 2, 3 or 5,
-   stride 1 or 2, no dilation): 16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the sums), stride
-   2's even columns picked from two loads by one permute, the average's cell counts per lane. A row-by-row
-   loop costs more than the arithmetic on the small planes of inception modules; this does not.
+/* Max and average pooling of one plane with AVX-512 (or AVX2, 8 a vector) over K x K windows (K 2, 3 or 5, stride 1
+   or 2, no dilation): 16 outputs of a row per vector, the padding read through masked loads (-inf for max, 0 for the
+   sums), stride 2's even columns picked from two loads by one permute, the average's cell counts per lane. A
+   row-by-row loop costs more than the arithmetic on the small planes of inception modules; this does not.
    deepx_pool_has says where there is a kernel (elsewhere the caller's loops run). */
 #ifndef DEEPX_POOL_H
 #define DEEPX_POOL_H
