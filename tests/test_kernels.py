@@ -172,16 +172,17 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
 
 
 @pytest.mark.parametrize("hw, c, k, stride, pads", [
-    ((64, 64), 5, 3, 1, 1),  # row-wise planes (Cython without AVX-512: depthwise_plane)
+    ((64, 64), 5, 3, 1, 1),  # row-wise planes (Cython without AVX-512 or AVX2: depthwise_plane)
     ((131, 130), 3, 3, 2, 1), ((130, 131), 2, 3, 2, 0),  # row-wise at stride 2, odd widths (split columns)
     ((57, 57), 9, 3, 2, 1), ((23, 27), 11, 3, 1, 1), ((15, 15), 8, 5, 2, 2), ((20, 21), 16, 5, 1, 2),  # channel-
     ((9, 9), 3, 7, 1, 3),  # interleaved blocks: 3x3 and 5x5 unrolled, other windows
-    ((112, 112), 3, 3, 2, (0, 0, 1, 1)), ((33, 47), 2, 7, 2, 3), ((40, 17), 3, 5, 1, (2, 1, 2, 3)),  # AVX-512
+    ((112, 112), 3, 3, 2, (0, 0, 1, 1)), ((33, 47), 2, 7, 2, 3), ((40, 17), 3, 5, 1, (2, 1, 2, 3)),  # AVX-512, AVX2
     ((18, 35), 2, 3, 1, (0, 2, 1, 0)), ((29, 31), 2, 5, 2, (1, 2, 0, 2)),  # (deepx_dw.h): edges, uneven pads
 ])
 def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
     """Depthwise convs large enough for each of the Cython kernel's paths (with AVX-512 every one is deepx_dw.h's:
-    vectors of 16 outputs, masked at the plane's edges, or on small planes 16 channels a vector), on every backend."""
+    vectors of 16 outputs, masked at the plane's edges, or on small planes 16 channels a vector; with AVX2 vectors of 8
+    outputs), on every backend."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, c, *hw), dtype=np.float32)
     w, b = rng.standard_normal((c, 1, k, k), dtype=np.float32), rng.standard_normal(c, dtype=np.float32)
@@ -282,8 +283,8 @@ def test_depthwise_lanes_past_the_kernel_cases(c, hw, window, stride, pads, act)
 ])
 @pytest.mark.parametrize("op", ["maxpool2d", "avgpool2d", "avgpool2d_count_pad"])
 def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
-    """Max and average pooling on rows long enough for the Cython kernel's vector path (16 outputs a step, with
-    AVX-512), with padding and ceil_mode at both ends of a row, on every backend."""
+    """Max and average pooling on rows long enough for the Cython kernel's vector path (16 outputs a step with
+    AVX-512, 8 with AVX2), with padding and ceil_mode at both ends of a row, on every backend."""
     x = np.random.default_rng(0).standard_normal((1, 3, *hw), dtype=np.float32)
     attrs = dict(kernel=(k, k), stride=(stride, stride), pads=pads, ceil_mode=ceil)
     if op.startswith("avgpool2d"):
