@@ -2,9 +2,8 @@
 vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
 for the rest (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512, else BLAS), depthwise convs
 by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16 channels a vector (else direct loops), and
-the low-rank
-variants (channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one;
-the transposed conv as GEMM + col2im over tiles of input rows.
+the low-rank variants (channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the
+Winograd one; the transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid

@@ -31,7 +31,8 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
-/* whether this CPU has AVX2 and FMA (the 8-lane kernels of deepx_dw.h and deepx_pool.h, where AVX-512 is not) */
+/* whether this CPU has AVX2 and FMA (the 8-lane kernels of deepx_dw.h, deepx_pool.h and deepx_im2col.h, where
+   AVX-512 is not) */
 static inline int deepx_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
