@@ -74,11 +74,37 @@ def test_energy_per_run_window_and_trace(emulator, tmp_path):
 
 def test_energy_per_run_window_holds_its_samples(emulator):
     """The window runs on until MIN_SAMPLES samples are in it, not just for MIN_SAMPLES meter intervals: samples
-    arrive late and a span of 20 intervals held 12-17 of them."""
+    arrive late and a span of 20 intervals held 12-17 of them (40 intervals on a busy 2-core host: 18)."""
     port = emulator("um25c")
     for _ in range(5):
         r = energy_per_run(f"um25c:{port}?interval=0.02", lambda: None, baseline_s=0)
         assert r["samples"] >= MIN_SAMPLES
+
+
+def test_energy_per_run_window_ends_when_its_meter_falls_silent(monkeypatch):
+    """Past its span a window short of samples runs on only while samples still come: a meter that falls silent
+    ends it about STALL_MIN_S after its last sample, the window's gap reported."""
+    import time
+
+    from deepx.runtime.power import measure
+    from deepx.runtime.power.meter import Meter, Sample
+
+    class Silent(Meter):  # 5 samples at 0.02 s, then none (a frozen logger)
+        interval_s = 0.02
+
+        def __init__(self):
+            super().__init__()
+            self.left = 5
+
+        def read(self):
+            self._pace()
+            self.left -= 1
+            return [Sample(time.monotonic(), 2.0)] if self.left >= 0 else []
+
+    monkeypatch.setattr(measure, "open_meter", lambda spec: Silent())
+    t = time.monotonic()
+    r = energy_per_run("silent", lambda: time.sleep(0.001), baseline_s=0)
+    assert r["samples"] < MIN_SAMPLES and r["gaps"] and time.monotonic() - t < 2.0
 
 
 def test_energy_per_run_unwritable_trace(emulator, tmp_path):

@@ -33,6 +33,7 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="deepx-power-sampler", daemon=True)
 
     def start(self) -> "Sampler":
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
@@ -52,6 +53,12 @@ class Sampler:
     def samples(self) -> list[Sample]:
         with self._lock:
             return list(self._samples)
+
+    def idle_s(self) -> float:
+        """Seconds since the newest sample was taken (since the sampler started, before the first)."""
+        with self._lock:
+            last = self._samples[-1].t if self._samples else self._started
+        return time.monotonic() - last
 
     def count(self, name: str) -> int:
         """Samples read so far inside window `name`."""
