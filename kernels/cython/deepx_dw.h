@@ -223,7 +223,7 @@ static inline void deepx_dw_plane8_k(const float* x, int H, int W, const float* 
 
 /* whether deepx_dw_plane has a kernel for a K x K window at stride s on this CPU (AVX-512, else AVX2) */
 static inline int deepx_dw_has(int K, int s) {
-    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
+    return deepx_vec_lanes() && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
 }
 
 #define DX_DW(f, k)                                                     \
@@ -251,7 +251,7 @@ static void deepx_dw_plane8(const float* x, int H, int W, const float* w, int K,
 
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
                                   int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
-    if (deepx_gemm_cpu() == 2)
+    if (deepx_vec_lanes() == 16)
         deepx_dw_plane16(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
     else
         deepx_dw_plane8(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
@@ -262,7 +262,7 @@ enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324 };
 
 /* whether deepx_dw_lanes takes a K x K window at stride s with outputs (P,Q) read from a padded input (Hp,Wp) */
 static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) {
-    return deepx_gemm_cpu() == 2 && deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
+    return deepx_vec_lanes() == 16 && deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
 }
 
 /* nc <= 16 channels of a depthwise K x K conv on small planes, the channels in the lanes: x (nc,H,W) -> y (nc,P,Q)

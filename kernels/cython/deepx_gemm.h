@@ -31,11 +31,13 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
-/* whether this CPU has AVX2 and FMA (the 8-lane kernels of deepx_dw.h, deepx_pool.h and deepx_im2col.h, where
-   AVX-512 is not) */
-static inline int deepx_avx2(void) {
+/* the float lanes of the vector kernels of deepx_dw.h, deepx_pool.h and deepx_im2col.h on this CPU: 16 (AVX-512),
+   8 (AVX2 and FMA), 0 (none: the callers' loops) */
+static inline int deepx_vec_lanes(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (__builtin_cpu_supports("avx512f"))
+        return 16;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
 }
 
 /* of 8 lanes, those j with lo <= j < hi, as a mask vector (AVX2) */
@@ -250,7 +252,7 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
 
-static inline int deepx_avx2(void) { return 0; }
+static inline int deepx_vec_lanes(void) { return 0; }
 #endif
 
 /* the kernel level this CPU runs (DEEPX_GEMM=blas: 0) */

@@ -13,7 +13,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 /* whether deepx_im2col_rows copies at stride s on this CPU (AVX-512, else AVX2) */
 static inline int deepx_im2col_has(int s) {
-    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (s == 1 || s == 2);
+    return deepx_vec_lanes() && (s == 1 || s == 2);
 }
 
 /* dst (rows, n) = segments of output rows: row i from the plane's input row ih = ih0 + i * sh, its column j
@@ -86,7 +86,7 @@ static void deepx_im2col_rows8(float* dst, const float* plane, int H, int W, int
 
 static inline void deepx_im2col_rows(float* dst, const float* plane, int H, int W, int ih0, int sh, int c0, int n,
                                      int rows, int s) {
-    if (deepx_gemm_cpu() == 2)
+    if (deepx_vec_lanes() == 16)
         deepx_im2col_rows16(dst, plane, H, W, ih0, sh, c0, n, rows, s);
     else
         deepx_im2col_rows8(dst, plane, H, W, ih0, sh, c0, n, rows, s);

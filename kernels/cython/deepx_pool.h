@@ -145,7 +145,7 @@ static inline void deepx_pool_plane8_k(const float* x, int H, int W, float* y, i
 
 /* whether deepx_pool_plane has a kernel for a K x K window at stride s on this CPU (AVX-512, else AVX2) */
 static inline int deepx_pool_has(int K, int s) {
-    return (deepx_gemm_cpu() == 2 || deepx_avx2()) && (K == 2 || K == 3 || K == 5) && (s == 1 || s == 2);
+    return deepx_vec_lanes() && (K == 2 || K == 3 || K == 5) && (s == 1 || s == 2);
 }
 
 #define DX_POOL(f, k)                                                   \
@@ -173,7 +173,7 @@ static void deepx_pool_plane8(const float* x, int H, int W, float* y, int P, int
 
 static inline void deepx_pool_plane(const float* x, int H, int W, float* y, int P, int Q, int K, int s, int pt,
                                     int pl, int pb, int pr, int mode, const float* xn, float* yn) {
-    if (deepx_gemm_cpu() == 2)
+    if (deepx_vec_lanes() == 16)
         deepx_pool_plane16(x, H, W, y, P, Q, K, s, pt, pl, pb, pr, mode, xn, yn);
     else
         deepx_pool_plane8(x, H, W, y, P, Q, K, s, pt, pl, pb, pr, mode, xn, yn);
