@@ -294,19 +294,35 @@ def test_pooling_past_the_kernel_cases(op, hw, k, stride, pads, ceil):
         assert_close(kernels.run(op, backend, x, **attrs), ref)
 
 
-@pytest.mark.parametrize("c, k, hw, window, attrs, over", [
-    (64, 96, (14, 14), 1, dict(act="relu"), True),  # a 1x1 conv's packed GEMM in one k block
-    (300, 40, (7, 7), 1, dict(), False),  # 300 channels: two k blocks, the first written before the residual is read
-    (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True),  # the channels in lanes; an activation after
-    (40, 40, (9, 10), 3, dict(stride=1, pads=(0, 1, 2, 0), groups=2), True),  # im2col tiles, two groups
-    (128, 128, (14, 14), 3, dict(pads=1), False),  # Winograd: the residual added after the output is written
-    (64, 96, (28, 28), 3, dict(pads=1), False),  # Winograd at 1 thread, the lanes at 2: not at every thread count
-    (16, 32, (20, 20), 3, dict(pads=1), False),  # the direct path: likewise
+def packed_gemm_kind(_conv):
+    """Which packed GEMM the convs have here: "avx512", "avx2" (AVX2 and no AVX-512) or None (BLAS only, as with
+    DEEPX_GEMM=blas)."""
+    one = np.ones((1, 1), np.float32)
+    for level, kind in ((2, "avx512"), (1, "avx2")):
+        try:
+            _conv.packed_gemm(one, one, level=level)
+            return kind
+        except ValueError:
+            pass
+    return None
+
+
+@pytest.mark.parametrize("c, k, hw, window, attrs, over, over_avx2", [
+    (64, 96, (14, 14), 1, dict(act="relu"), True, False),  # a 1x1 conv's packed GEMM in one k block (AVX2: BLAS)
+    (16, 48, (30, 30), 1, dict(act="relu6"), True, True),  # 16 channels: AVX2's too
+    (300, 40, (7, 7), 1, dict(), False, False),  # 300 channels: two k blocks, the first written before the residual
+    (3, 32, (20, 20), 3, dict(stride=2, pads=1), True, True),  # im2col, 27 taps: the packed GEMM (AVX2's too)
+    (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True, False),  # the channels in lanes; an act after
+    (40, 40, (9, 10), 3, dict(stride=1, pads=(0, 1, 2, 0), groups=2), True, False),  # im2col tiles, two groups
+    (128, 128, (14, 14), 3, dict(pads=1), False, False),  # Winograd: the residual added after the output is written
+    (64, 96, (28, 28), 3, dict(pads=1), False, False),  # Winograd at 1 thread, the lanes at 2: not at every count
+    (16, 32, (20, 20), 3, dict(pads=1), False, False),  # the direct path: likewise
 ])
-def test_conv_over_its_residual(c, k, hw, window, attrs, over):
+def test_conv_over_its_residual(c, k, hw, window, attrs, over, over_avx2):
     """The Cython conv may write its output over its residual (one buffer, as the executor lays out a residual that
     dies at the conv) exactly where its kernel reads each residual value before it writes that output (with
-    AVX-512: the channels in lanes, the packed GEMM in one k block); there its result is the reference's."""
+    AVX-512: the channels in lanes, the packed GEMM in one k block; with AVX2 and no AVX-512: the 6x16 GEMM, taken by
+    convs of up to 32 taps); there its result is the reference's."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, c, *hw), dtype=np.float32)
@@ -314,10 +330,7 @@ def test_conv_over_its_residual(c, k, hw, window, attrs, over):
     b = rng.standard_normal(k, dtype=np.float32)
     _, canon, shape = kernels.check("conv2d", [x, w, b], attrs)
     z = rng.standard_normal(shape, dtype=np.float32)
-    try:
-        _conv.packed_gemm(np.ones((1, 1), np.float32), np.ones((1, 1), np.float32))
-    except ValueError:
-        over = False  # no AVX-512 (or DEEPX_GEMM=blas): BLAS writes the output first
+    over = {"avx512": over, "avx2": over_avx2, None: False}[packed_gemm_kind(_conv)]  # BLAS writes first
     shapes = [x.shape, w.shape, b.shape, z.shape]
     assert kernels.over_residual("conv2d", "cython", shapes, canon) == over
     assert not any(kernels.over_residual("conv2d", other, shapes, canon)  # no such hook: never
@@ -333,11 +346,11 @@ def test_conv_over_its_residual(c, k, hw, window, attrs, over):
         kernels.set_threads(0)
 
 
-@pytest.mark.parametrize("level", [2, 3], ids=["12-rows", "8-rows"])
+@pytest.mark.parametrize("level", [2, 3, 1], ids=["12-rows", "8-rows", "avx2-6-rows"])
 def test_packed_gemm_every_edge(level):
-    """The convs' packed GEMM kernel (AVX-512 12x32 or 8x32 + the transposed tile of the last few columns)
-    against numpy: rows past whole panels, every column remainder, k past one block, bias,
-    a clip in the kernel and another activation after it, one and two threads."""
+    """The convs' packed GEMM kernel (AVX-512 12x32 or 8x32 + the transposed tile of the last few columns; AVX2
+    6x16 + a masked tile of the last few) against numpy: rows past whole panels, every column remainder, k past one
+    block, bias, a clip in the kernel and another activation after it, one and two threads."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
     from deepx.kernels.common import NAMED_ACTS
 

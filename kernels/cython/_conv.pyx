@@ -32,6 +32,8 @@ cdef extern from "deepx_im2col.h":
 cdef extern from "deepx_gemm.h":
     enum:
         DEEPX_KC
+        DEEPX_K1
+    int deepx_gemm_avx2() noexcept nogil
 
 cdef extern from "deepx_bcast.h":
     enum:
@@ -552,6 +554,14 @@ cdef enum:
     WINO_MID_C = 128  # and up to 49 tiles (14x14) with fewer than this (measured in models, A/B in one process:
     # SqueezeNet's 64 -> 256 on 13x13 0.48 -> 0.32 ms at 1 thread, Inception v2's 96 -> 128 on 14x14 0.31 -> 0.28;
     # from 128 channels Winograd wins, 128 -> 160 on 14x14 0.30 -> 0.39 ms without it at 2 threads)
+    # Without the packed GEMM (BLAS for both), im2col where Winograd's 2x2 tiles overhang the output by this many
+    # percent or more (odd sides up to 13: 7x7 by 31%, 13x13 by 16%) and K >= 64 (measured on the AVX2 EPYC, alone,
+    # 1 / 2 threads: SqueezeNet's 48 -> 192 on 13x13 1.19-1.30x / 1.27-1.42x faster, Inception v1's 192 -> 384 on
+    # 7x7 1.23-1.29x / 1.24-1.31x, ResNet50's 512 -> 512 on 7x7 1.09-1.10x / 1.07-1.14x; DenseNet121's 128 -> 32 on
+    # 7x7 0.80-0.91x, so K >= 64; Winograd stays on 14x14, Inception v2's 96 -> 128 0.83-0.95x with im2col. Whole
+    # models, two executors alternating: SqueezeNet -2.8% / -3.9% time, Inception v2 -2.5% / -1.5%, Inception v1
+    # and ResNet50 within 1%)
+    WINO_OVERHANG = 15
 
 
 cdef struct Wino:
@@ -583,6 +593,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
             and g.groups == 1):
         return p
     p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
+    if not deepx_gemm_isa() and g.K >= 64 and 4 * p.TX * p.TY * 100 >= (100 + WINO_OVERHANG) * g.P * g.Q:
+        return p
     if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES
                              or g.C < WINO_MIN_C and p.TX * p.TY <= 196
                              or g.C < WINO_MID_C and p.TX * p.TY <= 49):
@@ -1073,7 +1085,7 @@ def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
     packed GEMM in one k block), where Winograd and the direct path add the residual after and BLAS writes first."""
     (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
-    cdef bint gemm = deepx_gemm_isa() != 0 and Cg * R * S <= DEEPX_KC
+    cdef bint gemm = gemm_level(&g) != 0 and Cg * R * S <= DEEPX_KC
     cdef Path path
     for nth in (1, 2):  # the paths at 1 and at 2+ threads
         path = stage_path(&g, False, nth)
@@ -1125,11 +1137,18 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     return c
 
 
+cdef int gemm_level(const Geom* g) noexcept nogil:
+    # the packed GEMM's level for g's weights: AVX-512's (2 or 3), AVX2's for up to DEEPX_K1 taps (1), 0: BLAS
+    if deepx_gemm_isa():
+        return deepx_gemm_pick(deepx_gemm_isa(), g.K // g.groups)
+    return 1 if deepx_gemm_avx2() and g.C // g.groups * g.R * g.S <= DEEPX_K1 else 0
+
+
 cdef void pack_weights(Conv c):
-    # c.W: the weights, each group's packed for the GEMM kernel when this CPU has one
+    # c.W: the weights, each group's packed for the GEMM kernel when this CPU has one (gemm_level)
     cdef Geom g = c.g
     cdef int grp, Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
-    cdef int level = deepx_gemm_pick(deepx_gemm_isa(), Kg)
+    cdef int level = gemm_level(&g)
     c.W.w, c.W.packed, c.W.level = &c.w[0, 0, 0, 0], NULL, level
     if level == 0:
         return
@@ -1512,11 +1531,12 @@ bind_blas()
 def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
-    CPU's pick for a's rows; 2 AVX-512 with 12-row panels, 3 with 8-row ones), split over `threads`: for
-    tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
+    CPU's pick for a's rows; 2 AVX-512 with 12-row panels, 3 with 8-row ones; 1 AVX2 with 6-row ones, here for
+    any k, also where AVX-512 is), split over `threads`: for tests and benchmarks. ValueError when this CPU (or
+    DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
-    level = level or deepx_gemm_pick(have, m)
-    if not have or level not in (2, 3) or k != b.shape[0]:
+    level = level or deepx_gemm_pick(have, m) or deepx_gemm_avx2()
+    if not (level in (2, 3) and have or level == 1 and (have or deepx_gemm_avx2())) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) "
                          f"or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)

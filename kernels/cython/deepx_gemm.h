@@ -2,8 +2,11 @@
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
    (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
-   x86-64, or DEEPX_GEMM=blas): none here, the caller uses BLAS (an AVX2 6 x 16 version was measured slower than
-   OpenBLAS's Haswell kernels). Bias, a residual (res: a tensor laid out as c) and clamp are applied in registers,
+   x86-64, or DEEPX_GEMM=blas): BLAS, but with AVX2 and FMA an AVX2 6 x 16 tile (level 1) for few k, the convs of up
+   to DEEPX_K1 taps (MobileNetV2's expanding 1x1 convs, ShuffleNet's grouped ones, the 3x3 stems), where OpenBLAS's
+   separate pass for the bias and activation over a large output costs what its faster kernel saves; with more k
+   OpenBLAS's Haswell kernels win (a whole AVX2 GEMM was measured slower, and this tile for k up to 64 a wash).
+   Bias, a residual (res: a tensor laid out as c) and clamp are applied in registers,
    so a conv's output is written once; b's rows may also be read through a table of offsets (deepx_gemm_implicit: a
    conv's padded input in place). */
 #ifndef DEEPX_GEMM_H
@@ -13,6 +16,12 @@
 #include <string.h>
 
 enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's column blocks <= 384 KB */
+/* level 1: k up to DEEPX_K1; b in blocks of DEEPX_NC1 columns (measured on the AVX2 EPYC, two executors
+   alternating, against BLAS, 1 / 2 threads: MobileNetV2 +0.6% / -4.2% time, SqueezeNet -0.2% / -2.0%, ShuffleNet
+   -2.4% / -1.6% (with k up to 64: DenseNet121 and Inception v2 up to 2% slower, MobileNetV2 -2.7% at 2 threads);
+   alone, 1 / 2 threads: MobileNetV2's 16 -> 96 on 112x112 1.04-1.26x / 0.97-1.5x, SqueezeNet's 16 -> 64 on 55x55
+   1.12-1.19x / 1.17-1.23x, the 3 -> 32 3x3 / 2 stem 1.01x / 1.09x) */
+enum { DEEPX_K1 = 32, DEEPX_NC1 = 384 };
 
 static int deepx_gemm_level = -1;
 
@@ -249,6 +258,68 @@ static inline void deepx_tile_avx512_t(int kc, const float* a, const float* b, s
 #undef DX_STORE
 }
 
+/* level 1 (AVX2 and FMA, for few k): a 6 x 16 tile, b read in place as at level 2; c's columns past nr (and rows
+   past mr) untouched */
+__attribute__((target("avx2,fma")))
+static inline void deepx_tile_avx2(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
+                                   const float* rp, size_t ldc, int mr, int nr, const float* bias, int first, int clip,
+                                   float lo, float hi) {
+    __m256i m0 = deepx_lanes8(0, nr), m1 = deepx_lanes8(0, nr - 8);
+#define DX_DECL(i) __m256 c##i##0, c##i##1;
+    DX_ROWS6(DX_DECL)
+#define DX_INIT(i)                                                                 \
+    if (!first && i < mr) {                                                        \
+        c##i##0 = _mm256_maskload_ps(cp + i * ldc, m0);                            \
+        c##i##1 = _mm256_maskload_ps(cp + i * ldc + 8, m1);                        \
+    } else {                                                                       \
+        c##i##0 = c##i##1 = _mm256_set1_ps(first && bias && i < mr ? bias[i] : 0.0f); \
+    }
+    DX_ROWS6(DX_INIT)
+#define DX_FMA(i)                                                                  \
+    {                                                                              \
+        __m256 av = _mm256_broadcast_ss(a + i);                                    \
+        c##i##0 = _mm256_fmadd_ps(av, b0, c##i##0);                                \
+        c##i##1 = _mm256_fmadd_ps(av, b1, c##i##1);                                \
+    }
+    if (nr == 16) {
+        #pragma GCC unroll 4
+        for (int k = 0; k < kc; k++, a += 6) {
+            const float* bk = DX_ROW(k);
+            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+            DX_ROWS6(DX_FMA)
+        }
+    } else {
+        for (int k = 0; k < kc; k++, a += 6) {
+            const float* bk = DX_ROW(k);
+            __m256 b0 = _mm256_maskload_ps(bk, m0), b1 = _mm256_maskload_ps(bk + 8, m1);
+            DX_ROWS6(DX_FMA)
+        }
+    }
+#define DX_STORE(i)                                                                \
+    if (i < mr) {                                                                  \
+        if (rp) {                                                                  \
+            c##i##0 = _mm256_add_ps(c##i##0, _mm256_maskload_ps(rp + i * ldc, m0)); \
+            c##i##1 = _mm256_add_ps(c##i##1, _mm256_maskload_ps(rp + i * ldc + 8, m1)); \
+        }                                                                          \
+        if (clip) {                                                                \
+            c##i##0 = _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), c##i##0)); \
+            c##i##1 = _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), c##i##1)); \
+        }                                                                          \
+        if (nr == 16) {                                                            \
+            _mm256_storeu_ps(cp + i * ldc, c##i##0);                               \
+            _mm256_storeu_ps(cp + i * ldc + 8, c##i##1);                           \
+        } else {                                                                   \
+            _mm256_maskstore_ps(cp + i * ldc, m0, c##i##0);                        \
+            _mm256_maskstore_ps(cp + i * ldc + 8, m1, c##i##1);                    \
+        }                                                                          \
+    }
+    DX_ROWS6(DX_STORE)
+#undef DX_DECL
+#undef DX_INIT
+#undef DX_FMA
+#undef DX_STORE
+}
+
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
 
@@ -267,7 +338,14 @@ static inline int deepx_gemm_isa(void) {
     return deepx_gemm_level;
 }
 
-static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : 12; }
+/* whether GEMMs of few k (<= DEEPX_K1) take level 1 here: a CPU with AVX2 and FMA and no AVX-512 (whose levels
+   take every GEMM), DEEPX_GEMM not blas */
+static inline int deepx_gemm_avx2(void) {
+    const char* env = getenv("DEEPX_GEMM");
+    return deepx_gemm_isa() == 0 && deepx_vec_lanes() == 8 && !(env && !strcmp(env, "blas"));
+}
+
+static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : level == 1 ? 6 : 12; }
 
 /* the level to pack an (m, k) matrix for on a CPU of level `isa`: AVX-512's 8-row panels (level 3) where the
    12-row ones would compute over 5% more rows than m */
@@ -291,8 +369,10 @@ static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t 
 }
 
 /* the width of the next tile of columns when rem are left: three vectors (8-row panels), two, then one, then
-   the transposed kernel for the last few */
+   the transposed kernel for the last few; level 1: 16, then the last few (masked) */
 static inline int deepx_cols(int level, int rem) {
+    if (level == 1)
+        return rem >= 16 ? 16 : rem;
     return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
@@ -310,7 +390,9 @@ static inline void deepx_tile(int level, int m, int k, const float* ap, const fl
     int rows = m - i < mr ? m - i : mr, first = k0 == 0, last = k0 + kc >= k, cl = clip && last;
     const float* bi = bias ? bias + i : NULL;
     rc = last ? rc : NULL;
-    if (cols < 8)
+    if (level == 1)
+        deepx_tile_avx2(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi);
+    else if (cols < 8)
         deepx_tile_avx512_t(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi, mr);
     else if (level == 2)
         deepx_tile_avx512_12(kc, a, bb, ldb, off, cc, rc, ldc, rows, cols, bi, first, cl, lo, hi);
@@ -354,14 +436,15 @@ static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, floa
    nc (whole tiles of 32 or 48) whose k rows stay in L2 (DEEPX_BBLOCK), read in place; over each block, a's panels in
    order (a streams from memory, its panel stays in L1). Measured against the whole width at once (and copying blocks
    of b to a buffer, no faster): ResNet50's 1x1 convs on 56x56 (n 3136, k 64 or 256) 168-179 -> 198-220 GFLOP/s,
-   its 512 -> 128 on 28x28 168 -> 204, the rest within 3%; SqueezeNet's direct 3x3 convs within noise */
+   its 512 -> 128 on 28x28 168 -> 204, the rest within 3%; SqueezeNet's direct 3x3 convs within noise. Level 1: blocks
+   of DEEPX_NC1 columns (each panel's 6 rows of c written in runs of 384 floats), the prefetches once per 48 columns */
 static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      const int* off, float* c, const float* res, size_t ldc, const float* bias,
                                      int clip, float lo, float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
     int nc = DEEPX_BBLOCK / (int)sizeof(float) / k / 96 * 96;
-    nc = nc < 96 ? 96 : nc;
+    nc = level == 1 ? DEEPX_NC1 : nc < 96 ? 96 : nc;
     for (int jc = 0; jc < n; jc += nc) {
         int je = jc + nc < n ? jc + nc : n;
         for (int i = 0; i < m; i += mr)
@@ -370,7 +453,7 @@ static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float
                     int kc = k - k0 < ks ? k - k0 : ks, rows = m - i < mr ? m - i : mr;
                     const float* bb = off ? b + j : b + (size_t)k0 * ldb + j;
                     w = deepx_cols(level, je - j);
-                    if (!off)
+                    if (!off && (level != 1 || (j - jc) % 48 == 0))  /* level 1: 48 columns at a time */
                         deepx_prefetch_ahead(bb, ldb, kc, c + (size_t)i * ldc + j,
                                              k0 + kc < k ? NULL : DX_AT(res, (size_t)i * ldc + j), ldc, rows,
                                              je - j);
@@ -387,7 +470,7 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
                                      float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
-    if (m < 32) {
+    if (m < 32 && level != 1) {
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
         for (int k0 = 0; k0 < k; k0 += ks)
             for (int j = 0; j < n; j += w) {
