@@ -3,7 +3,7 @@
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
    (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
    x86-64, or DEEPX_GEMM=blas): BLAS, but with AVX2 and FMA an AVX2 6 x 16 tile (level 1) for few k, the convs of up
-   to DEEPX_K1 taps (MobileNetV2's expanding 1x1 convs, ShuffleNet's grouped ones, the 3x3 stems), where OpenBLAS's
+   to DEEPX_K1 taps (MobileNetV2's expanding 1x1 convs, the 3x3 stems), where OpenBLAS's
    separate pass for the bias and activation over a large output costs what its faster kernel saves; with more k
    OpenBLAS's Haswell kernels win (a whole AVX2 GEMM was measured slower, and this tile for k up to 64 a wash).
    Bias, a residual (res: a tensor laid out as c) and clamp are applied in registers,
@@ -17,8 +17,9 @@
 
 enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's column blocks <= 384 KB */
 /* level 1: k up to DEEPX_K1; b in blocks of DEEPX_NC1 columns (measured on the AVX2 EPYC, two executors
-   alternating, against BLAS, 1 / 2 threads: MobileNetV2 +0.6% / -4.2% time, SqueezeNet -0.2% / -2.0%, ShuffleNet
-   -2.4% / -1.6% (with k up to 64: DenseNet121 and Inception v2 up to 2% slower, MobileNetV2 -2.7% at 2 threads);
+   alternating, against BLAS, 1 / 2 threads: MobileNetV2 +0.6% / -4.2% and -2.5% / -6.0% time, SqueezeNet -0.2% /
+   -2.0%, ShuffleNet -0.8% / -0.5% (with k up to 64: DenseNet121 and Inception v2 up to 2% slower, MobileNetV2 -2.7% at
+   2 threads);
    alone, 1 / 2 threads: MobileNetV2's 16 -> 96 on 112x112 1.04-1.26x / 0.97-1.5x, SqueezeNet's 16 -> 64 on 55x55
    1.12-1.19x / 1.17-1.23x, the 3 -> 32 3x3 / 2 stem 1.01x / 1.09x) */
 enum { DEEPX_K1 = 32, DEEPX_NC1 = 384 };
