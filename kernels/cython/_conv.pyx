@@ -559,8 +559,8 @@ cdef enum:
     # 1 / 2 threads: SqueezeNet's 48 -> 192 on 13x13 1.19-1.30x / 1.27-1.42x faster, Inception v1's 192 -> 384 on
     # 7x7 1.23-1.29x / 1.24-1.31x, ResNet50's 512 -> 512 on 7x7 1.09-1.10x / 1.07-1.14x; DenseNet121's 128 -> 32 on
     # 7x7 0.80-0.91x, so K >= 64; Winograd stays on 14x14, Inception v2's 96 -> 128 0.83-0.95x with im2col. Whole
-    # models, two executors alternating: SqueezeNet -2.8% / -3.9% time, Inception v2 -2.5% / -1.5%, Inception v1
-    # and ResNet50 within 1%)
+    # models, two executors alternating: SqueezeNet -2.8% / -3.9% time, Inception v2 -2.5% / -1.5%, Inception v1,
+    # ResNet50 and AlexNet within ±2%)
     WINO_OVERHANG = 15
 
 

@@ -327,23 +327,28 @@ static inline int deepx_gemm_cpu(void) { return 0; }
 static inline int deepx_vec_lanes(void) { return 0; }
 #endif
 
-/* the kernel level this CPU runs (DEEPX_GEMM=blas: 0) */
-static inline int deepx_gemm_isa(void) {
-    if (deepx_gemm_level < 0) {
-        int level = deepx_gemm_cpu(), want = level;
+/* DEEPX_GEMM=blas: every GEMM on BLAS, none of this file's kernels (read once) */
+static int deepx_gemm_env = -1;
+
+static inline int deepx_gemm_blas(void) {
+    if (deepx_gemm_env < 0) {
         const char* env = getenv("DEEPX_GEMM");
-        if (env && *env)
-            want = !strcmp(env, "blas") ? 0 : level;
-        deepx_gemm_level = want < level ? want : level;
+        deepx_gemm_env = env && !strcmp(env, "blas");
     }
+    return deepx_gemm_env;
+}
+
+/* the AVX-512 kernel level this CPU runs (DEEPX_GEMM=blas: 0) */
+static inline int deepx_gemm_isa(void) {
+    if (deepx_gemm_level < 0)
+        deepx_gemm_level = deepx_gemm_blas() ? 0 : deepx_gemm_cpu();
     return deepx_gemm_level;
 }
 
 /* whether GEMMs of few k (<= DEEPX_K1) take level 1 here: a CPU with AVX2 and FMA and no AVX-512 (whose levels
    take every GEMM), DEEPX_GEMM not blas */
 static inline int deepx_gemm_avx2(void) {
-    const char* env = getenv("DEEPX_GEMM");
-    return deepx_gemm_isa() == 0 && deepx_vec_lanes() == 8 && !(env && !strcmp(env, "blas"));
+    return !deepx_gemm_blas() && deepx_gemm_cpu() == 0 && deepx_vec_lanes() == 8;
 }
 
 static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : level == 1 ? 6 : 12; }
