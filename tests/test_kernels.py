@@ -308,11 +308,12 @@ def packed_gemm_kind(_conv):
 
 
 @pytest.mark.parametrize("c, k, hw, window, attrs, over, over_avx2", [
-    (64, 96, (14, 14), 1, dict(act="relu"), True, False),  # a 1x1 conv's packed GEMM in one k block (AVX2: BLAS)
+    (64, 96, (14, 14), 1, dict(act="relu"), True, True),  # a 1x1 conv's packed GEMM in one k block (AVX2: lanes)
     (16, 48, (30, 30), 1, dict(act="relu6"), True, True),  # 16 channels: AVX2's too
     (300, 40, (7, 7), 1, dict(), False, False),  # 300 channels: two k blocks, the first written before the residual
+    (300, 80, (7, 7), 1, dict(act="relu"), False, True),  # AVX2's lanes GEMM keeps its k blocks' sums aside
     (3, 32, (20, 20), 3, dict(stride=2, pads=1), True, True),  # im2col, 27 taps: the packed GEMM (AVX2's too)
-    (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True, False),  # the channels in lanes; an act after
+    (24, 64, (15, 15), 3, dict(stride=2, pads=1, act="silu"), True, True),  # lanes (AVX2: of the GEMM); an act after
     (40, 40, (9, 10), 3, dict(stride=1, pads=(0, 1, 2, 0), groups=2), True, False),  # im2col tiles, two groups
     (128, 128, (14, 14), 3, dict(pads=1), False, False),  # Winograd: the residual added after the output is written
     (64, 96, (28, 28), 3, dict(pads=1), False, False),  # Winograd at 1 thread, the lanes at 2: not at every count
@@ -322,7 +323,8 @@ def test_conv_over_its_residual(c, k, hw, window, attrs, over, over_avx2):
     """The Cython conv may write its output over its residual (one buffer, as the executor lays out a residual that
     dies at the conv) exactly where its kernel reads each residual value before it writes that output (with
     AVX-512: the channels in lanes, the packed GEMM in one k block; with AVX2 and no AVX-512: the 6x16 GEMM, taken by
-    convs of up to 32 taps); there its result is the reference's."""
+    convs of up to 32 taps, and the 16x6 one with the output channels in the lanes, taken by convs on small planes);
+    there its result is the reference's."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, c, *hw), dtype=np.float32)
@@ -346,11 +348,12 @@ def test_conv_over_its_residual(c, k, hw, window, attrs, over, over_avx2):
         kernels.set_threads(0)
 
 
-@pytest.mark.parametrize("level", [2, 3, 1], ids=["12-rows", "8-rows", "avx2-6-rows"])
+@pytest.mark.parametrize("level", [2, 3, 1, 4], ids=["12-rows", "8-rows", "avx2-6-rows", "avx2-16-lanes"])
 def test_packed_gemm_every_edge(level):
     """The convs' packed GEMM kernel (AVX-512 12x32 or 8x32 + the transposed tile of the last few columns; AVX2
-    6x16 + a masked tile of the last few) against numpy: rows past whole panels, every column remainder, k past one
-    block, bias, a clip in the kernel and another activation after it, one and two threads."""
+    6x16 + a masked tile of the last few; AVX2 16x6 with the rows in the lanes, its tiles 1 to 6 columns wide) against
+    numpy: rows past whole panels, every column remainder, k past one block, bias, a clip in the kernel and another
+    activation after it, one and two threads."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
     from deepx.kernels.common import NAMED_ACTS
 

@@ -1,9 +1,9 @@
 """2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, with AVX-512 the output channels in the
 vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
-for the rest (deepx_gemm.h's kernel on weights packed once where the CPU has AVX-512, else BLAS), depthwise convs
-by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16 channels a vector (else direct loops), and
-the low-rank variants (channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the
-Winograd one; the transposed conv as GEMM + col2im over tiles of input rows.
+for the rest (deepx_gemm.h's kernels on weights packed once where the CPU has AVX-512, or AVX2 for few taps or small
+planes, else BLAS), depthwise convs by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16
+channels a vector (else direct loops), and the low-rank variants (channel decomposition, Tucker-2) chained in one
+call, their last 1x1 stage fused into the Winograd one; the transposed conv as GEMM + col2im over tiles of input rows.
 One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
 the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
@@ -1082,10 +1082,12 @@ cdef Path stage_path(const Geom* g, bint then_1x1, int nth):
 def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
     """Whether conv2d of these shapes (x, w, b, z) may write its output over its residual z (one buffer) at any
     thread count: its kernel reads each residual value before it writes that output (the channels in lanes; the
-    packed GEMM in one k block), where Winograd and the direct path add the residual after and BLAS writes first."""
+    packed GEMM in one k block, AVX2's lanes GEMM in any), where Winograd and the direct path add the residual after
+    and BLAS writes first."""
     (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
-    cdef bint gemm = gemm_level(&g) != 0 and Cg * R * S <= DEEPX_KC
+    cdef int level = gemm_level(&g)
+    cdef bint gemm = level == 4 or level != 0 and Cg * R * S <= DEEPX_KC  # level 4: its k blocks' sums aside
     cdef Path path
     for nth in (1, 2):  # the paths at 1 and at 2+ threads
         path = stage_path(&g, False, nth)
@@ -1137,11 +1139,29 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     return c
 
 
+cdef enum:
+    # AVX2's GEMM with the output channels in the lanes (level 4) over BLAS for convs on up to SMALL_PQ output
+    # pixels, up to MID_PQ where a group's weights are at most MID_W floats, with at most 5% of its 16-row panels
+    # padding (measured on the AVX2 EPYC, two executors alternating, 1 / 2 threads: MobileNetV2 -8.0% / -7.1% time,
+    # ResNet50 -3.9% / -4.0%, SqueezeNet -2.2% / -1.6%; alone, against OpenBLAS + the bias pass: 1x1 convs on 7x7
+    # 1.05-1.23x, on 14x14 1.00-1.10x; ResNet50's on 28x28 0.88-0.95x at 1 thread, hence MID_W)
+    SMALL_PQ = 196
+    MID_PQ = 784
+    MID_W = 1 << 14
+
+
 cdef int gemm_level(const Geom* g) noexcept nogil:
-    # the packed GEMM's level for g's weights: AVX-512's (2 or 3), AVX2's for up to DEEPX_K1 taps (1), 0: BLAS
+    # the packed GEMM's level for g's weights: AVX-512's (2 or 3), AVX2's for small planes (4) or up to DEEPX_K1 taps
+    # (1), 0: BLAS
+    cdef int Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S, PQ = g.P * g.Q
     if deepx_gemm_isa():
-        return deepx_gemm_pick(deepx_gemm_isa(), g.K // g.groups)
-    return 1 if deepx_gemm_avx2() and g.C // g.groups * g.R * g.S <= DEEPX_K1 else 0
+        return deepx_gemm_pick(deepx_gemm_isa(), Kg)
+    if not deepx_gemm_avx2():
+        return 0
+    if ((PQ <= SMALL_PQ or PQ <= MID_PQ and Kg * CRS <= MID_W)
+            and (cdiv_up(Kg, 16) * 16 - Kg) * 20 <= Kg):
+        return 4
+    return 1 if CRS <= DEEPX_K1 else 0
 
 
 cdef void pack_weights(Conv c):
@@ -1532,11 +1552,11 @@ def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] b
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
     CPU's pick for a's rows; 2 AVX-512 with 12-row panels, 3 with 8-row ones; 1 AVX2 with 6-row ones, here for
-    any k, also where AVX-512 is), split over `threads`: for tests and benchmarks. ValueError when this CPU (or
-    DEEPX_GEMM) has no such kernel."""
+    any k, 4 AVX2 with 16-row ones in the lanes, here for any n; both also where AVX-512 is), split over `threads`:
+    for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
     level = level or deepx_gemm_pick(have, m) or deepx_gemm_avx2()
-    if not (level in (2, 3) and have or level == 1 and (have or deepx_gemm_avx2())) or k != b.shape[0]:
+    if not (level in (2, 3) and have or level in (1, 4) and (have or deepx_gemm_avx2())) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) "
                          f"or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)

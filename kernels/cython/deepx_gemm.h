@@ -5,7 +5,9 @@
    x86-64, or DEEPX_GEMM=blas): BLAS, but with AVX2 and FMA an AVX2 6 x 16 tile (level 1) for few k, the convs of up
    to DEEPX_K1 taps (MobileNetV2's expanding 1x1 convs, the 3x3 stems), where OpenBLAS's
    separate pass for the bias and activation over a large output costs what its faster kernel saves; with more k
-   OpenBLAS's Haswell kernels win (a whole AVX2 GEMM was measured slower, and this tile for k up to 64 a wash).
+   OpenBLAS's Haswell kernels win (a whole AVX2 GEMM was measured slower, and this tile for k up to 64 a wash);
+   and a 16 x 6 tile with a's rows in the lanes (level 4) for few columns, the convs on small planes (7x7, 14x14),
+   where OpenBLAS packs all of a, the larger operand, on every call.
    Bias, a residual (res: a tensor laid out as c) and clamp are applied in registers,
    so a conv's output is written once; b's rows may also be read through a table of offsets (deepx_gemm_implicit: a
    conv's padded input in place). */
@@ -25,6 +27,9 @@ enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's co
 enum { DEEPX_K1 = 32, DEEPX_NC1 = 384 };
 
 static int deepx_gemm_level = -1;
+
+/* res + o, or NULL without a residual */
+#define DX_AT(res, o) ((res) ? (res) + (o) : NULL)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -321,6 +326,146 @@ static inline void deepx_tile_avx2(int kc, const float* a, const float* b, size_
 #undef DX_STORE
 }
 
+/* r[0..8) as the columns of an 8 x 8 matrix -> its rows */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_transpose8(__m256* r) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* the first n (<= 6, a constant where inlined) floats at p as a vector (the rest 0), and back: plain 4-, 2- and
+   1-float moves, where AMD's masked stores are slow */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 deepx_load_n(const float* p, const int n) {
+    __m128 lo = n >= 4 ? _mm_loadu_ps(p) : n >= 2 ? _mm_castpd_ps(_mm_load_sd((const double*)p)) : _mm_load_ss(p);
+    const float* q = p + (n >= 4 ? 4 : 0);
+    int m = n >= 4 ? n - 4 : 0;
+    __m128 hi = m >= 4 ? _mm_loadu_ps(q) : m >= 2 ? _mm_castpd_ps(_mm_load_sd((const double*)q))
+                                                  : m ? _mm_load_ss(q) : _mm_setzero_ps();
+    if (n == 3)
+        lo = _mm_insert_ps(lo, _mm_load_ss(p + 2), 0x20);
+    return _mm256_set_m128(hi, lo);
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_store_n(float* p, __m256 v, const int n) {
+    __m128 x = _mm256_castps256_ps128(v);
+    int m = n;
+    if (m >= 4) {
+        _mm_storeu_ps(p, x);
+        x = _mm256_extractf128_ps(v, 1), p += 4, m -= 4;
+    }
+    if (m >= 2) {
+        _mm_storel_pi((__m64*)p, x);
+        x = _mm_movehl_ps(x, x), p += 2, m -= 2;
+    }
+    if (m)
+        _mm_store_ss(p, x);
+}
+
+/* columns v0 .. v(nc-1) of 8 rows of a tile -> rows of c (the first `rows`), plus the residual r, clamped */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_cl_rows(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, const int nc,
+                                 int rows, float* c, const float* r, size_t ldc, int clip, float lo, float hi) {
+    __m256 z = _mm256_setzero_ps(), v[8] = {v0, nc > 1 ? v1 : z, nc > 2 ? v2 : z, nc > 3 ? v3 : z,
+                                            nc > 4 ? v4 : z, nc > 5 ? v5 : z, z, z};
+    deepx_transpose8(v);
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        if (i < rows) {
+            if (r)
+                v[i] = _mm256_add_ps(v[i], deepx_load_n(r + (size_t)i * ldc, nc));
+            if (clip)
+                v[i] = _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v[i]));
+            deepx_store_n(c + (size_t)i * ldc, v[i], nc);
+        }
+}
+
+/* level 4 (AVX2 and FMA, few columns: a conv's output of a small plane): a 16 x NC tile (NC <= 6) with the output
+   channels in the lanes, a's 16-row panel two vectors a k step and b's NC columns broadcast. Partial sums between
+   k blocks in t (NC x 16); after the last, transposed in registers to rows of c, the residual and clamp added there */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deepx_tile_cl(int kc, const float* a, const float* b, size_t ldb, float* c, const float* r,
+                                 size_t ldc, int mr, const int nc, const float* bias, int clip, float lo, float hi,
+                                 float* t, int first, int last) {
+    __m256 acc[6][2], t0 = _mm256_setzero_ps(), t1 = t0;
+    if (first && bias) {
+        t0 = _mm256_maskload_ps(bias, deepx_lanes8(0, mr));
+        t1 = _mm256_maskload_ps(bias + 8, deepx_lanes8(0, mr - 8));
+    }
+    #pragma GCC unroll 6
+    for (int j = 0; j < nc; j++) {
+        acc[j][0] = first ? t0 : _mm256_loadu_ps(t + 16 * j);
+        acc[j][1] = first ? t1 : _mm256_loadu_ps(t + 16 * j + 8);
+    }
+    #pragma GCC unroll 4
+    for (int kk = 0; kk < kc; kk++, a += 16) {
+        const float* bk = b + (size_t)kk * ldb;
+        __m256 w0 = _mm256_loadu_ps(a), w1 = _mm256_loadu_ps(a + 8);
+        #pragma GCC unroll 6
+        for (int j = 0; j < nc; j++) {
+            __m256 x = _mm256_broadcast_ss(bk + j);
+            acc[j][0] = _mm256_fmadd_ps(w0, x, acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(w1, x, acc[j][1]);
+        }
+    }
+    if (!last) {
+        #pragma GCC unroll 6
+        for (int j = 0; j < nc; j++) {
+            _mm256_storeu_ps(t + 16 * j, acc[j][0]);
+            _mm256_storeu_ps(t + 16 * j + 8, acc[j][1]);
+        }
+        return;
+    }
+    deepx_cl_rows(acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[4][0], acc[5][0], nc, mr, c, r, ldc, clip, lo, hi);
+    if (mr > 8)
+        deepx_cl_rows(acc[0][1], acc[1][1], acc[2][1], acc[3][1], acc[4][1], acc[5][1], nc, mr - 8, c + 8 * ldc,
+                      DX_AT(r, 8 * ldc), ldc, clip, lo, hi);
+}
+
+enum { DEEPX_KC4 = 128, DEEPX_NC4 = 96 };
+
+/* c (m,n) = clamp(ap · b + bias [+ res]) at level 4: panel after panel, over blocks of DEEPX_NC4 columns, k in
+   blocks of DEEPX_KC4 (the panel's block stays in L1 over the columns) */
+__attribute__((target("avx2,fma")))
+static inline void deepx_gemm_cl(int m, int n, int k, const float* ap, const float* b, size_t ldb, float* c,
+                                 const float* res, size_t ldc, const float* bias, int clip, float lo, float hi) {
+    float t[16 * DEEPX_NC4];
+    for (int i = 0; i < m; i += 16)
+        for (int jc = 0; jc < n; jc += DEEPX_NC4) {
+            int rows = m - i < 16 ? m - i : 16, je = jc + DEEPX_NC4 < n ? jc + DEEPX_NC4 : n;
+            for (int k0 = 0; k0 < k; k0 += DEEPX_KC4) {
+                int kc = k - k0 < DEEPX_KC4 ? k - k0 : DEEPX_KC4, first = k0 == 0, last = k0 + kc >= k;
+                const float* a = ap + (size_t)i * k + (size_t)k0 * 16;
+                for (int j = jc; j < je; j += 6) {
+                    float* cc = c + (size_t)i * ldc + j;
+                    const float* rc = DX_AT(res, (size_t)i * ldc + j);
+                    const float* bb = b + (size_t)k0 * ldb + j;
+                    const float* bi = bias ? bias + i : NULL;
+                    float* tj = t + 16 * (j - jc);
+                    switch (je - j < 6 ? je - j : 6) {
+#define DX_CL(w) case w: deepx_tile_cl(kc, a, bb, ldb, cc, rc, ldc, rows, w, bi, clip, lo, hi, tj, first, last); break;
+                        DX_CL(6) DX_CL(5) DX_CL(4) DX_CL(3) DX_CL(2) DX_CL(1)
+#undef DX_CL
+                    }
+                }
+            }
+        }
+}
+
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
 
@@ -351,7 +496,7 @@ static inline int deepx_gemm_avx2(void) {
     return !deepx_gemm_blas() && deepx_gemm_cpu() == 0 && deepx_vec_lanes() == 8;
 }
 
-static inline int deepx_gemm_mr(int level) { return level == 3 ? 8 : level == 1 ? 6 : 12; }
+static inline int deepx_gemm_mr(int level) { return level == 4 ? 16 : level == 3 ? 8 : level == 1 ? 6 : 12; }
 
 /* the level to pack an (m, k) matrix for on a CPU of level `isa`: AVX-512's 8-row panels (level 3) where the
    12-row ones would compute over 5% more rows than m */
@@ -382,8 +527,6 @@ static inline int deepx_cols(int level, int rem) {
     return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
-/* res + o, or NULL without a residual */
-#define DX_AT(res, o) ((res) ? (res) + (o) : NULL)
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c, rc of the
    residual (or NULL), added on the last k block, after the FMAs (its loads then wait on nothing) */
@@ -476,6 +619,12 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
                                      float hi) {
     int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
     int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (level == 4) {
+        deepx_gemm_cl(m, n, k, ap, b, ldb, c, res, ldc, bias, clip, lo, hi);
+        return;
+    }
+#endif
     if (m < 32 && level != 1) {
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
         for (int k0 = 0; k0 < k; k0 += ks)
