@@ -1144,7 +1144,8 @@ cdef enum:
     # pixels, up to MID_PQ where a group's weights are at most MID_W floats, with at most 5% of its 16-row panels
     # padding (measured on the AVX2 EPYC, two executors alternating, 1 / 2 threads: MobileNetV2 -8.0% / -7.1% time,
     # ResNet50 -3.9% / -4.0%, SqueezeNet -2.2% / -1.6%; alone, against OpenBLAS + the bias pass: 1x1 convs on 7x7
-    # 1.05-1.23x, on 14x14 1.00-1.10x; ResNet50's on 28x28 0.88-0.95x at 1 thread, hence MID_W)
+    # 1.09-1.23x / 0.99-1.10x, on 14x14 1.04-1.10x / 0.91-1.19x; ResNet50's on 28x28 0.88-0.95x at 1 thread, hence
+    # MID_W)
     SMALL_PQ = 196
     MID_PQ = 784
     MID_W = 1 << 14
