@@ -1141,11 +1141,12 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
 
 cdef enum:
     # AVX2's GEMM with the output channels in the lanes (level 4) over BLAS for convs on up to SMALL_PQ output
-    # pixels, up to MID_PQ where a group's weights are at most MID_W floats, with at most 5% of its 16-row panels
-    # padding (measured on the AVX2 EPYC, two executors alternating, 1 / 2 threads: MobileNetV2 -8.0% / -7.1% time,
-    # ResNet50 -3.9% / -4.0%, SqueezeNet -2.2% / -1.6%; alone, against OpenBLAS + the bias pass: 1x1 convs on 7x7
+    # pixels, up to MID_PQ where a group's weights are at most MID_W floats, with at most 1/16 of its panels padding
+    # (16 rows, the last of 8 where 8 are enough). Measured on the AVX2 EPYC, two executors alternating, 1 / 2
+    # threads: MobileNetV2 -8.0% / -7.1% time, ResNet50 -3.9% / -4.0%, SqueezeNet -2.2% / -1.6%, ShuffleNet (68 and
+    # 136 rows a group: the 8-row panels) -4.6% / -3.2%; alone, against OpenBLAS + the bias pass: 1x1 convs on 7x7
     # 1.09-1.23x / 0.99-1.10x, on 14x14 1.04-1.10x / 0.91-1.19x; ResNet50's on 28x28 0.88-0.95x at 1 thread, hence
-    # MID_W)
+    # MID_W
     SMALL_PQ = 196
     MID_PQ = 784
     MID_W = 1 << 14
@@ -1160,7 +1161,7 @@ cdef int gemm_level(const Geom* g) noexcept nogil:
     if not deepx_gemm_avx2():
         return 0
     if ((PQ <= SMALL_PQ or PQ <= MID_PQ and Kg * CRS <= MID_W)
-            and (cdiv_up(Kg, 16) * 16 - Kg) * 20 <= Kg):
+            and (cdiv_up(Kg, 8) * 8 if Kg % 16 <= 8 else cdiv_up(Kg, 16) * 16) - Kg <= Kg // 16):
         return 4
     return 1 if CRS <= DEEPX_K1 else 0
 

@@ -395,12 +395,13 @@ static inline void deepx_cl_rows(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m
 }
 
 /* level 4 (AVX2 and FMA, few columns: a conv's output of a small plane): a 16 x NC tile (NC <= 6) with the output
-   channels in the lanes, a's 16-row panel two vectors a k step and b's NC columns broadcast. Partial sums between
+   channels in the lanes, a's 16-row panel two vectors a k step (one: `two` 0, a last panel of <= 8 rows) and b's NC
+   columns broadcast. Partial sums between
    k blocks in t (NC x 16); after the last, transposed in registers to rows of c, the residual and clamp added there */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void deepx_tile_cl(int kc, const float* a, const float* b, size_t ldb, float* c, const float* r,
                                  size_t ldc, int mr, const int nc, const float* bias, int clip, float lo, float hi,
-                                 float* t, int first, int last) {
+                                 float* t, int first, int last, const int two) {
     __m256 acc[6][2], t0 = _mm256_setzero_ps(), t1 = t0;
     if (first && bias) {
         t0 = _mm256_maskload_ps(bias, deepx_lanes8(0, mr));
@@ -409,29 +410,31 @@ static inline void deepx_tile_cl(int kc, const float* a, const float* b, size_t 
     #pragma GCC unroll 6
     for (int j = 0; j < nc; j++) {
         acc[j][0] = first ? t0 : _mm256_loadu_ps(t + 16 * j);
-        acc[j][1] = first ? t1 : _mm256_loadu_ps(t + 16 * j + 8);
+        acc[j][1] = first || !two ? t1 : _mm256_loadu_ps(t + 16 * j + 8);
     }
     #pragma GCC unroll 4
     for (int kk = 0; kk < kc; kk++, a += 16) {
         const float* bk = b + (size_t)kk * ldb;
-        __m256 w0 = _mm256_loadu_ps(a), w1 = _mm256_loadu_ps(a + 8);
+        __m256 w0 = _mm256_loadu_ps(a), w1 = two ? _mm256_loadu_ps(a + 8) : w0;
         #pragma GCC unroll 6
         for (int j = 0; j < nc; j++) {
             __m256 x = _mm256_broadcast_ss(bk + j);
             acc[j][0] = _mm256_fmadd_ps(w0, x, acc[j][0]);
-            acc[j][1] = _mm256_fmadd_ps(w1, x, acc[j][1]);
+            if (two)
+                acc[j][1] = _mm256_fmadd_ps(w1, x, acc[j][1]);
         }
     }
     if (!last) {
         #pragma GCC unroll 6
         for (int j = 0; j < nc; j++) {
             _mm256_storeu_ps(t + 16 * j, acc[j][0]);
-            _mm256_storeu_ps(t + 16 * j + 8, acc[j][1]);
+            if (two)
+                _mm256_storeu_ps(t + 16 * j + 8, acc[j][1]);
         }
         return;
     }
     deepx_cl_rows(acc[0][0], acc[1][0], acc[2][0], acc[3][0], acc[4][0], acc[5][0], nc, mr, c, r, ldc, clip, lo, hi);
-    if (mr > 8)
+    if (two)
         deepx_cl_rows(acc[0][1], acc[1][1], acc[2][1], acc[3][1], acc[4][1], acc[5][1], nc, mr - 8, c + 8 * ldc,
                       DX_AT(r, 8 * ldc), ldc, clip, lo, hi);
 }
@@ -457,7 +460,13 @@ static inline void deepx_gemm_cl(int m, int n, int k, const float* ap, const flo
                     const float* bi = bias ? bias + i : NULL;
                     float* tj = t + 16 * (j - jc);
                     switch (je - j < 6 ? je - j : 6) {
-#define DX_CL(w) case w: deepx_tile_cl(kc, a, bb, ldb, cc, rc, ldc, rows, w, bi, clip, lo, hi, tj, first, last); break;
+#define DX_CL(w)                                                                                          \
+    case w:                                                                                               \
+        if (rows > 8)                                                                                     \
+            deepx_tile_cl(kc, a, bb, ldb, cc, rc, ldc, rows, w, bi, clip, lo, hi, tj, first, last, 1);    \
+        else                                                                                              \
+            deepx_tile_cl(kc, a, bb, ldb, cc, rc, ldc, rows, w, bi, clip, lo, hi, tj, first, last, 0);    \
+        break;
                         DX_CL(6) DX_CL(5) DX_CL(4) DX_CL(3) DX_CL(2) DX_CL(1)
 #undef DX_CL
                     }
