@@ -396,8 +396,8 @@ static inline void deepx_cl_rows(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m
 
 /* level 4 (AVX2 and FMA, few columns: a conv's output of a small plane): a 16 x NC tile (NC <= 6) with the output
    channels in the lanes, a's 16-row panel two vectors a k step (one: `two` 0, a last panel of <= 8 rows) and b's NC
-   columns broadcast. Partial sums between
-   k blocks in t (NC x 16); after the last, transposed in registers to rows of c, the residual and clamp added there */
+   columns broadcast. Partial sums between k blocks in t (NC x 16); after the last, transposed in registers to rows
+   of c, the residual and clamp added there */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void deepx_tile_cl(int kc, const float* a, const float* b, size_t ldb, float* c, const float* r,
                                  size_t ldc, int mr, const int nc, const float* bias, int clip, float lo, float hi,
@@ -536,7 +536,6 @@ static inline int deepx_cols(int level, int rem) {
     return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
 }
 
-
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c, rc of the
    residual (or NULL), added on the last k block, after the FMAs (its loads then wait on nothing) */
 static inline void deepx_tile(int level, int m, int k, const float* ap, const float* bb, size_t ldb, const int* off,
@@ -626,14 +625,14 @@ static inline void deepx_gemm_blocks(int level, int m, int n, int k, const float
 static inline void deepx_gemm_packed(int level, int m, int n, int k, const float* ap, const float* b, size_t ldb,
                                      float* c, const float* res, size_t ldc, const float* bias, int clip, float lo,
                                      float hi) {
-    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
-    int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
 #if defined(__x86_64__) && defined(__GNUC__)
     if (level == 4) {
         deepx_gemm_cl(m, n, k, ap, b, ldb, c, res, ldc, bias, clip, lo, hi);
         return;
     }
 #endif
+    int mr = deepx_gemm_mr(level), w, kb = (k + DEEPX_KC - 1) / DEEPX_KC;
+    int ks = (k + kb - 1) / kb;  /* k in kb blocks of ks (<= KC) as even as can be: no short last block */
     if (m < 32 && level != 1) {
         /* a few rows (all of a in L1): each kc x cols tile of b once, over every panel */
         for (int k0 = 0; k0 < k; k0 += ks)
