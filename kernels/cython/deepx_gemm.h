@@ -346,20 +346,8 @@ static inline void deepx_transpose8(__m256* r) {
     }
 }
 
-/* the first n (<= 6, a constant where inlined) floats at p as a vector (the rest 0), and back: plain 4-, 2- and
-   1-float moves, where AMD's masked stores are slow */
-__attribute__((target("avx2"), always_inline))
-static inline __m256 deepx_load_n(const float* p, const int n) {
-    __m128 lo = n >= 4 ? _mm_loadu_ps(p) : n >= 2 ? _mm_castpd_ps(_mm_load_sd((const double*)p)) : _mm_load_ss(p);
-    const float* q = p + (n >= 4 ? 4 : 0);
-    int m = n >= 4 ? n - 4 : 0;
-    __m128 hi = m >= 4 ? _mm_loadu_ps(q) : m >= 2 ? _mm_castpd_ps(_mm_load_sd((const double*)q))
-                                                  : m ? _mm_load_ss(q) : _mm_setzero_ps();
-    if (n == 3)
-        lo = _mm_insert_ps(lo, _mm_load_ss(p + 2), 0x20);
-    return _mm256_set_m128(hi, lo);
-}
-
+/* the first n (<= 6, a constant where inlined) lanes of v to p: plain 4-, 2- and 1-float stores, where AMD's masked
+   stores are slow */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_store_n(float* p, __m256 v, const int n) {
     __m128 x = _mm256_castps256_ps128(v);
@@ -380,6 +368,7 @@ static inline void deepx_store_n(float* p, __m256 v, const int n) {
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_cl_rows(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, const int nc,
                                  int rows, float* c, const float* r, size_t ldc, int clip, float lo, float hi) {
+    __m256i m = deepx_lanes8(0, nc);
     __m256 z = _mm256_setzero_ps(), v[8] = {v0, nc > 1 ? v1 : z, nc > 2 ? v2 : z, nc > 3 ? v3 : z,
                                             nc > 4 ? v4 : z, nc > 5 ? v5 : z, z, z};
     deepx_transpose8(v);
@@ -387,7 +376,7 @@ static inline void deepx_cl_rows(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m
     for (int i = 0; i < 8; i++)
         if (i < rows) {
             if (r)
-                v[i] = _mm256_add_ps(v[i], deepx_load_n(r + (size_t)i * ldc, nc));
+                v[i] = _mm256_add_ps(v[i], _mm256_maskload_ps(r + (size_t)i * ldc, m));
             if (clip)
                 v[i] = _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), v[i]));
             deepx_store_n(c + (size_t)i * ldc, v[i], nc);
