@@ -266,10 +266,13 @@ def _conv_on_every_backend(c, k, hw, window, attrs):
     (20, (14, 13), 5, 2, (2, 1, 2, 2), "silu"),  # stride 2, uneven pads, an activation after the kernel
     (17, (5, 9), 3, 1, (1, 0, 1, 2), "none"),  # a row of 9 outputs: column blocks of 8 and 1
     (3, (8, 8), 7, 1, (3, 3, 3, 3), "relu"),  # a 7x7 window, one partial block
+    (13, (14, 14), 3, 2, (0, 0, 1, 1), "relu"),  # stride 2, padding after only; with AVX2 a block of 5 channels
+    (10, (6, 9), 5, 1, (2, 2, 2, 2), "none"),  # 5x5; with AVX2 rows of 9 inputs read as 8 + 1
+    (9, (8, 8), 7, 1, (3, 3, 3, 3), "hardswish"),  # 64 outputs from a 14 x 14 padded tile
 ])
 def test_depthwise_lanes_past_the_kernel_cases(c, hw, window, stride, pads, act):
-    """Depthwise convs on small planes (<= 64 outputs: with AVX-512 deepx_dw.h's 16 channels a vector, through
-    16 x 16 transposes and a zero-padded tile), at 1 and 2 threads, on every backend."""
+    """Depthwise convs on small planes (<= 64 outputs: deepx_dw.h's channels in the lanes, 16 a vector with AVX-512,
+    8 with AVX2, through transposes and a zero-padded tile), at 1 and 2 threads, on every backend."""
     _conv_on_every_backend(c, c, hw, window, dict(stride=stride, pads=pads, groups=c, act=act))
 
 

@@ -47,12 +47,14 @@ cdef extern from "deepx_bcast.h":
                        float* buf) noexcept nogil
 
 cdef extern from "deepx_dw.h":
+    int deepx_vec_lanes() noexcept nogil
     int deepx_dw_has(int K, int s) noexcept nogil
     void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
                         int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) noexcept nogil
     int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) noexcept nogil
     void deepx_dw_lanes(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
-                        int K, int S, int pt, int pl, float lo, float hi, int nc) noexcept nogil
+                        int K, int S, int pt, int pl, float lo, float hi, int nc, const float* xn,
+                        int nn) noexcept nogil
 
 
 cdef struct Geom:
@@ -287,18 +289,20 @@ cdef bint depthwise_lanes_fits(const Geom* g) noexcept nogil:
 
 cdef void depthwise_lanes(const float* x, const float* w, const float* b, float* y, const Geom* g, int N,
                           ActC act) noexcept nogil:
-    # x (N,C,H,W) * w (C,1,R,S) + b -> y (N,C,P,Q) through deepx_dw_lanes, blocks of 16 channels shared by the
-    # threads; a clip in the kernel, another activation over the block's planes after it
+    # x (N,C,H,W) * w (C,1,R,S) + b -> y (N,C,P,Q) through deepx_dw_lanes, blocks of a vector's channels (16 or 8),
+    # each thread a run of them (the next block's inputs, fetched during this one, are the same thread's; as the
+    # conv before split its channels); a clip in the kernel, another activation over the block's planes after it
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * g.Q
     cdef float lo = act.lo if act.kind == CLIP else -INFINITY, hi = act.hi if act.kind == CLIP else INFINITY
-    cdef int blocks = cdiv_up(g.C, 16), nb, c0, nc
+    cdef int L = deepx_vec_lanes(), blocks = cdiv_up(g.C, L), nb, c0, nc
     cdef Py_ssize_t plane  # the block's first plane among the N * C
-    for nb in prange(N * blocks, schedule='dynamic', use_threads_if=N * g.C * PQ * g.R * g.S >= PAR_MIN):
-        c0 = nb % blocks * 16
-        nc = min(16, g.C - c0)
+    for nb in prange(N * blocks, schedule='static', use_threads_if=N * g.C * PQ * g.R * g.S >= PAR_MIN):
+        c0 = nb % blocks * L
+        nc = min(L, g.C - c0)
         plane = nb // blocks * g.C + c0
         deepx_dw_lanes(x + plane * HW, g.H, g.W, w + c0 * g.R * g.S, b + c0 if b != NULL else NULL, y + plane * PQ,
-                       g.P, g.Q, g.R, g.sh, g.pt, g.pl, lo, hi, nc)
+                       g.P, g.Q, g.R, g.sh, g.pt, g.pl, lo, hi, nc, x + (plane + nc) * HW,
+                       min(L, N * g.C - plane - nc))
         if act.kind != CLIP and act.kind != NONE:
             affine_act(y + plane * PQ, y + plane * PQ, nc * PQ, 1.0, 0.0, act)
 

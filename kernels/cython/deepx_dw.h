@@ -7,7 +7,7 @@
    Small planes (7 x 7 outputs: a row is under half a vector) go through deepx_dw_lanes instead, 16 channels in the
    lanes (measured alone against the rows, 1 / 2 threads: MobileNetV2's 960 x 7 x 7 3x3 54-58 / 40-43 us against
    73-78 / 47-54, its 576 x 14 x 14 3x3 / 2 64 / 43 against 77 / 50-57, EfficientNet-B0's 1152 x 7 x 7 5x5 106-114 /
-   66-68 against 139-140 / 79-83). */
+   66-68 against 139-140 / 79-83), with AVX2 8 (deepx_dw_lanes8). */
 #ifndef DEEPX_DW_H
 #define DEEPX_DW_H
 #include "deepx_gemm.h"
@@ -257,12 +257,13 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
         deepx_dw_plane8(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
 }
 
-/* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels */
+/* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels (with AVX2 as with AVX-512:
+   on the AVX2 EPYC the 8 lanes' 14 x 14 outputs ran 1.05-1.07x the rows at 1 thread, 0.97-0.98x at 2) */
 enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324 };
 
 /* whether deepx_dw_lanes takes a K x K window at stride s with outputs (P,Q) read from a padded input (Hp,Wp) */
 static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) {
-    return deepx_vec_lanes() == 16 && deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
+    return deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
 }
 
 /* nc <= 16 channels of a depthwise K x K conv on small planes, the channels in the lanes: x (nc,H,W) -> y (nc,P,Q)
@@ -271,7 +272,7 @@ static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp)
    FMAs of whole vectors (no masked lanes, no stride-2 permutes), and a row of outputs shares each tap's weights;
    transposes back on the way out */
 __attribute__((target("avx512f,fma")))
-static void deepx_dw_lanes(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
+static void deepx_dw_lanes16(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
                            int K, int S, int pt, int pl, float lo, float hi, int nc) {
     enum { QB = 8 };
     int Hp = (P - 1) * S + K, Wp = (Q - 1) * S + K, HW = H * W, PQ = P * Q, KK = K * K;
@@ -337,6 +338,113 @@ static void deepx_dw_lanes(const float* x, int H, int W, const float* w, const f
             _mm512_mask_storeu_ps(y + (size_t)l * PQ + j, m, r[l]);
     }
 }
+
+/* deepx_dw_lanes16 with AVX2: nc <= 8 channels in the lanes, 8 x 8 transposes in (a row's 8 columns) and out (8
+   output pixels), all 8 sums of a row's block made (past the row's end from the tile's next pixels: no branch in the
+   taps' loop, which had kept the sums in memory), the last pixels' partial stores plain (AMD's masked stores are
+   slow). Measured in MobileNetV2 on the AVX2 EPYC, per conv against the rows, two executors alternating, 1 / 2
+   threads: 960 x 7 x 7 3x3 1.44x / 1.28-1.31x, 576 x 14 x 14 3x3 / 2 1.23x / 0.98x (the next block's inputs fetched
+   meanwhile: 576 x 14 x 14 3x3 alone at 1 thread 1.11x, 0.98-1.00x without) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* w, const float* bias, float* y,
+                                     int P, int Q, int pt, int pl, float lo, float hi, int nc, const float* xn,
+                                     int nn, const int K, const int S) {
+    enum { QB = 8 };
+    int Hp = (P - 1) * S + K, Wp = (Q - 1) * S + K, HW = H * W, PQ = P * Q, KK = K * K;
+    float xt[(DEEPX_DWL_IN + 2 * QB) * 8] __attribute__((aligned(32)));  /* + the last sums' reads past it */
+    float yt[(DEEPX_DWL_PQ + 8) * 8] __attribute__((aligned(32)));
+    float wt[49 * 8] __attribute__((aligned(32)));
+    float bt[8] __attribute__((aligned(32)));
+    __m256 zero = _mm256_setzero_ps(), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (int t = 0; t < KK; t++) {
+        _mm256_store_ps(wt + t * 8, zero);
+        for (int l = 0; l < nc; l++)
+            wt[t * 8 + l] = w[l * KK + t];
+    }
+    _mm256_store_ps(bt, zero);
+    for (int l = 0; l < nc && bias; l++)
+        bt[l] = bias[l];
+    int rows = H < Hp - pt ? H : Hp - pt, cols = W < Wp - pl ? W : Wp - pl;  /* inputs past the last window: unread */
+    for (int i = 0; i < Hp * Wp + 2 * QB; i++)  /* the padding (all of it: quicker than around the inputs) */
+        _mm256_store_ps(xt + i * 8, zero);
+    for (int h = 0; h < rows; h++)  /* a row's 8 columns of nc planes -> 8 pixel vectors */
+        for (int c = 0; c < cols; c += 8) {
+            __m256 r[8];
+            int n = cols - c < 8 ? cols - c : 8;
+            __m256i m = deepx_lanes8(0, n);
+            for (int l = 0; l < 8; l++)
+                r[l] = l < nc ? _mm256_maskload_ps(x + (size_t)l * HW + h * W + c, m) : zero;
+            deepx_transpose8(r);
+            float* d = xt + ((h + pt) * Wp + pl + c) * 8;
+            #pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                if (i < n)
+                    _mm256_store_ps(d + i * 8, r[i]);
+        }
+    __m256 vb = _mm256_load_ps(bt);
+    for (int p = 0; p < P; p++) {
+        size_t a = (size_t)nn * HW * p / P, e = (size_t)nn * HW * (p + 1) / P;
+        deepx_prefetch_span(xn + (a & ~(size_t)15), e - (a & ~(size_t)15), 0);  /* the next block's inputs */
+        for (int q = 0; q < Q; q += QB) {
+            __m256 acc[QB];
+            int n = Q - q < QB ? Q - q : QB;  /* all QB sums made (past the row: from the tile's next pixels) */
+            #pragma GCC unroll 8
+            for (int i = 0; i < QB; i++)
+                acc[i] = vb;
+            #pragma GCC unroll 7
+            for (int r = 0; r < K; r++)
+                #pragma GCC unroll 7
+                for (int s = 0; s < K; s++) {
+                    __m256 wv = _mm256_load_ps(wt + (r * K + s) * 8);
+                    const float* in = xt + ((p * S + r) * Wp + q * S + s) * 8;
+                    #pragma GCC unroll 8
+                    for (int i = 0; i < QB; i++)
+                        acc[i] = _mm256_fmadd_ps(_mm256_load_ps(in + i * S * 8), wv, acc[i]);
+                }
+            #pragma GCC unroll 8
+            for (int i = 0; i < QB; i++)
+                if (i < n)
+                    _mm256_store_ps(yt + (p * Q + q + i) * 8, _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[i])));
+        }
+    }
+    for (int j = 0; j < PQ; j += 8) {  /* 8 output pixels -> nc planes' rows (pixels past PQ: not stored) */
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = _mm256_load_ps(yt + (j + i) * 8);
+        deepx_transpose8(r);
+        for (int l = 0; l < nc; l++)
+            if (j + 8 <= PQ)
+                _mm256_storeu_ps(y + (size_t)l * PQ + j, r[l]);
+            else
+                deepx_store_n(y + (size_t)l * PQ + j, r[l], PQ - j);
+    }
+}
+
+#define DX_DW(k)                                                                  \
+    if (K == k && S == 1)                                                         \
+        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 1);  \
+    else if (K == k)                                                                    \
+        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 2);
+
+__attribute__((target("avx2,fma")))
+static void deepx_dw_lanes8(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
+                            int K, int S, int pt, int pl, float lo, float hi, int nc, const float* xn, int nn) {
+    DX_DW(3)
+    DX_DW(5)
+    DX_DW(7)
+}
+#undef DX_DW
+
+/* nc channels (<= deepx_vec_lanes()) of a depthwise conv on a small plane, the channels in the lanes; xn: the next
+   block's nn planes, fetched meanwhile with AVX2 (nn 0: none) */
+static inline void deepx_dw_lanes(const float* x, int H, int W, const float* w, const float* bias, float* y, int P,
+                                  int Q, int K, int S, int pt, int pl, float lo, float hi, int nc, const float* xn,
+                                  int nn) {
+    if (deepx_vec_lanes() == 16)
+        deepx_dw_lanes16(x, H, W, w, bias, y, P, Q, K, S, pt, pl, lo, hi, nc);
+    else
+        deepx_dw_lanes8(x, H, W, w, bias, y, P, Q, K, S, pt, pl, lo, hi, nc, xn, nn);
+}
 #else
 static inline int deepx_dw_has(int K, int s) { return 0; }
 
@@ -346,6 +454,7 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
 static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) { return 0; }
 
 static inline void deepx_dw_lanes(const float* x, int H, int W, const float* w, const float* bias, float* y, int P,
-                                  int Q, int K, int S, int pt, int pl, float lo, float hi, int nc) {}
+                                  int Q, int K, int S, int pt, int pl, float lo, float hi, int nc, const float* xn,
+                                  int nn) {}
 #endif
 #endif
