@@ -269,10 +269,14 @@ def _conv_on_every_backend(c, k, hw, window, attrs):
     (13, (14, 14), 3, 2, (0, 0, 1, 1), "relu"),  # stride 2, padding after only; with AVX2 a block of 5 channels
     (10, (6, 9), 5, 1, (2, 2, 2, 2), "none"),  # 5x5; with AVX2 rows of 9 inputs read as 8 + 1
     (9, (8, 8), 7, 1, (3, 3, 3, 3), "hardswish"),  # 64 outputs from a 14 x 14 padded tile
+    (24, (14, 14), 3, 1, (1, 1, 1, 1), "relu6"),  # AVX2's 14x14 outputs: rows of 8 + 6, three blocks of 8 channels
+    (11, (14, 14), 7, 1, (3, 3, 3, 3), "relu"),  # AVX2's largest: 196 outputs from a 20 x 20 padded tile
+    (8, (15, 13), 3, 2, (1, 0, 1, 1), "none"),  # stride 2, an odd plane, padding before on one side only
 ])
 def test_depthwise_lanes_past_the_kernel_cases(c, hw, window, stride, pads, act):
-    """Depthwise convs on small planes (<= 64 outputs: deepx_dw.h's channels in the lanes, 16 a vector with AVX-512,
-    8 with AVX2, through transposes and a zero-padded tile), at 1 and 2 threads, on every backend."""
+    """Depthwise convs on small planes (deepx_dw.h's channels in the lanes: with AVX-512 16 a vector for <= 64
+    outputs, with AVX2 8 for <= 196, through transposes and a zero-padded tile), at 1 and 2 threads, on every
+    backend."""
     _conv_on_every_backend(c, c, hw, window, dict(stride=stride, pads=pads, groups=c, act=act))
 
 

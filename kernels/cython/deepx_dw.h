@@ -263,13 +263,18 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
         deepx_dw_plane8(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
 }
 
-/* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels (with AVX2 as with AVX-512:
-   on the AVX2 EPYC the 8 lanes' 14 x 14 outputs ran 1.05-1.07x the rows at 1 thread, 0.97-0.98x at 2) */
-enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324 };
+/* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels, AVX-512 (16 lanes) and
+   AVX2 (8 lanes: half the tile a pixel; rows of 14 outputs fill the rows' two vectors badly, 81 instructions a
+   vector of outputs against the lanes' 56, callgrind) */
+enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324, DEEPX_DWL8_PQ = 196, DEEPX_DWL8_IN = 400 };
 
 /* whether deepx_dw_lanes takes a K x K window at stride s with outputs (P,Q) read from a padded input (Hp,Wp) */
 static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp) {
-    return deepx_dw_has(K, s) && P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
+    if (!deepx_dw_has(K, s))
+        return 0;
+    if (deepx_vec_lanes() == 16)
+        return P * Q <= DEEPX_DWL_PQ && Hp * Wp <= DEEPX_DWL_IN;
+    return P * Q <= DEEPX_DWL8_PQ && Hp * Wp <= DEEPX_DWL8_IN;
 }
 
 /* nc <= 16 channels of a depthwise K x K conv on small planes, the channels in the lanes: x (nc,H,W) -> y (nc,P,Q)
@@ -347,18 +352,19 @@ static void deepx_dw_lanes16(const float* x, int H, int W, const float* w, const
 
 /* deepx_dw_lanes16 with AVX2: nc <= 8 channels in the lanes, 8 x 8 transposes in (a row's 8 columns) and out (8
    output pixels), all 8 sums of a row's block made (past the row's end from the tile's next pixels: no branch in the
-   taps' loop, which had kept the sums in memory), the last pixels' partial stores plain (AMD's masked stores are
-   slow). Measured in MobileNetV2 on the AVX2 EPYC, per conv against the rows, two executors alternating, 1 / 2
-   threads: 960 x 7 x 7 3x3 1.44x / 1.28-1.31x, 576 x 14 x 14 3x3 / 2 1.23x / 0.98x (the next block's inputs fetched
-   meanwhile: 576 x 14 x 14 3x3 alone at 1 thread 1.11x, 0.98-1.00x without) */
+   taps' loop, which had kept the sums in memory), zeros written only around the inputs, the last pixels' partial
+   stores plain (AMD's masked stores are slow). Measured in MobileNetV2 on the AVX2 EPYC, per conv against the rows,
+   two executors alternating, 1 / 2 threads: 960 x 7x7 3x3 1.44x / 1.28-1.31x, 576 x 14x14 3x3 / 2 1.23x / 0.98x,
+   384 and 576 x 14x14 3x3 1.09-1.15x / 1.06-1.12x (with the whole tile zeroed: 1.05-1.07x / 0.97-0.98x; the next
+   block's inputs fetched meanwhile: 576 x 14x14 alone at 1 thread 1.11x, 0.98-1.00x without) */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* w, const float* bias, float* y,
                                      int P, int Q, int pt, int pl, float lo, float hi, int nc, const float* xn,
                                      int nn, const int K, const int S) {
     enum { QB = 8 };
     int Hp = (P - 1) * S + K, Wp = (Q - 1) * S + K, HW = H * W, PQ = P * Q, KK = K * K;
-    float xt[(DEEPX_DWL_IN + 2 * QB) * 8] __attribute__((aligned(32)));  /* + the last sums' reads past it */
-    float yt[(DEEPX_DWL_PQ + 8) * 8] __attribute__((aligned(32)));
+    float xt[(DEEPX_DWL8_IN + 2 * QB) * 8] __attribute__((aligned(32)));  /* + the last sums' reads past it */
+    float yt[(DEEPX_DWL8_PQ + 8) * 8] __attribute__((aligned(32)));
     float wt[49 * 8] __attribute__((aligned(32)));
     float bt[8] __attribute__((aligned(32)));
     __m256 zero = _mm256_setzero_ps(), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
@@ -371,8 +377,14 @@ static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* 
     for (int l = 0; l < nc && bias; l++)
         bt[l] = bias[l];
     int rows = H < Hp - pt ? H : Hp - pt, cols = W < Wp - pl ? W : Wp - pl;  /* inputs past the last window: unread */
-    for (int i = 0; i < Hp * Wp + 2 * QB; i++)  /* the padding (all of it: quicker than around the inputs) */
-        _mm256_store_ps(xt + i * 8, zero);
+    memset(xt, 0, (size_t)pt * Wp * 32);  /* zeros around the inputs: rows above, beside, below and after the tile */
+    for (int h = pt; h < pt + rows; h++) {
+        for (int c = 0; c < pl; c++)
+            _mm256_store_ps(xt + (h * Wp + c) * 8, zero);
+        for (int c = pl + cols; c < Wp; c++)
+            _mm256_store_ps(xt + (h * Wp + c) * 8, zero);
+    }
+    memset(xt + (size_t)(pt + rows) * Wp * 8, 0, ((size_t)(Hp - pt - rows) * Wp + 2 * QB) * 32);
     for (int h = 0; h < rows; h++)  /* a row's 8 columns of nc planes -> 8 pixel vectors */
         for (int c = 0; c < cols; c += 8) {
             __m256 r[8];
