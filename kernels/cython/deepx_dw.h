@@ -265,7 +265,8 @@ static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, 
 
 /* the small planes of deepx_dw_lanes: outputs and padded inputs up to these many pixels, AVX-512 (16 lanes) and
    AVX2 (8 lanes: half the tile a pixel; rows of 14 outputs fill the rows' two vectors badly, 81 instructions a
-   vector of outputs against the lanes' 56, callgrind) */
+   vector of outputs against the lanes' 56, callgrind; a 29 x 29 tile, 28x28 / 2 -> 14x14, past L1 beside the
+   outputs: 0.91x / 0.95x in MobileNetV2 at 1 / 2 threads, for 101 instructions against 125) */
 enum { DEEPX_DWL_PQ = 64, DEEPX_DWL_IN = 324, DEEPX_DWL8_PQ = 196, DEEPX_DWL8_IN = 400 };
 
 /* whether deepx_dw_lanes takes a K x K window at stride s with outputs (P,Q) read from a padded input (Hp,Wp) */
