@@ -278,6 +278,18 @@ static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp)
     return P * Q <= DEEPX_DWL8_PQ && Hp * Wp <= DEEPX_DWL8_IN;
 }
 
+/* the weights (nc,K*K) and bias of nc channels -> wt (K*K,L) and bt (L), lanes nc.. zero */
+static inline void deepx_dw_lanes_weights(const float* w, const float* bias, int KK, int nc, int L, float* wt,
+                                          float* bt) {
+    memset(wt, 0, (size_t)KK * L * sizeof(float));
+    memset(bt, 0, (size_t)L * sizeof(float));
+    for (int t = 0; t < KK; t++)
+        for (int l = 0; l < nc; l++)
+            wt[t * L + l] = w[l * KK + t];
+    for (int l = 0; l < nc && bias; l++)
+        bt[l] = bias[l];
+}
+
 /* nc <= 16 channels of a depthwise K x K conv on small planes, the channels in the lanes: x (nc,H,W) -> y (nc,P,Q)
    = clamp(x * w (nc,K,K) + bias, lo, hi), stride S, pt / pl rows / columns of zero padding before the plane. The
    planes go through 16 x 16 transposes into a zero-padded (Hp,Wp,16) tile on the stack, each output pixel is K*K
@@ -285,7 +297,7 @@ static inline int deepx_dw_lanes_has(int K, int s, int P, int Q, int Hp, int Wp)
    transposes back on the way out */
 __attribute__((target("avx512f,fma")))
 static void deepx_dw_lanes16(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
-                           int K, int S, int pt, int pl, float lo, float hi, int nc) {
+                             int K, int S, int pt, int pl, float lo, float hi, int nc) {
     enum { QB = 8 };
     int Hp = (P - 1) * S + K, Wp = (Q - 1) * S + K, HW = H * W, PQ = P * Q, KK = K * K;
     float xt[DEEPX_DWL_IN * 16] __attribute__((aligned(64)));
@@ -293,14 +305,7 @@ static void deepx_dw_lanes16(const float* x, int H, int W, const float* w, const
     float wt[49 * 16] __attribute__((aligned(64)));
     float bt[16] __attribute__((aligned(64)));
     __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    for (int t = 0; t < KK; t++) {
-        _mm512_store_ps(wt + t * 16, zero);
-        for (int l = 0; l < nc; l++)
-            wt[t * 16 + l] = w[l * KK + t];
-    }
-    _mm512_store_ps(bt, zero);
-    for (int l = 0; l < nc && bias; l++)
-        bt[l] = bias[l];
+    deepx_dw_lanes_weights(w, bias, KK, nc, 16, wt, bt);
     for (int i = 0; i < Hp * Wp; i++)
         _mm512_store_ps(xt + i * 16, zero);
     for (int j = 0, h = pt, c = pl; j < HW; j += 16) {  /* 16 pixels of nc planes -> 16 pixel vectors at (h, c) */
@@ -369,14 +374,7 @@ static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* 
     float wt[49 * 8] __attribute__((aligned(32)));
     float bt[8] __attribute__((aligned(32)));
     __m256 zero = _mm256_setzero_ps(), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    for (int t = 0; t < KK; t++) {
-        _mm256_store_ps(wt + t * 8, zero);
-        for (int l = 0; l < nc; l++)
-            wt[t * 8 + l] = w[l * KK + t];
-    }
-    _mm256_store_ps(bt, zero);
-    for (int l = 0; l < nc && bias; l++)
-        bt[l] = bias[l];
+    deepx_dw_lanes_weights(w, bias, KK, nc, 8, wt, bt);
     int rows = H < Hp - pt ? H : Hp - pt, cols = W < Wp - pl ? W : Wp - pl;  /* inputs past the last window: unread */
     memset(xt, 0, (size_t)pt * Wp * 32);  /* zeros around the inputs: rows above, beside, below and after the tile */
     for (int h = pt; h < pt + rows; h++) {
@@ -439,9 +437,9 @@ static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* 
     }
 }
 
-#define DX_DW(k)                                                                  \
-    if (K == k && S == 1)                                                         \
-        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 1);  \
+#define DX_DW(k)                                                                        \
+    if (K == k && S == 1)                                                               \
+        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 1); \
     else if (K == k)                                                                    \
         deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 2);
 
