@@ -159,21 +159,15 @@ static inline __m256 deepx_order8(__m256 v, const int S) {
     return S == 1 ? v : _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8));
 }
 
-/* the output rows of deepx_dw_plane8_k's column block q (8 outputs from input column c0 on); the weights broadcast
-   once for them, not at each FMA: instructions a vector of outputs (callgrind) on MobileNetV2's 96 x 112x112 3x3 / 2
-   84 -> 76, 144 x 56x56 3x3 / 2 91 -> 84, 32 x 112x112 3x3 44 -> 38; alone, 1 thread, best of 3 rounds on a noisy
-   host: 1.05-1.25x (the row steps inside the plane without bounds checks: 2% fewer instructions, not kept) */
+/* the output rows of deepx_dw_plane8_k's column block q (8 outputs from input column c0 on) */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void deepx_dw_block8(const float* x, int H, int W, const float* w, float bias, float* y, int P, int Q,
                                    int pt, int q, int c0, const __m256i* m0, const __m256i* m1, float lo, float hi,
                                    const float* xn, float* yn, const int K, const int S, const int FULL) {
     enum { ROWS = 4 };
     const int span = (ROWS - 1) * S + K;
-    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps(), acc[ROWS], v[7], wk[49];
+    __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps(), acc[ROWS], v[7];
     __m256i out = deepx_lanes8(0, Q - q);
-    #pragma GCC unroll 49
-    for (int t = 0; t < K * K; t++)
-        wk[t] = _mm256_set1_ps(w[t]);
     for (int p = 0; p < P; p += ROWS) {
         int h0 = p * S - pt;
         if (q == 0)
@@ -192,7 +186,7 @@ static inline void deepx_dw_block8(const float* x, int H, int W, const float* w,
                 if (r >= 0 && r < K)
                     #pragma GCC unroll 16
                     for (int t = 0; t < K; t++)
-                        acc[j] = _mm256_fmadd_ps(v[t], wk[r * K + t], acc[j]);
+                        acc[j] = _mm256_fmadd_ps(v[t], _mm256_set1_ps(w[r * K + t]), acc[j]);
             }
         }
         #pragma GCC unroll 16
