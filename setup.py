@@ -2,6 +2,7 @@
 import glob
 import os
 import platform
+import runpy
 import sys
 
 import numpy as np
@@ -21,21 +22,18 @@ openmp = [] if sys.platform == "darwin" else ["-fopenmp"]
 
 
 def _march() -> str:
-    """The instruction set the Cython kernels are built for: on x86-64 (only), x86-64-v3 (AVX2, FMA) when this CPU has
-    it (the vector loops run ~3x faster than on the x86-64 baseline); DEEPX_MARCH overrides ("" = the compiler's
-    default). Written to kernels/cython/built_for.txt, which the backend checks before loading on another CPU."""
+    """The instruction set the Cython kernels are built for: on x86-64 (only), the best of kernels/cython/isa.py's
+    levels this CPU has, x86-64-v4 (AVX-512) or x86-64-v3 (AVX2, FMA: the vector loops run ~3x faster than on the
+    x86-64 baseline); DEEPX_MARCH overrides ("" = the compiler's default). Written to kernels/cython/built_for.txt,
+    which the backend checks before loading on another CPU."""
     if "DEEPX_MARCH" in os.environ:
         return os.environ["DEEPX_MARCH"]
     if platform.machine() not in ("x86_64", "AMD64"):
         # aarch64 and others: the compiler's default (on aarch64, NEON is in the baseline and -O3 vectorises
         # for it). /proc/cpuinfo is no guide there: under QEMU user emulation it is the x86 host's.
         return ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "").split())
-    except OSError:
-        return ""
-    return "x86-64-v3" if {"avx2", "fma", "bmi2", "f16c", "movbe"} <= flags else ""
+    isa = runpy.run_path("kernels/cython/isa.py")
+    return isa["best"](isa["cpu_flags"]())
 
 
 march = _march()

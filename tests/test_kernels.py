@@ -160,6 +160,23 @@ def test_cython_gemms_use_the_blas_numpy_links():
     assert _dense.blas_source() == ("numpy" if found else "scipy")
 
 
+@pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="no cython backend")
+def test_kernel_build_level_follows_the_cpu():
+    """setup.py builds for the best level the CPU has (AVX-512: x86-64-v4, AVX2 + FMA: v3, else the compiler's
+    default), and the level built here runs here."""
+    import os
+
+    from deepx.kernels.cython import isa
+
+    v3 = set(isa.NEEDS["x86-64-v3"])
+    assert isa.best(v3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "sse2"}) == "x86-64-v4"
+    assert isa.best(v3 | {"avx512f"}) == "x86-64-v3"  # AVX-512 without BW / DQ / VL / CD: not v4
+    assert isa.best(v3 - {"fma"}) == ""
+    with open(os.path.join(os.path.dirname(isa.__file__), "built_for.txt")) as f:
+        built = f.read().strip()
+    assert set(isa.NEEDS.get(built, ())) <= isa.cpu_flags()
+
+
 @pytest.mark.parametrize("a_shape, b_shape", [((2, 3, 70, 40), (2, 3, 40, 50)), ((2, 1, 33, 64), (3, 64, 35)),
                                               ((96,), (2, 96, 400)), ((130, 72), (72, 90))])
 def test_matmul_of_larger_matrices(a_shape, b_shape):

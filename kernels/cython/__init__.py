@@ -1,21 +1,19 @@
 """Cython kernels: compiled extensions `_<family>`, GEMMs through scipy's BLAS, OpenMP loops.
 
-They are built for one instruction set (setup.py: x86-64-v3 where the building CPU has AVX2 and FMA): on a CPU
-without it the backend is unusable, with the reason, instead of stopping the process on an illegal instruction.
+They are built for one instruction set (setup.py: the best of isa.py's levels the building CPU has, x86-64-v4 with
+AVX-512 or x86-64-v3 with AVX2 and FMA): on a CPU without it the backend is unusable, with the reason, instead of
+stopping the process on an illegal instruction.
 """
 import os
 
-# what each -march level needs, as /proc/cpuinfo names it
-NEEDS = {"x86-64-v3": ("avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe")}
+from .isa import NEEDS, cpu_flags
 
 
 def _check_cpu():
     path = os.path.join(os.path.dirname(__file__), "built_for.txt")
     level = open(path).read().strip() if os.path.exists(path) else ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "").split())
-    except OSError:
+    flags = cpu_flags()
+    if not flags:
         return
     missing = [n for n in NEEDS.get(level, ()) if n not in flags]
     if missing:
