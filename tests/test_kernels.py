@@ -242,7 +242,7 @@ def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
     (3, 64, (131, 130), 7, dict(stride=2, pads=(3, 3, 3, 3))),  # a 7x7 / 2 stem: a padded copy, 65-wide rows
     (67, 40, (13, 13), 3, dict(stride=2, pads=(1, 0, 2, 1))),  # 40 channels: a block of 3 vectors, the last masked
     (16, 100, (40, 41), 5, dict(stride=2, pads=(2, 2, 2, 2), act="silu")),  # 2 blocks, the activation in a pass after
-    (130, 70, (15, 16), 3, dict(stride=3, pads=(1, 1, 1, 1), residual=True)),  # 1170 taps: 19 passes, the last short; a residual
+    (130, 70, (15, 16), 3, dict(stride=3, pads=(1, 1, 1, 1), residual=True)),  # 1170 taps: 19 passes; a residual
     (40, 20, (15, 15), 3, dict(stride=2, pads=(0, 0, 0, 0), residual=True)),  # windows inside x: read in place
     (64, 96, (28, 28), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # Winograd's at 1 thread, the lanes' at 2
     (70, 30, (7, 7), 3, dict(stride=1, pads=(1, 1, 1, 1))),  # 49 outputs (stride 1, too few for Winograd)
