@@ -9,10 +9,11 @@
 #include "deepx_gemm.h"
 
 /* channels a block, pixels a tile, pixels an item (the caller's unit), taps' worth of an item (more pixels for fewer
-   taps: the caller's bcast_pix), taps a pass over an item's tiles (their weights, 16 KB, stay in L1 from tile to tile;
-   passes of 1024 taps, 256 KB read from L2 by every tile, were 3-5% slower on whole models: two executors alternating
-   in one process on the AVX-512 Xeon, 1 and 2 threads, ResNet50, Inception v2, DenseNet121 and SqueezeNet, with 32,
-   64, 128 and 256 taps; ResNet50's 512 -> 512 3x3 on 7x7 0.24 ms of 2.28 faster) */
+   taps: the caller's bcast_pix), taps a pass over an item's tiles (their weights, 16 KB, stay in L1 from tile to tile).
+   Measured on the AVX-512 Xeon against passes of 1024 taps (256 KB, read from L2 by every tile): ResNet50's 512 -> 512
+   3x3 on 7x7 alone 1.53-1.61 ms against 1.79-1.84, in the model 2.04 against 2.28; whole models, both settings
+   alternating in one process, 0.3-2.5% faster at 1 and 2 threads (ResNet50, Inception v2, DenseNet121, SqueezeNet);
+   32, 128 or 256 taps no better than 64 */
 enum { DEEPX_BC_K = 64, DEEPX_BC_J = 6, DEEPX_BC_PIX = 96, DEEPX_BC_T = 1024, DEEPX_BC_PASS = 64 };
 
 /* floats of the packed weights: blocks of 64 channels (the last zero-padded), each (taps, 64) */
