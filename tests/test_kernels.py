@@ -384,9 +384,9 @@ def test_packed_gemm_every_edge(level):
 
     rng = np.random.default_rng(0)
     # (40, 300, 1405): b in blocks of 288 columns and a last of 253 (over 384 KB, 32 rows or more); (40, 1000, 150):
-    # two threads split b's few columns (b over 512 KB)
+    # two threads split b's few columns (b over 512 KB); (100, 24, 300): widening, each thread a run of row panels
     for m, k, n in [(1, 1, 1), (13, 37, 45), (25, 300, 49), (64, 600, 196), (7, 9, 17), (30, 40, 1100),
-                    (40, 300, 1405), (40, 1000, 150)]:
+                    (40, 300, 1405), (40, 1000, 150), (100, 24, 300)]:
         a = rng.standard_normal((m, k), dtype=np.float32)
         b = rng.standard_normal((k, n), dtype=np.float32)
         bias = rng.standard_normal(m, dtype=np.float32)
