@@ -19,5 +19,5 @@ def cpu_flags() -> set:
 
 
 def best(flags: set) -> str:
-    """The best level a CPU with these flags runs ("" : the compiler's default)."""
+    """The best level a CPU with these flags runs ("": the compiler's default)."""
     return next((level for level, needs in NEEDS.items() if set(needs) <= flags), "")
