@@ -195,7 +195,8 @@ def test_matmul_of_larger_matrices(a_shape, b_shape):
     ((9, 9), 3, 7, 1, 3),  # interleaved blocks: 3x3 and 5x5 unrolled, other windows
     ((112, 112), 3, 3, 2, (0, 0, 1, 1)), ((33, 47), 2, 7, 2, 3), ((40, 17), 3, 5, 1, (2, 1, 2, 3)),  # AVX-512, AVX2
     ((18, 35), 2, 3, 1, (0, 2, 1, 0)), ((29, 31), 2, 5, 2, (1, 2, 0, 2)),  # (deepx_dw.h): edges, uneven pads
-])
+    ((21, 70), 2, 7, 1, 3), ((36, 100), 2, 5, 2, (1, 2, 0, 2)), ((6, 300), 2, 3, 1, 1),  # AVX-512 planes of 3-16
+])  # column blocks a step of rows at a time, wider ones a column block at a time
 def test_depthwise_paths_past_the_kernel_cases(hw, c, k, stride, pads):
     """Depthwise convs large enough for each of the Cython kernel's paths (with AVX-512 every one is deepx_dw.h's:
     vectors of 16 outputs, masked at the plane's edges, or on small planes 16 channels a vector; with AVX2 vectors of 8
