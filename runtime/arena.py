@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepx.memory import empty_huge
+
 ALIGN = 16  # floats (64 bytes): a cache line, and enough for any vector load
 
 
@@ -48,14 +50,10 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-PAGE = 4096
-
-
 def host_arena(size: int) -> np.ndarray:
-    """`size` floats starting on a page boundary (so an OpenCL device can use the memory in place)."""
-    raw = np.empty(max(size, 1) + PAGE // 4, np.float32)
-    skip = (-raw.ctypes.data % PAGE) // 4
-    return raw[skip:skip + max(size, 1)]
+    """`size` floats starting on a page boundary (so an OpenCL device can use the memory in place), on huge pages
+    where Linux has them (deepx.memory.empty_huge)."""
+    return empty_huge(size)
 
 
 def view(arena: np.ndarray, offset: int, shape) -> np.ndarray:
