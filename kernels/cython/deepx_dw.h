@@ -115,9 +115,10 @@ static inline void deepx_dw_store(float* y, int P, int Q, int p, int q, const __
    block at a time (its loads' masks made once for all its rows); wider ones a step of rows at a time over every
    column block (the plane read in order, as it was written), the weights held in registers (measured in
    MobileNetV2 on the AVX-512 Xeon, per block, 1 / 2 threads: its 96 x 112x112 3x3 / 2 0.34 -> 0.30 / 0.196 ->
-   0.186 ms, 144 x 56x56 3x3 0.26 -> 0.20 / 0.114 -> 0.107; on planes of 28 or 14 columns the column blocks' order
-   was 4-10% faster). The next plane is not fetched ahead here: measured the same way, that made every one of
-   MobileNetV2's depthwise convs 5-25% slower on the AVX-512 Xeon (their inputs are in cache, written just before) */
+   0.186 ms, 144 x 56x56 3x3 0.26 -> 0.20 / 0.114 -> 0.107; whole runs alternating, 100 rounds: 1-2% faster at 1
+   thread, within 1% at 2; on planes of 28 or 14 columns the column blocks' order was 4-10% faster). The next plane
+   is not fetched ahead here: with that fetch MobileNetV2's depthwise convs were each 5-25% slower on the AVX-512
+   Xeon (their inputs are in cache, written just before), the whole run 2-3% slower at 1 thread, 10-13% at 2 */
 enum { DEEPX_DW_BLOCKS = 2, DEEPX_DW_WIDE = 16 };  /* the row order from 3 to 16 column blocks (Q <= 256) */
 
 __attribute__((target("avx512f,fma"), always_inline))
