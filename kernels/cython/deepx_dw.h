@@ -1,8 +1,8 @@
 /* Depthwise K x K conv of one channel plane with AVX-512 (K 3, 5 or 7, stride 1 or 2, no dilation): 16 outputs
    of a row per vector, the zero padding read through masked loads (no padded copy of the plane), stride 2's
    even columns picked from two loads by one permute; bias and a clamp applied in registers, the output written
-   once. deepx_dw_has says where there is one (AVX-512, else AVX2: deepx_dw_plane8_k, 8 outputs a vector, the next
-   plane's input and output lines (xn, yn: NULL for none) asked for during the first column block; elsewhere, or
+   once; the next plane's input and output lines (xn, yn: NULL for none) asked for meanwhile where that pays.
+   deepx_dw_has says where there is one (AVX-512, else AVX2: deepx_dw_plane8_k, 8 outputs a vector; elsewhere, or
    for other geometry, the caller's loops run).
    Small planes (7 x 7 outputs: a row is under half a vector) go through deepx_dw_lanes instead, 16 channels in the
    lanes (measured alone against the rows, 1 / 2 threads: MobileNetV2's 960 x 7 x 7 3x3 54-58 / 40-43 us against
@@ -117,13 +117,15 @@ static inline void deepx_dw_store(float* y, int P, int Q, int p, int q, const __
    MobileNetV2 on the AVX-512 Xeon, per block, 1 / 2 threads: its 96 x 112x112 3x3 / 2 0.34 -> 0.30 / 0.196 ->
    0.186 ms, 144 x 56x56 3x3 0.26 -> 0.20 / 0.114 -> 0.107; whole runs alternating, 100 rounds: 1-2% faster at 1
    thread, within 1% at 2; on planes of 28 or 14 columns the column blocks' order was 4-10% faster). The next plane
-   is not fetched ahead here: with that fetch MobileNetV2's depthwise convs were each 5-25% slower on the AVX-512
-   Xeon (their inputs are in cache, written just before), the whole run 2-3% slower at 1 thread, 10-13% at 2 */
+   (xn, yn) asked for during the first column block or, in the row order, a step of rows at a time, on CPUs where that
+   pays (deepx_fetch_ahead: not Intel's, where MobileNetV2's depthwise convs were each 5-25% slower with it, their
+   inputs in cache, written just before) */
 enum { DEEPX_DW_BLOCKS = 2, DEEPX_DW_WIDE = 16 };  /* the row order from 3 to 16 column blocks (Q <= 256) */
 
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w, float bias, float* y, int P,
-                                    int Q, int pt, int pl, float lo, float hi, const int K, const int S) {
+                                    int Q, int pt, int pl, float lo, float hi, const float* xn, float* yn, const int K,
+                                    const int S) {
     __m512 acc[DEEPX_DW_ROWS], wv[49];
     __mmask16 m0[DEEPX_DW_WIDE][7], m1[DEEPX_DW_WIDE][7];
     int blocks = (Q + 15) / 16;
@@ -131,6 +133,8 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
         for (int q = 0; q < Q; q += 16) {
             deepx_tap_masks(q * S - pl, W, K, m0[0], m1[0]);
             for (int p = 0; p < P; p += DEEPX_DW_ROWS) {
+                if (q == 0)
+                    deepx_prefetch_next(xn, H, W, p * S - pt, DEEPX_DW_ROWS * S, yn, P, Q, p, DEEPX_DW_ROWS);
                 deepx_dw_step(x, H, W, w, wv, bias, p * S - pt, q * S - pl, m0[0], m1[0], acc, K, S, 0);
                 deepx_dw_store(y, P, Q, p, q, acc, lo, hi);
             }
@@ -142,11 +146,13 @@ static inline void deepx_dw_plane_k(const float* x, int H, int W, const float* w
     #pragma GCC unroll 49
     for (int t = 0; t < K * K; t++)
         wv[t] = _mm512_set1_ps(w[t]);
-    for (int p = 0; p < P; p += DEEPX_DW_ROWS)
+    for (int p = 0; p < P; p += DEEPX_DW_ROWS) {
+        deepx_prefetch_next(xn, H, W, p * S - pt, DEEPX_DW_ROWS * S, yn, P, Q, p, DEEPX_DW_ROWS);
         for (int b = 0; b < blocks; b++) {
             deepx_dw_step(x, H, W, w, wv, bias, p * S - pt, b * 16 * S - pl, m0[b], m1[b], acc, K, S, 1);
             deepx_dw_store(y, P, Q, p, b * 16, acc, lo, hi);
         }
+    }
 }
 
 /* AVX2 (8 lanes): the masks of a column block's K taps as deepx_tap_masks gives them; whether all of them are
@@ -259,11 +265,6 @@ static inline int deepx_dw_has(int K, int s) {
     return deepx_vec_lanes() && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
 }
 
-#define DX_DW16(k)                                                      \
-    if (K == k && s == 1)                                               \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 1); \
-    else if (K == k)                                                    \
-        deepx_dw_plane_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, k, 2);
 #define DX_DW(f, k)                                                     \
     if (K == k && s == 1)                                               \
         f(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 1);     \
@@ -272,10 +273,10 @@ static inline int deepx_dw_has(int K, int s) {
 
 __attribute__((target("avx512f,fma")))
 static void deepx_dw_plane16(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
-                             int s, int pt, int pl, float lo, float hi) {
-    DX_DW16(3)
-    DX_DW16(5)
-    DX_DW16(7)
+                             int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
+    DX_DW(deepx_dw_plane_k, 3)
+    DX_DW(deepx_dw_plane_k, 5)
+    DX_DW(deepx_dw_plane_k, 7)
 }
 
 __attribute__((target("avx2,fma")))
@@ -286,12 +287,11 @@ static void deepx_dw_plane8(const float* x, int H, int W, const float* w, int K,
     DX_DW(deepx_dw_plane8_k, 7)
 }
 #undef DX_DW
-#undef DX_DW16
 
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
                                   int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
     if (deepx_vec_lanes() == 16)
-        deepx_dw_plane16(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi);
+        deepx_dw_plane16(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, deepx_fetch_ahead() ? xn : NULL, yn);
     else
         deepx_dw_plane8(x, H, W, w, K, bias, y, P, Q, s, pt, pl, lo, hi, xn, yn);
 }

@@ -55,6 +55,20 @@ static inline int deepx_vec_lanes(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
 }
 
+/* whether this CPU gains from the kernels' software prefetches of what they read next (the GEMM's next column tiles,
+   the depthwise kernel's next plane): AMD's, where they were measured (the EPYCs); not Intel's (measured on the
+   AVX-512 Xeon, each setting alternating in one process, whole runs: without them MobileNetV2 1.9-3.4% faster at 1
+   thread and 10-13% at 2, ShuffleNet 2% and Inception v2 1% at 1 thread, the others within noise) */
+static int deepx_fetch_cpu = -1;
+
+static inline int deepx_fetch_ahead(void) {
+    if (deepx_fetch_cpu < 0) {
+        __builtin_cpu_init();
+        deepx_fetch_cpu = !__builtin_cpu_is("intel");
+    }
+    return deepx_fetch_cpu;
+}
+
 /* of 8 lanes, those j with lo <= j < hi, as a mask vector (AVX2) */
 __attribute__((target("avx2"), always_inline))
 static inline __m256i deepx_lanes8(int lo, int hi) {
@@ -468,6 +482,8 @@ static inline void deepx_gemm_cl(int m, int n, int k, const float* ap, const flo
 static inline int deepx_gemm_cpu(void) { return 0; }
 
 static inline int deepx_vec_lanes(void) { return 0; }
+
+static inline int deepx_fetch_ahead(void) { return 1; }
 #endif
 
 /* DEEPX_GEMM=blas: every GEMM on BLAS, none of this file's kernels (read once) */
@@ -561,13 +577,13 @@ static inline void deepx_prefetch_span(const float* p, ptrdiff_t n, int write) {
 /* a kc x 48 block of b (rows ldb apart; kc <= DEEPX_AHEAD_K) and an m x 48 block of c (rows ldc apart; and of the
    residual r, if any: on the last k block), DEEPX_AHEAD columns on, asked for while the tile here computes (rem:
    columns left from here): a tile of few k steps is over before its own prefetches, 4 rows ahead, come back from
-   memory, and a conv's output is usually cold (measured: MobileNetV3's 16 -> 16 1x1 conv on 112x112 0.19 ms in the
-   model without these, 0.10 with) */
+   memory, and a conv's output is usually cold (measured on the AVX-512 EPYC: MobileNetV3's 16 -> 16 1x1 conv on
+   112x112 0.19 ms in the model without these, 0.10 with); not on Intel CPUs (deepx_fetch_ahead) */
 enum { DEEPX_AHEAD = 4 * 48, DEEPX_AHEAD_K = 64 };
 
 static inline void deepx_prefetch_ahead(const float* b, size_t ldb, int kc, float* c, const float* r, size_t ldc,
                                         int m, int rem) {
-    if (rem < DEEPX_AHEAD + 48)
+    if (rem < DEEPX_AHEAD + 48 || !deepx_fetch_ahead())
         return;
     for (int kk = 0; kk < (kc <= DEEPX_AHEAD_K ? kc : 0); kk++)
         deepx_prefetch_span(b + (size_t)kk * ldb + DEEPX_AHEAD, 48, 0);
