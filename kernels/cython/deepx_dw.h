@@ -118,8 +118,8 @@ static inline void deepx_dw_store(float* y, int P, int Q, int p, int q, const __
    0.186 ms, 144 x 56x56 3x3 0.26 -> 0.20 / 0.114 -> 0.107; whole runs alternating, 100 rounds: 1-2% faster at 1
    thread, within 1% at 2; on planes of 28 or 14 columns the column blocks' order was 4-10% faster). The next plane
    (xn, yn) asked for during the first column block or, in the row order, a step of rows at a time, on CPUs where that
-   pays (deepx_fetch_ahead: not Intel's, where MobileNetV2's depthwise convs were each 5-25% slower with it, their
-   inputs in cache, written just before) */
+   pays (deepx_fetch_ahead: not Intel's, where MobileNetV2's depthwise convs were each 5-23% slower with it at 1
+   thread, 12-50% at 2, their inputs in cache, written just before) */
 enum { DEEPX_DW_BLOCKS = 2, DEEPX_DW_WIDE = 16 };  /* the row order from 3 to 16 column blocks (Q <= 256) */
 
 __attribute__((target("avx512f,fma"), always_inline))
