@@ -57,8 +57,9 @@ static inline int deepx_vec_lanes(void) {
 
 /* whether this CPU gains from the kernels' software prefetches of what they read next (the GEMM's next column tiles,
    the depthwise kernel's next plane): AMD's, where they were measured (the EPYCs); not Intel's (measured on the
-   AVX-512 Xeon, each setting alternating in one process, whole runs: without them MobileNetV2 1.9-3.4% faster at 1
-   thread and 10-13% at 2, ShuffleNet 2% and Inception v2 1% at 1 thread, the others within noise) */
+   AVX-512 Xeon, each setting alternating in one process, whole runs: without the GEMM's, MobileNetV2 1.9-3.4% faster
+   at 1 thread, ShuffleNet 2%, Inception v2 1%, at 2 threads within 1%; without the depthwise kernel's, MobileNetV2
+   2-3% faster at 1 thread and 10-13% at 2) */
 static int deepx_fetch_cpu = -1;
 
 static inline int deepx_fetch_ahead(void) {
