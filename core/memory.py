@@ -36,6 +36,8 @@ def peak_rss_bytes() -> int:
 
 def _huge_page_bytes() -> int:
     """The size of Linux's transparent huge pages where a program may ask for them (madvise or always), else 0."""
+    if not hasattr(mmap, "MADV_HUGEPAGE"):
+        return 0
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
             if "[never]" in f.read():
@@ -54,11 +56,12 @@ def empty_huge(n: int) -> np.ndarray:
     on a huge page and is asked for as huge pages (madvise), so a kernel that strides through it (a GEMM reading a
     conv's input a row of pixels per channel, 12 KB apart) finds every row in a few TLB entries, not one 4 KiB page
     each. Elsewhere, or for a buffer under one huge page, numpy's allocation (aligned to a 4 KiB page)."""
-    nbytes = max(n, 1) * 4
-    if not HUGE_PAGE or nbytes < HUGE_PAGE or not hasattr(mmap, "MADV_HUGEPAGE"):
-        raw = np.empty(max(n, 1) + 1024, np.float32)
+    n = max(n, 1)
+    nbytes = n * 4
+    if nbytes < HUGE_PAGE or not HUGE_PAGE:
+        raw = np.empty(n + 1024, np.float32)
         skip = (-raw.ctypes.data % 4096) // 4
-        return raw[skip:skip + max(n, 1)]
+        return raw[skip:skip + n]
     mm = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     raw = np.frombuffer(mm, np.uint8)
     skip = -raw.ctypes.data % HUGE_PAGE
