@@ -608,7 +608,7 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     if p.n > 1:
         p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
         p.n = cdiv_up(p.TY, p.rows)
-    p.level = deepx_gemm_pick(deepx_gemm_isa(), g.K)
+    p.level = deepx_gemm_pick(deepx_gemm_isa(), g.K, g.C)
     p.su = wino_stride(deepx_packed_floats(p.level, g.K, g.C) if p.level else <Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
@@ -1161,7 +1161,7 @@ cdef int gemm_level(const Geom* g) noexcept nogil:
     # (1), 0: BLAS
     cdef int Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S, PQ = g.P * g.Q
     if deepx_gemm_isa():
-        return deepx_gemm_pick(deepx_gemm_isa(), Kg)
+        return deepx_gemm_pick(deepx_gemm_isa(), Kg, CRS if g.R * g.S == 1 else 0)
     if not deepx_gemm_avx2():
         return 0
     if ((PQ <= SMALL_PQ or PQ <= MID_PQ and Kg * CRS <= MID_W)
@@ -1561,7 +1561,7 @@ def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] b
     any k, 4 AVX2 with 16-row ones in the lanes, here for any n; both also where AVX-512 is), split over `threads`:
     for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
-    level = level or deepx_gemm_pick(have, m) or deepx_gemm_avx2()
+    level = level or deepx_gemm_pick(have, m, k) or deepx_gemm_avx2()
     if not (level in (2, 3) and have or level in (1, 4) and (have or deepx_gemm_avx2())) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) "
                          f"or shapes {a.shape} {b.shape}")
