@@ -1557,7 +1557,7 @@ bind_blas()
 def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
-    CPU's pick for a's rows; 2 AVX-512 with 12-row panels, 3 with 8-row ones; 1 AVX2 with 6-row ones, here for
+    CPU's pick for a's shape; 2 AVX-512 with 12-row panels, 3 with 8-row ones; 1 AVX2 with 6-row ones, here for
     any k, 4 AVX2 with 16-row ones in the lanes, here for any n; both also where AVX-512 is), split over `threads`:
     for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()

@@ -328,7 +328,7 @@ static inline void deepx_dw_lanes_weights(const float* w, const float* bias, int
    planes go through 16 x 16 transposes into a zero-padded (Hp,Wp,16) tile on the stack, each output pixel is K*K
    FMAs of whole vectors (no masked lanes, no stride-2 permutes), and a row of outputs shares each tap's weights;
    transposes back on the way out. K and S constants where inlined (deepx_dw_lanes16: the tap loops unroll; measured
-   alone, MobileNetV2's 960 x 7 x 7 3x3 37 -> 25 us, its 576 x 14 x 14 3x3 / 2 36 -> 26 us) */
+   as a bound conv alone, MobileNetV2's 960 x 7 x 7 3x3 37 -> 34 us, its 576 x 14 x 14 3x3 / 2 35 -> 28-33 us) */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_dw_lanes16_k(const float* x, int H, int W, const float* w, const float* bias, float* y,
                                       int P, int Q, int pt, int pl, float lo, float hi, int nc, const int K,
