@@ -32,20 +32,20 @@ def test_bench_kernels_json():
         assert r["max_abs_diff"] < 1e-3  # the kernel computed what ONNX Runtime computed
     low = [r for r in rows if "rank" in r]
     assert low and all(r["flop_reduction"] > 3 for r in low)
-    # conv5 is a 3x3 conv on 13x13: a 3x3 stage the cython backend runs as Winograd (its winograd_tiles: with AVX-512,
-    # the full conv's 384 -> 256, and a factor's of 128 input channels or more) does 16 multiplications per 2x2 tile
-    # and channel pair against im2col's 36, a 1x1 stage all of its nominal ones: the multiplications fall less than
-    # the FLOPs where the full conv runs as Winograd, more where only the factor does
+    # conv5 is a 3x3 conv on 13x13: a 3x3 stage the cython backend runs as Winograd (its winograd_products: with
+    # AVX-512, the full conv's 384 -> 256, and a factor's of 128 input channels or more) does 16 multiplications per
+    # 2x2 tile and channel pair against im2col's 36, a 1x1 stage all of its nominal ones: the multiplications fall less
+    # than the FLOPs where the full conv runs as Winograd, more where only the factor does
     for r in low:
         wino = wino_full = False
         if r["op"].startswith("conv2d"):
             shapes = r["shape"].split()
             c_in, k_out = int(shapes[0].split("x")[1]), int(shapes[-1].split("x")[0])
             k, c = next(map(int, s.split("x")[:2]) for s in shapes[1:] if s.endswith("x3x3"))
-            tiles = getattr(sys.modules[kernels.lookup("conv2d", r["backend"]).__module__], "winograd_tiles", None)
+            products = getattr(sys.modules[kernels.lookup("conv2d", r["backend"]).__module__], "winograd_products", None)
             geometry = (3, 3, 1, (1, 1), (1, 1, 1, 1), (1, 1))  # window, groups, stride, pads, dilation
-            wino = bool(tiles) and tiles(c, 13, 13, k, *geometry) > 0
-            wino_full = bool(tiles) and tiles(c_in, 13, 13, k_out, *geometry) > 0
+            wino = bool(products) and products(c, 13, 13, k, *geometry) > 0
+            wino_full = bool(products) and products(c_in, 13, 13, k_out, *geometry) > 0
         assert (r["mult_reduction"] < r["flop_reduction"]) == wino_full
         assert (r["mult_reduction"] > r["flop_reduction"]) == (wino and not wino_full)
 

@@ -258,6 +258,26 @@ def test_lanes_conv_past_the_kernel_cases(c, k, hw, window, attrs):
     _conv_on_every_backend(c, k, hw, window, dict(attrs, act=attrs.get("act", "relu")))
 
 
+@pytest.mark.parametrize("c, k, hw, attrs", [
+    (64, 64, (28, 28), dict(act="relu")),  # 7 x 7 tiles of 4x4: F(4x4,3x3) with AVX-512, one block of tile rows
+    (96, 70, (30, 29), dict(act="relu6", residual=True)),  # sides past whole tiles (zeros read, outputs cut), a residual
+    (64, 128, (57, 56), dict(act="none")),  # 15 x 14 tiles: blocks of tile rows, 14 tiles a row (a masked step)
+    (128, 64, (14, 14), dict(act="relu")),  # 16 tiles of 4x4: F(2x2,3x3) stays
+])
+def test_winograd_past_the_kernel_cases(c, k, hw, attrs):
+    """3x3 stride-1 convs the Cython kernel runs as Winograd: F(4x4,3x3) with AVX-512 on planes of 7 x 7 tiles of 4x4
+    or more (its transforms along a row 16 tiles a step), else F(2x2,3x3); at 1 and 2 threads, on every backend."""
+    _conv = pytest.importorskip("deepx.kernels.cython._conv")
+    from deepx.kernels.cython import isa
+
+    p, q = hw
+    tiles4 = -(-p // 4) * -(-q // 4)
+    four = "avx512f" in isa.cpu_flags() and tiles4 >= 49
+    products = _conv.winograd_products(c, p, q, k, 3, 3, 1, (1, 1), (1, 1, 1, 1), (1, 1))
+    assert products == (36 * tiles4 if four else 16 * -(-p // 2) * -(-q // 2))
+    _conv_on_every_backend(c, k, hw, 3, dict(attrs, stride=1, pads=(1, 1, 1, 1)))
+
+
 def _conv_on_every_backend(c, k, hw, window, attrs):
     rng = np.random.default_rng(0)
     r, s = (window, window) if np.isscalar(window) else window

@@ -113,18 +113,18 @@ def cases(layer: Layer, batch: int, rng) -> list:
 
 
 def multiplies(case: Case, backend: str) -> float:
-    """Multiplications the backend's kernels do for the case: stages that its conv module's `winograd_tiles`
-    runs as Winograd F(2x2,3x3) (the cython backend's) do 16 per 2x2 output tile and channel pair (4 per
-    output where the nominal count has 9); every other stage its nominal count (FLOPs / 2)."""
+    """Multiplications the backend's kernels do for the case: stages that its conv module's `winograd_products`
+    runs as Winograd (the cython backend's: F(2x2,3x3), 4 per output where the nominal count has 9, or F(4x4,3x3),
+    2.25) do those per channel pair; every other stage its nominal count (FLOPs / 2)."""
     if not case.stages:
         return case.flops / 2
-    winograd_tiles = getattr(sys.modules[kernels.lookup("conv2d", backend).__module__], "winograd_tiles", None)
+    products = getattr(sys.modules[kernels.lookup("conv2d", backend).__module__], "winograd_products", None)
     total = 0
     for c, k, h, w, ks, stride, pad, groups in case.stages:
         args = (c, h, w, k, ks, ks, groups, (stride,) * 2, (pad,) * 4, (1, 1))
-        tiles = winograd_tiles(*args) if winograd_tiles else 0
+        wino = products(*args) if products else 0
         pq = conv_out_size(h, ks, stride, pad, pad, 1) * conv_out_size(w, ks, stride, pad, pad, 1)
-        total += 16 * k * c * tiles if tiles else k * (c // groups) * ks * ks * pq
+        total += k * c * wino if wino else k * (c // groups) * ks * ks * pq
     return total * case.tensors[0].shape[0]
 
 

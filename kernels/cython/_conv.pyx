@@ -1,4 +1,5 @@
-"""2-D convolution (NCHW): Winograd F(2x2,3x3) for 3x3 stride-1 convs, with AVX-512 the output channels in the
+"""2-D convolution (NCHW): Winograd F(2x2,3x3) or, with AVX-512 on planes of 28x28 outputs or more, F(4x4,3x3) for
+3x3 stride-1 convs, with AVX-512 the output channels in the
 vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
 for the rest (deepx_gemm.h's kernels on weights packed once where the CPU has AVX-512, or AVX2 for few taps or small
 planes, else BLAS), depthwise convs by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16
@@ -45,6 +46,11 @@ cdef extern from "deepx_bcast.h":
     void deepx_bc_item(int K, int T, const float* wp, const float* x, const int* toff, const int* po, int j0, int n,
                        int k0, float* y, const float* res, size_t PQ, const float* bias, int clip, float lo, float hi,
                        float* buf) noexcept nogil
+
+cdef extern from "deepx_wino.h":
+    void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) noexcept nogil
+    void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) noexcept nogil
+
 
 cdef extern from "deepx_dw.h":
     int deepx_vec_lanes() noexcept nogil
@@ -546,9 +552,11 @@ cdef float* scratch(Py_ssize_t n) except NULL:
     return &v[0]
 
 
-# Winograd F(2x2,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (2,2)
-# is Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over input tiles d (4,4); the sum over c is 16 GEMMs
-# (K,C)·(C,tiles)
+# Winograd F(m x m,3x3) for 3x3 convs of stride 1, dilation 1, one group: each output tile (m,m)
+# is Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over input tiles d (m+2,m+2); the sum over c is (m+2)² GEMMs
+# (K,C)·(C,tiles). m = 2: 16 multiplications per 4 outputs and channel pair (im2col: 36); m = 4 (AVX-512, the
+# transforms along a row in deepx_wino.h): 36 per 16, 2.25 an output, at 10x F(2x2)'s rounding error (relative
+# 5e-6 against 3e-7 on a conv alone), for planes of WINO4_MIN_TILES 4x4 tiles or more
 
 cdef enum:
     WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
@@ -566,11 +574,20 @@ cdef enum:
     # models, two executors alternating: SqueezeNet -2.8% / -3.9% time, Inception v2 -2.5% / -1.5%, Inception v1,
     # ResNet50 and AlexNet within ±2%)
     WINO_OVERHANG = 15
+    # F(4x4,3x3) from this many 4x4 output tiles (28x28 outputs): below, its transformed weights (2.25x F(2x2)'s)
+    # are read from memory for too few tiles each (measured in ResNet50, executors planned each way alternating, at 1
+    # thread: its 256 -> 256 convs on 14x14 1.18-1.21 -> 1.61-1.73 ms, those on 28x28 1.28-1.32 -> 0.85, on 56x56
+    # 1.37-1.44 -> 1.00-1.16). Alone, both alternating: 0.57-0.80x the time on 28x28 to 112x112 planes. Whole models
+    # (medians, 1 / 2 threads): ResNet50 59.6 -> 55.8 / 34.5 -> 32.8 ms, Inception v2 31.4 -> 28.1 / 17.8 -> 17.1,
+    # Inception v1 29.6 -> 27.1 / 18.4 -> 16.2, VGG19 218 -> 168 / 115 -> 88, DenseNet121 48.8 -> 46.5 / 29.7 -> 29.6,
+    # SqueezeNet within noise
+    WINO4_MIN_TILES = 49
 
 
 cdef struct Wino:
+    int m, E  # output tiles (m,m): F(2x2,3x3) (m 2) or F(4x4,3x3) (m 4); E = (m+2)² matrices
     int TX, TY, rows, n  # tiles per row, tile rows, tile rows per block, blocks (0: not Winograd)
-    Py_ssize_t su, sv, sm  # strides between the 16 matrices of u (K,C), v (C,T) and m (K,T)
+    Py_ssize_t su, sv, sm  # strides between the E matrices of u (K,C), v (C,T) and m (K,T)
     int level  # > 0: u's matrices packed for the GEMM kernel of this level (su apart), else plain
     int zrows  # output rows per block kept for a following 1x1 stage (0: none)
     Py_ssize_t block  # scratch floats per block: v, m, z (K, zrows, Q), then nth row scratches
@@ -581,9 +598,11 @@ cdef inline Py_ssize_t wino_stride(Py_ssize_t n):
     return n + (16 - n % 1024 + 1024) % 1024
 
 
-cdef inline int wino_row_scratch(int TX) noexcept nogil:
-    # floats of row scratch a thread needs for the transforms of one row of TX tiles (input: 5
-    # rows of 2TX + 2, output: 14 rows of TX)
+cdef inline int wino_row_scratch(int TX, int m) noexcept nogil:
+    # floats of row scratch a thread needs for the transforms of one row of TX tiles (F(2x2,3x3): input 5 rows of
+    # 2TX + 2, output 14 rows of TX; F(4x4,3x3): input 7 rows of 4TX + 2, output 4 rows of 4TX)
+    if m == 4:
+        return 7 * (4 * TX + 2)
     return max(10 * TX + 10, 14 * TX)
 
 
@@ -596,14 +615,17 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     if not (g.R == 3 and g.S == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
             and g.groups == 1):
         return p
-    p.TX, p.TY = cdiv_up(g.Q, 2), cdiv_up(g.P, 2)
-    if not deepx_gemm_isa() and g.K >= 64 and 4 * p.TX * p.TY * 100 >= (100 + WINO_OVERHANG) * g.P * g.Q:
+    cdef int t2 = cdiv_up(g.Q, 2) * cdiv_up(g.P, 2)  # F(2x2,3x3)'s tiles
+    if not deepx_gemm_isa() and g.K >= 64 and 4 * t2 * 100 >= (100 + WINO_OVERHANG) * g.P * g.Q:
         return p
-    if deepx_gemm_isa() and (p.TX * p.TY <= WINO_MIN_TILES
-                             or g.C < WINO_MIN_C and p.TX * p.TY <= 196
-                             or g.C < WINO_MID_C and p.TX * p.TY <= 49):
+    if deepx_gemm_isa() and (t2 <= WINO_MIN_TILES
+                             or g.C < WINO_MIN_C and t2 <= 196
+                             or g.C < WINO_MID_C and t2 <= 49):
         return p  # im2col + the packed GEMM: faster here (measured: weights from memory, few channels)
-    p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (16 * (g.C + g.K) * p.TX)))
+    p.m = 4 if deepx_vec_lanes() == 16 and cdiv_up(g.P, 4) * cdiv_up(g.Q, 4) >= WINO4_MIN_TILES else 2
+    p.E = (p.m + 2) * (p.m + 2)
+    p.TX, p.TY = cdiv_up(g.Q, p.m), cdiv_up(g.P, p.m)
+    p.rows = min(p.TY, max(cdiv_up(WINO_COLS, p.TX), WINO_FLOATS // (p.E * (g.C + g.K) * p.TX)))
     p.n = cdiv_up(p.TY, p.rows)
     if p.n > 1:
         p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
@@ -612,17 +634,18 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
     p.su = wino_stride(deepx_packed_floats(p.level, g.K, g.C) if p.level else <Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
-    p.zrows = 2 * p.rows if then_1x1 else 0
-    p.block = 16 * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * wino_row_scratch(p.TX)
+    p.zrows = p.m * p.rows if then_1x1 else 0
+    p.block = p.E * (p.sv + p.sm) + <Py_ssize_t>g.K * p.zrows * g.Q + nth * wino_row_scratch(p.TX, p.m)
     return p
 
 
-def winograd_tiles(int C, int H, int W, int K, int R, int S, int groups, stride, pads, dilation):
-    """Output tiles (2x2) over which a conv of this geometry runs Winograd F(2x2,3x3) (16
-    multiplications per tile and channel pair instead of 36); 0: it runs im2col + GEMM."""
+def winograd_products(int C, int H, int W, int K, int R, int S, int groups, stride, pads, dilation):
+    """Multiplications per input and output channel pair of a conv of this geometry run as Winograd: (m+2)² per m x m
+    output tile (F(2x2,3x3): 16 per 4 outputs, F(4x4,3x3): 36 per 16, against 9 an output); 0: it does not run
+    Winograd."""
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
     cdef Wino p = wino_plan(&g, False, 1)
-    return p.TX * p.TY if p.n else 0
+    return p.E * p.TX * p.TY if p.n else 0
 
 
 cdef enum:
@@ -651,12 +674,44 @@ cdef void wino_weight_chunk(const float* f, Py_ssize_t n, float* u, Py_ssize_t s
         memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
 
 
-cdef void wino_weights(const float* w, int K, int C, float* u, Py_ssize_t su,
+cdef void wino_weight_chunk4(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
+    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 36, F(4x4,3x3)'s
+    # G = [[¼,0,0],[-⅙,-⅙,-⅙],[-⅙,⅙,-⅙],[1/24,1/12,⅙],[1/24,-1/12,⅙],[0,0,1]]
+    cdef float buf[36 * WCHUNK]
+    cdef float t[18]  # G f (6,3)
+    cdef float a, b, c
+    cdef Py_ssize_t k
+    cdef int i, j
+    for k in range(n):
+        for j in range(3):
+            a, b, c = f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j]
+            t[j] = a / 4
+            t[3 + j] = -(a + b + c) / 6
+            t[6 + j] = -(a - b + c) / 6
+            t[9 + j] = a / 24 + b / 12 + c / 6
+            t[12 + j] = a / 24 - b / 12 + c / 6
+            t[15 + j] = c
+        for i in range(6):
+            a, b, c = t[3 * i], t[3 * i + 1], t[3 * i + 2]
+            buf[6 * i * WCHUNK + k] = a / 4
+            buf[(6 * i + 1) * WCHUNK + k] = -(a + b + c) / 6
+            buf[(6 * i + 2) * WCHUNK + k] = -(a - b + c) / 6
+            buf[(6 * i + 3) * WCHUNK + k] = a / 24 + b / 12 + c / 6
+            buf[(6 * i + 4) * WCHUNK + k] = a / 24 - b / 12 + c / 6
+            buf[(6 * i + 5) * WCHUNK + k] = c
+    for i in range(36):
+        memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
+
+
+cdef void wino_weights(const float* w, int K, int C, float* u, Py_ssize_t su, int m,
                        int nth) noexcept nogil:
-    # w (K,C,3,3) -> u (16,K,C), matrices su apart
+    # w (K,C,3,3) -> u ((m+2)²,K,C), matrices su apart
     cdef Py_ssize_t i, KC = <Py_ssize_t>K * C, n = cdiv_up(KC, WCHUNK)
     for i in prange(n, num_threads=nth, schedule='static', use_threads_if=KC * 16 >= PAR_MIN):
-        wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
+        if m == 4:
+            wino_weight_chunk4(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
+        else:
+            wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
 
 
 cdef inline void col_diff(const float* a, const float* b, float* o, int n, float sb) noexcept nogil:
@@ -703,6 +758,64 @@ cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* r
             o[3 * es + j] = r[2 * j + 1] - r[2 * j + 3]
 
 
+cdef void wino_input_row4(const float* x, const Geom* g, int ty, int TX, float* rows, float* v,
+                          Py_ssize_t es) noexcept nogil:
+    # F(4x4,3x3): tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], e < 36, tiles d (6,6) at
+    # (4ty - pt, 4tx - pl), zeros outside x; rows: scratch (7, 4TX+2), Bᵀ d then a zero row;
+    # Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]]
+    cdef int Wt = 4 * TX + 2, i, ih, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
+    cdef Py_ssize_t j
+    cdef const float* d[6]  # the tile row's six input rows from column lo (zeros: outside x)
+    cdef float* zero = rows + 6 * Wt
+    cdef float* r
+    cdef const float* d0
+    cdef const float* d1
+    cdef const float* d2
+    cdef const float* d3
+    cdef const float* d4
+    cdef const float* d5
+    cdef float* r0
+    cdef float* r1
+    cdef float* r2
+    cdef float* r3
+    cdef float* r4
+    cdef float* r5
+    for i in range(6):
+        ih = 4 * ty - g.pt + i
+        if ih < 0 or ih >= g.H:
+            memset(zero, 0, Wt * sizeof(float))
+            d[i] = zero
+        else:
+            d[i] = x + <Py_ssize_t>ih * g.W + lo - g.pl
+    for i in range(6):  # zeros left and right of x
+        r = rows + i * Wt
+        for j in range(lo):
+            r[j] = 0.0
+        for j in range(hi, Wt):
+            r[j] = 0.0
+    d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
+    r0, r1, r2, r3, r4, r5 = rows + lo, rows + Wt + lo, rows + 2 * Wt + lo, rows + 3 * Wt + lo, rows + 4 * Wt + lo, \
+        rows + 5 * Wt + lo
+    for j in range(hi - lo):  # Bᵀ d down the columns, read straight from x
+        r0[j] = 4 * d0[j] - 5 * d2[j] + d4[j]
+        r1[j] = d3[j] + d4[j] - 4 * (d1[j] + d2[j])
+        r2[j] = d4[j] - d3[j] + 4 * (d1[j] - d2[j])
+        r3[j] = d4[j] - d2[j] + 2 * (d3[j] - d1[j])
+        r4[j] = d4[j] - d2[j] - 2 * (d3[j] - d1[j])
+        r5[j] = 4 * d1[j] - 5 * d3[j] + d5[j]
+    deepx_wino4_in(rows, Wt, TX, v, es)  # (Bᵀ d) B along the rows
+
+
+cdef void wino_output_row4(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int nr,
+                           int Q, float bias, ActC act) noexcept nogil:
+    # F(4x4,3x3): m[e*es + tx], e < 36 -> y (nr <= 4, Q) = act(Aᵀ m A + bias) for a row of output tiles,
+    # Aᵀ = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]]; rows: scratch (4, 4TX), the output rows
+    cdef int i
+    deepx_wino4_out(m, es, TX, rows)
+    for i in range(nr):
+        affine_act(rows + 4 * i * TX, y + i * Q, Q, 1.0, bias, act)
+
+
 cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int nr,
                           int Q, float bias, ActC act) noexcept nogil:
     # m[e*es + tx], e < 16 -> y (nr <= 2, Q) = act(Aᵀ m A + bias) for a row of output tiles,
@@ -738,26 +851,39 @@ cdef void wino_block(const float* x, const float* u, const float* w2, int K2, co
     # y (K,P,Q) = act(z + b), or with w2 (K2,K): y (K2,P,Q) = act(w2 · z + b); buf: p.block
     # floats, v (16,C,T) and m (16,K,T) for the T tiles, z, then nth row scratches;
     # nth > 1: the threads share each step
-    cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi
-    cdef int r0 = 2 * ty0, nr = min(g.P, 2 * ty1) - r0, RW = wino_row_scratch(p.TX)
+    cdef int n = ty1 - ty0, T = n * p.TX, C = g.C, K = g.K, Q = g.Q, ci, e, ki, part, lo, hi, M = p.m
+    cdef int r0 = M * ty0, nr = min(g.P, M * ty1) - r0, RW = wino_row_scratch(p.TX, M)
     cdef int parts = min(nth, K2)  # blocks of w2's rows; each reads all of z
     cdef Py_ssize_t HW = <Py_ssize_t>g.H * g.W, PQ = <Py_ssize_t>g.P * Q, NZ = <Py_ssize_t>nr * Q
     cdef float* v = buf
-    cdef float* m = v + 16 * p.sv
-    cdef float* z = m + 16 * p.sm
+    cdef float* m = v + p.E * p.sv
+    cdef float* z = m + p.E * p.sm
     cdef float* rows = z + (K * p.zrows * Q if w2 != NULL else 0)
     with parallel(num_threads=nth, use_threads_if=nth > 1):
         for ci in prange(C * n, schedule='static'):
-            wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
-                           v + ci * p.TX, p.sv)
-        for e in prange(16, schedule='dynamic'):
+            if M == 4:
+                wino_input_row4(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
+                                v + ci * p.TX, p.sv)
+            else:
+                wino_input_row(x + ci // n * HW, g, ty0 + ci % n, p.TX, rows + threadid() * RW,
+                               v + ci * p.TX, p.sv)
+        for e in prange(p.E, schedule='dynamic'):
             if p.level:
                 deepx_gemm_packed(p.level, K, T, C, u + e * p.su, v + e * p.sv, T, m + e * p.sm, NULL, T,
                                   NULL, 0, 0.0, 0.0)
             else:
                 gemm(False, False, K, T, C, u + e * p.su, C, v + e * p.sv, T, 0.0, m + e * p.sm, T)
         for ki in prange(K * n, schedule='static'):
-            if w2 == NULL:
+            if M == 4 and w2 == NULL:
+                wino_output_row4(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
+                                 y + ki // n * PQ + (r0 + 4 * (ki % n)) * Q,
+                                 min(4, nr - 4 * (ki % n)), Q, b[ki // n] if b != NULL else 0.0,
+                                 act)
+            elif M == 4:
+                wino_output_row4(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
+                                 z + ki // n * NZ + 4 * (ki % n) * Q, min(4, nr - 4 * (ki % n)),
+                                 Q, 0.0, IDENT)
+            elif w2 == NULL:
                 wino_output_row(m + ki * p.TX, p.sm, p.TX, rows + threadid() * RW,
                                 y + ki // n * PQ + (r0 + 2 * (ki % n)) * Q,
                                 min(2, nr - 2 * (ki % n)), Q, b[ki // n] if b != NULL else 0.0,
@@ -1117,13 +1243,13 @@ cdef Conv conv_stage(Geom g, const float[:, :, :, ::1] w, const float[:, :, :, :
     cdef int e
     c.off = np.empty(0, np.intc)
     if c.p.n:
-        c.u = np.empty(16 * c.p.su, np.float32)
+        c.u = np.empty(c.p.E * c.p.su, np.float32)
         c.floats = nth * c.p.block
-        u = c.u if not c.p.level else np.empty(16 * <Py_ssize_t>g.K * g.C, np.float32)
+        u = c.u if not c.p.level else np.empty(c.p.E * <Py_ssize_t>g.K * g.C, np.float32)
         with nogil:
             wino_weights(&w[0, 0, 0, 0], g.K, g.C, &u[0],
-                         <Py_ssize_t>g.K * g.C if c.p.level else c.p.su, nth)
-            for e in range(16 if c.p.level else 0):
+                         <Py_ssize_t>g.K * g.C if c.p.level else c.p.su, c.p.m, nth)
+            for e in range(c.p.E if c.p.level else 0):
                 deepx_pack_a(c.p.level, g.K, g.C, &u[0] + e * <Py_ssize_t>g.K * g.C, g.C,
                              &c.u[0] + e * c.p.su)
     elif bc:

@@ -1,0 +1,98 @@
+/* Winograd F(4x4,3x3)'s transforms along a row of tiles with AVX-512, 16 tiles a step: tile tx of a row covers columns
+   4 tx .. 4 tx + 5 of its input rows and 4 tx .. 4 tx + 3 of its output rows, so a tile's columns lie 4 floats apart
+   and are taken out (and put back) by permutes. The caller (_conv.pyx) does the transforms down the columns, which
+   read and write whole rows. */
+#ifndef DEEPX_WINO_H
+#define DEEPX_WINO_H
+#include "deepx_gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* of the 64 floats at p (lanes past n: 0), those 4 apart from phase j: p[j], p[j + 4], ..., p[j + 60] (j < 4) */
+__attribute__((target("avx512f"), always_inline))
+static inline void deepx_phases4(const float* p, int n, __m512* c) {
+    __m512 a0 = _mm512_maskz_loadu_ps(deepx_lanes(0, n), p), a1 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 16), p + 16);
+    __m512 a2 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 32), p + 32);
+    __m512 a3 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 48), p + 48);
+    __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    for (int j = 0; j < 4; j++) {
+        __m512i q = _mm512_setr_epi32(j, j + 4, j + 8, j + 12, j + 16, j + 20, j + 24, j + 28, j, j + 4, j + 8, j + 12,
+                                      j + 16, j + 20, j + 24, j + 28);
+        c[j] = _mm512_permutex2var_ps(_mm512_permutex2var_ps(a0, q, a1), lo, _mm512_permutex2var_ps(a2, q, a3));
+    }
+}
+
+/* r: the 6 rows (Wt = 4 TX + 2 floats apart) of Bᵀ d for a row of TX tiles -> v[(6 i + e) es + tx] = (Bᵀ d B)[i][e],
+   Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]] */
+__attribute__((target("avx512f,fma")))
+static void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {
+    __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    for (int i = 0; i < 6; i++, r += Wt, v += 6 * es)
+        for (int t = 0; t < TX; t += 16) {
+            __m512 c[8];
+            __mmask16 m = deepx_lanes(0, TX - t);
+            deepx_phases4(r + 4 * t, Wt - 4 * t, c);  /* columns 4 tx + 0..3 */
+            deepx_phases4(r + 4 * t + 4, Wt - 4 * t - 4, c + 4);  /* 4 tx + 4, 4 tx + 5 */
+            __m512 d24 = _mm512_sub_ps(c[4], c[2]), d31 = _mm512_sub_ps(c[3], c[1]);
+            _mm512_mask_storeu_ps(v + t, m, _mm512_fmadd_ps(four, c[0], _mm512_fnmadd_ps(five, c[2], c[4])));
+            _mm512_mask_storeu_ps(v + es + t, m,
+                                  _mm512_fnmadd_ps(four, _mm512_add_ps(c[1], c[2]), _mm512_add_ps(c[3], c[4])));
+            _mm512_mask_storeu_ps(v + 2 * es + t, m,
+                                  _mm512_fmadd_ps(four, _mm512_sub_ps(c[1], c[2]), _mm512_sub_ps(c[4], c[3])));
+            _mm512_mask_storeu_ps(v + 3 * es + t, m, _mm512_fmadd_ps(two, d31, d24));
+            _mm512_mask_storeu_ps(v + 4 * es + t, m, _mm512_fnmadd_ps(two, d31, d24));
+            _mm512_mask_storeu_ps(v + 5 * es + t, m, _mm512_fmadd_ps(four, c[1], _mm512_fnmadd_ps(five, c[3], c[5])));
+        }
+}
+
+/* a0 + a1 + a2 + a3 + a4 (k 0), a1 - a2 + 2 (a3 - a4) (1), a1 + a2 + 4 (a3 + a4) (2), a1 - a2 + 8 (a3 - a4) + a5 (3):
+   row k of Aᵀ = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]] times a */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void deepx_wino4_at(const __m512* a, __m512* o) {
+    __m512 p12 = _mm512_add_ps(a[1], a[2]), m12 = _mm512_sub_ps(a[1], a[2]);
+    __m512 p34 = _mm512_add_ps(a[3], a[4]), m34 = _mm512_sub_ps(a[3], a[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(a[0], p12), p34);
+    o[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), m34, m12);
+    o[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), p34, p12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), m34, m12), a[5]);
+}
+
+/* m[e es + tx] (e < 36) for a row of TX tiles -> lines (4 rows of 4 TX floats) = Aᵀ m A, each tile's 4 x 4 outputs at
+   columns 4 tx .. 4 tx + 3 of the 4 rows */
+__attribute__((target("avx512f,fma")))
+static void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) {
+    const __m512i i01 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i i23 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    for (int t = 0; t < TX; t += 16) {
+        __mmask16 mk = deepx_lanes(0, TX - t);
+        __m512 s[4][6];  /* s[k][c] = (Aᵀ m)[k][c] */
+        for (int c = 0; c < 6; c++) {
+            __m512 a[6], o[4];
+            for (int r = 0; r < 6; r++)
+                a[r] = _mm512_maskz_loadu_ps(mk, m + (6 * r + c) * es + t);
+            deepx_wino4_at(a, o);
+            for (int k = 0; k < 4; k++)
+                s[k][c] = o[k];
+        }
+        int n = 4 * (TX - t < 16 ? TX - t : 16);  /* outputs of a line in this step */
+        for (int k = 0; k < 4; k++) {
+            __m512 o[4];
+            deepx_wino4_at(s[k], o);  /* o[j][tx]: column 4 tx + j */
+            /* interleave: [o0[0] o1[0] o2[0] o3[0] o0[1] ...] */
+            __m512 a01 = _mm512_permutex2var_ps(o[0], i01, o[1]), b01 = _mm512_permutex2var_ps(o[0], i23, o[1]);
+            __m512 a23 = _mm512_permutex2var_ps(o[2], i01, o[3]), b23 = _mm512_permutex2var_ps(o[2], i23, o[3]);
+            float* line = lines + (size_t)k * 4 * TX + 4 * t;
+            _mm512_mask_storeu_ps(line, deepx_lanes(0, n), _mm512_permutex2var_ps(a01, lo, a23));
+            _mm512_mask_storeu_ps(line + 16, deepx_lanes(0, n - 16), _mm512_permutex2var_ps(a01, hi, a23));
+            _mm512_mask_storeu_ps(line + 32, deepx_lanes(0, n - 32), _mm512_permutex2var_ps(b01, lo, b23));
+            _mm512_mask_storeu_ps(line + 48, deepx_lanes(0, n - 48), _mm512_permutex2var_ps(b01, hi, b23));
+        }
+    }
+}
+#else
+static inline void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {}
+
+static inline void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) {}
+#endif
+#endif
