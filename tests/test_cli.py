@@ -42,7 +42,8 @@ def test_bench_kernels_json():
             shapes = r["shape"].split()
             c_in, k_out = int(shapes[0].split("x")[1]), int(shapes[-1].split("x")[0])
             k, c = next(map(int, s.split("x")[:2]) for s in shapes[1:] if s.endswith("x3x3"))
-            products = getattr(sys.modules[kernels.lookup("conv2d", r["backend"]).__module__], "winograd_products", None)
+            module = sys.modules[kernels.lookup("conv2d", r["backend"]).__module__]
+            products = getattr(module, "winograd_products", None)
             geometry = (3, 3, 1, (1, 1), (1, 1, 1, 1), (1, 1))  # window, groups, stride, pads, dilation
             wino = bool(products) and products(c, 13, 13, k, *geometry) > 0
             wino_full = bool(products) and products(c_in, 13, 13, k_out, *geometry) > 0
