@@ -1,12 +1,12 @@
-"""2-D convolution (NCHW): Winograd F(2x2,3x3) or, with AVX-512 on planes of 28x28 outputs or more, F(4x4,3x3) for
-3x3 stride-1 convs, with AVX-512 the output channels in the
-vector lanes for strided convs and the other k x k ones (deepx_bcast.h), im2col over tiles of output pixels + GEMM
-for the rest (deepx_gemm.h's kernels on weights packed once where the CPU has AVX-512, or AVX2 for few taps or small
-planes, else BLAS), depthwise convs by deepx_dw.h's AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16
-channels a vector (else direct loops), and the low-rank variants (channel decomposition, Tucker-2) chained in one
-call, their last 1x1 stage fused into the Winograd one; the transposed conv as GEMM + col2im over tiles of input rows.
-One file of ~900 lines on purpose: every variant shares the Winograd and im2col stages, their plans and
-the per-thread scratch, which Cython cannot share across extension modules without a C API of its own."""
+"""2-D convolution (NCHW): Winograd F(2x2,3x3) or, with AVX-512 on planes of 28x28 outputs or more, F(4x4,3x3) for 3x3
+stride-1 convs, with AVX-512 the output channels in the vector lanes for strided convs and the other k x k ones
+(deepx_bcast.h), im2col over tiles of output pixels + GEMM for the rest (deepx_gemm.h's kernels on weights packed
+once where the CPU has AVX-512, or AVX2 for few taps or small planes, else BLAS), depthwise convs by deepx_dw.h's
+AVX-512 or AVX2 rows or, with AVX-512 on small planes, 16 channels a vector (else direct loops), and the low-rank
+variants (channel decomposition, Tucker-2) chained in one call, their last 1x1 stage fused into the Winograd one;
+the transposed conv as GEMM + col2im over tiles of input rows. One file of ~900 lines on purpose: every variant
+shares the Winograd and im2col stages, their plans and the per-thread scratch, which Cython cannot share across
+extension modules without a C API of its own."""
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
@@ -559,7 +559,7 @@ cdef float* scratch(Py_ssize_t n) except NULL:
 # 5e-6 against 3e-7 on a conv alone), for planes of WINO4_MIN_TILES 4x4 tiles or more
 
 cdef enum:
-    WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (16,C,T) + m (16,K,T)
+    WINO_FLOATS = 1 << 19  # target scratch per block of tiles: v (E,C,T) + m (E,K,T)
     WINO_COLS = 128  # but at least this many tiles per block (columns of its GEMMs)
     WINO_MIN_TILES = 16  # with the packed GEMM, im2col up to this many tiles (8x8 outputs),
     WINO_MIN_C = 64  # and up to 196 tiles (28x28) with fewer input channels than this,
