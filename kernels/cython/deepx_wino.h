@@ -22,7 +22,8 @@ static inline void deepx_phases4(const float* p, int n, __m512* c) {
 }
 
 /* r: the 6 rows (Wt = 4 TX + 2 floats apart) of Bᵀ d for a row of TX tiles -> v[(6 i + e) es + tx] =
-   (Bᵀ d B)[i][e], Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]] */
+   (Bᵀ d B)[i][e],
+   Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]] */
 __attribute__((target("avx512f,fma")))
 static void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {
     __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
