@@ -721,29 +721,41 @@ cdef inline void col_diff(const float* a, const float* b, float* o, int n, float
         o[j] = a[j] + sb * b[j]
 
 
-cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* rows, float* v,
-                         Py_ssize_t es) noexcept nogil:
-    # tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], tiles d (4,4) at
-    # (2ty - pt, 2tx - pl), zeros outside x; rows: scratch (5, 2TX+2), Bᵀ d then a zero row
-    cdef int Wt = 2 * TX + 2, i, ih, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
+cdef void wino_tile_rows(const float* x, const Geom* g, int h0, int n, int Wt, float* rows, const float** d,
+                         int lo, int hi) noexcept nogil:
+    # the n input rows h0.. of a row of tiles in one channel x (H,W): d[i] = row h0 + i from column lo (rows outside x:
+    # the zero row at rows + n*Wt); the n scratch rows of Wt floats at rows get zeros left and right of x's columns
+    # [lo, hi)
+    cdef int i, ih
     cdef Py_ssize_t j
-    cdef const float* d[4]  # the tile row's four input rows from column lo (zeros: outside x)
-    cdef float* zero = rows + 4 * Wt
+    cdef float* zero = rows + n * Wt
     cdef float* r
-    cdef float* o
-    for i in range(4):
-        ih = 2 * ty - g.pt + i
+    for i in range(n):
+        ih = h0 + i
         if ih < 0 or ih >= g.H:
             memset(zero, 0, Wt * sizeof(float))
             d[i] = zero
         else:
             d[i] = x + <Py_ssize_t>ih * g.W + lo - g.pl
-    for i in range(4):  # Bᵀ d down the columns, read straight from x; zeros left and right of it
+    for i in range(n):
         r = rows + i * Wt
         for j in range(lo):  # a column or two: no memset call
             r[j] = 0.0
         for j in range(hi, Wt):
             r[j] = 0.0
+
+
+cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* rows, float* v,
+                         Py_ssize_t es) noexcept nogil:
+    # tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], tiles d (4,4) at
+    # (2ty - pt, 2tx - pl), zeros outside x; rows: scratch (5, 2TX+2), Bᵀ d then a zero row
+    cdef int Wt = 2 * TX + 2, i, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
+    cdef Py_ssize_t j
+    cdef const float* d[4]  # the tile row's four input rows from column lo (zeros: outside x)
+    cdef float* r
+    cdef float* o
+    wino_tile_rows(x, g, 2 * ty - g.pt, 4, Wt, rows, d, lo, hi)
+    # Bᵀ d down the columns, read straight from x
     col_diff(d[0], d[2], rows + lo, hi - lo, -1.0)
     col_diff(d[1], d[2], rows + Wt + lo, hi - lo, 1.0)
     col_diff(d[2], d[1], rows + 2 * Wt + lo, hi - lo, -1.0)
@@ -763,11 +775,9 @@ cdef void wino_input_row4(const float* x, const Geom* g, int ty, int TX, float* 
     # F(4x4,3x3): tile row ty of one channel x (H,W) -> v[e*es + tx] = (Bᵀ d B)[e], e < 36, tiles d (6,6) at
     # (4ty - pt, 4tx - pl), zeros outside x; rows: scratch (7, 4TX+2), Bᵀ d then a zero row;
     # Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]]
-    cdef int Wt = 4 * TX + 2, i, ih, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
+    cdef int Wt = 4 * TX + 2, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
     cdef Py_ssize_t j
     cdef const float* d[6]  # the tile row's six input rows from column lo (zeros: outside x)
-    cdef float* zero = rows + 6 * Wt
-    cdef float* r
     cdef const float* d0
     cdef const float* d1
     cdef const float* d2
@@ -780,19 +790,7 @@ cdef void wino_input_row4(const float* x, const Geom* g, int ty, int TX, float* 
     cdef float* r3
     cdef float* r4
     cdef float* r5
-    for i in range(6):
-        ih = 4 * ty - g.pt + i
-        if ih < 0 or ih >= g.H:
-            memset(zero, 0, Wt * sizeof(float))
-            d[i] = zero
-        else:
-            d[i] = x + <Py_ssize_t>ih * g.W + lo - g.pl
-    for i in range(6):  # zeros left and right of x
-        r = rows + i * Wt
-        for j in range(lo):
-            r[j] = 0.0
-        for j in range(hi, Wt):
-            r[j] = 0.0
+    wino_tile_rows(x, g, 4 * ty - g.pt, 6, Wt, rows, d, lo, hi)
     d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
     r0, r1, r2, r3, r4, r5 = rows + lo, rows + Wt + lo, rows + 2 * Wt + lo, rows + 3 * Wt + lo, rows + 4 * Wt + lo, \
         rows + 5 * Wt + lo
