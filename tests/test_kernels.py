@@ -259,7 +259,7 @@ def test_lanes_conv_past_the_kernel_cases(c, k, hw, window, attrs):
 
 
 @pytest.mark.parametrize("c, k, hw, attrs", [
-    (64, 64, (28, 28), dict(act="relu")),  # 7 x 7 tiles of 4x4: F(4x4,3x3) with AVX-512, one block of tile rows
+    (64, 64, (28, 28), dict(act="silu")),  # 7 x 7 tiles of 4x4: F(4x4,3x3) with AVX-512, one block; silu in a pass
     (96, 70, (30, 29), dict(act="relu6", residual=True)),  # sides past whole tiles (zeros read, outputs cut); residual
     (64, 128, (57, 56), dict(act="none")),  # 15 x 14 tiles: blocks of tile rows, 14 tiles a row (a masked step)
     (128, 64, (14, 14), dict(act="relu")),  # 16 tiles of 4x4: F(2x2,3x3) stays

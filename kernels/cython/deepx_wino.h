@@ -57,14 +57,16 @@ static inline void deepx_wino4_at(const __m512* a, __m512* o) {
     o[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), m34, m12), a[5]);
 }
 
-/* m[e es + tx] (e < 36) for a row of TX tiles -> lines (4 rows of 4 TX floats) = Aᵀ m A, each tile's 4 x 4 outputs at
-   columns 4 tx .. 4 tx + 3 of the 4 rows */
+/* m[e es + tx] (e < 36) for a row of TX tiles -> y (nr <= 4 rows of Q floats, ldy apart) = clamp(Aᵀ m A + bias, lo,
+   hi), each tile's 4 x 4 outputs at columns 4 tx .. 4 tx + 3 (those past Q not stored) */
 __attribute__((target("avx512f,fma")))
-static void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) {
+static void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                            float lo, float hi) {
     const __m512i i01 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i i23 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512i lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    const __m512i lo2 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i hi2 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    __m512 vb = _mm512_set1_ps(bias), vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
     for (int t = 0; t < TX; t += 16) {
         __mmask16 mk = deepx_lanes(0, TX - t);
         __m512 s[4][6];  /* s[k][c] = (Aᵀ m)[k][c] */
@@ -76,24 +78,27 @@ static void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) {
             for (int k = 0; k < 4; k++)
                 s[k][c] = o[k];
         }
-        int n = 4 * (TX - t < 16 ? TX - t : 16);  /* outputs of a line in this step */
-        for (int k = 0; k < 4; k++) {
+        int n = Q - 4 * t;  /* outputs of a row from this step's first column */
+        for (int k = 0; k < nr; k++) {
             __m512 o[4];
             deepx_wino4_at(s[k], o);  /* o[j][tx]: column 4 tx + j */
+            for (int j = 0; j < 4; j++)
+                o[j] = _mm512_min_ps(vh, _mm512_max_ps(vl, _mm512_add_ps(o[j], vb)));
             /* interleave: [o0[0] o1[0] o2[0] o3[0] o0[1] ...] */
             __m512 a01 = _mm512_permutex2var_ps(o[0], i01, o[1]), b01 = _mm512_permutex2var_ps(o[0], i23, o[1]);
             __m512 a23 = _mm512_permutex2var_ps(o[2], i01, o[3]), b23 = _mm512_permutex2var_ps(o[2], i23, o[3]);
-            float* line = lines + (size_t)k * 4 * TX + 4 * t;
-            _mm512_mask_storeu_ps(line, deepx_lanes(0, n), _mm512_permutex2var_ps(a01, lo, a23));
-            _mm512_mask_storeu_ps(line + 16, deepx_lanes(0, n - 16), _mm512_permutex2var_ps(a01, hi, a23));
-            _mm512_mask_storeu_ps(line + 32, deepx_lanes(0, n - 32), _mm512_permutex2var_ps(b01, lo, b23));
-            _mm512_mask_storeu_ps(line + 48, deepx_lanes(0, n - 48), _mm512_permutex2var_ps(b01, hi, b23));
+            float* row = y + (size_t)k * ldy + 4 * t;
+            _mm512_mask_storeu_ps(row, deepx_lanes(0, n), _mm512_permutex2var_ps(a01, lo2, a23));
+            _mm512_mask_storeu_ps(row + 16, deepx_lanes(0, n - 16), _mm512_permutex2var_ps(a01, hi2, a23));
+            _mm512_mask_storeu_ps(row + 32, deepx_lanes(0, n - 32), _mm512_permutex2var_ps(b01, lo2, b23));
+            _mm512_mask_storeu_ps(row + 48, deepx_lanes(0, n - 48), _mm512_permutex2var_ps(b01, hi2, b23));
         }
     }
 }
 #else
 static inline void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {}
 
-static inline void deepx_wino4_out(const float* m, size_t es, int TX, float* lines) {}
+static inline void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                                   float lo, float hi) {}
 #endif
 #endif
