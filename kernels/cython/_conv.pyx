@@ -675,31 +675,28 @@ cdef void wino_weight_chunk(const float* f, Py_ssize_t n, float* u, Py_ssize_t s
         memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
 
 
-cdef void wino_weight_chunk4(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
-    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 36, F(4x4,3x3)'s
+cdef inline void wino_g4(float a, float b, float c, float* o, Py_ssize_t s) noexcept nogil:
+    # o[i*s] = (G (a,b,c))[i], i < 6, F(4x4,3x3)'s
     # G = [[¼,0,0],[-⅙,-⅙,-⅙],[-⅙,⅙,-⅙],[1/24,1/12,⅙],[1/24,-1/12,⅙],[0,0,1]]
+    o[0] = a / 4
+    o[s] = -(a + b + c) / 6
+    o[2 * s] = -(a - b + c) / 6
+    o[3 * s] = a / 24 + b / 12 + c / 6
+    o[4 * s] = a / 24 - b / 12 + c / 6
+    o[5 * s] = c
+
+
+cdef void wino_weight_chunk4(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
+    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 36, F(4x4,3x3)'s (wino_g4)
     cdef float buf[36 * WCHUNK]
     cdef float t[18]  # G f (6,3)
-    cdef float a, b, c
     cdef Py_ssize_t k
     cdef int i, j
     for k in range(n):
-        for j in range(3):
-            a, b, c = f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j]
-            t[j] = a / 4
-            t[3 + j] = -(a + b + c) / 6
-            t[6 + j] = -(a - b + c) / 6
-            t[9 + j] = a / 24 + b / 12 + c / 6
-            t[12 + j] = a / 24 - b / 12 + c / 6
-            t[15 + j] = c
-        for i in range(6):
-            a, b, c = t[3 * i], t[3 * i + 1], t[3 * i + 2]
-            buf[6 * i * WCHUNK + k] = a / 4
-            buf[(6 * i + 1) * WCHUNK + k] = -(a + b + c) / 6
-            buf[(6 * i + 2) * WCHUNK + k] = -(a - b + c) / 6
-            buf[(6 * i + 3) * WCHUNK + k] = a / 24 + b / 12 + c / 6
-            buf[(6 * i + 4) * WCHUNK + k] = a / 24 - b / 12 + c / 6
-            buf[(6 * i + 5) * WCHUNK + k] = c
+        for j in range(3):  # G down each column of f
+            wino_g4(f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j], t + j, 3)
+        for i in range(6):  # then along each row of G f
+            wino_g4(t[3 * i], t[3 * i + 1], t[3 * i + 2], buf + 6 * i * WCHUNK + k, WCHUNK)
     for i in range(36):
         memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
 

@@ -265,28 +265,29 @@ static inline int deepx_dw_has(int K, int s) {
     return deepx_vec_lanes() && (K == 3 || K == 5 || K == 7) && (s == 1 || s == 2);
 }
 
-#define DX_DW(f, k)                                                     \
-    if (K == k && s == 1)                                               \
-        f(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 1);     \
-    else if (K == k)                                                    \
-        f(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn, k, 2);
+/* f(args..., K, S) for a window K of 3, 5 or 7 and a stride S of 1 or 2, each pair compiled on its own (constants
+   where inlined); nothing for others */
+#define DX_KS(K, S, f, ...)                                                 \
+    if ((K) == 3 || (K) == 5 || (K) == 7) {                                 \
+        if ((K) == 3 && (S) == 1) f(__VA_ARGS__, 3, 1);                     \
+        else if ((K) == 3) f(__VA_ARGS__, 3, 2);                            \
+        else if ((K) == 5 && (S) == 1) f(__VA_ARGS__, 5, 1);                \
+        else if ((K) == 5) f(__VA_ARGS__, 5, 2);                            \
+        else if ((S) == 1) f(__VA_ARGS__, 7, 1);                            \
+        else f(__VA_ARGS__, 7, 2);                                          \
+    }
 
 __attribute__((target("avx512f,fma")))
 static void deepx_dw_plane16(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
                              int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
-    DX_DW(deepx_dw_plane_k, 3)
-    DX_DW(deepx_dw_plane_k, 5)
-    DX_DW(deepx_dw_plane_k, 7)
+    DX_KS(K, s, deepx_dw_plane_k, x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn)
 }
 
 __attribute__((target("avx2,fma")))
 static void deepx_dw_plane8(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P, int Q,
                             int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
-    DX_DW(deepx_dw_plane8_k, 3)
-    DX_DW(deepx_dw_plane8_k, 5)
-    DX_DW(deepx_dw_plane8_k, 7)
+    DX_KS(K, s, deepx_dw_plane8_k, x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, xn, yn)
 }
-#undef DX_DW
 
 static inline void deepx_dw_plane(const float* x, int H, int W, const float* w, int K, float bias, float* y, int P,
                                   int Q, int s, int pt, int pl, float lo, float hi, const float* xn, float* yn) {
@@ -391,20 +392,11 @@ static inline void deepx_dw_lanes16_k(const float* x, int H, int W, const float*
     }
 }
 
-#define DX_DW(k)                                                                    \
-    if (K == k && S == 1)                                                           \
-        deepx_dw_lanes16_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, k, 1);    \
-    else if (K == k)                                                                \
-        deepx_dw_lanes16_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, k, 2);
-
 __attribute__((target("avx512f,fma")))
 static void deepx_dw_lanes16(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
                              int K, int S, int pt, int pl, float lo, float hi, int nc) {
-    DX_DW(3)
-    DX_DW(5)
-    DX_DW(7)
+    DX_KS(K, S, deepx_dw_lanes16_k, x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc)
 }
-#undef DX_DW
 
 /* deepx_dw_lanes16 with AVX2: nc <= 8 channels in the lanes, 8 x 8 transposes in (a row's 8 columns) and out (8
    output pixels), all 8 sums of a row's block made (past the row's end from the tile's next pixels: no branch in the
@@ -487,20 +479,12 @@ static inline void deepx_dw_lanes8_k(const float* x, int H, int W, const float* 
     }
 }
 
-#define DX_DW(k)                                                                        \
-    if (K == k && S == 1)                                                               \
-        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 1); \
-    else if (K == k)                                                                    \
-        deepx_dw_lanes8_k(x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn, k, 2);
-
 __attribute__((target("avx2,fma")))
 static void deepx_dw_lanes8(const float* x, int H, int W, const float* w, const float* bias, float* y, int P, int Q,
                             int K, int S, int pt, int pl, float lo, float hi, int nc, const float* xn, int nn) {
-    DX_DW(3)
-    DX_DW(5)
-    DX_DW(7)
+    DX_KS(K, S, deepx_dw_lanes8_k, x, H, W, w, bias, y, P, Q, pt, pl, lo, hi, nc, xn, nn)
 }
-#undef DX_DW
+#undef DX_KS
 
 /* nc channels (<= deepx_vec_lanes()) of a depthwise conv on a small plane, the channels in the lanes; xn: the next
    block's nn planes, fetched meanwhile with AVX2 (nn 0: none) */

@@ -7,14 +7,15 @@
 #include "deepx_gemm.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-/* of the 64 floats at p (lanes past n: 0), those 4 apart from phase j: p[j], p[j + 4], ..., p[j + 60] (j < 4) */
+/* of the 64 floats at p (lanes past n: 0), those 4 apart from phase j: c[j] = p[j], p[j + 4], ..., p[j + 60] (j < np
+   <= 4) */
 __attribute__((target("avx512f"), always_inline))
-static inline void deepx_phases4(const float* p, int n, __m512* c) {
+static inline void deepx_phases4(const float* p, int n, __m512* c, const int np) {
     __m512 a0 = _mm512_maskz_loadu_ps(deepx_lanes(0, n), p), a1 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 16), p + 16);
     __m512 a2 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 32), p + 32);
     __m512 a3 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 48), p + 48);
     __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-    for (int j = 0; j < 4; j++) {
+    for (int j = 0; j < np; j++) {
         __m512i q = _mm512_setr_epi32(j, j + 4, j + 8, j + 12, j + 16, j + 20, j + 24, j + 28, j, j + 4, j + 8, j + 12,
                                       j + 16, j + 20, j + 24, j + 28);
         c[j] = _mm512_permutex2var_ps(_mm512_permutex2var_ps(a0, q, a1), lo, _mm512_permutex2var_ps(a2, q, a3));
@@ -29,10 +30,10 @@ static void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) 
     __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
     for (int i = 0; i < 6; i++, r += Wt, v += 6 * es)
         for (int t = 0; t < TX; t += 16) {
-            __m512 c[8];
+            __m512 c[6];
             __mmask16 m = deepx_lanes(0, TX - t);
-            deepx_phases4(r + 4 * t, Wt - 4 * t, c);  /* columns 4 tx + 0..3 */
-            deepx_phases4(r + 4 * t + 4, Wt - 4 * t - 4, c + 4);  /* 4 tx + 4, 4 tx + 5 */
+            deepx_phases4(r + 4 * t, Wt - 4 * t, c, 4);  /* columns 4 tx + 0..3 */
+            deepx_phases4(r + 4 * t + 4, Wt - 4 * t - 4, c + 4, 2);  /* 4 tx + 4, 4 tx + 5 */
             __m512 d24 = _mm512_sub_ps(c[4], c[2]), d31 = _mm512_sub_ps(c[3], c[1]);
             _mm512_mask_storeu_ps(v + t, m, _mm512_fmadd_ps(four, c[0], _mm512_fnmadd_ps(five, c[2], c[4])));
             _mm512_mask_storeu_ps(v + es + t, m,
