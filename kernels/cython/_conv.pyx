@@ -653,26 +653,12 @@ cdef enum:
     WCHUNK = 128  # filters transformed per chunk (into a stack buffer, then copied out)
 
 
-cdef void wino_weight_chunk(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
-    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 16,
-    # G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]
-    cdef float buf[16 * WCHUNK]
-    cdef float t[12]  # G f (4,3)
-    cdef Py_ssize_t k
-    cdef int i, j
-    for k in range(n):
-        for j in range(3):
-            t[j] = f[9 * k + j]
-            t[3 + j] = 0.5 * (f[9 * k + j] + f[9 * k + 3 + j] + f[9 * k + 6 + j])
-            t[6 + j] = 0.5 * (f[9 * k + j] - f[9 * k + 3 + j] + f[9 * k + 6 + j])
-            t[9 + j] = f[9 * k + 6 + j]
-        for i in range(4):
-            buf[4 * i * WCHUNK + k] = t[3 * i]
-            buf[(4 * i + 1) * WCHUNK + k] = 0.5 * (t[3 * i] + t[3 * i + 1] + t[3 * i + 2])
-            buf[(4 * i + 2) * WCHUNK + k] = 0.5 * (t[3 * i] - t[3 * i + 1] + t[3 * i + 2])
-            buf[(4 * i + 3) * WCHUNK + k] = t[3 * i + 2]
-    for i in range(16):
-        memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
+cdef inline void wino_g2(float a, float b, float c, float* o, Py_ssize_t s) noexcept nogil:
+    # o[i*s] = (G (a,b,c))[i], i < 4, F(2x2,3x3)'s G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]
+    o[0] = a
+    o[s] = 0.5 * (a + b + c)
+    o[2 * s] = 0.5 * (a - b + c)
+    o[3 * s] = c
 
 
 cdef inline void wino_g4(float a, float b, float c, float* o, Py_ssize_t s) noexcept nogil:
@@ -686,18 +672,24 @@ cdef inline void wino_g4(float a, float b, float c, float* o, Py_ssize_t s) noex
     o[5 * s] = c
 
 
-cdef void wino_weight_chunk4(const float* f, Py_ssize_t n, float* u, Py_ssize_t su) noexcept nogil:
-    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < 36, F(4x4,3x3)'s (wino_g4)
+cdef void wino_weight_chunk(const float* f, Py_ssize_t n, float* u, Py_ssize_t su, int m) noexcept nogil:
+    # n <= WCHUNK filters f (n,3,3) -> u[e*su + i] = (G f_i Gᵀ)[e], e < (m+2)², G F(m x m,3x3)'s (wino_g2, wino_g4)
     cdef float buf[36 * WCHUNK]
-    cdef float t[18]  # G f (6,3)
+    cdef float t[18]  # G f (m+2,3)
     cdef Py_ssize_t k
-    cdef int i, j
+    cdef int i, j, a = m + 2
     for k in range(n):
         for j in range(3):  # G down each column of f
-            wino_g4(f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j], t + j, 3)
-        for i in range(6):  # then along each row of G f
-            wino_g4(t[3 * i], t[3 * i + 1], t[3 * i + 2], buf + 6 * i * WCHUNK + k, WCHUNK)
-    for i in range(36):
+            if m == 4:
+                wino_g4(f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j], t + j, 3)
+            else:
+                wino_g2(f[9 * k + j], f[9 * k + 3 + j], f[9 * k + 6 + j], t + j, 3)
+        for i in range(a):  # then along each row of G f
+            if m == 4:
+                wino_g4(t[3 * i], t[3 * i + 1], t[3 * i + 2], buf + a * i * WCHUNK + k, WCHUNK)
+            else:
+                wino_g2(t[3 * i], t[3 * i + 1], t[3 * i + 2], buf + a * i * WCHUNK + k, WCHUNK)
+    for i in range(a * a):
         memcpy(u + i * su, buf + i * WCHUNK, n * sizeof(float))
 
 
@@ -706,10 +698,7 @@ cdef void wino_weights(const float* w, int K, int C, float* u, Py_ssize_t su, in
     # w (K,C,3,3) -> u ((m+2)²,K,C), matrices su apart
     cdef Py_ssize_t i, KC = <Py_ssize_t>K * C, n = cdiv_up(KC, WCHUNK)
     for i in prange(n, num_threads=nth, schedule='static', use_threads_if=KC * 16 >= PAR_MIN):
-        if m == 4:
-            wino_weight_chunk4(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
-        else:
-            wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su)
+        wino_weight_chunk(w + i * WCHUNK * 9, min(WCHUNK, KC - i * WCHUNK), u + i * WCHUNK, su, m)
 
 
 cdef inline void col_diff(const float* a, const float* b, float* o, int n, float sb) noexcept nogil:
