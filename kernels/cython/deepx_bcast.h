@@ -45,11 +45,11 @@ static inline void deepx_bc_tile(int T, const float* wp, const float* x, const i
         if (KV > 3) a##j##3 = _mm512_loadu_ps(buf + j * DEEPX_BC_K + 48);           \
     }
     DX_BC_ROW(0) DX_BC_ROW(1) DX_BC_ROW(2) DX_BC_ROW(3) DX_BC_ROW(4) DX_BC_ROW(5)
-    const float* x0 = x + po[0];
-    const float *x1 = x + po[J > 1], *x2 = x + po[J > 2 ? 2 : 0], *x3 = x + po[J > 3 ? 3 : 0];
-    const float *x4 = x + po[J > 4 ? 4 : 0], *x5 = x + po[J > 5 ? 5 : 0];
+    /* pixel j's offset, and tap t's input at xt: one load a broadcast, no address arithmetic between them */
+    const ptrdiff_t p0 = po[0], p1 = po[J > 1], p2 = po[J > 2 ? 2 : 0], p3 = po[J > 3 ? 3 : 0];
+    const ptrdiff_t p4 = po[J > 4 ? 4 : 0], p5 = po[J > 5 ? 5 : 0];
     for (int t = 0; t < T; t++, wp += DEEPX_BC_K) {
-        int o = toff[t];
+        const float* xt = x + toff[t];
         if (t < npf)  /* a line of what the next pass reads, into L2 */
             _mm_prefetch((const char*)(pf + 16 * t), _MM_HINT_T1);
         __m512 w0 = _mm512_loadu_ps(wp), w1 = w0, w2 = w0, w3 = w0;
@@ -58,7 +58,7 @@ static inline void deepx_bc_tile(int T, const float* wp, const float* x, const i
         if (KV > 3) w3 = _mm512_loadu_ps(wp + 48);
 #define DX_BC_FMA(j)                                                                \
         if (j < J) {                                                                \
-            __m512 v = _mm512_set1_ps(x##j[o]);                                     \
+            __m512 v = _mm512_set1_ps(xt[p##j]);                                    \
             a##j##0 = _mm512_fmadd_ps(w0, v, a##j##0);                              \
             if (KV > 1) a##j##1 = _mm512_fmadd_ps(w1, v, a##j##1);                  \
             if (KV > 2) a##j##2 = _mm512_fmadd_ps(w2, v, a##j##2);                  \
