@@ -459,6 +459,7 @@ cdef extern from *:
 
 cdef extern from "deepx_gemm.h":
     int deepx_gemm_cpu() noexcept nogil
+    long deepx_l2_bytes() noexcept nogil
     int deepx_gemm_isa() noexcept nogil
     int deepx_gemm_mr(int level) noexcept nogil
     int deepx_gemm_pick(int isa, int m, int k) noexcept nogil
@@ -583,17 +584,20 @@ cdef inline void packed_part(int level, int m, int n, int k, const float* ap, co
 cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* ap, const float* b,
                                    int ldb, float* c, const float* res, int ldc, const float* bias, ActC act,
                                    int nth) noexcept nogil:
-    # gemm_parts with a (m,k) packed by deepx_pack_a for `level`: blocks of columns (of whole row panels when
-    # the columns are few) shared by nth threads; res and a clip are applied in the kernel's registers. Columns
-    # also when b is too large to stay in L2 beside a's stream and each thread gets 64 or more: each reads
-    # its part of b, not all of it (measured: ResNet50's 1024 -> 256 1x1 convs on 14x14 at 2 threads
-    # 0.35 -> 0.29 ms each in the model). A GEMM that widens its input (m >= 2k: an expanding 1x1 conv) gives
-    # thread t the t-th run of row panels, so that what runs per channel after it (a depthwise conv splits its
-    # channels so, statically) finds its channels in its own core's cache, not half of them in the other's
-    # (measured on MobileNetV2 at 2 threads on the AVX-512 Xeon, both splits alternating in one process: 2-3% off
-    # the whole model; its depthwise convs on 56x56 to 14x14 9-29% faster, those on 112x112, past L2, 6% slower)
+    # gemm_parts with a (m,k) packed by deepx_pack_a for `level`: blocks of columns (of whole row panels when the
+    # columns are few) shared by nth threads; res and a clip are applied in the kernel's registers. Columns also
+    # when b is too large to stay in L2 beside a's stream (over half of L2, and 512 KB) and each thread gets 64 or
+    # more: each reads its part of b, not all of it (measured on the AVX2 EPYC, 512 KB of L2: ResNet50's 1024 -> 256
+    # 1x1 convs on 14x14 at 2 threads 0.35 -> 0.29 ms each in the model; on the AVX-512 Xeon, 2 MB, the same convs'
+    # 800 KB of b stay on whole row panels: 0.49 -> 0.44 ms each, its 1024 -> 512 0.94 -> 0.84). A GEMM that widens
+    # its input (m >= 2k: an expanding 1x1 conv) gives thread t the t-th run of row panels, so that what runs per
+    # channel after it (a depthwise conv splits its channels so, statically) finds its channels in its own core's
+    # cache, not half of them in the other's (measured on MobileNetV2 at 2 threads on the AVX-512 Xeon, both splits
+    # alternating in one process: 2-3% off the whole model; its depthwise convs on 56x56 to 14x14 9-29% faster,
+    # those on 112x112, past L2, 6% slower)
     cdef int nb = 1, part, panels = cdiv_up(m, deepx_gemm_mr(level))
-    cdef bint cols = n >= 256 * nth or n >= 64 * nth and <size_t>k * n * sizeof(float) > (1 << 19)
+    cdef size_t big = max(1 << 19, deepx_l2_bytes() // 2)
+    cdef bint cols = n >= 256 * nth or n >= 64 * nth and <size_t>k * n * sizeof(float) > big
     if nth > 1 and panels >= nth and m >= 2 * k:
         for part in prange(nth, num_threads=nth, schedule='static'):
             packed_part(level, m, n, k, ap, b, ldb, c, res, ldc, bias, act, False, part, nth)

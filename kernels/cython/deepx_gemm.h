@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's column blocks <= 384 KB */
 /* level 1: k up to DEEPX_K1; b in blocks of DEEPX_NC1 columns (measured on the AVX2 EPYC, two executors
@@ -27,6 +28,20 @@ enum { DEEPX_KC = 256, DEEPX_BBLOCK = 384 << 10 };  /* k blocks of <= KC; b's co
 enum { DEEPX_K1 = 32, DEEPX_NC1 = 384 };
 
 static int deepx_gemm_level = -1;
+
+/* bytes of a core's L2 cache, as the C library reports it (512 KB where it cannot: the AVX2 EPYC's) */
+static long deepx_l2 = 0;
+
+static inline long deepx_l2_bytes(void) {
+    if (!deepx_l2) {
+        long v = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+        v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+        deepx_l2 = v > 0 ? v : 512 << 10;
+    }
+    return deepx_l2;
+}
 
 /* res + o, or NULL without a residual */
 #define DX_AT(res, o) ((res) ? (res) + (o) : NULL)
