@@ -32,7 +32,7 @@ static inline void deepx_bc_pack(int K, int T, const float* w, float* wp) {
 #if defined(__x86_64__) && defined(__GNUC__)
 /* buf + j * 64 (j < J, 16 lanes a vector, KV vectors) (+)= Σ_t wp[t] · x[toff[t] + po[j]] (=: first, else +=): J
    pixels (their offsets po in the padded input) of KV vectors of channels; KV and J constants where inlined (no code
-   for what they lack) */
+   for what they lack); npf lines from pf asked for into L2 on the way */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_bc_tile(int T, const float* wp, const float* x, const int* toff, const int* po, float* buf,
                                  int first, const float* pf, int npf, const int KV, const int J) {
@@ -66,6 +66,8 @@ static inline void deepx_bc_tile(int T, const float* wp, const float* x, const i
         }
         DX_BC_FMA(0) DX_BC_FMA(1) DX_BC_FMA(2) DX_BC_FMA(3) DX_BC_FMA(4) DX_BC_FMA(5)
     }
+    for (int l = T; l < npf; l++)  /* more lines than taps (an item of few tiles) */
+        _mm_prefetch((const char*)(pf + 16 * l), _MM_HINT_T1);
 #define DX_BC_STORE(j)                                                              \
     if (j < J) {                                                                    \
         _mm512_storeu_ps(buf + j * DEEPX_BC_K, a##j##0);                            \
