@@ -170,6 +170,14 @@ def bind(op: str, backend: str, args, attrs: dict, constant: bool) -> Callable |
     return b(*args, **attrs) if b and (constant or not hasattr(module, f"prepare_{op}")) else None
 
 
+def bind_chain(backend: str, bound: list) -> Callable | None:
+    """Three conv2d calls bound by `bind` on `backend`, each reading the one before's output (which nothing else
+    reads), as one call when the backend runs such a chain together (its `bind_conv_chain`: MobileNetV2's inverted
+    residuals on the Cython kernels at 2+ threads); else None."""
+    b = getattr(sys.modules[lookup("conv2d", backend).__module__], "bind_conv_chain", None)
+    return b(*bound) if b else None
+
+
 def over_residual(op: str, backend: str, shapes, attrs: dict) -> bool:
     """Whether (op, backend)'s kernel may write its output over its residual (the op's last tensor: one buffer for
     both) for tensors of these `shapes` (None for an absent one): the backend's `<op>_over_residual(shapes,

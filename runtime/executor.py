@@ -11,6 +11,7 @@ step and tensor tables; the threads that run the steps are runtime/lanes.py.)
 """
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -422,6 +423,7 @@ class Executor:
             self.views.append(A.view(host, off, ten.shape) if ten.space == HOST else
                               self.device.view(device, off, ten.shape))
         self.calls = [self._call(s) for s in self.steps]
+        self._chain()
         self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
         self.inputs = [(name, self.views[self.ids[(name, HOST)]]) for name in self.g.inputs]
         self.input_roots = {self.ids[(name, HOST)] for name in self.g.inputs}
@@ -431,6 +433,24 @@ class Executor:
                 self.outputs.append((name, self.g.constants[name]))
             else:
                 self.outputs.append((name, self.views[self.ids.get((name, HOST), self.ids.get((name, DEVICE)))]))
+
+    def _chain(self):
+        """Three conv2d steps in a row on one backend, each reading the one before's output, which nothing else
+        reads, become one call where the backend binds such a chain (kernels.bind_chain); the second and third
+        steps' calls then do nothing (a profile shows the chain's time on its first block)."""
+        readers = Counter(r for s in self.steps for r in _ids(s.args))
+        kept = {self.root(t) for t, ten in enumerate(self.tensors) if ten.alias >= 0}
+        kept |= {self.ids[k] for k in self.ids if k[0] in self.g.outputs}
+        for i in range(len(self.steps) - 2):
+            a, b, c = self.steps[i:i + 3]
+            if not (all(s.kind == "call" and s.op == "conv2d" and s.backend == a.backend and not self.calls[i + j][1]
+                        for j, s in enumerate((a, b, c)))
+                    and b.args[0] == a.out and c.args[0] == b.out and readers[a.out] == readers[b.out] == 1
+                    and not {a.out, b.out} & kept):
+                continue
+            chain = kernels.bind_chain(a.backend, [self.calls[i + j][0] for j in range(3)])
+            if chain:
+                self.calls[i:i + 3] = [(chain, (), {}), (_nothing, (), {}), (_nothing, (), {})]
 
     def _offset(self, t) -> int:
         ten = self.tensors[t]

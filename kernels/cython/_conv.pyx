@@ -1398,6 +1398,131 @@ cdef Bound bound(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, :
     return k
 
 
+cdef Conv planned(Bound k):
+    # k's conv stage for the thread count in force (as its call plans it)
+    cdef int blas = blas_serial()
+    try:
+        if k.conv is None or k.conv.nth != kernel_threads(blas):
+            k.conv = stage_for(k.plans, k.g, k.w, k.w2, kernel_threads(blas))
+    finally:
+        blas_restore(blas)
+    return k.conv
+
+
+cdef enum:
+    # planes a Chain takes, 14x14 to 28x28: MobileNetV2's inverted residuals at 2 threads on the AVX-512 Xeon, per
+    # block within whole runs against its three convs alternating, 1.06-1.18x as fast on 14x14, 1.00-1.04x on
+    # 28x28, 1.01x on 56x56 (whose bands, 1.9 MB a thread, would double the scratch); a C program's 7x7 block 0.72x
+    CHAIN_PQ_MIN = 196
+    CHAIN_PQ_MAX = 784
+    CHAIN_ROWS = 7  # rows a thread's band has at least (as measured: 7 of 14 at 2 threads); fewer, the halo rows'
+    # widening conv, done by both threads, costs too much
+
+
+cdef bint pointwise(Bound k):
+    # a 1x1 conv, stride 1, one group, one image, its output the input's size, no 1x1 stage after it
+    cdef Geom g = k.g
+    return (not k.dw and k.w2 is None and k.N == 1 and g.R == 1 and g.S == 1 and g.sh == 1 and g.sw == 1
+            and g.pt == 0 and g.pl == 0 and g.groups == 1 and g.P == g.H and g.Q == g.W)
+
+
+cdef class Chain:
+    """An inverted residual (MobileNetV2's block): a widening 1x1 conv, a depthwise k x k one (stride 1, same
+    padding) and a narrowing 1x1 [+ a residual], bound, run in one parallel region at 2+ threads: each thread
+    takes a band of the image's rows through all three, into buffers of its own (the widening conv over the band
+    and the depthwise window's halo rows, computed by both threads), so that what a conv reads was written by its
+    own core; the narrowing conv writes the band's pixels of the output. At 1 thread (or bands under CHAIN_ROWS)
+    the three convs run as bound. The intermediate tensors are not written."""
+    cdef Bound e, d, p
+
+    def __call__(self):
+        cdef int nth = omp_get_max_threads(), H = self.d.g.H, W = self.d.g.W, E = self.d.g.C
+        cdef int halo = self.d.g.pt, t
+        if nth < 2 or H < CHAIN_ROWS * nth:
+            self.e()
+            self.d()
+            self.p()
+            return
+        cdef Conv ce = planned(self.e), cp = planned(self.p)
+        if ce.W.packed == NULL or cp.W.packed == NULL:
+            self.e()
+            self.d()
+            self.p()
+            return
+        cdef Py_ssize_t rows = cdiv_up(H, nth), per = (<Py_ssize_t>E * (2 * rows + 2 * halo) * W + 15) & ~15
+        cdef float* buf = scratch(nth * per)
+        cdef Band a
+        a.H, a.W, a.C, a.E, a.K2, a.R, a.halo = H, W, self.e.g.C, E, self.p.g.K, self.d.g.R, halo
+        a.x, a.we, a.le, a.eb, a.ea = self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
+        a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
+        a.wp, a.lp, a.pb, a.pa, a.y, a.res = cp.W.packed, cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
+        with nogil:
+            for t in prange(nth, num_threads=nth, schedule='static'):
+                chain_band(&a, buf + t * per, t, nth)
+
+
+cdef struct Band:
+    # a Chain's arguments: the image (H,W); x (C,H,W) -> E channels (we, level le, bias eb, act ea) -> depthwise
+    # R x R (wd, db, da; halo rows of padding) -> K2 channels (wp, lp, pb, pa) [+ res] -> y (K2,H,W)
+    int H, W, C, E, K2, R, halo, le, lp
+    const float* x
+    const float* we
+    const float* eb
+    const float* wd
+    const float* db
+    const float* wp
+    const float* pb
+    const float* res
+    float* y
+    ActC ea, da, pa
+
+
+cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
+    # thread t's band of rows through a Chain's three convs, buf its scratch
+    cdef int H = a.H, W = a.W, E = a.E, c
+    cdef int r0 = <long>H * t // nth, r1 = <long>H * (t + 1) // nth
+    cdef int s0 = max(r0 - a.halo, 0), s1 = min(r1 + a.halo, H)  # the widened rows the band's windows read
+    cdef Py_ssize_t HW = <Py_ssize_t>H * W, ns = <Py_ssize_t>(s1 - s0) * W, no = <Py_ssize_t>(r1 - r0) * W
+    cdef float* wide = buf  # (E, ns)
+    cdef float* deep = buf + E * ns  # (E, no)
+    cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
+    deepx_gemm_packed(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, wide, NULL, ns, a.eb, a.ea.kind == CLIP,
+                      a.ea.lo, a.ea.hi)
+    if a.ea.kind != CLIP:
+        bias_act_rows(wide, E, ns, ns, NULL, a.ea)
+    for c in range(E):
+        deepx_dw_plane(wide + c * ns, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
+                       deep + c * no, r1 - r0, W, 1, a.halo - (r0 - s0), a.halo, lo, hi, NULL, NULL)
+        if a.da.kind != CLIP and a.da.kind != NONE:
+            affine_act(deep + c * no, deep + c * no, no, 1.0, 0.0, a.da)
+    deepx_gemm_packed(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * W, a.res + r0 * W if a.res != NULL else NULL,
+                      HW, a.pb, a.pa.kind == CLIP, a.pa.lo, a.pa.hi)
+    if a.pa.kind != CLIP:
+        bias_act_rows(a.y + r0 * W, a.K2, no, HW, NULL, a.pa)
+
+
+def bind_conv_chain(e, d, p):
+    """conv2d's bound e -> d -> p (each reading the one before's output, which nothing else reads) as one Chain
+    when they make an inverted residual it takes (Bound convs, planes of CHAIN_PQ_MIN to _MAX pixels, a depthwise
+    kernel for the window on this CPU); else None."""
+    if not (isinstance(e, Bound) and isinstance(d, Bound) and isinstance(p, Bound)):
+        return None
+    return chain_of(e, d, p)
+
+
+cdef Chain chain_of(Bound e, Bound d, Bound p):
+    cdef Geom g = d.g
+    if not (pointwise(e) and pointwise(p) and e.res == NULL and d.dw and d.res == NULL and d.N == 1
+            and g.R == g.S and g.R % 2 == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+            and g.pt == g.R // 2 and g.pl == g.S // 2 and g.P == g.H and g.Q == g.W and g.K == g.C
+            and depthwise_simd(&g) and CHAIN_PQ_MIN <= g.H * g.W <= CHAIN_PQ_MAX and d.x == e.y and p.x == d.y
+            and e.g.K == g.C and p.g.C == g.C and e.g.H == g.H and e.g.W == g.W and p.g.H == g.H):
+        return None
+    cdef Chain k = Chain.__new__(Chain)
+    k.e, k.d, k.p = e, d, p
+    return k
+
+
 cdef object conv_images(dict plans, x, w, w2, b, z, stride, pads, dilation, int groups, act, out):
     # conv2d (w2 None) or conv2d_lowrank of x [+ z], through plans (None: planned for this call)
     k = bound(plans, x, w, w2, b, z, stride, pads, dilation, groups, act, out)
