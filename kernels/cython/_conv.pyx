@@ -1367,11 +1367,15 @@ cdef class Bound:
             return
         blas = blas_serial()
         try:
-            if self.conv is None or self.conv.nth != kernel_threads(blas):
-                self.conv = stage_for(self.plans, self.g, self.w, self.w2, kernel_threads(blas))
-            run_images(self.conv, self.x, self.N, self.b, self.y, self.res, self.act)
+            run_images(self.plan(kernel_threads(blas)), self.x, self.N, self.b, self.y, self.res, self.act)
         finally:
             blas_restore(blas)
+
+    cdef Conv plan(self, int nth):
+        # the conv stage for nth threads, made when the thread count changed
+        if self.conv is None or self.conv.nth != nth:
+            self.conv = stage_for(self.plans, self.g, self.w, self.w2, nth)
+        return self.conv
 
 
 cdef Bound bound(dict plans, const float[:, :, :, ::1] x, const float[:, :, :, ::1] w,
@@ -1402,11 +1406,9 @@ cdef Conv planned(Bound k):
     # k's conv stage for the thread count in force (as its call plans it)
     cdef int blas = blas_serial()
     try:
-        if k.conv is None or k.conv.nth != kernel_threads(blas):
-            k.conv = stage_for(k.plans, k.g, k.w, k.w2, kernel_threads(blas))
+        return k.plan(kernel_threads(blas))
     finally:
         blas_restore(blas)
-    return k.conv
 
 
 cdef enum:
@@ -1438,13 +1440,10 @@ cdef class Chain:
     def __call__(self):
         cdef int nth = omp_get_max_threads(), H = self.d.g.H, W = self.d.g.W, E = self.d.g.C
         cdef int halo = self.d.g.pt, t
-        if nth < 2 or H < CHAIN_ROWS * nth:
-            self.e()
-            self.d()
-            self.p()
-            return
-        cdef Conv ce = planned(self.e), cp = planned(self.p)
-        if ce.W.packed == NULL or cp.W.packed == NULL:
+        cdef Conv ce = None, cp = None
+        if nth >= 2 and H >= CHAIN_ROWS * nth:
+            ce, cp = planned(self.e), planned(self.p)
+        if ce is None or ce.W.packed == NULL or cp.W.packed == NULL:
             self.e()
             self.d()
             self.p()
