@@ -171,9 +171,9 @@ def bind(op: str, backend: str, args, attrs: dict, constant: bool) -> Callable |
 
 
 def bind_chain(backend: str, bound: list) -> Callable | None:
-    """Three conv2d calls bound by `bind` on `backend`, each reading the one before's output (which nothing else
-    reads), as one call when the backend runs such a chain together (its `bind_conv_chain`: MobileNetV2's inverted
-    residuals on the Cython kernels at 2+ threads); else None."""
+    """Two or three conv2d calls bound by `bind` on `backend`, each reading the one before's output (which nothing
+    else reads), as one call when the backend runs such a chain together (its `bind_conv_chain`: MobileNetV2's
+    inverted residuals on the Cython kernels at 2+ threads); else None."""
     b = getattr(sys.modules[lookup("conv2d", backend).__module__], "bind_conv_chain", None)
     return b(*bound) if b else None
 

@@ -435,22 +435,28 @@ class Executor:
                 self.outputs.append((name, self.views[self.ids.get((name, HOST), self.ids.get((name, DEVICE)))]))
 
     def _chain(self):
-        """Three conv2d steps in a row on one backend, each reading the one before's output, which nothing else
-        reads, become one call where the backend binds such a chain (kernels.bind_chain); the second and third
+        """Three (else two) conv2d steps in a row on one backend, each reading the one before's output, which
+        nothing else reads, become one call where the backend binds such a chain (kernels.bind_chain); the other
         steps' calls then do nothing (a profile shows the chain's time on its first block)."""
         readers = Counter(r for s in self.steps for r in _ids(s.args))
         kept = {self.root(t) for t, ten in enumerate(self.tensors) if ten.alias >= 0}
         kept |= {self.ids[k] for k in self.ids if k[0] in self.g.outputs}
-        for i in range(len(self.steps) - 2):
-            a, b, c = self.steps[i:i + 3]
-            if not (all(s.kind == "call" and s.op == "conv2d" and s.backend == a.backend and not self.calls[i + j][1]
-                        for j, s in enumerate((a, b, c)))
-                    and b.args[0] == a.out and c.args[0] == b.out and readers[a.out] == readers[b.out] == 1
-                    and not {a.out, b.out} & kept):
-                continue
-            chain = kernels.bind_chain(a.backend, [self.calls[i + j][0] for j in range(3)])
-            if chain:
-                self.calls[i:i + 3] = [(chain, (), {}), (_nothing, (), {}), (_nothing, (), {})]
+        i = 0
+        while i < len(self.steps):
+            for n in (3, 2):
+                run = self.steps[i:i + n]
+                inner = [s.out for s in run[:-1]]
+                if not (len(run) == n and all(s.kind == "call" and s.op == "conv2d" and s.backend == run[0].backend
+                                              and not self.calls[i + j][1] for j, s in enumerate(run))
+                        and all(s.args[0] == t for s, t in zip(run[1:], inner))
+                        and all(readers[t] == 1 for t in inner) and not set(inner) & kept):
+                    continue
+                chain = kernels.bind_chain(run[0].backend, [self.calls[i + j][0] for j in range(n)])
+                if chain:
+                    self.calls[i:i + n] = [(chain, (), {})] + [(_nothing, (), {})] * (n - 1)
+                    i += n - 1
+                    break
+            i += 1
 
     def _offset(self, t) -> int:
         ten = self.tensors[t]

@@ -355,25 +355,32 @@ def test_an_add_after_a_conv_folds_into_it():
     assert split
 
 
-def _inverted_residual(side: int, batch: int, read_twice: bool):
+def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True):
     """MobileNetV2's block on a (batch, 16, side, side) input: 1x1 to 64 channels + ReLU6, depthwise 3x3 + ReLU6,
-    1x1 back to 16 + the input; read_twice: the widened tensor is also a graph output's source."""
+    1x1 back to 16 + the input; read_twice: the widened tensor is also a graph output's source; not widen: its first
+    block's form (depthwise 3x3 + ReLU6 of the input, 1x1 to 8, no residual)."""
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(side)
     c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
-    six = [c("lo", 0.0), c("hi", 6.0)]
-    nodes = [helper.make_node("Conv", ["x", "we", "be"], ["e"]), helper.make_node("Clip", ["e", "lo", "hi"], ["er"]),
-             helper.make_node("Conv", ["er", "wd", "bd"], ["d"], group=64, pads=[1, 1, 1, 1]),
-             helper.make_node("Clip", ["d", "lo", "hi"], ["dr"]),
-             helper.make_node("Conv", ["dr", "wp", "bp"], ["p"]), helper.make_node("Add", ["p", "x"], ["y"])]
+    e = 64 if widen else 16
+    nodes = [helper.make_node("Conv", ["er", "wd", "bd"], ["d"], group=e, pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["d", "lo", "hi"], ["dr"]), helper.make_node("Conv", ["dr", "wp", "bp"], ["p"])]
+    inits = [c("lo", 0.0), c("hi", 6.0), c("wd", rng.standard_normal((e, 1, 3, 3)) * 0.3),
+             c("bd", rng.standard_normal(e))]
+    if widen:
+        nodes = [helper.make_node("Conv", ["x", "we", "be"], ["e"]),
+                 helper.make_node("Clip", ["e", "lo", "hi"], ["er"])] + nodes + [
+                 helper.make_node("Add", ["p", "x"], ["y"])]
+        inits += [c("we", rng.standard_normal((64, 16, 1, 1)) * 0.3), c("be", rng.standard_normal(64)),
+                  c("wp", rng.standard_normal((16, 64, 1, 1)) * 0.2), c("bp", rng.standard_normal(16))]
+    else:
+        nodes[0].input[0], nodes[-1].output[0] = "x", "y"
+        inits += [c("wp", rng.standard_normal((8, 16, 1, 1)) * 0.2), c("bp", rng.standard_normal(8))]
     outs = ["y"]
     if read_twice:
         nodes.append(helper.make_node("GlobalAveragePool", ["er"], ["side"]))
         outs.append("side")
-    inits = six + [c("we", rng.standard_normal((64, 16, 1, 1)) * 0.3), c("be", rng.standard_normal(64)),
-                   c("wd", rng.standard_normal((64, 1, 3, 3)) * 0.3), c("bd", rng.standard_normal(64)),
-                   c("wp", rng.standard_normal((16, 64, 1, 1)) * 0.2), c("bp", rng.standard_normal(16))]
     vi = helper.make_tensor_value_info
     graph = helper.make_graph(nodes, "ir", [vi("x", 1, [batch, 16, side, side])], [vi(o, 1, None) for o in outs],
                               inits)
@@ -382,17 +389,19 @@ def _inverted_residual(side: int, batch: int, read_twice: bool):
 
 
 @pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="the Cython kernels are not built here")
-@pytest.mark.parametrize("side, batch, read_twice, chained", [(14, 1, False, True), (28, 1, False, True),
-                                                              (7, 1, False, False), (56, 1, False, False),
-                                                              (14, 2, False, False), (14, 1, True, False)])
-def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, chained):
+@pytest.mark.parametrize("side, batch, read_twice, widen, chained", [
+    (14, 1, False, True, True), (28, 1, False, True, True), (7, 1, False, True, False), (56, 1, False, True, False),
+    (14, 2, False, True, False), (14, 1, True, True, False), (112, 1, False, False, True),
+    (56, 1, False, False, False)])
+def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, chained):
     """On the Cython kernels an inverted residual on 14x14 to 28x28 planes is one call (kernels.bind_chain: at 2
     threads each thread's rows through all three convs) where the CPU has the depthwise kernel (AVX2 or AVX-512);
-    not on 7x7 or 56x56 planes, a batch of 2, or when something else reads the widened tensor. Every case matches
-    the graph run at 1, 2 and 3 threads (uneven bands; a chain at 1 thread runs its convs one by one)."""
+    not on 7x7 or 56x56 planes, a batch of 2, or when something else reads the widened tensor. Without the widening
+    conv (MobileNetV2's first block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
+    matches the graph run at 1, 2 and 3 threads (uneven bands; a chain at 1 thread runs its convs one by one)."""
     from deepx.kernels.cython import isa
 
-    g, feeds = _inverted_residual(side, batch, read_twice)
+    g, feeds = _inverted_residual(side, batch, read_twice, widen)
     want = run_graph(g, feeds, "ref")
     simd = {"avx2", "fma"} <= isa.cpu_flags()
     try:

@@ -1417,6 +1417,11 @@ cdef enum:
     # 28x28, 1.01x on 56x56 (whose bands, 1.9 MB a thread, would double the scratch); a C program's 7x7 block 0.72x
     CHAIN_PQ_MIN = 196
     CHAIN_PQ_MAX = 784
+    # a depthwise conv and its 1x1 (no widening conv before): 112x112 planes and up (MobileNetV2's first block, 32 ->
+    # 16 channels: the pair 1.19x as fast within whole runs at 2 threads, 1.40x in a C program), bands of at most
+    # CHAIN2_FLOATS a thread
+    CHAIN2_PQ_MIN = 12544
+    CHAIN2_FLOATS = 1 << 18
     CHAIN_ROWS = 7  # rows a thread's band has at least (as measured: 7 of 14 at 2 threads); fewer, the halo rows'
     # widening conv, done by both threads, costs too much
 
@@ -1433,8 +1438,9 @@ cdef class Chain:
     padding) and a narrowing 1x1 [+ a residual], bound, run in one parallel region at 2+ threads: each thread
     takes a band of the image's rows through all three, into buffers of its own (the widening conv over the band
     and the depthwise window's halo rows, computed by both threads), so that what a conv reads was written by its
-    own core; the narrowing conv writes the band's pixels of the output. At 1 thread (or bands under CHAIN_ROWS)
-    the three convs run as bound. The intermediate tensors are not written."""
+    own core; the narrowing conv writes the band's pixels of the output. Without the widening conv (e None) the
+    depthwise conv reads its input's rows in place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound.
+    The intermediate tensors are not written."""
     cdef Bound e, d, p
 
     def __call__(self):
@@ -1442,17 +1448,20 @@ cdef class Chain:
         cdef int halo = self.d.g.pt, t
         cdef Conv ce = None, cp = None
         if nth >= 2 and H >= CHAIN_ROWS * nth:
-            ce, cp = planned(self.e), planned(self.p)
-        if ce is None or ce.W.packed == NULL or cp.W.packed == NULL:
-            self.e()
-            self.d()
-            self.p()
+            ce, cp = planned(self.e) if self.e is not None else None, planned(self.p)
+        if cp is None or cp.W.packed == NULL or self.e is not None and ce.W.packed == NULL:
+            for k in (self.e, self.d, self.p):
+                if k is not None:
+                    k()
             return
-        cdef Py_ssize_t rows = cdiv_up(H, nth), per = (<Py_ssize_t>E * (2 * rows + 2 * halo) * W + 15) & ~15
+        cdef Py_ssize_t rows = cdiv_up(H, nth)
+        cdef Py_ssize_t per = (<Py_ssize_t>E * (rows + (rows + 2 * halo if ce is not None else 0)) * W + 15) & ~15
         cdef float* buf = scratch(nth * per)
         cdef Band a
-        a.H, a.W, a.C, a.E, a.K2, a.R, a.halo = H, W, self.e.g.C, E, self.p.g.K, self.d.g.R, halo
-        a.x, a.we, a.le, a.eb, a.ea = self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
+        a.H, a.W, a.E, a.K2, a.R, a.halo = H, W, E, self.p.g.K, self.d.g.R, halo
+        a.x, a.we, a.eb = self.d.x, NULL, NULL
+        if ce is not None:
+            a.C, a.x, a.we, a.le, a.eb, a.ea = self.e.g.C, self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
         a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
         a.wp, a.lp, a.pb, a.pa, a.y, a.res = cp.W.packed, cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
         with nogil:
@@ -1461,7 +1470,8 @@ cdef class Chain:
 
 
 cdef struct Band:
-    # a Chain's arguments: the image (H,W); x (C,H,W) -> E channels (we, level le, bias eb, act ea) -> depthwise
+    # a Chain's arguments: the image (H,W); x (C,H,W) -> E channels (we, level le, bias eb, act ea; we NULL: x is
+    # the depthwise conv's input, E channels) -> depthwise
     # R x R (wd, db, da; halo rows of padding) -> K2 channels (wp, lp, pb, pa) [+ res] -> y (K2,H,W)
     int H, W, C, E, K2, R, halo, le, lp
     const float* x
@@ -1482,15 +1492,19 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
     cdef int r0 = <long>H * t // nth, r1 = <long>H * (t + 1) // nth
     cdef int s0 = max(r0 - a.halo, 0), s1 = min(r1 + a.halo, H)  # the widened rows the band's windows read
     cdef Py_ssize_t HW = <Py_ssize_t>H * W, ns = <Py_ssize_t>(s1 - s0) * W, no = <Py_ssize_t>(r1 - r0) * W
-    cdef float* wide = buf  # (E, ns)
-    cdef float* deep = buf + E * ns  # (E, no)
+    cdef const float* wide = a.x + s0 * W  # the depthwise conv's input rows, planes ps apart
+    cdef Py_ssize_t ps = HW
+    cdef float* deep = buf  # (E, no)
     cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
-    deepx_gemm_packed(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, wide, NULL, ns, a.eb, a.ea.kind == CLIP,
-                      a.ea.lo, a.ea.hi)
-    if a.ea.kind != CLIP:
-        bias_act_rows(wide, E, ns, ns, NULL, a.ea)
+    if a.we != NULL:  # widened into buf, (E, ns), before the depthwise output
+        deep, ps = buf + E * ns, ns
+        deepx_gemm_packed(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, buf, NULL, ns, a.eb, a.ea.kind == CLIP,
+                          a.ea.lo, a.ea.hi)
+        if a.ea.kind != CLIP:
+            bias_act_rows(buf, E, ns, ns, NULL, a.ea)
+        wide = buf
     for c in range(E):
-        deepx_dw_plane(wide + c * ns, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
+        deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
                        deep + c * no, r1 - r0, W, 1, a.halo - (r0 - s0), a.halo, lo, hi, NULL, NULL)
         if a.da.kind != CLIP and a.da.kind != NONE:
             affine_act(deep + c * no, deep + c * no, no, 1.0, 0.0, a.da)
@@ -1500,22 +1514,29 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
         bias_act_rows(a.y + r0 * W, a.K2, no, HW, NULL, a.pa)
 
 
-def bind_conv_chain(e, d, p):
-    """conv2d's bound e -> d -> p (each reading the one before's output, which nothing else reads) as one Chain
-    when they make an inverted residual it takes (Bound convs, planes of CHAIN_PQ_MIN to _MAX pixels, a depthwise
-    kernel for the window on this CPU); else None."""
-    if not (isinstance(e, Bound) and isinstance(d, Bound) and isinstance(p, Bound)):
+def bind_conv_chain(*bound):
+    """conv2d's bound e -> d -> p, or d -> p (each reading the one before's output, which nothing else reads), as
+    one Chain when they make an inverted residual it takes (Bound convs; planes of CHAIN_PQ_MIN to _MAX pixels, or
+    without e of CHAIN2_PQ_MIN and up; a depthwise kernel for the window on this CPU); else None."""
+    e, d, p = bound if len(bound) == 3 else (None, *bound)
+    if not (isinstance(e, Bound) or e is None and len(bound) == 2) or not (isinstance(d, Bound)
+                                                                          and isinstance(p, Bound)):
         return None
     return chain_of(e, d, p)
 
 
 cdef Chain chain_of(Bound e, Bound d, Bound p):
     cdef Geom g = d.g
-    if not (pointwise(e) and pointwise(p) and e.res == NULL and d.dw and d.res == NULL and d.N == 1
+    cdef Py_ssize_t PQ = <Py_ssize_t>g.H * g.W
+    if e is not None and not (pointwise(e) and e.res == NULL and d.x == e.y and e.g.K == g.C and e.g.H == g.H
+                              and e.g.W == g.W and CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX):
+        return None
+    if e is None and not (PQ >= CHAIN2_PQ_MIN and g.C * PQ <= 2 * CHAIN2_FLOATS):
+        return None
+    if not (pointwise(p) and d.dw and d.res == NULL and d.N == 1
             and g.R == g.S and g.R % 2 == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
             and g.pt == g.R // 2 and g.pl == g.S // 2 and g.P == g.H and g.Q == g.W and g.K == g.C
-            and depthwise_simd(&g) and CHAIN_PQ_MIN <= g.H * g.W <= CHAIN_PQ_MAX and d.x == e.y and p.x == d.y
-            and e.g.K == g.C and p.g.C == g.C and e.g.H == g.H and e.g.W == g.W and p.g.H == g.H):
+            and depthwise_simd(&g) and p.x == d.y and p.g.C == g.C and p.g.H == g.H):
         return None
     cdef Chain k = Chain.__new__(Chain)
     k.e, k.d, k.p = e, d, p
