@@ -558,27 +558,32 @@ cdef inline void gemm_parts(int m, int n, int k, const float* a, int lda, const 
                           bias + lo if bias != NULL else NULL, act)
 
 
+cdef inline void gemm_packed_act(int level, int m, int n, int k, const float* ap, const float* b, Py_ssize_t ldb,
+                                 float* c, const float* res, Py_ssize_t ldc, const float* bias,
+                                 ActC act) noexcept nogil:
+    # c (m,n) = act(ap · b + bias [+ res]) on one thread: a clip in deepx_gemm_packed's registers, any other
+    # activation over c after it
+    deepx_gemm_packed(level, m, n, k, ap, b, ldb, c, res, ldc, bias, act.kind == CLIP, act.lo, act.hi)
+    if act.kind != CLIP:
+        bias_act_rows(c, m, n, ldc, NULL, act)
+
+
 cdef inline void packed_part(int level, int m, int n, int k, const float* ap, const float* b, int ldb, float* c,
                              const float* res, int ldc, const float* bias, ActC act, bint cols, int part,
                              int nb) noexcept nogil:
     # part `part` of nb of gemm_packed_parts: a block of columns (cols) or of whole row panels
     cdef int lo, hi, mr = deepx_gemm_mr(level), panels = cdiv_up(m, mr)
-    cdef bint clip = act.kind == CLIP
     if cols:
         lo = (<long>n * part // nb) & ~31
         hi = n if part == nb - 1 else (<long>n * (part + 1) // nb) & ~31
-        deepx_gemm_packed(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, res + lo if res != NULL else NULL,
-                          ldc, bias, clip, act.lo, act.hi)
-        if not clip:
-            bias_act_rows(c + lo, m, hi - lo, ldc, NULL, act)
+        gemm_packed_act(level, m, hi - lo, k, ap, b + lo, ldb, c + lo, res + lo if res != NULL else NULL, ldc, bias,
+                        act)
     else:
         lo = min(m, panels * part // nb * mr)
         hi = min(m, panels * (part + 1) // nb * mr)
-        deepx_gemm_packed(level, hi - lo, n, k, ap + <Py_ssize_t>lo * k, b, ldb,
-                          c + <Py_ssize_t>lo * ldc, res + <Py_ssize_t>lo * ldc if res != NULL else NULL, ldc,
-                          bias + lo if bias != NULL else NULL, clip, act.lo, act.hi)
-        if not clip:
-            bias_act_rows(c + <Py_ssize_t>lo * ldc, hi - lo, n, ldc, NULL, act)
+        gemm_packed_act(level, hi - lo, n, k, ap + <Py_ssize_t>lo * k, b, ldb, c + <Py_ssize_t>lo * ldc,
+                        res + <Py_ssize_t>lo * ldc if res != NULL else NULL, ldc, bias + lo if bias != NULL else NULL,
+                        act)
 
 
 cdef inline void gemm_packed_parts(int level, int m, int n, int k, const float* ap, const float* b,

@@ -22,8 +22,8 @@ from deepx.kernels.common import IDENTITY, conv_out_size
 from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_implicit,
                                      deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
-                                     deepx_packed_floats, gemm, gemm_packed_parts, gemm_parts, omp_get_max_threads,
-                                     kernel_threads)
+                                     deepx_packed_floats, gemm, gemm_packed_act, gemm_packed_parts, gemm_parts,
+                                     kernel_threads, omp_get_max_threads)
 
 cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
@@ -1498,30 +1498,24 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
     cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
     if a.we != NULL:  # widened into buf, (E, ns), before the depthwise output
         deep, ps = buf + E * ns, ns
-        deepx_gemm_packed(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, buf, NULL, ns, a.eb, a.ea.kind == CLIP,
-                          a.ea.lo, a.ea.hi)
-        if a.ea.kind != CLIP:
-            bias_act_rows(buf, E, ns, ns, NULL, a.ea)
+        gemm_packed_act(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, buf, NULL, ns, a.eb, a.ea)
         wide = buf
     for c in range(E):
         deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
                        deep + c * no, r1 - r0, W, 1, a.halo - (r0 - s0), a.halo, lo, hi, NULL, NULL)
         if a.da.kind != CLIP and a.da.kind != NONE:
             affine_act(deep + c * no, deep + c * no, no, 1.0, 0.0, a.da)
-    deepx_gemm_packed(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * W, a.res + r0 * W if a.res != NULL else NULL,
-                      HW, a.pb, a.pa.kind == CLIP, a.pa.lo, a.pa.hi)
-    if a.pa.kind != CLIP:
-        bias_act_rows(a.y + r0 * W, a.K2, no, HW, NULL, a.pa)
+    gemm_packed_act(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * W, a.res + r0 * W if a.res != NULL else NULL, HW,
+                    a.pb, a.pa)
 
 
 def bind_conv_chain(*bound):
     """conv2d's bound e -> d -> p, or d -> p (each reading the one before's output, which nothing else reads), as
     one Chain when they make an inverted residual it takes (Bound convs; planes of CHAIN_PQ_MIN to _MAX pixels, or
     without e of CHAIN2_PQ_MIN and up; a depthwise kernel for the window on this CPU); else None."""
-    e, d, p = bound if len(bound) == 3 else (None, *bound)
-    if not (isinstance(e, Bound) or e is None and len(bound) == 2) or not (isinstance(d, Bound)
-                                                                          and isinstance(p, Bound)):
+    if not all(isinstance(k, Bound) for k in bound):
         return None
+    e, d, p = bound if len(bound) == 3 else (None, *bound)
     return chain_of(e, d, p)
 
 
