@@ -355,10 +355,11 @@ def test_an_add_after_a_conv_folds_into_it():
     assert split
 
 
-def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True):
+def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True, residual: bool = True):
     """MobileNetV2's block on a (batch, 16, side, side) input: 1x1 to 64 channels + ReLU6, depthwise 3x3 + ReLU6,
     1x1 back to 16 + the input; read_twice: the widened tensor is also a graph output's source; not widen: its first
-    block's form (depthwise 3x3 + ReLU6 of the input, 1x1 to 8, no residual)."""
+    block's form (depthwise 3x3 + ReLU6 of the input, 1x1 to 8; or, residual, MobileNetV3's: 1x1 to 16 + the input).
+    A ReLU before, a concat after: the block's output may then take its input's buffer (the residual's add in place)."""
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(side)
@@ -375,37 +376,42 @@ def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = Tr
         inits += [c("we", rng.standard_normal((64, 16, 1, 1)) * 0.3), c("be", rng.standard_normal(64)),
                   c("wp", rng.standard_normal((16, 64, 1, 1)) * 0.2), c("bp", rng.standard_normal(16))]
     else:
-        nodes[0].input[0], nodes[-1].output[0] = "x", "y"
-        inits += [c("wp", rng.standard_normal((8, 16, 1, 1)) * 0.2), c("bp", rng.standard_normal(8))]
-    outs = ["y"]
+        k = 16 if residual else 8
+        nodes[0].input[0] = "x"
+        nodes += [helper.make_node("Add", ["p", "x"], ["y"])] if residual else []
+        nodes[-1].output[0] = "y"
+        inits += [c("wp", rng.standard_normal((k, 16, 1, 1)) * 0.2), c("bp", rng.standard_normal(k))]
+    nodes = [helper.make_node("Relu", ["i"], ["x"])] + nodes + [helper.make_node("Concat", ["y", "y"], ["o"], axis=1)]
+    outs = ["o"]
     if read_twice:
         nodes.append(helper.make_node("GlobalAveragePool", ["er"], ["side"]))
         outs.append("side")
     vi = helper.make_tensor_value_info
-    graph = helper.make_graph(nodes, "ir", [vi("x", 1, [batch, 16, side, side])], [vi(o, 1, None) for o in outs],
+    graph = helper.make_graph(nodes, "ir", [vi("i", 1, [batch, 16, side, side])], [vi(o, 1, None) for o in outs],
                               inits)
     g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
-    return g, {"x": rng.standard_normal((batch, 16, side, side)).astype(np.float32)}
+    return g, {"i": rng.standard_normal((batch, 16, side, side)).astype(np.float32)}
 
 
 @pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="the Cython kernels are not built here")
-@pytest.mark.parametrize("side, batch, read_twice, widen, chained", [
-    (14, 1, False, True, True), (28, 1, False, True, True), (7, 1, False, True, False), (56, 1, False, True, False),
-    (14, 2, False, True, False), (14, 1, True, True, False), (112, 1, False, False, True),
-    (56, 1, False, False, False)])
-def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, chained):
+@pytest.mark.parametrize("side, batch, read_twice, widen, residual, chained", [
+    (14, 1, False, True, True, True), (28, 1, False, True, True, True), (7, 1, False, True, True, False),
+    (56, 1, False, True, True, False), (14, 2, False, True, True, False), (14, 1, True, True, True, False),
+    (112, 1, False, False, False, True), (112, 1, False, False, True, True), (56, 1, False, False, False, False)])
+def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, residual, chained):
     """On the Cython kernels an inverted residual on 14x14 to 28x28 planes is one call (kernels.bind_chain: at 2
     threads each thread's rows through all three convs) where the CPU has the depthwise kernel (AVX2 or AVX-512);
     not on 7x7 or 56x56 planes, a batch of 2, or when something else reads the widened tensor. Without the widening
     conv (MobileNetV2's first block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
-    matches the graph run at 1, 2 and 3 threads (uneven bands; a chain at 1 thread runs its convs one by one)."""
+    matches the graph run at 1 to 4 threads (uneven bands; a chain at 1 thread runs its convs one by one; with the
+    output over the input, no thread writes its rows before the others have read their halo rows)."""
     from deepx.kernels.cython import isa
 
-    g, feeds = _inverted_residual(side, batch, read_twice, widen)
+    g, feeds = _inverted_residual(side, batch, read_twice, widen, residual)
     want = run_graph(g, feeds, "ref")
     simd = {"avx2", "fma"} <= isa.cpu_flags()
     try:
-        for threads in (1, 2, 3):
+        for threads in (1, 2, 3, 4):
             kernels.set_threads(threads)
             ex = Executor(g, backend="cython", adapt=False)
             assert sum(type(fn).__name__ == "Chain" for fn, _, _ in ex.calls) == (chained and simd)

@@ -473,6 +473,15 @@ cdef extern from "deepx_gemm.h":
 
 cdef extern from "<omp.h>":
     int omp_get_max_threads() noexcept nogil
+    int omp_get_num_threads() noexcept nogil
+
+cdef extern from *:
+    """
+    static inline void deepx_omp_barrier(void) {  /* every thread of the team waits here for the others */
+        _Pragma("omp barrier")
+    }
+    """
+    void omp_barrier "deepx_omp_barrier"() noexcept nogil
 
 
 cdef inline void bind_blas():

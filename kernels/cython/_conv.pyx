@@ -23,7 +23,7 @@ from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_a
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_implicit,
                                      deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
                                      deepx_packed_floats, gemm, gemm_packed_act, gemm_packed_parts, gemm_parts,
-                                     kernel_threads, omp_get_max_threads)
+                                     kernel_threads, omp_barrier, omp_get_max_threads, omp_get_num_threads)
 
 cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
@@ -1450,10 +1450,7 @@ cdef class Chain:
         if nth >= 2 and H >= CHAIN_ROWS * nth:
             ce, cp = planned(self.e) if self.e is not None else None, planned(self.p)
         if cp is None or cp.W.packed == NULL or self.e is not None and ce.W.packed == NULL:
-            for k in (self.e, self.d, self.p):
-                if k is not None:
-                    k()
-            return
+            return self.unchained()
         cdef Py_ssize_t rows = cdiv_up(H, nth)
         cdef Py_ssize_t per = (<Py_ssize_t>E * (rows + (rows + 2 * halo if ce is not None else 0)) * W + 15) & ~15
         cdef float* buf = scratch(nth * per)
@@ -1464,9 +1461,25 @@ cdef class Chain:
             a.C, a.x, a.we, a.le, a.eb, a.ea = self.e.g.C, self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
         a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
         a.wp, a.lp, a.pb, a.pa, a.y, a.res = cp.W.packed, cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
-        with nogil:
-            for t in prange(nth, num_threads=nth, schedule='static'):
+        # the output over the input (a residual in place, or arena reuse): every thread reads its halo rows of the
+        # input before any writes its rows of the output
+        cdef size_t nx = <size_t>(a.C if ce is not None else E) * H * W, ny = <size_t>a.K2 * H * W
+        a.sync = <size_t>a.x < <size_t>(a.y + ny) and <size_t>a.y < <size_t>(a.x + nx)
+        cdef int ran = 0
+        cdef int* done = &ran
+        with nogil, parallel(num_threads=nth):
+            if omp_get_num_threads() == nth:  # a band for each thread (fewer, when nested: the convs run as bound)
+                t = threadid()
                 chain_band(&a, buf + t * per, t, nth)
+                if t == 0:
+                    done[0] = 1
+        if not ran:
+            self.unchained()
+
+    cdef unchained(self):
+        for k in (self.e, self.d, self.p):
+            if k is not None:
+                k()
 
 
 cdef struct Band:
@@ -1474,6 +1487,7 @@ cdef struct Band:
     # the depthwise conv's input, E channels) -> depthwise
     # R x R (wd, db, da; halo rows of padding) -> K2 channels (wp, lp, pb, pa) [+ res] -> y (K2,H,W)
     int H, W, C, E, K2, R, halo, le, lp
+    bint sync  # the output overlaps x: a barrier between the reads of x's halo rows and the writes of y
     const float* x
     const float* we
     const float* eb
@@ -1500,11 +1514,15 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
         deep, ps = buf + E * ns, ns
         gemm_packed_act(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, buf, NULL, ns, a.eb, a.ea)
         wide = buf
+        if a.sync:
+            omp_barrier()
     for c in range(E):
         deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
                        deep + c * no, r1 - r0, W, 1, a.halo - (r0 - s0), a.halo, lo, hi, NULL, NULL)
         if a.da.kind != CLIP and a.da.kind != NONE:
             affine_act(deep + c * no, deep + c * no, no, 1.0, 0.0, a.da)
+    if a.sync and a.we == NULL:
+        omp_barrier()
     gemm_packed_act(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * W, a.res + r0 * W if a.res != NULL else NULL, HW,
                     a.pb, a.pa)
 
