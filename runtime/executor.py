@@ -427,6 +427,9 @@ class Executor:
         self.sequence = [c for c, s in zip(self.calls, self.steps) if s.kind != "view"]
         self.inputs = [(name, self.views[self.ids[(name, HOST)]]) for name in self.g.inputs]
         self.input_roots = {self.ids[(name, HOST)] for name in self.g.inputs}
+        #: per input, the calls pointed at the caller's array at each run instead of a copy into the arena (None:
+        #: copied), where every step that reads the input is a call that can be (kernels.bind)
+        self.direct = {name: self._direct_readers(name) for name in self.g.inputs}
         self.outputs = []
         for name in self.g.outputs:
             if name in self.g.constants:
@@ -457,6 +460,21 @@ class Executor:
                     i += n - 1
                     break
             i += 1
+
+    def _direct_readers(self, name: str) -> list | None:
+        """The calls that read input `name` as their first argument, when they can read it from another array
+        (`read_from`) and nothing else reads its buffer (a view, a copy to the device, a graph output); else None.
+        The caller's array then costs no copy (0.05 ms of MobileNetV2's 3.5 at 2 threads: cold memory both sides)."""
+        t = self.ids[(name, HOST)]
+        if len(self.procs) > 1 or (name, DEVICE) in self.ids or name in self.g.outputs or any(
+                ten.alias >= 0 and self.root(i) == t for i, ten in enumerate(self.tensors)):
+            return None
+        readers = [i for i, s in enumerate(self.steps) if t in _ids(s.args)]
+        calls = [self.calls[i][0] for i in readers]
+        if not readers or any(self.steps[i].args[0] != t or t in _ids(self.steps[i].args[1:])
+                              or not hasattr(c, "read_from") for i, c in zip(readers, calls)):
+            return None
+        return calls
 
     def _offset(self, t) -> int:
         ten = self.tensors[t]
@@ -500,7 +518,11 @@ class Executor:
         """Check the inputs (names, shapes, dtype) and copy them into the arena."""
         feeds = check_inputs(self.g, feeds)
         for name, view in self.inputs:
-            np.copyto(view, feeds[name])
+            if self.direct[name]:
+                for k in self.direct[name]:
+                    k.read_from(feeds[name])
+            else:
+                np.copyto(view, feeds[name])
 
     def run(self, feeds: dict) -> dict:
         """{output name: array} for one inference on `feeds`."""

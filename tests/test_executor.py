@@ -355,6 +355,42 @@ def test_an_add_after_a_conv_folds_into_it():
     assert split
 
 
+@pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="the Cython kernels are not built here")
+@pytest.mark.parametrize("also_added", [False, True])
+def test_a_conv_reads_the_caller_s_input_array_without_a_copy(also_added):
+    """A graph input that only Cython convs read is read from the caller's array (no copy into the arena): the
+    outputs match the graph run for an aligned, a misaligned and a read-only array and follow changes to the array
+    between runs, which is never written. An input that something else also reads (an add) is copied."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Conv", ["x", "w2"], ["b"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Add", ["a", "b"], ["y"])]
+    if also_added:
+        nodes += [helper.make_node("Add", ["x", "x"], ["y2"])]
+    graph = helper.make_graph(nodes, "in", [helper.make_tensor_value_info("x", 1, [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info(o, 1, None) for o in ("y", "y2")[:1 + also_added]],
+                              [c("w1", rng.standard_normal((8, 3, 3, 3))), c("b1", rng.standard_normal(8)),
+                               c("w2", rng.standard_normal((8, 3, 3, 3)))])
+    g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    ex = Executor(g, backend="cython", adapt=False)
+    assert (ex.direct["x"] is None) == also_added
+    x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    misaligned = np.empty(x.size + 1, np.float32)[1:].reshape(x.shape)
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    for a in (x, misaligned, read_only, x):
+        if a is misaligned:
+            misaligned[...] = x * 2
+        kept = a.copy()
+        got = ex.run({"x": a})
+        close(got, run_graph(g, {"x": kept}, "ref"))
+        np.testing.assert_array_equal(a, kept)
+        x += 1  # the next run sees the change
+
+
 def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True, residual: bool = True):
     """MobileNetV2's block on a (batch, 16, side, side) input: 1x1 to 64 channels + ReLU6, depthwise 3x3 + ReLU6,
     1x1 back to 16 + the input; read_twice: the widened tensor is also a graph output's source; not widen: its first
