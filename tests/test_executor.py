@@ -391,26 +391,29 @@ def test_a_conv_reads_the_caller_s_input_array_without_a_copy(also_added):
         x += 1  # the next run sees the change
 
 
-def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True, residual: bool = True):
-    """MobileNetV2's block on a (batch, 16, side, side) input: 1x1 to 64 channels + ReLU6, depthwise 3x3 + ReLU6,
-    1x1 back to 16 + the input; read_twice: the widened tensor is also a graph output's source; not widen: its first
-    block's form (depthwise 3x3 + ReLU6 of the input, 1x1 to 8; or, residual, MobileNetV3's: 1x1 to 16 + the input).
-    A ReLU before, a concat after: the block's output may then take its input's buffer (the residual's add in place)."""
+def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = True, residual: bool = True,
+                       stride: int = 1):
+    """MobileNetV2's block on a (batch, 16, side, side) input: 1x1 to 64 channels (96 on 56x56 and up: a thread's
+    widened rows in pieces) + ReLU6, depthwise 3x3 + ReLU6, 1x1 back to 16 + the input (at stride 2: to 24, no
+    residual); read_twice: the widened tensor is also a graph output's source; not widen: its first block's form
+    (depthwise 3x3 + ReLU6 of the input, 1x1 to 8; or, residual, MobileNetV3's: 1x1 to 16 + the input). A ReLU
+    before, a concat after: the block's output may then take its input's buffer (the residual's add in place)."""
     from onnx import helper, numpy_helper
 
     rng = np.random.default_rng(side)
     c = lambda n, v: numpy_helper.from_array(np.asarray(v, np.float32), n)  # noqa: E731
-    e = 64 if widen else 16
-    nodes = [helper.make_node("Conv", ["er", "wd", "bd"], ["d"], group=e, pads=[1, 1, 1, 1]),
+    e = (96 if side >= 56 else 64) if widen else 16
+    nodes = [helper.make_node("Conv", ["er", "wd", "bd"], ["d"], group=e, pads=[1, 1, 1, 1], strides=[stride] * 2),
              helper.make_node("Clip", ["d", "lo", "hi"], ["dr"]), helper.make_node("Conv", ["dr", "wp", "bp"], ["p"])]
     inits = [c("lo", 0.0), c("hi", 6.0), c("wd", rng.standard_normal((e, 1, 3, 3)) * 0.3),
              c("bd", rng.standard_normal(e))]
     if widen:
+        k = 16 if stride == 1 else 24
         nodes = [helper.make_node("Conv", ["x", "we", "be"], ["e"]),
                  helper.make_node("Clip", ["e", "lo", "hi"], ["er"])] + nodes + [
-                 helper.make_node("Add", ["p", "x"], ["y"])]
-        inits += [c("we", rng.standard_normal((64, 16, 1, 1)) * 0.3), c("be", rng.standard_normal(64)),
-                  c("wp", rng.standard_normal((16, 64, 1, 1)) * 0.2), c("bp", rng.standard_normal(16))]
+                 helper.make_node("Add", ["p", "x"], ["y"]) if stride == 1 else helper.make_node("Relu", ["p"], ["y"])]
+        inits += [c("we", rng.standard_normal((e, 16, 1, 1)) * 0.3), c("be", rng.standard_normal(e)),
+                  c("wp", rng.standard_normal((k, e, 1, 1)) * 0.2), c("bp", rng.standard_normal(k))]
     else:
         k = 16 if residual else 8
         nodes[0].input[0] = "x"
@@ -430,20 +433,23 @@ def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = Tr
 
 
 @pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="the Cython kernels are not built here")
-@pytest.mark.parametrize("side, batch, read_twice, widen, residual, chained", [
-    (14, 1, False, True, True, True), (28, 1, False, True, True, True), (7, 1, False, True, True, False),
-    (56, 1, False, True, True, False), (14, 2, False, True, True, False), (14, 1, True, True, True, False),
-    (112, 1, False, False, False, True), (112, 1, False, False, True, True), (56, 1, False, False, False, False)])
-def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, residual, chained):
-    """On the Cython kernels an inverted residual on 14x14 to 28x28 planes is one call (kernels.bind_chain: at 2
+@pytest.mark.parametrize("side, batch, read_twice, widen, residual, stride, chained", [
+    (14, 1, False, True, True, 1, True), (28, 1, False, True, True, 1, True), (7, 1, False, True, True, 1, False),
+    (56, 1, False, True, True, 1, True), (14, 2, False, True, True, 1, False), (14, 1, True, True, True, 1, False),
+    (112, 1, False, False, False, 1, True), (112, 1, False, False, True, 1, True),
+    (56, 1, False, False, False, 1, False), (112, 1, False, True, False, 2, True),
+    (56, 1, False, True, False, 2, False)])
+def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, residual, stride, chained):
+    """On the Cython kernels an inverted residual on 14x14 to 56x56 planes is one call (kernels.bind_chain: at 2
     threads each thread's rows through all three convs) where the CPU has the depthwise kernel (AVX2 or AVX-512);
-    not on 7x7 or 56x56 planes, a batch of 2, or when something else reads the widened tensor. Without the widening
-    conv (MobileNetV2's first block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
+    not on 7x7 planes, a batch of 2, or when something else reads the widened tensor. At stride 2 on input planes of
+    112x112, not 56x56 (the widened rows in pieces, 56x56 too). Without the widening conv (MobileNetV2's first
+    block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
     matches the graph run at 1 to 4 threads (uneven bands; a chain at 1 thread runs its convs one by one; with the
     output over the input, no thread writes its rows before the others have read their halo rows)."""
     from deepx.kernels.cython import isa
 
-    g, feeds = _inverted_residual(side, batch, read_twice, widen, residual)
+    g, feeds = _inverted_residual(side, batch, read_twice, widen, residual, stride)
     want = run_graph(g, feeds, "ref")
     simd = {"avx2", "fma"} <= isa.cpu_flags()
     try:

@@ -1421,16 +1421,22 @@ cdef Conv planned(Bound k):
 
 
 cdef enum:
-    # planes a Chain takes, 14x14 to 28x28: MobileNetV2's inverted residuals at 2 threads on the AVX-512 Xeon, per
+    # planes a Chain takes, 14x14 to 56x56: MobileNetV2's inverted residuals at 2 threads on the AVX-512 Xeon, per
     # block within whole runs against its three convs alternating, 1.06-1.18x as fast on 14x14, 1.00-1.04x on
-    # 28x28, 1.01x on 56x56 (whose bands, 1.9 MB a thread, would double the scratch); a C program's 7x7 block 0.72x
+    # 28x28, 1.18x on 56x56 (widened in pieces; 1.01x with the band's 1.9 MB at once); a C program's 7x7 block 0.72x
     CHAIN_PQ_MIN = 196
-    CHAIN_PQ_MAX = 784
+    CHAIN_PQ_MAX = 3136
     # a depthwise conv and its 1x1 (no widening conv before): 112x112 planes and up (MobileNetV2's first block, 32 ->
     # 16 channels: the pair 1.19x as fast within whole runs at 2 threads, 1.40x in a C program), bands of at most
     # CHAIN2_FLOATS a thread
     CHAIN2_PQ_MIN = 12544
     CHAIN2_FLOATS = 1 << 18
+    # at stride 2, input planes of 112x112 and up: MobileNetV2's 16 -> 96 -> 24 block 1.21x as fast (its 56x56 and
+    # 28x28 ones 1.00x)
+    CHAIN_S2_PQ_MIN = 12544
+    # floats of widened rows a thread holds at a time: that 112x112 block 1.29x as fast with 512 KB, 1.16x with 1 MB,
+    # 1.03x with 2 MB, 1.13x with 256 KB (pieces of 2 output rows: a third of the widened rows computed twice)
+    CHAIN_WIDE = 1 << 17
     CHAIN_ROWS = 7  # rows a thread's band has at least (as measured: 7 of 14 at 2 threads); fewer, the halo rows'
     # widening conv, done by both threads, costs too much
 
@@ -1443,36 +1449,40 @@ cdef bint pointwise(Bound k):
 
 
 cdef class Chain:
-    """An inverted residual (MobileNetV2's block): a widening 1x1 conv, a depthwise k x k one (stride 1, same
+    """An inverted residual (MobileNetV2's block): a widening 1x1 conv, a depthwise k x k one (stride 1 or 2, same
     padding) and a narrowing 1x1 [+ a residual], bound, run in one parallel region at 2+ threads: each thread
-    takes a band of the image's rows through all three, into buffers of its own (the widening conv over the band
-    and the depthwise window's halo rows, computed by both threads), so that what a conv reads was written by its
-    own core; the narrowing conv writes the band's pixels of the output. Without the widening conv (e None) the
-    depthwise conv reads its input's rows in place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound.
-    The intermediate tensors are not written."""
+    takes a band of the output's rows through all three, into buffers of its own (the widening conv over the rows
+    the band's windows read, halo rows computed by both threads; in pieces of at most CHAIN_WIDE floats), so that
+    what a conv reads was written by its own core and the widened tensor stays in cache; the narrowing conv writes the
+    band's pixels of the output. Without the widening conv (e None) the depthwise conv reads its input's rows in
+    place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound. The intermediate tensors are not written."""
     cdef Bound e, d, p
 
     def __call__(self):
-        cdef int nth = omp_get_max_threads(), H = self.d.g.H, W = self.d.g.W, E = self.d.g.C
-        cdef int halo = self.d.g.pt, t
+        cdef Geom g = self.d.g
+        cdef int nth = omp_get_max_threads(), E = g.C, t
         cdef Conv ce = None, cp = None
-        if nth >= 2 and H >= CHAIN_ROWS * nth:
+        if nth >= 2 and g.P >= CHAIN_ROWS * nth:
             ce, cp = planned(self.e) if self.e is not None else None, planned(self.p)
         if cp is None or cp.W.packed == NULL or self.e is not None and ce.W.packed == NULL:
             return self.unchained()
-        cdef Py_ssize_t rows = cdiv_up(H, nth)
-        cdef Py_ssize_t per = (<Py_ssize_t>E * (rows + (rows + 2 * halo if ce is not None else 0)) * W + 15) & ~15
-        cdef float* buf = scratch(nth * per)
         cdef Band a
-        a.H, a.W, a.E, a.K2, a.R, a.halo = H, W, E, self.p.g.K, self.d.g.R, halo
+        a.H, a.W, a.P, a.Q, a.s, a.pt, a.E, a.K2, a.R = g.H, g.W, g.P, g.Q, g.sh, g.pt, E, self.p.g.K, g.R
+        a.rows = cdiv_up(g.P, nth)
+        a.piece = a.rows
+        if ce is not None:
+            a.piece = min(a.rows, max(1, (CHAIN_WIDE // (E * g.W) - g.R) // g.sh + 1))
+        cdef Py_ssize_t wide = <Py_ssize_t>E * ((a.piece - 1) * g.sh + g.R) * g.W if ce is not None else 0
+        cdef Py_ssize_t per = (<Py_ssize_t>E * a.rows * g.Q + wide + 15) & ~15
+        cdef float* buf = scratch(nth * per)
         a.x, a.we, a.eb = self.d.x, NULL, NULL
         if ce is not None:
             a.C, a.x, a.we, a.le, a.eb, a.ea = self.e.g.C, self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
         a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
         a.wp, a.lp, a.pb, a.pa, a.y, a.res = cp.W.packed, cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
-        # the output over the input (a residual in place, or arena reuse): every thread reads its halo rows of the
-        # input before any writes its rows of the output
-        cdef size_t nx = <size_t>(a.C if ce is not None else E) * H * W, ny = <size_t>a.K2 * H * W
+        # the output over the input (a residual in place, or arena reuse): every thread reads its rows of the input
+        # before any writes its rows of the output
+        cdef size_t nx = <size_t>(a.C if ce is not None else E) * g.H * g.W, ny = <size_t>a.K2 * g.P * g.Q
         a.sync = <size_t>a.x < <size_t>(a.y + ny) and <size_t>a.y < <size_t>(a.x + nx)
         cdef int ran = 0
         cdef int* done = &ran
@@ -1492,11 +1502,11 @@ cdef class Chain:
 
 
 cdef struct Band:
-    # a Chain's arguments: the image (H,W); x (C,H,W) -> E channels (we, level le, bias eb, act ea; we NULL: x is
-    # the depthwise conv's input, E channels) -> depthwise
-    # R x R (wd, db, da; halo rows of padding) -> K2 channels (wp, lp, pb, pa) [+ res] -> y (K2,H,W)
-    int H, W, C, E, K2, R, halo, le, lp
-    bint sync  # the output overlaps x: a barrier between the reads of x's halo rows and the writes of y
+    # a Chain's arguments: x (C,H,W) -> E channels (we, level le, bias eb, act ea; we NULL: x is the depthwise conv's
+    # input, E channels) -> depthwise R x R, stride s, pt rows of padding on top (wd, db, da) -> (E,P,Q) -> K2
+    # channels (wp, lp, pb, pa) [+ res] -> y (K2,P,Q); bands of at most `rows` output rows, widened `piece` at a time
+    int H, W, P, Q, s, pt, C, E, K2, R, le, lp, rows, piece
+    bint sync  # the output overlaps x: a barrier between the reads of x and the writes of y
     const float* x
     const float* we
     const float* eb
@@ -1510,36 +1520,42 @@ cdef struct Band:
 
 
 cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
-    # thread t's band of rows through a Chain's three convs, buf its scratch
-    cdef int H = a.H, W = a.W, E = a.E, c
-    cdef int r0 = <long>H * t // nth, r1 = <long>H * (t + 1) // nth
-    cdef int s0 = max(r0 - a.halo, 0), s1 = min(r1 + a.halo, H)  # the widened rows the band's windows read
-    cdef Py_ssize_t HW = <Py_ssize_t>H * W, ns = <Py_ssize_t>(s1 - s0) * W, no = <Py_ssize_t>(r1 - r0) * W
-    cdef const float* wide = a.x + s0 * W  # the depthwise conv's input rows, planes ps apart
-    cdef Py_ssize_t ps = HW
+    # thread t's band of output rows through a Chain's three convs, buf its scratch: the depthwise output (E, band)
+    # then the widened rows of a piece
+    cdef int E = a.E, W = a.W, Q = a.Q, c, q0, q1, s0, s1
+    cdef int r0 = <long>a.P * t // nth, r1 = <long>a.P * (t + 1) // nth
+    cdef Py_ssize_t HW = <Py_ssize_t>a.H * W, no = <Py_ssize_t>(r1 - r0) * Q, ns, ps
     cdef float* deep = buf  # (E, no)
+    cdef float* wbuf = buf + <Py_ssize_t>E * a.rows * Q
+    cdef const float* wide
+    cdef float* out
     cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
-    if a.we != NULL:  # widened into buf, (E, ns), before the depthwise output
-        deep, ps = buf + E * ns, ns
-        gemm_packed_act(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, buf, NULL, ns, a.eb, a.ea)
-        wide = buf
-        if a.sync:
-            omp_barrier()
-    for c in range(E):
-        deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
-                       deep + c * no, r1 - r0, W, 1, a.halo - (r0 - s0), a.halo, lo, hi, NULL, NULL)
-        if a.da.kind != CLIP and a.da.kind != NONE:
-            affine_act(deep + c * no, deep + c * no, no, 1.0, 0.0, a.da)
-    if a.sync and a.we == NULL:
+    q0 = r0
+    while q0 < r1:
+        q1 = min(q0 + a.piece, r1)
+        s0, s1 = max(q0 * a.s - a.pt, 0), min((q1 - 1) * a.s - a.pt + a.R, a.H)  # the input rows its windows read
+        ns, wide, ps = <Py_ssize_t>(s1 - s0) * W, a.x + s0 * W, HW
+        if a.we != NULL:  # widened into wbuf, (E, ns)
+            gemm_packed_act(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, wbuf, NULL, ns, a.eb, a.ea)
+            wide, ps = wbuf, ns
+        for c in range(E):
+            out = deep + c * no + (q0 - r0) * Q
+            deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
+                           out, q1 - q0, Q, a.s, s0 - q0 * a.s + a.pt, a.pt, lo, hi, NULL, NULL)
+            if a.da.kind != CLIP and a.da.kind != NONE:
+                affine_act(out, out, (q1 - q0) * Q, 1.0, 0.0, a.da)
+        q0 = q1
+    if a.sync:
         omp_barrier()
-    gemm_packed_act(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * W, a.res + r0 * W if a.res != NULL else NULL, HW,
-                    a.pb, a.pa)
+    gemm_packed_act(a.lp, a.K2, no, E, a.wp, deep, no, a.y + r0 * Q, a.res + r0 * Q if a.res != NULL else NULL,
+                    <Py_ssize_t>a.P * Q, a.pb, a.pa)
 
 
 def bind_conv_chain(*bound):
     """conv2d's bound e -> d -> p, or d -> p (each reading the one before's output, which nothing else reads), as
-    one Chain when they make an inverted residual it takes (Bound convs; planes of CHAIN_PQ_MIN to _MAX pixels, or
-    without e of CHAIN2_PQ_MIN and up; a depthwise kernel for the window on this CPU); else None."""
+    one Chain when they make an inverted residual it takes (Bound convs; input planes of CHAIN_PQ_MIN to _MAX pixels
+    at stride 1, CHAIN_S2_PQ_MIN and up at stride 2, or without e of CHAIN2_PQ_MIN and up at stride 1; a depthwise
+    kernel for the window on this CPU); else None."""
     if not all(isinstance(k, Bound) for k in bound):
         return None
     e, d, p = bound if len(bound) == 3 else (None, *bound)
@@ -1550,14 +1566,15 @@ cdef Chain chain_of(Bound e, Bound d, Bound p):
     cdef Geom g = d.g
     cdef Py_ssize_t PQ = <Py_ssize_t>g.H * g.W
     if e is not None and not (pointwise(e) and e.res == NULL and d.x == e.y and e.g.K == g.C and e.g.H == g.H
-                              and e.g.W == g.W and CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX):
+                              and e.g.W == g.W and (CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX if g.sh == 1
+                                                    else PQ >= CHAIN_S2_PQ_MIN)):
         return None
-    if e is None and not (PQ >= CHAIN2_PQ_MIN and g.C * PQ <= 2 * CHAIN2_FLOATS):
+    if e is None and not (g.sh == 1 and PQ >= CHAIN2_PQ_MIN and g.C * PQ <= 2 * CHAIN2_FLOATS):
         return None
     if not (pointwise(p) and d.dw and d.res == NULL and d.N == 1
-            and g.R == g.S and g.R % 2 == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
-            and g.pt == g.R // 2 and g.pl == g.S // 2 and g.P == g.H and g.Q == g.W and g.K == g.C
-            and depthwise_simd(&g) and p.x == d.y and p.g.C == g.C and p.g.H == g.H):
+            and g.R == g.S and g.R % 2 == 1 and g.sh == g.sw and g.sh <= 2 and g.dh == 1 and g.dw == 1
+            and g.pt == g.R // 2 and g.pl == g.S // 2 and g.P == cdiv_up(g.H, g.sh) and g.Q == cdiv_up(g.W, g.sw)
+            and g.K == g.C and depthwise_simd(&g) and p.x == d.y and p.g.C == g.C and p.g.H == g.P):
         return None
     cdef Chain k = Chain.__new__(Chain)
     k.e, k.d, k.p = e, d, p
