@@ -434,17 +434,18 @@ def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = Tr
 
 @pytest.mark.skipif(not kernels.backend_usable("cython")[0], reason="the Cython kernels are not built here")
 @pytest.mark.parametrize("side, batch, read_twice, widen, residual, stride, chained", [
-    (14, 1, False, True, True, 1, True), (28, 1, False, True, True, 1, True), (7, 1, False, True, True, 1, False),
+    (14, 1, False, True, True, 1, True), (28, 1, False, True, True, 1, True), (7, 1, False, True, True, 1, True),
     (56, 1, False, True, True, 1, True), (14, 2, False, True, True, 1, False), (14, 1, True, True, True, 1, False),
     (112, 1, False, False, False, 1, True), (112, 1, False, False, True, 1, True),
     (56, 1, False, False, False, 1, False), (112, 1, False, True, False, 2, True),
-    (56, 1, False, True, False, 2, False)])
+    (56, 1, False, True, False, 2, False), (14, 1, False, True, False, 2, True)])
 def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, residual, stride, chained):
     """On the Cython kernels an inverted residual on 14x14 to 56x56 planes is one call (kernels.bind_chain: at 2
     threads each thread's rows through all three convs) where the CPU has the depthwise kernel (AVX2 or AVX-512);
-    not on 7x7 planes, a batch of 2, or when something else reads the widened tensor. At stride 2 on input planes of
-    112x112, not 56x56 (the widened rows in pieces, 56x56 too). Without the widening conv (MobileNetV2's first
-    block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
+    not for a batch of 2, or when something else reads the widened tensor. At stride 2 on input planes of 112x112,
+    not 56x56 (the widened rows in pieces, 56x56 too). Output planes of 7x7 (stride 1, or 2 from 14x14) chain by
+    channels (each thread its widened channels, then its rows of the summed output). Without the widening conv
+    (MobileNetV2's first block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
     matches the graph run at 1 to 4 threads (uneven bands; a chain at 1 thread runs its convs one by one; with the
     output over the input, no thread writes its rows before the others have read their halo rows)."""
     from deepx.kernels.cython import isa

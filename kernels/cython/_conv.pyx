@@ -1437,6 +1437,7 @@ cdef enum:
     # floats of widened rows a thread holds at a time: that 112x112 block 1.29x as fast with 512 KB, 1.16x with 1 MB,
     # 1.03x with 2 MB, 1.13x with 256 KB (pieces of 2 output rows: a third of the widened rows computed twice)
     CHAIN_WIDE = 1 << 17
+    CHAIN_CH_PQ = 49  # output planes of up to 7x7: the threads split the widened channels, not the rows
     CHAIN_ROWS = 7  # rows a thread's band has at least (as measured: 7 of 14 at 2 threads); fewer, the halo rows'
     # widening conv, done by both threads, costs too much
 
@@ -1457,12 +1458,15 @@ cdef class Chain:
     band's pixels of the output. Without the widening conv (e None) the depthwise conv reads its input's rows in
     place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound. The intermediate tensors are not written."""
     cdef Bound e, d, p
+    cdef bint by_channels  # output planes of at most CHAIN_CH_PQ pixels: the threads split the widened channels
+    cdef float[::1] parts  # by_channels: the narrowing weights' columns of each thread's channels, each packed
+    cdef int parts_nth  # the thread count they were packed for
 
     def __call__(self):
         cdef Geom g = self.d.g
         cdef int nth = omp_get_max_threads(), E = g.C, t
         cdef Conv ce = None, cp = None
-        if nth >= 2 and g.P >= CHAIN_ROWS * nth:
+        if nth >= 2 and (g.P >= CHAIN_ROWS * nth or self.by_channels):
             ce, cp = planned(self.e) if self.e is not None else None, planned(self.p)
         if cp is None or cp.W.packed == NULL or self.e is not None and ce.W.packed == NULL:
             return self.unchained()
@@ -1474,26 +1478,55 @@ cdef class Chain:
             a.piece = min(a.rows, max(1, (CHAIN_WIDE // (E * g.W) - g.R) // g.sh + 1))
         cdef Py_ssize_t wide = <Py_ssize_t>E * ((a.piece - 1) * g.sh + g.R) * g.W if ce is not None else 0
         cdef Py_ssize_t per = (<Py_ssize_t>E * a.rows * g.Q + wide + 15) & ~15
+        cdef int most = cdiv_up(cdiv_up(E, deepx_gemm_mr(ce.W.level)), nth) * deepx_gemm_mr(ce.W.level) if (
+            self.by_channels) else 0  # channels a thread takes at most
+        if self.by_channels:
+            per = (<Py_ssize_t>a.K2 * g.P * g.Q + most * (<Py_ssize_t>g.P * g.Q + g.H * g.W) + 15) & ~15
+            self.pack_parts(cp.W.level, ce.W.level, nth)
+            a.wp = &self.parts[0]
         cdef float* buf = scratch(nth * per)
+        a.per = per
         a.x, a.we, a.eb = self.d.x, NULL, NULL
         if ce is not None:
             a.C, a.x, a.we, a.le, a.eb, a.ea = self.e.g.C, self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
         a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
-        a.wp, a.lp, a.pb, a.pa, a.y, a.res = cp.W.packed, cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
+        a.lp, a.pb, a.pa, a.y, a.res = cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
+        if not self.by_channels:
+            a.wp = cp.W.packed
         # the output over the input (a residual in place, or arena reuse): every thread reads its rows of the input
         # before any writes its rows of the output
         cdef size_t nx = <size_t>(a.C if ce is not None else E) * g.H * g.W, ny = <size_t>a.K2 * g.P * g.Q
         a.sync = <size_t>a.x < <size_t>(a.y + ny) and <size_t>a.y < <size_t>(a.x + nx)
+        a.by_channels = self.by_channels
         cdef int ran = 0
         cdef int* done = &ran
         with nogil, parallel(num_threads=nth):
             if omp_get_num_threads() == nth:  # a band for each thread (fewer, when nested: the convs run as bound)
                 t = threadid()
-                chain_band(&a, buf + t * per, t, nth)
+                if a.by_channels:
+                    chain_channels(&a, buf, t, nth)
+                else:
+                    chain_band(&a, buf + t * per, t, nth)
                 if t == 0:
                     done[0] = 1
         if not ran:
             self.unchained()
+
+    cdef pack_parts(self, int level, int le, int nth):
+        # the narrowing weights (K2, E) cut into each thread's columns (chain_channels), each packed for level
+        cdef int K2 = self.p.g.K, E = self.d.g.C, t, c0, c1
+        cdef size_t at = 0
+        if self.parts_nth == nth:
+            return
+        sizes = [deepx_packed_floats(level, K2, chan_at(E, le, t + 1, nth) - chan_at(E, le, t, nth))
+                 for t in range(nth)]
+        self.parts = np.empty(sum(sizes) + 16, np.float32)
+        for t in range(nth):
+            c0, c1 = chan_at(E, le, t, nth), chan_at(E, le, t + 1, nth)
+            if c1 > c0:
+                deepx_pack_a(level, K2, c1 - c0, &self.p.w[0, c0, 0, 0], E, &self.parts[at])
+            at += sizes[t]
+        self.parts_nth = nth
 
     cdef unchained(self):
         for k in (self.e, self.d, self.p):
@@ -1506,7 +1539,9 @@ cdef struct Band:
     # input, E channels) -> depthwise R x R, stride s, pt rows of padding on top (wd, db, da) -> (E,P,Q) -> K2
     # channels (wp, lp, pb, pa) [+ res] -> y (K2,P,Q); bands of at most `rows` output rows, widened `piece` at a time
     int H, W, P, Q, s, pt, C, E, K2, R, le, lp, rows, piece
+    Py_ssize_t per  # scratch floats a thread
     bint sync  # the output overlaps x: a barrier between the reads of x and the writes of y
+    bint by_channels  # chain_channels: wp holds each thread's part of the narrowing weights, packed
     const float* x
     const float* we
     const float* eb
@@ -1551,6 +1586,52 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
                     <Py_ssize_t>a.P * Q, a.pb, a.pa)
 
 
+cdef inline int chan_at(int E, int level, int t, int nth) noexcept nogil:
+    # the first of thread t's widened channels in chain_channels: whole row panels of the widening weights
+    cdef int mr = deepx_gemm_mr(level)
+    return min(E, cdiv_up(E, mr) * t // nth * mr)
+
+
+cdef void chain_channels(const Band* a, float* buf, int t, int nth) noexcept nogil:
+    # thread t's widened channels through a Chain's widening and depthwise convs and its part of the narrowing one's
+    # sums (K2, PQ) into its scratch (buf + t * per: sums, depthwise output, widened); after every thread's, its rows
+    # of the output: the threads' sums + bias [+ res]
+    cdef int c0 = chan_at(a.E, a.le, t, nth), c1 = chan_at(a.E, a.le, t + 1, nth), c, u, k
+    cdef int k0 = <long>a.K2 * t // nth, k1 = <long>a.K2 * (t + 1) // nth
+    cdef Py_ssize_t HW = <Py_ssize_t>a.H * a.W, PQ = <Py_ssize_t>a.P * a.Q, j
+    cdef float* part = buf + t * a.per
+    cdef float* deep = part + a.K2 * PQ
+    cdef float* wide = deep + (c1 - c0) * PQ
+    cdef float* out
+    cdef const float* other
+    cdef const float* wp = a.wp
+    cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
+    for u in range(t):
+        wp += deepx_packed_floats(a.lp, a.K2, chan_at(a.E, a.le, u + 1, nth) - chan_at(a.E, a.le, u, nth))
+    if c1 > c0:
+        gemm_packed_act(a.le, c1 - c0, HW, a.C, a.we + <Py_ssize_t>c0 * a.C, a.x, HW, wide, NULL, HW,
+                        a.eb + c0 if a.eb != NULL else NULL, a.ea)
+        for c in range(c0, c1):
+            out = deep + (c - c0) * PQ
+            deepx_dw_plane(wide + (c - c0) * HW, a.H, a.W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
+                           out, a.P, a.Q, a.s, a.pt, a.pt, lo, hi, NULL, NULL)
+            if a.da.kind != CLIP and a.da.kind != NONE:
+                affine_act(out, out, PQ, 1.0, 0.0, a.da)
+        gemm_packed_act(a.lp, a.K2, PQ, c1 - c0, wp, deep, PQ, part, NULL, PQ, NULL, IDENT)
+    else:
+        memset(part, 0, a.K2 * PQ * sizeof(float))
+    omp_barrier()
+    for k in range(k0, k1):
+        out = a.y + k * PQ
+        for j in range(PQ):
+            out[j] = buf[k * PQ + j] + (a.res[k * PQ + j] if a.res != NULL else 0.0)
+        for u in range(1, nth):
+            other = buf + u * a.per + k * PQ
+            for j in range(PQ):
+                out[j] += other[j]
+        affine_act(out, out, PQ, 1.0, a.pb[k] if a.pb != NULL else 0.0, a.pa)
+
+
 def bind_conv_chain(*bound):
     """conv2d's bound e -> d -> p, or d -> p (each reading the one before's output, which nothing else reads), as
     one Chain when they make an inverted residual it takes (Bound convs; input planes of CHAIN_PQ_MIN to _MAX pixels
@@ -1565,9 +1646,10 @@ def bind_conv_chain(*bound):
 cdef Chain chain_of(Bound e, Bound d, Bound p):
     cdef Geom g = d.g
     cdef Py_ssize_t PQ = <Py_ssize_t>g.H * g.W
+    cdef bint by_channels = <Py_ssize_t>g.P * g.Q <= CHAIN_CH_PQ
     if e is not None and not (pointwise(e) and e.res == NULL and d.x == e.y and e.g.K == g.C and e.g.H == g.H
-                              and e.g.W == g.W and (CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX if g.sh == 1
-                                                    else PQ >= CHAIN_S2_PQ_MIN)):
+                              and e.g.W == g.W and (by_channels or (CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX if g.sh == 1
+                                                                    else PQ >= CHAIN_S2_PQ_MIN))):
         return None
     if e is None and not (g.sh == 1 and PQ >= CHAIN2_PQ_MIN and g.C * PQ <= 2 * CHAIN2_FLOATS):
         return None
@@ -1577,7 +1659,7 @@ cdef Chain chain_of(Bound e, Bound d, Bound p):
             and g.K == g.C and depthwise_simd(&g) and p.x == d.y and p.g.C == g.C and p.g.H == g.P):
         return None
     cdef Chain k = Chain.__new__(Chain)
-    k.e, k.d, k.p = e, d, p
+    k.e, k.d, k.p, k.by_channels = e, d, p, by_channels and e is not None
     return k
 
 
