@@ -438,14 +438,14 @@ def _inverted_residual(side: int, batch: int, read_twice: bool, widen: bool = Tr
     (56, 1, False, True, True, 1, True), (14, 2, False, True, True, 1, False), (14, 1, True, True, True, 1, False),
     (112, 1, False, False, False, 1, True), (112, 1, False, False, True, 1, True),
     (56, 1, False, False, False, 1, False), (112, 1, False, True, False, 2, True),
-    (56, 1, False, True, False, 2, False), (14, 1, False, True, False, 2, True)])
+    (56, 1, False, True, False, 2, True), (14, 1, False, True, False, 2, True)])
 def test_an_inverted_residual_runs_as_one_chained_call(side, batch, read_twice, widen, residual, stride, chained):
-    """On the Cython kernels an inverted residual on 14x14 to 56x56 planes is one call (kernels.bind_chain: at 2
-    threads each thread's rows through all three convs) where the CPU has the depthwise kernel (AVX2 or AVX-512);
-    not for a batch of 2, or when something else reads the widened tensor. At stride 2 on input planes of 112x112,
-    not 56x56 (the widened rows in pieces, 56x56 too). Output planes of 7x7 (stride 1, or 2 from 14x14) chain by
-    channels (each thread its widened channels, then its rows of the summed output). Without the widening conv
-    (MobileNetV2's first block) the depthwise conv and its 1x1 chain on 112x112 planes, not on 56x56. Every case
+    """On the Cython kernels an inverted residual is one call (kernels.bind_chain) where the CPU has the depthwise
+    kernel (AVX2 or AVX-512); not for a batch of 2, or when something else reads the widened tensor. Output planes of
+    up to 28x28 chain by channels (at 2 threads each thread its widened channels, then its rows of the summed
+    output), 56x56 ones by rows (each thread's rows through all three convs, the widened rows in pieces); at stride 2
+    by rows from 112x112 planes, not 56x56. Without the widening conv (MobileNetV2's first block) the depthwise conv
+    and its 1x1 chain on 112x112 planes, not on 56x56. Every case
     matches the graph run at 1 to 4 threads (uneven bands; a chain at 1 thread runs its convs one by one; with the
     output over the input, no thread writes its rows before the others have read their halo rows)."""
     from deepx.kernels.cython import isa

@@ -1421,23 +1421,23 @@ cdef Conv planned(Bound k):
 
 
 cdef enum:
-    # planes a Chain takes, 14x14 to 56x56: MobileNetV2's inverted residuals at 2 threads on the AVX-512 Xeon, per
-    # block within whole runs against its three convs alternating, 1.06-1.18x as fast on 14x14, 1.00-1.04x on
-    # 28x28, 1.18x on 56x56 (widened in pieces; 1.01x with the band's 1.9 MB at once); a C program's 7x7 block 0.72x
-    CHAIN_PQ_MIN = 196
+    # MobileNetV2's inverted residuals at 2 threads on the AVX-512 Xeon, per block within whole runs against its three
+    # convs alternating: output planes of up to 28x28 by channels, 1.03-1.31x as fast (14x14 1.14-1.31x, where bands
+    # of rows were 1.03-1.17x; 28x28 1.03-1.20x, rows 0.87-1.08x; 7x7 1.04-1.10x, rows 0.72x in a C program)
+    CHAIN_CH_PQ = 784
+    # by rows at stride 1 up to 56x56 planes: 1.18x as fast on 56x56 (widened in pieces; by channels a thread's
+    # buffers would pass its L2)
     CHAIN_PQ_MAX = 3136
     # a depthwise conv and its 1x1 (no widening conv before): 112x112 planes and up (MobileNetV2's first block, 32 ->
     # 16 channels: the pair 1.19x as fast within whole runs at 2 threads, 1.40x in a C program), bands of at most
     # CHAIN2_FLOATS a thread
     CHAIN2_PQ_MIN = 12544
     CHAIN2_FLOATS = 1 << 18
-    # at stride 2, input planes of 112x112 and up: MobileNetV2's 16 -> 96 -> 24 block 1.21x as fast (its 56x56 and
-    # 28x28 ones 1.00x)
+    # by rows at stride 2, input planes of 112x112 and up: MobileNetV2's 16 -> 96 -> 24 block 1.21x as fast
     CHAIN_S2_PQ_MIN = 12544
     # floats of widened rows a thread holds at a time: that 112x112 block 1.29x as fast with 512 KB, 1.16x with 1 MB,
     # 1.03x with 2 MB, 1.13x with 256 KB (pieces of 2 output rows: a third of the widened rows computed twice)
     CHAIN_WIDE = 1 << 17
-    CHAIN_CH_PQ = 49  # output planes of up to 7x7: the threads split the widened channels, not the rows
     CHAIN_ROWS = 7  # rows a thread's band has at least (as measured: 7 of 14 at 2 threads); fewer, the halo rows'
     # widening conv, done by both threads, costs too much
 
@@ -1451,12 +1451,15 @@ cdef bint pointwise(Bound k):
 
 cdef class Chain:
     """An inverted residual (MobileNetV2's block): a widening 1x1 conv, a depthwise k x k one (stride 1 or 2, same
-    padding) and a narrowing 1x1 [+ a residual], bound, run in one parallel region at 2+ threads: each thread
-    takes a band of the output's rows through all three, into buffers of its own (the widening conv over the rows
-    the band's windows read, halo rows computed by both threads; in pieces of at most CHAIN_WIDE floats), so that
-    what a conv reads was written by its own core and the widened tensor stays in cache; the narrowing conv writes the
-    band's pixels of the output. Without the widening conv (e None) the depthwise conv reads its input's rows in
-    place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound. The intermediate tensors are not written."""
+    padding) and a narrowing 1x1 [+ a residual], bound, run in one parallel region at 2+ threads, so that what a
+    conv reads was written by its own core and the widened tensor stays in cache. On small output planes
+    (chain_channels) each thread takes its part of the widened channels through the widening and depthwise convs
+    and sums its part of the narrowing one, then writes its rows of the output. On larger ones (chain_band) each
+    thread takes a band of the output's rows through all three, into buffers of its own (the widening conv over the
+    rows the band's windows read, halo rows computed by both threads; in pieces of at most CHAIN_WIDE floats), and
+    the narrowing conv writes the band's pixels of the output. Without the widening conv (e None) the depthwise conv
+    reads its input's rows in place. At 1 thread (or bands under CHAIN_ROWS) the convs run as bound. The
+    intermediate tensors are not written."""
     cdef Bound e, d, p
     cdef bint by_channels  # output planes of at most CHAIN_CH_PQ pixels: the threads split the widened channels
     cdef float[::1] parts  # by_channels: the narrowing weights' columns of each thread's channels, each packed
@@ -1634,9 +1637,9 @@ cdef void chain_channels(const Band* a, float* buf, int t, int nth) noexcept nog
 
 def bind_conv_chain(*bound):
     """conv2d's bound e -> d -> p, or d -> p (each reading the one before's output, which nothing else reads), as
-    one Chain when they make an inverted residual it takes (Bound convs; input planes of CHAIN_PQ_MIN to _MAX pixels
-    at stride 1, CHAIN_S2_PQ_MIN and up at stride 2, or without e of CHAIN2_PQ_MIN and up at stride 1; a depthwise
-    kernel for the window on this CPU); else None."""
+    one Chain when they make an inverted residual it takes (Bound convs; output planes of up to CHAIN_CH_PQ pixels by
+    channels, else by rows: input planes of up to CHAIN_PQ_MAX pixels at stride 1, CHAIN_S2_PQ_MIN and up at stride
+    2, or without e of CHAIN2_PQ_MIN and up at stride 1; a depthwise kernel for the window on this CPU); else None."""
     if not all(isinstance(k, Bound) for k in bound):
         return None
     e, d, p = bound if len(bound) == 3 else (None, *bound)
@@ -1648,7 +1651,7 @@ cdef Chain chain_of(Bound e, Bound d, Bound p):
     cdef Py_ssize_t PQ = <Py_ssize_t>g.H * g.W
     cdef bint by_channels = <Py_ssize_t>g.P * g.Q <= CHAIN_CH_PQ
     if e is not None and not (pointwise(e) and e.res == NULL and d.x == e.y and e.g.K == g.C and e.g.H == g.H
-                              and e.g.W == g.W and (by_channels or (CHAIN_PQ_MIN <= PQ <= CHAIN_PQ_MAX if g.sh == 1
+                              and e.g.W == g.W and (by_channels or (PQ <= CHAIN_PQ_MAX if g.sh == 1
                                                                     else PQ >= CHAIN_S2_PQ_MIN))):
         return None
     if e is None and not (g.sh == 1 and PQ >= CHAIN2_PQ_MIN and g.C * PQ <= 2 * CHAIN2_FLOATS):
