@@ -515,7 +515,8 @@ class Executor:
 
     # -- running ----------------------------------------------------------------------------------------
     def _load(self, feeds: dict):
-        """Check the inputs (names, shapes, dtype) and copy them into the arena."""
+        """Check the inputs (names, shapes, dtype) and copy them into the arena, or point the calls that read one
+        at the caller's array (`direct`)."""
         feeds = check_inputs(self.g, feeds)
         for name, view in self.inputs:
             if self.direct[name]:

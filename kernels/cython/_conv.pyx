@@ -1479,23 +1479,22 @@ cdef class Chain:
         a.piece = a.rows
         if ce is not None:
             a.piece = min(a.rows, max(1, (CHAIN_WIDE // (E * g.W) - g.R) // g.sh + 1))
-        cdef Py_ssize_t wide = <Py_ssize_t>E * ((a.piece - 1) * g.sh + g.R) * g.W if ce is not None else 0
-        cdef Py_ssize_t per = (<Py_ssize_t>E * a.rows * g.Q + wide + 15) & ~15
-        cdef int most = cdiv_up(cdiv_up(E, deepx_gemm_mr(ce.W.level)), nth) * deepx_gemm_mr(ce.W.level) if (
-            self.by_channels) else 0  # channels a thread takes at most
+        cdef Py_ssize_t most, per  # by channels: the channels a thread takes at most; floats of scratch a thread
         if self.by_channels:
-            per = (<Py_ssize_t>a.K2 * g.P * g.Q + most * (<Py_ssize_t>g.P * g.Q + g.H * g.W) + 15) & ~15
+            most = cdiv_up(cdiv_up(E, deepx_gemm_mr(ce.W.level)), nth) * deepx_gemm_mr(ce.W.level)
+            per = <Py_ssize_t>a.K2 * g.P * g.Q + most * (<Py_ssize_t>g.P * g.Q + g.H * g.W)
             self.pack_parts(cp.W.level, ce.W.level, nth)
-            a.wp = &self.parts[0]
-        cdef float* buf = scratch(nth * per)
-        a.per = per
+        else:
+            per = <Py_ssize_t>E * a.rows * g.Q + (
+                <Py_ssize_t>E * ((a.piece - 1) * g.sh + g.R) * g.W if ce is not None else 0)
+        a.per = (per + 15) & ~15
+        cdef float* buf = scratch(nth * a.per)
         a.x, a.we, a.eb = self.d.x, NULL, NULL
         if ce is not None:
             a.C, a.x, a.we, a.le, a.eb, a.ea = self.e.g.C, self.e.x, ce.W.packed, ce.W.level, self.e.b, self.e.act
         a.wd, a.db, a.da = &self.d.w[0, 0, 0, 0], self.d.b, self.d.act
+        a.wp = &self.parts[0] if self.by_channels else cp.W.packed
         a.lp, a.pb, a.pa, a.y, a.res = cp.W.level, self.p.b, self.p.act, self.p.y, self.p.res
-        if not self.by_channels:
-            a.wp = cp.W.packed
         # the output over the input (a residual in place, or arena reuse): every thread reads its rows of the input
         # before any writes its rows of the output
         cdef size_t nx = <size_t>(a.C if ce is not None else E) * g.H * g.W, ny = <size_t>a.K2 * g.P * g.Q
@@ -1509,7 +1508,7 @@ cdef class Chain:
                 if a.by_channels:
                     chain_channels(&a, buf, t, nth)
                 else:
-                    chain_band(&a, buf + t * per, t, nth)
+                    chain_band(&a, buf + t * a.per, t, nth)
                 if t == 0:
                     done[0] = 1
         if not ran:
