@@ -1556,6 +1556,15 @@ cdef struct Band:
     ActC ea, da, pa
 
 
+cdef inline void chain_dw(const Band* a, int c, const float* x, int rows, float* y, int P, int pt) noexcept nogil:
+    # channel c of a Chain's depthwise conv: `rows` rows of x (a.W wide, pt rows of padding above) -> P rows of y
+    cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
+    deepx_dw_plane(x, rows, a.W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0, y, P, a.Q, a.s, pt,
+                   a.pt, lo, hi, NULL, NULL)
+    if a.da.kind != CLIP and a.da.kind != NONE:
+        affine_act(y, y, <Py_ssize_t>P * a.Q, 1.0, 0.0, a.da)
+
+
 cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
     # thread t's band of output rows through a Chain's three convs, buf its scratch: the depthwise output (E, band)
     # then the widened rows of a piece
@@ -1565,8 +1574,6 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
     cdef float* deep = buf  # (E, no)
     cdef float* wbuf = buf + <Py_ssize_t>E * a.rows * Q
     cdef const float* wide
-    cdef float* out
-    cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
     q0 = r0
     while q0 < r1:
         q1 = min(q0 + a.piece, r1)
@@ -1576,11 +1583,7 @@ cdef void chain_band(const Band* a, float* buf, int t, int nth) noexcept nogil:
             gemm_packed_act(a.le, E, ns, a.C, a.we, a.x + s0 * W, HW, wbuf, NULL, ns, a.eb, a.ea)
             wide, ps = wbuf, ns
         for c in range(E):
-            out = deep + c * no + (q0 - r0) * Q
-            deepx_dw_plane(wide + c * ps, s1 - s0, W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
-                           out, q1 - q0, Q, a.s, s0 - q0 * a.s + a.pt, a.pt, lo, hi, NULL, NULL)
-            if a.da.kind != CLIP and a.da.kind != NONE:
-                affine_act(out, out, (q1 - q0) * Q, 1.0, 0.0, a.da)
+            chain_dw(a, c, wide + c * ps, s1 - s0, deep + c * no + (q0 - r0) * Q, q1 - q0, s0 - q0 * a.s + a.pt)
         q0 = q1
     if a.sync:
         omp_barrier()
@@ -1607,18 +1610,13 @@ cdef void chain_channels(const Band* a, float* buf, int t, int nth) noexcept nog
     cdef float* out
     cdef const float* other
     cdef const float* wp = a.wp
-    cdef float lo = a.da.lo if a.da.kind == CLIP else -INFINITY, hi = a.da.hi if a.da.kind == CLIP else INFINITY
     for u in range(t):
         wp += deepx_packed_floats(a.lp, a.K2, chan_at(a.E, a.le, u + 1, nth) - chan_at(a.E, a.le, u, nth))
     if c1 > c0:
         gemm_packed_act(a.le, c1 - c0, HW, a.C, a.we + <Py_ssize_t>c0 * a.C, a.x, HW, wide, NULL, HW,
                         a.eb + c0 if a.eb != NULL else NULL, a.ea)
         for c in range(c0, c1):
-            out = deep + (c - c0) * PQ
-            deepx_dw_plane(wide + (c - c0) * HW, a.H, a.W, a.wd + c * a.R * a.R, a.R, a.db[c] if a.db != NULL else 0.0,
-                           out, a.P, a.Q, a.s, a.pt, a.pt, lo, hi, NULL, NULL)
-            if a.da.kind != CLIP and a.da.kind != NONE:
-                affine_act(out, out, PQ, 1.0, 0.0, a.da)
+            chain_dw(a, c, wide + (c - c0) * HW, a.H, deep + (c - c0) * PQ, a.P, a.pt)
         gemm_packed_act(a.lp, a.K2, PQ, c1 - c0, wp, deep, PQ, part, NULL, PQ, NULL, IDENT)
     else:
         memset(part, 0, a.K2 * PQ * sizeof(float))
