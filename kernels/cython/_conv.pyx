@@ -1483,7 +1483,8 @@ cdef class Chain:
         if self.by_channels:
             most = cdiv_up(cdiv_up(E, deepx_gemm_mr(ce.W.level)), nth) * deepx_gemm_mr(ce.W.level)
             per = <Py_ssize_t>a.K2 * g.P * g.Q + most * (<Py_ssize_t>g.P * g.Q + g.H * g.W)
-            self.pack_parts(cp.W.level, ce.W.level, nth)
+            a.part = deepx_packed_floats(cp.W.level, a.K2, most)
+            self.pack_parts(cp.W.level, ce.W.level, nth, a.part)
         else:
             per = <Py_ssize_t>E * a.rows * g.Q + (
                 <Py_ssize_t>E * ((a.piece - 1) * g.sh + g.R) * g.W if ce is not None else 0)
@@ -1514,20 +1515,17 @@ cdef class Chain:
         if not ran:
             self.unchained()
 
-    cdef pack_parts(self, int level, int le, int nth):
-        # the narrowing weights (K2, E) cut into each thread's columns (chain_channels), each packed for level
+    cdef pack_parts(self, int level, int le, int nth, Py_ssize_t part):
+        # the narrowing weights (K2, E) cut into each thread's columns (chain_channels), each packed for level, part
+        # floats apart
         cdef int K2 = self.p.g.K, E = self.d.g.C, t, c0, c1
-        cdef size_t at = 0
         if self.parts_nth == nth:
             return
-        sizes = [deepx_packed_floats(level, K2, chan_at(E, le, t + 1, nth) - chan_at(E, le, t, nth))
-                 for t in range(nth)]
-        self.parts = np.empty(sum(sizes) + 16, np.float32)
+        self.parts = np.empty(nth * part + 16, np.float32)
         for t in range(nth):
             c0, c1 = chan_at(E, le, t, nth), chan_at(E, le, t + 1, nth)
             if c1 > c0:
-                deepx_pack_a(level, K2, c1 - c0, &self.p.w[0, c0, 0, 0], E, &self.parts[at])
-            at += sizes[t]
+                deepx_pack_a(level, K2, c1 - c0, &self.p.w[0, c0, 0, 0], E, &self.parts[t * part])
         self.parts_nth = nth
 
     cdef unchained(self):
@@ -1542,6 +1540,7 @@ cdef struct Band:
     # channels (wp, lp, pb, pa) [+ res] -> y (K2,P,Q); bands of at most `rows` output rows, widened `piece` at a time
     int H, W, P, Q, s, pt, C, E, K2, R, le, lp, rows, piece
     Py_ssize_t per  # scratch floats a thread
+    Py_ssize_t part  # by channels: floats between the threads' packed parts of the narrowing weights
     bint sync  # the output overlaps x: a barrier between the reads of x and the writes of y
     bint by_channels  # chain_channels: wp holds each thread's part of the narrowing weights, packed
     const float* x
@@ -1609,9 +1608,7 @@ cdef void chain_channels(const Band* a, float* buf, int t, int nth) noexcept nog
     cdef float* wide = deep + (c1 - c0) * PQ
     cdef float* out
     cdef const float* other
-    cdef const float* wp = a.wp
-    for u in range(t):
-        wp += deepx_packed_floats(a.lp, a.K2, chan_at(a.E, a.le, u + 1, nth) - chan_at(a.E, a.le, u, nth))
+    cdef const float* wp = a.wp + t * a.part
     if c1 > c0:
         gemm_packed_act(a.le, c1 - c0, HW, a.C, a.we + <Py_ssize_t>c0 * a.C, a.x, HW, wide, NULL, HW,
                         a.eb + c0 if a.eb != NULL else NULL, a.ea)
