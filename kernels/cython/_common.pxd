@@ -463,7 +463,6 @@ cdef extern from "deepx_gemm.h":
     int deepx_gemm_isa() noexcept nogil
     int deepx_gemm_mr(int level) noexcept nogil
     int deepx_gemm_pick(int isa, int m, int k) noexcept nogil
-    int deepx_gemm_oc_fits(int m, int n, int k) noexcept nogil
     size_t deepx_packed_floats(int level, int m, int k) noexcept nogil
     void deepx_pack_a(int level, int m, int k, const float* a, size_t lda, float* ap) noexcept nogil
     void deepx_gemm_implicit(int level, int m, int n, int k, const float* ap, const float* xp, const int* off,

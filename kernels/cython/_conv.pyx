@@ -21,10 +21,9 @@ from deepx.kernels.common import IDENTITY, conv_out_size
 
 from kernels.cython._common cimport (CLIP, NONE, PAR_MIN, SHARES, ActC, affine_act, as_act, bias_act_rows,
                                      bind_blas, blas_restore, blas_serial, cdiv_up, deepx_gemm_implicit,
-                                     deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_oc_fits, deepx_gemm_packed,
-                                     deepx_gemm_pick, deepx_pack_a, deepx_packed_floats, gemm, gemm_packed_act,
-                                     gemm_packed_parts, gemm_parts, kernel_threads, omp_barrier, omp_get_max_threads,
-                                     omp_get_num_threads)
+                                     deepx_gemm_isa, deepx_gemm_mr, deepx_gemm_packed, deepx_gemm_pick, deepx_pack_a,
+                                     deepx_packed_floats, gemm, gemm_packed_act, gemm_packed_parts, gemm_parts,
+                                     kernel_threads, omp_barrier, omp_get_max_threads, omp_get_num_threads)
 
 cdef extern from "deepx_im2col.h":
     int deepx_im2col_has(int s) noexcept nogil
@@ -1199,17 +1198,17 @@ cdef Path stage_path(const Geom* g, bint then_1x1, int nth):
 def conv2d_over_residual(shapes, stride, pads, dilation, int groups, act=None):
     """Whether conv2d of these shapes (x, w, b, z) may write its output over its residual z (one buffer) at any
     thread count: its kernel reads each residual value before it writes that output (the channels in lanes; the
-    packed GEMM in one k block, the GEMMs with the rows in the lanes (AVX2's, AVX-512's level 5) in any), where
-    Winograd and the direct path add the residual after and BLAS writes first."""
+    packed GEMM in one k block, AVX2's lanes GEMM in any), where Winograd and the direct path add the residual after
+    and BLAS writes first."""
     (N, C, H, W), (K, Cg, R, S) = shapes[0], shapes[1]
     cdef Geom g = geom(C, H, W, K, R, S, groups, stride, pads, dilation)
-    cdef int level
+    cdef int level = gemm_level(&g)
+    cdef bint gemm = level == 4 or level != 0 and Cg * R * S <= DEEPX_KC  # level 4: its k blocks' sums aside
     cdef Path path
     for nth in (1, 2):  # the paths at 1 and at 2+ threads
         path = stage_path(&g, False, nth)
-        level = gemm_level(&g, nth)
-        if not (path == LANES or path == TILES and (level >= 4 or level != 0 and Cg * R * S <= DEEPX_KC)):
-            return False  # levels 4 and 5 keep all k's sums aside
+        if not (path == LANES or path == TILES and gemm):
+            return False
     return True
 
 
@@ -1269,15 +1268,10 @@ cdef enum:
     MID_W = 1 << 14
 
 
-cdef int gemm_level(const Geom* g, int nth) noexcept nogil:
-    # the packed GEMM's level for g's weights on nth threads: AVX-512's (2 or 3; 5 for a 1x1 conv it fits, on one
-    # thread), AVX2's for small planes (4) or up to DEEPX_K1 taps (1), 0: BLAS. Level 5 at 2 threads (for k >= 512,
-    # its columns split between the threads), measured on the AVX-512 Xeon, executors planned each way alternating:
-    # ResNet50 0.1-1.1% faster, Inception v1 1.4%, v2 0.8% and DenseNet121 0.5% slower (its panels split instead:
-    # ResNet50 1.6% slower than that)
+cdef int gemm_level(const Geom* g) noexcept nogil:
+    # the packed GEMM's level for g's weights: AVX-512's (2 or 3), AVX2's for small planes (4) or up to DEEPX_K1 taps
+    # (1), 0: BLAS
     cdef int Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S, PQ = g.P * g.Q
-    if deepx_gemm_isa() and nth == 1 and g.R * g.S == 1 and deepx_gemm_oc_fits(Kg, PQ, CRS):
-        return 5
     if deepx_gemm_isa():
         return deepx_gemm_pick(deepx_gemm_isa(), Kg, CRS if g.R * g.S == 1 else 0)
     if not deepx_gemm_avx2():
@@ -1288,23 +1282,16 @@ cdef int gemm_level(const Geom* g, int nth) noexcept nogil:
     return 1 if CRS <= DEEPX_K1 else 0
 
 
-cdef object aligned_floats(Py_ssize_t n):
-    # n float32s starting on a 64-byte boundary (a cache line: the level-5 GEMM reads its weights in whole lines)
-    buf = np.empty(n + 16, np.float32)
-    cdef Py_ssize_t off = (-buf.ctypes.data) % 64 // 4
-    return buf[off:off + n]
-
-
 cdef void pack_weights(Conv c):
     # c.W: the weights, each group's packed for the GEMM kernel when this CPU has one (gemm_level)
     cdef Geom g = c.g
     cdef int grp, Kg = g.K // g.groups, CRS = g.C // g.groups * g.R * g.S
-    cdef int level = gemm_level(&g, c.nth)
+    cdef int level = gemm_level(&g)
     c.W.w, c.W.packed, c.W.level = &c.w[0, 0, 0, 0], NULL, level
     if level == 0:
         return
     c.W.group = deepx_packed_floats(level, Kg, CRS)
-    c.packed = aligned_floats(g.groups * c.W.group)
+    c.packed = np.empty(g.groups * c.W.group, np.float32)
     c.W.packed = &c.packed[0]
     with nogil:
         for grp in range(g.groups):
@@ -1944,13 +1931,12 @@ bind_blas()
 def packed_gemm(const float[:, ::1] a, const float[:, ::1] b, const float[::1] bias=None, act=IDENTITY,
                 int level=0, int threads=1):
     """act(a (m,k) · b (k,n) + bias (m)) through the packed GEMM kernel the convs use, at `level` (0: this
-    CPU's pick for a's shape; 2 AVX-512 with 12-row panels, 3 with 8-row ones, 5 with 64-row ones in the lanes, here
-    for any shape; 1 AVX2 with 6-row ones, here for any k, 4 AVX2 with 16-row ones in the lanes, here for any n; both
-    also where AVX-512 is), split over `threads`:
+    CPU's pick for a's shape; 2 AVX-512 with 12-row panels, 3 with 8-row ones; 1 AVX2 with 6-row ones, here for
+    any k, 4 AVX2 with 16-row ones in the lanes, here for any n; both also where AVX-512 is), split over `threads`:
     for tests and benchmarks. ValueError when this CPU (or DEEPX_GEMM) has no such kernel."""
     cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1], have = deepx_gemm_isa()
     level = level or deepx_gemm_pick(have, m, k) or deepx_gemm_avx2()
-    if not (level in (2, 3, 5) and have or level in (1, 4) and (have or deepx_gemm_avx2())) or k != b.shape[0]:
+    if not (level in (2, 3) and have or level in (1, 4) and (have or deepx_gemm_avx2())) or k != b.shape[0]:
         raise ValueError(f"no packed GEMM at level {level} here (this CPU: {have}) "
                          f"or shapes {a.shape} {b.shape}")
     packed = np.empty(deepx_packed_floats(level, m, k), np.float32)

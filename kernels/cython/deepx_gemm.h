@@ -1,8 +1,7 @@
 /* c (m,n) = a (m,k) · b (k,n) + bias (m), optionally clamped to [lo, hi], with a (a layer's weights)
    packed once into panels of MR rows, k-major (deepx_pack_a), and b, c row-major, read and written in
    place (no copy of the activations). Register tiles of MR x NR floats, AVX-512: 12 x 32 (level 2) or 8 x 48
-   (level 3, for row counts that 8 divides better: 24 accumulators either way), or 64 x 6 with the rows in the lanes
-   (level 5, deepx_gemm_oc_fits: many k, b's rows not aligned); level 0 (no AVX-512, not
+   (level 3, for row counts that 8 divides better: 24 accumulators either way); level 0 (no AVX-512, not
    x86-64, or DEEPX_GEMM=blas): BLAS, but with AVX2 and FMA an AVX2 6 x 16 tile (level 1) for few k, the convs of up
    to DEEPX_K1 taps (MobileNetV2's expanding 1x1 convs, the 3x3 stems), where OpenBLAS's
    separate pass for the bias and activation over a large output costs what its faster kernel saves; with more k
@@ -495,111 +494,8 @@ static inline void deepx_gemm_cl(int m, int n, int k, const float* ap, const flo
         }
 }
 
-/* level 5 (AVX-512, a 1x1 conv of many input channels over a plane of ragged rows: deepx_gemm_oc_fits): the output
-   channels in the lanes. a packed in panels of 64 rows (64 weights a k step, one contiguous stream), a tile of 64 rows
-   x up to 6 columns of b (each value broadcast: b's alignment and a short last tile cost nothing) in 24 accumulators
-   over all of k, its outputs scattered to c's rows (the residual gathered) once at the end. */
-
-/* one column of a level-5 tile's 16 rows from row 16 v on: [+ the residual], clamped, to c's rows (mask: its rows) */
-__attribute__((target("avx512f"), always_inline))
-static inline void deepx_oc_out(__m512 y, __mmask16 mask, __m512i rowoff, float* c, const float* r, int clip, float lo,
-                                float hi) {
-    if (r)
-        y = _mm512_add_ps(y, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, rowoff, r, 4));
-    if (clip)
-        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-    _mm512_mask_i32scatter_ps(c, mask, rowoff, y, 4);
-}
-
-/* c (rows <= 64, J) = bias + a (64,k) · b (k,J) [+ r], clamped: each accumulator a named register (an array of them
-   got spilled inside the k loop) */
-__attribute__((target("avx512f,fma"), always_inline))
-static inline void deepx_tile_oc(int k, const float* a, const float* b, size_t ldb, float* c, const float* r,
-                                 size_t ldc, int rows, const float* bias, int clip, float lo, float hi, const int J) {
-    __mmask16 m0 = deepx_lanes(0, rows), m1 = deepx_lanes(0, rows - 16), m2 = deepx_lanes(0, rows - 32),
-              m3 = deepx_lanes(0, rows - 48);
-    __m512 b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    __m512 b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-    __m512 b2 = bias ? _mm512_maskz_loadu_ps(m2, bias + 32) : _mm512_setzero_ps();
-    __m512 b3 = bias ? _mm512_maskz_loadu_ps(m3, bias + 48) : _mm512_setzero_ps();
-#define DX_OC_COLS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define DX_OC_DECL(j) __m512 c##j##0 = b0, c##j##1 = b1, c##j##2 = b2, c##j##3 = b3;
-    DX_OC_COLS(DX_OC_DECL)
-#pragma GCC unroll 4
-    for (int kk = 0; kk < k; kk++, a += 64, b += ldb) {
-        __m512 w0 = _mm512_loadu_ps(a), w1 = _mm512_loadu_ps(a + 16), w2 = _mm512_loadu_ps(a + 32),
-               w3 = _mm512_loadu_ps(a + 48), x;
-#define DX_OC_FMA(j)                                   \
-        if (J > j) {                                   \
-            x = _mm512_set1_ps(b[j]);                  \
-            c##j##0 = _mm512_fmadd_ps(w0, x, c##j##0); \
-            c##j##1 = _mm512_fmadd_ps(w1, x, c##j##1); \
-            c##j##2 = _mm512_fmadd_ps(w2, x, c##j##2); \
-            c##j##3 = _mm512_fmadd_ps(w3, x, c##j##3); \
-        }
-        DX_OC_COLS(DX_OC_FMA)
-    }
-    __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                        _mm512_set1_epi32((int)ldc));
-    size_t o1 = 16 * ldc, o2 = 32 * ldc, o3 = 48 * ldc;
-#define DX_OC_OUT(j)                                                                          \
-    if (J > j) {                                                                              \
-        deepx_oc_out(c##j##0, m0, rowoff, c + j, DX_AT(r, j), clip, lo, hi);                  \
-        if (m1)                                                                               \
-            deepx_oc_out(c##j##1, m1, rowoff, c + o1 + j, DX_AT(r, o1 + j), clip, lo, hi);    \
-        if (m2)                                                                               \
-            deepx_oc_out(c##j##2, m2, rowoff, c + o2 + j, DX_AT(r, o2 + j), clip, lo, hi);    \
-        if (m3)                                                                               \
-            deepx_oc_out(c##j##3, m3, rowoff, c + o3 + j, DX_AT(r, o3 + j), clip, lo, hi);    \
-    }
-    DX_OC_COLS(DX_OC_OUT)
-#undef DX_OC_OUT
-#undef DX_OC_FMA
-#undef DX_OC_DECL
-#undef DX_OC_COLS
-}
-
-/* c (m,n) = clamp(ap · b + bias [+ res]) at level 5: panel after panel (its weights stay in L2), 6 columns a tile */
-__attribute__((target("avx512f,fma")))
-static inline void deepx_gemm_oc(int m, int n, int k, const float* ap, const float* b, size_t ldb, float* c,
-                                 const float* res, size_t ldc, const float* bias, int clip, float lo, float hi) {
-    for (int i = 0; i < m; i += 64)
-        for (int j = 0; j < n; j += 6) {
-            const float* a = ap + (size_t)i * k;
-            float* cc = c + (size_t)i * ldc + j;
-            const float* rc = DX_AT(res, (size_t)i * ldc + j);
-            const float* bi = bias ? bias + i : NULL;
-            int rows = m - i < 64 ? m - i : 64;
-            switch (n - j < 6 ? n - j : 6) {
-#define DX_OC(J)                                                                         \
-    case J:                                                                              \
-        deepx_tile_oc(k, a, b + j, ldb, cc, rc, ldc, rows, bi, clip, lo, hi, J);         \
-        break;
-                DX_OC(6) DX_OC(5) DX_OC(4) DX_OC(3) DX_OC(2) DX_OC(1)
-#undef DX_OC
-            }
-        }
-}
-
-/* whether an (m,k) x (k,n) product takes level 5: a narrowing one (m < k) of many k (DEEPX_K5) on a plane of ragged
-   rows (n % 16: not 64-byte aligned, the 8 x 48 tiles then lose up to a fifth) of 64 to 400 columns (wider b: its
-   6-column tiles lose), its last panel at most 1/8 padding. Measured on the AVX-512 Xeon in a C program (inputs and
-   weights evicted from L2) against level 3, m x k x n: 256 x 1024 x 196 (ResNet50's 1024 -> 256 on 14x14) 1.23x,
-   512 x 1024 x 196 1.24x, 256 x 1024 x 100 / 169 / 289 / 392 1.32x / 1.25x / 1.19x / 1.07x; weights evicted from L3
-   too: 256 x 1024 x 196 1.08-1.16x, but 64 / 128 x 512 x 196 1.05x / 1.01x, 1000 x 512 x 169 0.93x; 256 x 1024 x 192
-   / 256 / 576 1.00x / 0.91x / 0.90x (aligned rows), 160 x 960 x 49 0.86x. In whole models at 1 thread (executors
-   planned each way alternating), with k >= 512: ResNet50 2.2-2.8% faster, DenseNet121 0.8-1.2%, Inception v2 0.4%,
-   but Inception v1 0.7-0.8% and SqueezeNet 0.6% slower: hence k >= 1024 */
-enum { DEEPX_K5 = 1024 };
-
-static inline int deepx_gemm_oc_fits(int m, int n, int k) {
-    return k >= DEEPX_K5 && m < k && n % 16 && n >= 64 && n <= 400 && m >= 64 && (m + 63) / 64 * 64 - m <= m / 8;
-}
-
 #else
 static inline int deepx_gemm_cpu(void) { return 0; }
-
-static inline int deepx_gemm_oc_fits(int m, int n, int k) { return 0; }
 
 static inline int deepx_vec_lanes(void) { return 0; }
 
@@ -630,9 +526,7 @@ static inline int deepx_gemm_avx2(void) {
     return !deepx_gemm_blas() && deepx_gemm_cpu() == 0 && deepx_vec_lanes() == 8;
 }
 
-static inline int deepx_gemm_mr(int level) {
-    return level == 5 ? 64 : level == 4 ? 16 : level == 3 ? 8 : level == 1 ? 6 : 12;
-}
+static inline int deepx_gemm_mr(int level) { return level == 4 ? 16 : level == 3 ? 8 : level == 1 ? 6 : 12; }
 
 /* the level to pack an (m, k) matrix for on a CPU of level `isa`: AVX-512's 8-row panels (level 3) where the
    12-row ones would compute over 5% more rows than m, and for a narrowing product (m < k; k 0: a conv's k x k
@@ -762,10 +656,6 @@ static inline void deepx_gemm_packed(int level, int m, int n, int k, const float
 #if defined(__x86_64__) && defined(__GNUC__)
     if (level == 4) {
         deepx_gemm_cl(m, n, k, ap, b, ldb, c, res, ldc, bias, clip, lo, hi);
-        return;
-    }
-    if (level == 5) {
-        deepx_gemm_oc(m, n, k, ap, b, ldb, c, res, ldc, bias, clip, lo, hi);
         return;
     }
 #endif
