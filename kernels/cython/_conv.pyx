@@ -583,6 +583,12 @@ cdef enum:
     # Inception v1 29.6 -> 27.1 / 18.4 -> 16.2, VGG19 218 -> 168 / 115 -> 88, DenseNet121 48.8 -> 46.5 / 29.7 -> 29.6,
     # SqueezeNet within noise
     WINO4_MIN_TILES = 49
+    # products of at most this many columns (a block of 49 tiles: 14x14 outputs, or 28x28 at F(4x4,3x3)) on 8-row
+    # panels (8 x 48 tiles: 11 loads a k step, the 12 x 32 ones 14). Measured on the AVX-512 Xeon: in a C program 256 x
+    # 256 x 49 1.06x, 512 x 512 x 49 1.03x, 256 x 256 x 48 1.11x, wider products 0.98-1.01x; whole models, executors
+    # planned each way in both orders, at 2 threads: ResNet50 -0.3% to -1.0% the time (four runs), VGG19 -1.8% /
+    # -0.4%, Inception v2 -0.4% / -2.7%, Inception v1 -0.7% / +0.6%; ResNet50 at 1 thread -0.7% / -1.3%
+    WINO_L3_COLS = 64
 
 
 cdef struct Wino:
@@ -632,6 +638,8 @@ cdef Wino wino_plan(const Geom* g, bint then_1x1, int nth):
         p.rows = cdiv_up(p.TY, cdiv_up(p.n, nth) * nth)
         p.n = cdiv_up(p.TY, p.rows)
     p.level = deepx_gemm_pick(deepx_gemm_isa(), g.K, g.C)
+    if p.level == 2 and p.rows * p.TX <= WINO_L3_COLS:
+        p.level = 3
     p.su = wino_stride(deepx_packed_floats(p.level, g.K, g.C) if p.level else <Py_ssize_t>g.K * g.C)
     p.sv = wino_stride(<Py_ssize_t>g.C * p.rows * p.TX)
     p.sm = wino_stride(<Py_ssize_t>g.K * p.rows * p.TX)
