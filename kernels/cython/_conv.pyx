@@ -1508,13 +1508,13 @@ cdef class Chain:
         # before any writes its rows of the output
         cdef size_t nx = <size_t>(a.C if ce is not None else E) * g.H * g.W, ny = <size_t>a.K2 * g.P * g.Q
         a.sync = <size_t>a.x < <size_t>(a.y + ny) and <size_t>a.y < <size_t>(a.x + nx)
-        a.by_channels = self.by_channels
+        cdef bint chans = self.by_channels
         cdef int ran = 0
         cdef int* done = &ran
         with nogil, parallel(num_threads=nth):
             if omp_get_num_threads() == nth:  # a band for each thread (fewer, when nested: the convs run as bound)
                 t = threadid()
-                if a.by_channels:
+                if chans:
                     chain_channels(&a, buf, t, nth)
                 else:
                     chain_band(&a, buf + t * a.per, t, nth)
@@ -1550,7 +1550,6 @@ cdef struct Band:
     Py_ssize_t per  # scratch floats a thread
     Py_ssize_t part  # by channels: floats between the threads' packed parts of the narrowing weights
     bint sync  # the output overlaps x: a barrier between the reads of x and the writes of y
-    bint by_channels  # chain_channels: wp holds each thread's part of the narrowing weights, packed
     const float* x
     const float* we
     const float* eb
