@@ -228,7 +228,7 @@ def test_direct_conv_past_the_kernel_cases(c, k, hw, window, stride, pads, act):
 
 @pytest.mark.parametrize("c, k, hw, attrs", [
     (7, 40, (13, 13), dict(stride=2, pads=(1, 0, 2, 1))),  # 3x3 / 2 im2col rows: masked stride-2 segments, padding
-    (140, 30, (7, 7), dict(stride=1, pads=(1, 1, 1, 1), groups=2)),  # 49 outputs: a 1-column tile, k = 630 in blocks
+    (140, 30, (7, 7), dict(stride=1, pads=(1, 1, 1, 1), groups=2)),  # 49 outputs: 32 + 17 columns, k = 630 in blocks
     (64, 26, (12, 11), dict(stride=1, pads=(2, 2, 2, 2), dilation=(2, 2), groups=2)),  # dilated: 132 outputs, 4 over
     (6, 20, (15, 16), dict(stride=3, pads=(1, 1, 1, 1))),  # stride 3: the scalar rows
 ])
@@ -237,6 +237,19 @@ def test_im2col_conv_past_the_kernel_cases(c, k, hw, attrs):
     taps), at stride 1 to 3, through im2col + the packed GEMM, their output tiles 1 to 4 columns short of a vector, at
     1 and 2 threads, on every backend."""
     _conv_on_every_backend(c, k, hw, 3, dict(attrs, act="relu"))
+
+
+@pytest.mark.parametrize("c, k, hw, attrs", [
+    (96, 40, (7, 7), dict(act="relu6", residual=True)),  # 49 columns on 8-row panels: 48 + 1, a residual and a clip
+    (300, 24, (5, 10), dict(act="relu")),  # 50: 48 + 2, k = 300 in two blocks (the last two's sums gathered back)
+    (20, 36, (3, 11), dict(act="none")),  # 33 on 12-row panels: 32 + 1
+    (20, 30, (2, 9), dict(act="relu", residual=True)),  # 18: one vector + 2
+])
+def test_pointwise_conv_last_columns_ride_on_the_last_tile(c, k, hw, attrs):
+    """1x1 convs through the packed GEMM whose last one or two columns past a tile of vectors are computed in that
+    tile (the panel's rows in the lanes of one more accumulator each: deepx_cols), at 1 and 2 threads, on every
+    backend."""
+    _conv_on_every_backend(c, k, hw, 1, attrs)
 
 
 @pytest.mark.parametrize("c, k, hw, window, attrs", [

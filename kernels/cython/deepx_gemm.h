@@ -130,12 +130,31 @@ static inline void deepx_transpose16(__m512* r) {
 /* one MR x NR tile: c = [c or bias] + a (MR,kc) · b (kc,NR) over kc [+ rp, a residual laid out as c from cp on:
    deepx_tile gives it on the last k block]; rows >= mr, columns >= nr untouched;
    P: rows of a's panels (12, or 8 where 12 would leave many rows of the last panel empty: then up to 48
-   columns, three vectors) */
+   columns, three vectors); T: columns past the vectors' 16, 32 or 48 (0-2, a plane's last few: deepx_cols), each
+   with the panel's rows in the lanes of one accumulator, gathered and scattered */
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, size_t ldb, const int* off,
                                        float* cp, const float* rp, size_t ldc, int mr, int nr, const float* bias,
-                                       int first, int clip, float lo, float hi, const int P) {
-    __mmask16 m0 = deepx_lanes(0, nr), m1 = deepx_lanes(0, nr - 16), m2 = deepx_lanes(0, nr - 32);
+                                       int first, int clip, float lo, float hi, const int P, const int T) {
+    const int nv = nr - T;  /* columns in the vectors */
+    __mmask16 m0 = deepx_lanes(0, nv), m1 = deepx_lanes(0, nv - 16), m2 = deepx_lanes(0, nv - 32);
+    __mmask16 rows = deepx_lanes(0, mr), lanes = deepx_lanes(0, P);
+    __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32((int)ldc));
+#define DX_TAILS(X) X(0) X(1)
+#define DX_EINIT(j)                                                                \
+    __m512 e##j = _mm512_setzero_ps();                                             \
+    if (j < T && !first)                                                           \
+        e##j = _mm512_mask_i32gather_ps(e##j, rows, at, cp + nv + j, 4);           \
+    else if (j < T && bias)                                                        \
+        e##j = _mm512_maskz_loadu_ps(rows, bias);
+    DX_TAILS(DX_EINIT)
+#define DX_EFMA(j) if (j < T) e##j = _mm512_fmadd_ps(ac, _mm512_set1_ps(bk[nv + j]), e##j);
+#define DX_TAIL(bk)                                                                \
+        if (T) {                                                                   \
+            __m512 ac = _mm512_maskz_loadu_ps(lanes, a);                           \
+            DX_TAILS(DX_EFMA)                                                      \
+        }
 #define DX_DECL(i) __m512 c##i##0, c##i##1, c##i##2;
     DX_ROWS12(DX_DECL)
 #define DX_INIT(i)                                                                 \
@@ -161,7 +180,7 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
             c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                            \
             c##i##2 = _mm512_fmadd_ps(av, b2, c##i##2);                            \
         }
-    if (P == 8 && nr > 32) {
+    if (P == 8 && nv > 32) {
         for (int k = 0; k < kc; k++, a += P) {
             const float* bk = DX_ROW(k);
             __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_maskz_loadu_ps(m2, bk + 32);
@@ -169,21 +188,27 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
             _mm_prefetch((const char*)(DX_ROW(k + 4)), _MM_HINT_T0);
             _mm_prefetch((const char*)(DX_ROW(k + 4) + 16), _MM_HINT_T0);
             _mm_prefetch((const char*)(DX_ROW(k + 4) + 32), _MM_HINT_T0);
+            if (T) _mm_prefetch((const char*)(DX_ROW(k + 4) + nv), _MM_HINT_T0);
             DX_ROWS12(DX_FMA3)
+            DX_TAIL(bk)
         }
-    } else if (nr > 16) {
+    } else if (nv > 16) {
         for (int k = 0; k < kc; k++, a += P) {
             const float* bk = DX_ROW(k);
             __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
             _mm_prefetch((const char*)(a + P * 48), _MM_HINT_T0);  /* a streams from memory, */
             _mm_prefetch((const char*)(DX_ROW(k + 4)), _MM_HINT_T0);  /* b's rows are far apart */
             _mm_prefetch((const char*)(DX_ROW(k + 4) + 16), _MM_HINT_T0);
+            if (T) _mm_prefetch((const char*)(DX_ROW(k + 4) + nv), _MM_HINT_T0);
             DX_ROWS12(DX_FMA)
+            DX_TAIL(bk)
         }
     } else {  /* one vector of columns: half the work */
         for (int k = 0; k < kc; k++, a += P) {
-            __m512 b0 = _mm512_maskz_loadu_ps(m0, DX_ROW(k));
+            const float* bk = DX_ROW(k);
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
             DX_ROWS12(DX_FMA1)
+            DX_TAIL(bk)
         }
     }
 #define DX_RES(i)                                                                  \
@@ -194,6 +219,9 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
     }
     if (rp) {
         DX_ROWS12(DX_RES)
+#define DX_ERES(j)                                                                 \
+        if (j < T) e##j = _mm512_add_ps(e##j, _mm512_mask_i32gather_ps(e##j, rows, at, rp + nv + j, 4));
+        DX_TAILS(DX_ERES)
     }
     if (clip) {
         __m512 vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
@@ -202,6 +230,8 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
         c##i##1 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##1));                  \
         if (P == 8) c##i##2 = _mm512_min_ps(vh, _mm512_max_ps(vl, c##i##2));
         DX_ROWS12(DX_CLIP)
+#define DX_ECLIP(j) if (j < T) e##j = _mm512_min_ps(vh, _mm512_max_ps(vl, e##j));
+        DX_TAILS(DX_ECLIP)
     }
 #define DX_STORE(i)                                                                \
     if (i < mr) {                                                                  \
@@ -210,6 +240,15 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
         if (P == 8) _mm512_mask_storeu_ps(cp + i * ldc + 32, m2, c##i##2);            \
     }
     DX_ROWS12(DX_STORE)
+#define DX_ESTORE(j) if (j < T) _mm512_mask_i32scatter_ps(cp + nv + j, rows, at, e##j, 4);
+    DX_TAILS(DX_ESTORE)
+#undef DX_TAILS
+#undef DX_EINIT
+#undef DX_EFMA
+#undef DX_ERES
+#undef DX_ECLIP
+#undef DX_ESTORE
+#undef DX_TAIL
 #undef DX_DECL
 #undef DX_INIT
 #undef DX_FMA
@@ -220,19 +259,27 @@ static inline void deepx_tile_avx512_p(int kc, const float* a, const float* b, s
 #undef DX_STORE
 }
 
-/* the two panel heights, each compiled on its own (P a constant: no code for the rows it lacks) */
+/* the two panel heights, each compiled on its own (P and T constants: no code for the rows and tail it lacks) */
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_12(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
                                         const float* rp, size_t ldc, int mr, int nr, const float* bias, int first,
                                         int clip, float lo, float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 12);
+    switch (nr > 16 ? nr % 16 : 0) {
+    case 0: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 12, 0); break;
+    case 1: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 12, 1); break;
+    default: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 12, 2);
+    }
 }
 
 __attribute__((target("avx512f,fma")))
 static inline void deepx_tile_avx512_8(int kc, const float* a, const float* b, size_t ldb, const int* off, float* cp,
                                        const float* rp, size_t ldc, int mr, int nr, const float* bias, int first,
                                        int clip, float lo, float hi) {
-    deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 8);
+    switch (nr > 16 ? nr % 16 : 0) {
+    case 0: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 8, 0); break;
+    case 1: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 8, 1); break;
+    default: deepx_tile_avx512_p(kc, a, b, ldb, off, cp, rp, ldc, mr, nr, bias, first, clip, lo, hi, 8, 2);
+    }
 }
 
 /* a tile of under 8 columns (a row of pixels' last few): rows in the lanes of one vector (P of 16),
@@ -557,11 +604,13 @@ static inline void deepx_pack_a(int level, int m, int k, const float* a, size_t 
 }
 
 /* the width of the next tile of columns when rem are left: three vectors (8-row panels), two, then one, then
-   the transposed kernel for the last few; level 1: 16, then the last few (masked) */
+   the transposed kernel for the last few; level 1: 16, then the last few (masked). One or two left past a tile of
+   vectors ride on it (49 columns: 48 + 1 at level 3, 32 + 17 at level 2) instead of a tile of their own */
 static inline int deepx_cols(int level, int rem) {
     if (level == 1)
         return rem >= 16 ? 16 : rem;
-    return rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
+    int w = rem >= 48 && level == 3 ? 48 : rem >= 32 ? 32 : rem >= 16 ? 16 : rem;
+    return w >= 16 && rem - w <= 2 ? rem : w;
 }
 
 /* the tile of rows i.., k-block k0 of deepx_gemm_packed: bb, ldb its kc x cols part of b, cc its part of c, rc of the
