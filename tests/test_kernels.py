@@ -276,10 +276,13 @@ def test_lanes_conv_past_the_kernel_cases(c, k, hw, window, attrs):
     (96, 70, (30, 29), dict(act="relu6", residual=True)),  # sides past whole tiles (zeros read, outputs cut); residual
     (64, 128, (57, 56), dict(act="none")),  # 15 x 14 tiles: blocks of tile rows, 14 tiles a row (a masked step)
     (128, 64, (14, 14), dict(act="relu")),  # 16 tiles of 4x4: F(2x2,3x3) stays
+    (64, 48, (6, 40), dict(act="relu6")),  # F(2x2,3x3), 20 tiles a row: two steps of its row transforms
+    (128, 40, (9, 27), dict(act="none", residual=True)),  # F(2x2,3x3), odd sides: outputs cut
 ])
 def test_winograd_past_the_kernel_cases(c, k, hw, attrs):
     """3x3 stride-1 convs the Cython kernel runs as Winograd: F(4x4,3x3) with AVX-512 on planes of 7 x 7 tiles of 4x4
-    or more (its transforms along a row 16 tiles a step), else F(2x2,3x3); at 1 and 2 threads, on every backend."""
+    or more, else F(2x2,3x3) (with AVX-512 both transform along a row 16 tiles a step); at 1 and 2 threads, on every
+    backend."""
     _conv = pytest.importorskip("deepx.kernels.cython._conv")
     from deepx.kernels.cython import isa
 

@@ -1,7 +1,7 @@
-/* Winograd F(4x4,3x3)'s transforms along a row of tiles with AVX-512, 16 tiles a step: tile tx of a row covers columns
-   4 tx .. 4 tx + 5 of its input rows and 4 tx .. 4 tx + 3 of its output rows, so a tile's columns lie 4 floats apart
-   and are taken out (and put back) by permutes. The caller (_conv.pyx) does the transforms down the columns, which
-   read and write whole rows. */
+/* Winograd F(4x4,3x3)'s and F(2x2,3x3)'s transforms along a row of tiles with AVX-512, 16 tiles a step: tile tx of a
+   row covers columns 4 tx .. 4 tx + 5 of its input rows and 4 tx .. 4 tx + 3 of its output rows (F(2x2): 2 tx ..
+   2 tx + 3 and 2 tx .. 2 tx + 1), so a tile's columns lie 4 (2) floats apart and are taken out (and put back) by
+   permutes. The caller (_conv.pyx) does the input's transform down the columns, which reads and writes whole rows. */
 #ifndef DEEPX_WINO_H
 #define DEEPX_WINO_H
 #include "deepx_gemm.h"
@@ -96,10 +96,70 @@ static void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t 
         }
     }
 }
+/* F(2x2,3x3), r: the 4 rows (Wt = 2 TX + 2 floats apart) of Bᵀ d for a row of TX tiles -> v[(4 i + e) es + tx] =
+   (Bᵀ d B)[i][e], Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]] */
+__attribute__((target("avx512f")))
+static void deepx_wino2_in(const float* r, int Wt, int TX, float* v, size_t es) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int i = 0; i < 4; i++, r += Wt, v += 4 * es)
+        for (int t = 0; t < TX; t += 16) {
+            const float* p = r + 2 * t;
+            int n = Wt - 2 * t;  /* floats of the row from p */
+            __mmask16 m = deepx_lanes(0, TX - t);
+            __m512 a0 = _mm512_maskz_loadu_ps(deepx_lanes(0, n), p);
+            __m512 a1 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 16), p + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 2), p + 2);
+            __m512 b1 = _mm512_maskz_loadu_ps(deepx_lanes(0, n - 18), p + 18);
+            __m512 c0 = _mm512_permutex2var_ps(a0, ev, a1), c1 = _mm512_permutex2var_ps(a0, od, a1);  /* 2 tx, +1 */
+            __m512 c2 = _mm512_permutex2var_ps(b0, ev, b1), c3 = _mm512_permutex2var_ps(b0, od, b1);  /* +2, +3 */
+            _mm512_mask_storeu_ps(v + t, m, _mm512_sub_ps(c0, c2));
+            _mm512_mask_storeu_ps(v + es + t, m, _mm512_add_ps(c1, c2));
+            _mm512_mask_storeu_ps(v + 2 * es + t, m, _mm512_sub_ps(c2, c1));
+            _mm512_mask_storeu_ps(v + 3 * es + t, m, _mm512_sub_ps(c1, c3));
+        }
+}
+
+/* F(2x2,3x3), m[e es + tx] (e < 16) for a row of TX tiles -> y (nr <= 2 rows of Q floats, ldy apart) =
+   clamp(Aᵀ m A + bias, lo, hi), Aᵀ = [[1,1,1,0],[0,1,-1,-1]], each tile's 2 x 2 outputs at columns 2 tx, 2 tx + 1
+   (those past Q not stored) */
+__attribute__((target("avx512f")))
+static void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                            float lo, float hi) {
+    const __m512i i01 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i i23 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __m512 vb = _mm512_set1_ps(bias), vl = _mm512_set1_ps(lo), vh = _mm512_set1_ps(hi);
+    for (int t = 0; t < TX; t += 16) {
+        __mmask16 mk = deepx_lanes(0, TX - t);
+        __m512 s[2][4];  /* s[k][c] = (Aᵀ m)[k][c] */
+        for (int c = 0; c < 4; c++) {
+            __m512 a0 = _mm512_maskz_loadu_ps(mk, m + c * es + t), a1 = _mm512_maskz_loadu_ps(mk, m + (4 + c) * es + t);
+            __m512 a2 = _mm512_maskz_loadu_ps(mk, m + (8 + c) * es + t);
+            __m512 a3 = _mm512_maskz_loadu_ps(mk, m + (12 + c) * es + t);
+            s[0][c] = _mm512_add_ps(_mm512_add_ps(a0, a1), a2);
+            s[1][c] = _mm512_sub_ps(_mm512_sub_ps(a1, a2), a3);
+        }
+        int n = Q - 2 * t;  /* outputs of a row from this step's first column */
+        for (int k = 0; k < nr; k++) {
+            __m512 o0 = _mm512_add_ps(_mm512_add_ps(s[k][0], s[k][1]), s[k][2]);
+            __m512 o1 = _mm512_sub_ps(_mm512_sub_ps(s[k][1], s[k][2]), s[k][3]);
+            o0 = _mm512_min_ps(vh, _mm512_max_ps(vl, _mm512_add_ps(o0, vb)));
+            o1 = _mm512_min_ps(vh, _mm512_max_ps(vl, _mm512_add_ps(o1, vb)));
+            float* row = y + (size_t)k * ldy + 2 * t;
+            _mm512_mask_storeu_ps(row, deepx_lanes(0, n), _mm512_permutex2var_ps(o0, i01, o1));
+            _mm512_mask_storeu_ps(row + 16, deepx_lanes(0, n - 16), _mm512_permutex2var_ps(o0, i23, o1));
+        }
+    }
+}
 #else
 static inline void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {}
 
 static inline void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                                   float lo, float hi) {}
+
+static inline void deepx_wino2_in(const float* r, int Wt, int TX, float* v, size_t es) {}
+
+static inline void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
                                    float lo, float hi) {}
 #endif
 #endif
