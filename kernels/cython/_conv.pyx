@@ -48,6 +48,7 @@ cdef extern from "deepx_bcast.h":
                        float* buf) noexcept nogil
 
 cdef extern from "deepx_wino.h":
+    void deepx_wino4_cols(const float* const* d, int n, float* r, int Wt) noexcept nogil
     void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) noexcept nogil
     void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias, float lo,
                          float hi) noexcept nogil
@@ -777,31 +778,9 @@ cdef void wino_input_row4(const float* x, const Geom* g, int ty, int TX, float* 
     # (4ty - pt, 4tx - pl), zeros outside x; rows: scratch (7, 4TX+2), Bᵀ d then a zero row;
     # Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]]
     cdef int Wt = 4 * TX + 2, lo = min(g.pl, Wt), hi = max(lo, min(Wt, g.pl + g.W))
-    cdef Py_ssize_t j
     cdef const float* d[6]  # the tile row's six input rows from column lo (zeros: outside x)
-    cdef const float* d0
-    cdef const float* d1
-    cdef const float* d2
-    cdef const float* d3
-    cdef const float* d4
-    cdef const float* d5
-    cdef float* r0
-    cdef float* r1
-    cdef float* r2
-    cdef float* r3
-    cdef float* r4
-    cdef float* r5
     wino_tile_rows(x, g, 4 * ty - g.pt, 6, Wt, rows, d, lo, hi)
-    d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
-    r0, r1, r2, r3, r4, r5 = rows + lo, rows + Wt + lo, rows + 2 * Wt + lo, rows + 3 * Wt + lo, rows + 4 * Wt + lo, \
-        rows + 5 * Wt + lo
-    for j in range(hi - lo):  # Bᵀ d down the columns, read straight from x
-        r0[j] = 4 * d0[j] - 5 * d2[j] + d4[j]
-        r1[j] = d3[j] + d4[j] - 4 * (d1[j] + d2[j])
-        r2[j] = d4[j] - d3[j] + 4 * (d1[j] - d2[j])
-        r3[j] = d4[j] - d2[j] + 2 * (d3[j] - d1[j])
-        r4[j] = d4[j] - d2[j] - 2 * (d3[j] - d1[j])
-        r5[j] = 4 * d1[j] - 5 * d3[j] + d5[j]
+    deepx_wino4_cols(d, hi - lo, rows + lo, Wt)  # Bᵀ d down the columns, read straight from x
     deepx_wino4_in(rows, Wt, TX, v, es)  # (Bᵀ d) B along the rows
 
 

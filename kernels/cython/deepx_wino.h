@@ -22,6 +22,25 @@ static inline void deepx_phases4(const float* p, int n, __m512* c, const int np)
     }
 }
 
+/* Bᵀ d down the columns: d[i] (i < 6) n floats of the tile row's input rows -> r + i Wt (i < 6) */
+__attribute__((target("avx512f,fma")))
+static void deepx_wino4_cols(const float* const* d, int n, float* r, int Wt) {
+    __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = deepx_lanes(0, n - j);
+        __m512 d0 = _mm512_maskz_loadu_ps(m, d[0] + j), d1 = _mm512_maskz_loadu_ps(m, d[1] + j);
+        __m512 d2 = _mm512_maskz_loadu_ps(m, d[2] + j), d3 = _mm512_maskz_loadu_ps(m, d[3] + j);
+        __m512 d4 = _mm512_maskz_loadu_ps(m, d[4] + j), d5 = _mm512_maskz_loadu_ps(m, d[5] + j);
+        __m512 d42 = _mm512_sub_ps(d4, d2), d31 = _mm512_sub_ps(d3, d1);
+        _mm512_mask_storeu_ps(r + j, m, _mm512_fmadd_ps(four, d0, _mm512_fnmadd_ps(five, d2, d4)));
+        _mm512_mask_storeu_ps(r + Wt + j, m, _mm512_fnmadd_ps(four, _mm512_add_ps(d1, d2), _mm512_add_ps(d3, d4)));
+        _mm512_mask_storeu_ps(r + 2 * Wt + j, m, _mm512_fmadd_ps(four, _mm512_sub_ps(d1, d2), _mm512_sub_ps(d4, d3)));
+        _mm512_mask_storeu_ps(r + 3 * Wt + j, m, _mm512_fmadd_ps(two, d31, d42));
+        _mm512_mask_storeu_ps(r + 4 * Wt + j, m, _mm512_fnmadd_ps(two, d31, d42));
+        _mm512_mask_storeu_ps(r + 5 * Wt + j, m, _mm512_fmadd_ps(four, d1, _mm512_fnmadd_ps(five, d3, d5)));
+    }
+}
+
 /* r: the 6 rows (Wt = 4 TX + 2 floats apart) of Bᵀ d for a row of TX tiles -> v[(6 i + e) es + tx] =
    (Bᵀ d B)[i][e],
    Bᵀ = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]] */
@@ -152,6 +171,8 @@ static void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t 
     }
 }
 #else
+static inline void deepx_wino4_cols(const float* const* d, int n, float* r, int Wt) {}
+
 static inline void deepx_wino4_in(const float* r, int Wt, int TX, float* v, size_t es) {}
 
 static inline void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
