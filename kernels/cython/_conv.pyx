@@ -1619,8 +1619,11 @@ cdef void chain_channels(const Band* a, float* buf, int t, int nth) noexcept nog
     omp_barrier()
     for k in range(k0, k1):
         out = a.y + k * PQ
-        for j in range(PQ):
-            out[j] = buf[k * PQ + j] + (a.res[k * PQ + j] if a.res != NULL else 0.0)
+        if a.res != NULL:
+            for j in range(PQ):
+                out[j] = buf[k * PQ + j] + a.res[k * PQ + j]
+        else:
+            memcpy(out, buf + k * PQ, PQ * sizeof(float))
         for u in range(1, nth):
             other = buf + u * a.per + k * PQ
             for j in range(PQ):
