@@ -45,10 +45,11 @@ def test_a_quiet_machine_tries_one_thread_once_and_keeps_the_full_count(clock):
 
 def test_a_noisy_quiet_machine_keeps_the_full_count(clock):
     """A shared VM whose speed swings run to run (+-40%) while one thread stays the slower by 1.3x (what 2 cores
-    gave on inception_v2 here): a lucky one-thread run must not take over from the full count."""
+    gave on inception_v2 here): a lucky one-thread run must not take over from the full count (its tries: 2.4-4.6% of
+    the runs over 20 seeds)."""
     a, rng = contention.Adaptive(FakeSwitch()), np.random.default_rng(1)
     counts = [run(a, clock, lambda k: 20e-3 * rng.uniform(0.7, 1.6) * (1.3 if k == 1 else 1)) for _ in range(2000)]
-    assert counts.count(4) >= 0.97 * len(counts) and a.threads == 4
+    assert counts.count(4) >= 0.95 * len(counts) and a.threads == 4
 
 
 def test_waking_the_threads_after_one_thread_runs_does_not_count(clock):
@@ -98,6 +99,38 @@ def test_one_thread_a_little_faster_takes_over_after_three_tries_in_a_row(clock)
     counts = [run(a, clock, {4: 57e-3, 1: 50e-3}.get) for _ in range(100)]
     assert counts[:4] == [4, 4, 1, 1] and a.threads == 1
     assert counts.index(1, 4) < 20 and counts[-50:].count(1) >= 45  # taken within a few waits; the full count tried
+
+
+def test_one_thread_ahead_but_not_near_keeps_being_tried_and_takes_over(clock):
+    """One thread ahead of the full count by 7-12% (ZFNet512 beside a busy loop on 2 cores: 47-52 ms against 57):
+    after a near try, one only 7% ahead neither counts nor ends the tries; the near ones take over."""
+    a, tries = contention.Adaptive(FakeSwitch()), iter([50e-3, 53e-3, 53e-3, 50e-3, 53e-3, 50e-3] + [50e-3] * 200)
+    counts, last = [], None
+    for _ in range(200):  # each try is two one-thread runs, the first not a measure
+        a.begin()
+        counts.append(1 if a.k == contention.ONE else 4)
+        t = 57e-3 if counts[-1] == 4 else next(tries) if last == 1 else 60e-3
+        last = counts[-1]
+        clock[0] += t
+        a.end(t)
+    assert a.threads == 1 and counts[-50:].count(1) >= 45
+
+
+def test_a_lucky_run_at_the_full_count_does_not_keep_it_on_busy_cores(clock):
+    """On busy cores (one thread 47 ms, the full count 57) one thread takes over; a try of the full count that comes
+    in lucky (40 ms: the other process off its core a moment) hands it back, and the full count's slower runs after it
+    bring one thread back (before, nothing tried one thread again: runs 1.4x the lucky one are not SLOW)."""
+    a, counts, lucky, handed = contention.Adaptive(FakeSwitch()), [], None, False
+    for i in range(400):
+        a.begin()
+        counts.append(1 if a.k == contention.ONE else 4)
+        t = 47e-3 if counts[-1] == 1 else 57e-3
+        if lucky is None and a.mode == contention.ONE and counts[-2:] == [4, 4]:  # a try's measured run
+            t, lucky = 40e-3, i
+        clock[0] += t
+        a.end(t)
+        handed = handed or lucky == i and a.mode == contention.FULL
+    assert handed and a.threads == 1 and counts[-100:].count(1) >= 90
 
 
 def test_one_thread_near_twice_then_behind_keeps_the_full_count(clock):
