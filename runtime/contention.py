@@ -8,7 +8,9 @@ stays faster (0.05 s up to 2 s), so a quiet machine is back at full speed soon a
 tries. One thread is also tried once at the start (busy from the start). The first run at a count after runs at the
 other is not a measure, and a try runs again at once: one thread's first run makes the kernels' plans for that count
 (weights packed, Winograd transforms), and the first at the full count after one-thread runs wakes the other threads
-(measured at 2-6x a steady run on a shared 2-core VM), which made one thread look the faster.
+(measured at 2-6x a steady run on a shared 2-core VM), which made one thread look the faster. When a try hands the
+full count back and its next two runs are slower than one thread's were (the try was a lucky run on busy cores), one
+thread is tried again.
 """
 import statistics
 import time

@@ -115,6 +115,7 @@ static void deepx_wino4_out(const float* m, size_t es, int TX, float* y, size_t 
         }
     }
 }
+
 /* F(2x2,3x3), r: the 4 rows (Wt = 2 TX + 2 floats apart) of Bᵀ d for a row of TX tiles -> v[(4 i + e) es + tx] =
    (Bᵀ d B)[i][e], Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]] */
 __attribute__((target("avx512f")))
