@@ -1,7 +1,7 @@
 """Normalisations: local response normalisation, inference batch norm (+ activation), softmax and
 log-softmax, layer, instance and group normalisation."""
 from cython.parallel cimport parallel, prange
-from libc.math cimport log, powf, sqrt
+from libc.math cimport log, powf, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 
 import math
@@ -19,6 +19,7 @@ cdef void lrn_plane(const float* x, float* y, float* acc, int C, int c, Py_ssize
     cdef int lo = max(0, c - (size - 1) // 2), hi = min(C, c + size // 2 + 1), d
     cdef Py_ssize_t i
     cdef const float* xd
+    cdef float k = alpha / size, s
     for i in range(HW):
         acc[i] = 0.0
     for d in range(lo, hi):
@@ -26,8 +27,13 @@ cdef void lrn_plane(const float* x, float* y, float* acc, int C, int c, Py_ssize
         for i in range(HW):
             acc[i] += xd[i] * xd[i]
     xd = x + c * HW
-    for i in range(HW):
-        y[i] = xd[i] * powf(bias + alpha / size * acc[i], -beta)
+    if beta == 0.75:  # b^-0.75 = 1 / (√b √√b): two square roots, not a pow (AlexNet's and GoogLeNet's LRN)
+        for i in range(HW):
+            s = sqrtf(bias + k * acc[i])
+            y[i] = xd[i] / (s * sqrtf(s))
+    else:
+        for i in range(HW):
+            y[i] = xd[i] * powf(bias + k * acc[i], -beta)
 
 
 def lrn(const float[:, :, :, ::1] x, int size, float alpha, float beta, float bias, out=None):
