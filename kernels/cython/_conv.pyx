@@ -55,6 +55,9 @@ cdef extern from "deepx_wino.h":
     void deepx_wino2_in(const float* r, int Wt, int TX, float* v, size_t es) noexcept nogil
     void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias, float lo,
                          float hi) noexcept nogil
+    void deepx_wino2_in8(const float* r, int Wt, int TX, float* v, size_t es) noexcept nogil
+    void deepx_wino2_out8(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                          float lo, float hi) noexcept nogil
 
 
 cdef extern from "deepx_dw.h":
@@ -759,8 +762,8 @@ cdef void wino_input_row(const float* x, const Geom* g, int ty, int TX, float* r
     col_diff(d[1], d[2], rows + Wt + lo, hi - lo, 1.0)
     col_diff(d[2], d[1], rows + 2 * Wt + lo, hi - lo, -1.0)
     col_diff(d[1], d[3], rows + 3 * Wt + lo, hi - lo, -1.0)
-    if deepx_vec_lanes() == 16:  # with AVX-512 16 tiles a step
-        deepx_wino2_in(rows, Wt, TX, v, es)
+    if deepx_vec_lanes():  # with AVX-512 16 tiles a step, with AVX2 8
+        (deepx_wino2_in if deepx_vec_lanes() == 16 else deepx_wino2_in8)(rows, Wt, TX, v, es)
         return
     for i in range(4):  # (Bᵀ d) B along the rows
         r = rows + i * Wt
@@ -800,8 +803,9 @@ cdef void wino_output_row4(const float* m, Py_ssize_t es, int TX, float* y, int 
 cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, float* y, int nr,
                           int Q, float bias, ActC act) noexcept nogil:
     # m[e*es + tx], e < 16 -> y (nr <= 2, Q) = act(Aᵀ m A + bias) for a row of output tiles,
-    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (14, TX). AVX-512: deepx_wino2_out (measured alone, both ways
-    # alternating: ResNet50's 256 x 14x14 conv 1.15x as fast at 1 thread with deepx_wino2_in, 1.29x at 2)
+    # Aᵀ = [[1,1,1,0],[0,1,-1,-1]]; rows: scratch (14, TX). AVX-512 / AVX2: deepx_wino2_out / _out8 (measured
+    # alone, both ways alternating: ResNet50's 256 x 14x14 conv 1.15x as fast at 1 thread with deepx_wino2_in, 1.29x
+    # at 2)
     cdef Py_ssize_t j
     cdef int i, c
     cdef float* s = rows  # (2, 4, TX): Aᵀ m, the tiles' (2,4) one after the other
@@ -810,8 +814,9 @@ cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, fl
     cdef const float* m0
     cdef float* si
     cdef bint clip = act.kind == CLIP
-    if deepx_vec_lanes() == 16:  # the bias and a clamp in deepx_wino2_out's stores, another activation in a pass after
-        deepx_wino2_out(m, es, TX, y, Q, nr, Q, bias, act.lo if clip else -INFINITY, act.hi if clip else INFINITY)
+    if deepx_vec_lanes():  # the bias and a clamp in deepx_wino2_out's stores, another activation in a pass after
+        (deepx_wino2_out if deepx_vec_lanes() == 16 else deepx_wino2_out8)(
+            m, es, TX, y, Q, nr, Q, bias, act.lo if clip else -INFINITY, act.hi if clip else INFINITY)
         for i in range(nr if not clip and act.kind != NONE else 0):
             affine_act(y + i * Q, y + i * Q, Q, 1.0, 0.0, act)
         return

@@ -171,6 +171,70 @@ static void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t 
         }
     }
 }
+
+/* AVX2 (8 lanes): deepx_wino2_in's and deepx_wino2_out's work, 8 tiles a step */
+__attribute__((target("avx2"), always_inline))
+static inline __m256 deepx_maskload8(const float* p, int n) {  /* the first n (<= 8, none past) of p, then zeros */
+    return n >= 8 ? _mm256_loadu_ps(p) : n <= 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(p, deepx_lanes8(0, n));
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_maskstore8(float* p, int n, __m256 v) {
+    if (n >= 8)
+        _mm256_storeu_ps(p, v);
+    else if (n > 0)
+        _mm256_maskstore_ps(p, deepx_lanes8(0, n), v);
+}
+
+/* the even and the odd floats of the 16 at p (n of them there, zeros past) */
+__attribute__((target("avx2"), always_inline))
+static inline void deepx_deinterleave8(const float* p, int n, __m256* ev, __m256* od) {
+    __m256 a = deepx_maskload8(p, n), b = deepx_maskload8(p + 8, n - 8);
+    *ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+    *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+}
+
+__attribute__((target("avx2")))
+static void deepx_wino2_in8(const float* r, int Wt, int TX, float* v, size_t es) {
+    for (int i = 0; i < 4; i++, r += Wt, v += 4 * es)
+        for (int t = 0; t < TX; t += 8) {
+            int n = Wt - 2 * t, m = TX - t;
+            __m256 c0, c1, c2, c3;
+            deepx_deinterleave8(r + 2 * t, n, &c0, &c1);  /* columns 2 tx, 2 tx + 1 */
+            deepx_deinterleave8(r + 2 * t + 2, n - 2, &c2, &c3);  /* 2 tx + 2, 2 tx + 3 */
+            deepx_maskstore8(v + t, m, _mm256_sub_ps(c0, c2));
+            deepx_maskstore8(v + es + t, m, _mm256_add_ps(c1, c2));
+            deepx_maskstore8(v + 2 * es + t, m, _mm256_sub_ps(c2, c1));
+            deepx_maskstore8(v + 3 * es + t, m, _mm256_sub_ps(c1, c3));
+        }
+}
+
+__attribute__((target("avx2")))
+static void deepx_wino2_out8(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                             float lo, float hi) {
+    __m256 vb = _mm256_set1_ps(bias), vl = _mm256_set1_ps(lo), vh = _mm256_set1_ps(hi);
+    for (int t = 0; t < TX; t += 8) {
+        int mk = TX - t;
+        __m256 s[2][4];  /* s[k][c] = (Aᵀ m)[k][c] */
+        for (int c = 0; c < 4; c++) {
+            __m256 a0 = deepx_maskload8(m + c * es + t, mk), a1 = deepx_maskload8(m + (4 + c) * es + t, mk);
+            __m256 a2 = deepx_maskload8(m + (8 + c) * es + t, mk), a3 = deepx_maskload8(m + (12 + c) * es + t, mk);
+            s[0][c] = _mm256_add_ps(_mm256_add_ps(a0, a1), a2);
+            s[1][c] = _mm256_sub_ps(_mm256_sub_ps(a1, a2), a3);
+        }
+        int n = Q - 2 * t;  /* outputs of a row from this step's first column */
+        for (int k = 0; k < nr; k++) {
+            __m256 o0 = _mm256_add_ps(_mm256_add_ps(s[k][0], s[k][1]), s[k][2]);
+            __m256 o1 = _mm256_sub_ps(_mm256_sub_ps(s[k][1], s[k][2]), s[k][3]);
+            o0 = _mm256_min_ps(vh, _mm256_max_ps(vl, _mm256_add_ps(o0, vb)));
+            o1 = _mm256_min_ps(vh, _mm256_max_ps(vl, _mm256_add_ps(o1, vb)));
+            __m256 l = _mm256_unpacklo_ps(o0, o1), h = _mm256_unpackhi_ps(o0, o1);  /* o0[j], o1[j] by 128-bit halves */
+            float* row = y + (size_t)k * ldy + 2 * t;
+            deepx_maskstore8(row, n, _mm256_permute2f128_ps(l, h, 0x20));
+            deepx_maskstore8(row + 8, n - 8, _mm256_permute2f128_ps(l, h, 0x31));
+        }
+    }
+}
 #else
 static inline void deepx_wino4_cols(const float* const* d, int n, float* r, int Wt) {}
 
@@ -183,5 +247,10 @@ static inline void deepx_wino2_in(const float* r, int Wt, int TX, float* v, size
 
 static inline void deepx_wino2_out(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
                                    float lo, float hi) {}
+
+static inline void deepx_wino2_in8(const float* r, int Wt, int TX, float* v, size_t es) {}
+
+static inline void deepx_wino2_out8(const float* m, size_t es, int TX, float* y, size_t ldy, int nr, int Q, float bias,
+                                    float lo, float hi) {}
 #endif
 #endif
