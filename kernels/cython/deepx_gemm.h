@@ -61,13 +61,17 @@ static inline __mmask16 deepx_lanes(int lo, int hi) {
     return hi <= lo ? 0 : (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
-/* the float lanes of the vector kernels of deepx_dw.h, deepx_pool.h and deepx_im2col.h on this CPU: 16 (AVX-512),
-   8 (AVX2 and FMA), 0 (none: the callers' loops) */
+/* the float lanes of the vector kernels of deepx_dw.h, deepx_pool.h, deepx_im2col.h and deepx_wino.h on this CPU: 16
+   (AVX-512), 8 (AVX2 and FMA), 0 (none: the callers' loops); found once (callers ask per row) */
+static int deepx_vec_cpu = -1;
+
 static inline int deepx_vec_lanes(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return 16;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
+    if (deepx_vec_cpu < 0) {
+        __builtin_cpu_init();
+        deepx_vec_cpu = __builtin_cpu_supports("avx512f") ? 16
+                        : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 8 : 0;
+    }
+    return deepx_vec_cpu;
 }
 
 /* whether this CPU gains from the kernels' software prefetches of what they read next (the GEMM's next column tiles,
