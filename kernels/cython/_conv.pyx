@@ -793,10 +793,15 @@ cdef void wino_output_row4(const float* m, Py_ssize_t es, int TX, float* y, int 
     # Aᵀ = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]]: the bias and a clamp in deepx_wino4_out's
     # stores, another activation in a pass over the rows after (measured against writing lines to scratch and an
     # affine_act pass, both alternating: VGG19 170.3 -> 168.0 ms, ResNet50 and Inception v2 0.1-0.3% at 1 thread)
-    cdef int i
     cdef bint clip = act.kind == CLIP
     deepx_wino4_out(m, es, TX, y, Q, nr, Q, bias, act.lo if clip else -INFINITY, act.hi if clip else INFINITY)
-    for i in range(nr if not clip and act.kind != NONE else 0):
+    act_after_clamp(y, nr, Q, act)
+
+
+cdef inline void act_after_clamp(float* y, int nr, int Q, ActC act) noexcept nogil:
+    # y (nr, Q) = act(y) after a kernel that clamped in its stores: an activation other than a clamp, in a pass
+    cdef int i
+    for i in range(nr if act.kind != CLIP and act.kind != NONE else 0):
         affine_act(y + i * Q, y + i * Q, Q, 1.0, 0.0, act)
 
 
@@ -817,8 +822,7 @@ cdef void wino_output_row(const float* m, Py_ssize_t es, int TX, float* rows, fl
     if deepx_vec_lanes():  # the bias and a clamp in deepx_wino2_out's stores, another activation in a pass after
         (deepx_wino2_out if deepx_vec_lanes() == 16 else deepx_wino2_out8)(
             m, es, TX, y, Q, nr, Q, bias, act.lo if clip else -INFINITY, act.hi if clip else INFINITY)
-        for i in range(nr if not clip and act.kind != NONE else 0):
-            affine_act(y + i * Q, y + i * Q, Q, 1.0, 0.0, act)
+        act_after_clamp(y, nr, Q, act)
         return
     for c in range(4):  # few pointers per loop, so that each is vectorized
         m0 = m + c * es

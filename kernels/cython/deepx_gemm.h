@@ -427,7 +427,7 @@ static inline void deepx_transpose8(__m256* r) {
     }
 }
 
-/* the first n (<= 6, a constant where inlined) lanes of v to p: plain 4-, 2- and 1-float stores, where AMD's masked
+/* the first n (< 8, a constant where inlined) lanes of v to p: plain 4-, 2- and 1-float stores, where AMD's masked
    stores are slow */
 __attribute__((target("avx2"), always_inline))
 static inline void deepx_store_n(float* p, __m256 v, const int n) {

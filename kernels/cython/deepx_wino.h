@@ -179,11 +179,11 @@ static inline __m256 deepx_maskload8(const float* p, int n) {  /* the first n (<
 }
 
 __attribute__((target("avx2"), always_inline))
-static inline void deepx_maskstore8(float* p, int n, __m256 v) {
+static inline void deepx_maskstore8(float* p, int n, __m256 v) {  /* the first n lanes: no masked store (slow on AMD) */
     if (n >= 8)
         _mm256_storeu_ps(p, v);
     else if (n > 0)
-        _mm256_maskstore_ps(p, deepx_lanes8(0, n), v);
+        deepx_store_n(p, v, n);
 }
 
 /* the even and the odd floats of the 16 at p (n of them there, zeros past) */
